@@ -1,0 +1,308 @@
+"""The Python side of graphward, compiled into the binary.
+
+Rust calls the functions of this module on the interpreter thread, which owns the one asyncio
+loop. Nothing here blocks: work that may wait is a coroutine driven by that loop.
+
+Entry points used by Rust (src/python/):
+  setup(...)           prepare sys.path, the user's environment and `env`, before user imports
+  install_shim(...)    register the embedded langgraph_sdk when the real one is not importable
+  load_graphs(specs)   import every graph of langgraph.json (coroutine)
+  submit(obj, reply)   the async bridge: run one call and report its result through `reply`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import inspect
+import os
+import site
+import sys
+import traceback
+import types
+
+
+class StartupError(Exception):
+    """A user-facing start-up failure; its message is printed as is, on one line."""
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def setup(config_dir, local_dependencies, venv, env):
+    """Applies `env`, adds the user's venv and the app folders to `sys.path`.
+
+    Returns a one-line description of the interpreter for the start-up log.
+    """
+    for name, value in env:
+        os.environ[name] = value
+    if venv:
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        site_packages = os.path.join(venv, "lib", version, "site-packages")
+        if not os.path.isdir(site_packages):
+            lib = os.path.join(venv, "lib")
+            found = sorted(os.listdir(lib)) if os.path.isdir(lib) else []
+            raise StartupError(
+                f"virtual environment {venv} has no {version} site-packages "
+                f"(found: {', '.join(found) or 'nothing'}); graphward embeds Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}, so create the venv with that version"
+            )
+        site.addsitedir(site_packages)
+        python = os.path.join(venv, "bin", "python")
+        if os.path.exists(python):
+            sys.executable = python
+    # The app folder and local dependencies come first, like the reference's working directory.
+    for folder in reversed([config_dir, *local_dependencies]):
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+    return f"Python {sys.version.split()[0]} ({sys.prefix})"
+
+
+class _EmbeddedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves modules whose source is compiled into the binary."""
+
+    def __init__(self, sources):
+        # name -> (is_package, source)
+        self._sources = dict(sources)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self._sources:
+            return None
+        is_package, _ = self._sources[fullname]
+        return importlib.machinery.ModuleSpec(
+            fullname, self, origin=f"<graphward>/{fullname}", is_package=is_package
+        )
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        is_package, source = self._sources[module.__name__]
+        if is_package:
+            module.__path__ = []
+        code = compile(source, f"<graphward>/{module.__name__.replace('.', '/')}.py", "exec")
+        exec(code, module.__dict__)
+
+
+def install_shim(sources):
+    """Registers the embedded `langgraph_sdk` unless the real package is importable.
+
+    Returns "real" or "shim", for the start-up log.
+    """
+    try:
+        real = importlib.util.find_spec("langgraph_sdk")
+    except (ImportError, ValueError):
+        real = None
+    if real is not None:
+        return "real"
+    sys.meta_path.append(_EmbeddedFinder(sources))
+    return "shim"
+
+
+# --------------------------------------------------------------------------------------------
+# The async bridge (see src/python/bridge.rs)
+
+
+async def _resume(coro, yielded):
+    return await _Continue(coro, yielded)
+
+
+class _Continue:
+    """An awaitable that continues a coroutine whose first step already ran."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro, yielded):
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self):
+        coro, yielded = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as error:  # noqa: BLE001 - forwarded into the coroutine
+                try:
+                    yielded = coro.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def _finish(task, reply):
+    if task.cancelled():
+        reply(False, asyncio.CancelledError())
+        return
+    error = task.exception()
+    if error is None:
+        reply(True, task.result())
+    else:
+        reply(False, error)
+
+
+def submit(obj, reply):
+    """Runs one bridged call. `reply(ok, value)` is called exactly once, on this thread.
+
+    A coroutine runs its first step at once, in a fresh contextvars context; only if it
+    suspends does the rest become a Task (in the same context). Anything else is a result.
+    """
+    if not inspect.iscoroutine(obj):
+        reply(True, obj)
+        return
+    context = contextvars.Context()
+    try:
+        yielded = context.run(obj.send, None)
+    except StopIteration as stop:
+        reply(True, stop.value)
+        return
+    except BaseException as error:  # noqa: BLE001 - reported to Rust
+        reply(False, error)
+        return
+    task = asyncio.get_running_loop().create_task(_resume(obj, yielded), context=context)
+    task.add_done_callback(lambda done: _finish(done, reply))
+
+
+def describe_error(error):
+    """`Type: message`, one line, for logs and start-up errors."""
+    if isinstance(error, StartupError):
+        return str(error)
+    message = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return text
+
+
+def format_traceback(error):
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs
+
+_GRAPHS = {}
+
+
+def _user_frame(error, filename):
+    """`file.py:line` of the deepest frame of the traceback that is in the user's file."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{os.path.basename(error.filename)}:{error.lineno}"
+    where = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if filename is None or os.path.abspath(frame.filename) == filename:
+            where = f"{os.path.basename(frame.filename)}:{frame.lineno}"
+    return where
+
+
+def load_object(key, raw, file, module_name, attribute):
+    """Imports the module of a `langgraph.json` location and returns its attribute."""
+    if file is not None:
+        if not os.path.isfile(file):
+            raise StartupError(f"{key}: file {file} not found")
+        stem = os.path.splitext(os.path.basename(file))[0]
+        synthetic = f"graphward_user.{key.replace('.', '_')}.{stem}"
+        spec = importlib.util.spec_from_file_location(synthetic, file)
+        if spec is None or spec.loader is None:
+            raise StartupError(f"{key}: cannot load {file} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[synthetic] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as error:  # noqa: BLE001 - becomes a start-up error
+            sys.modules.pop(synthetic, None)
+            where = _user_frame(error, os.path.abspath(file))
+            at = f" (at {where})" if where else ""
+            raise StartupError(f"{key}: importing {raw.rsplit(':', 1)[0]} failed: {describe_error(error)}{at}") from error
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except BaseException as error:  # noqa: BLE001 - becomes a start-up error
+            where = _user_frame(error, None)
+            at = f" (at {where})" if where else ""
+            raise StartupError(f"{key}: importing module {module_name} failed: {describe_error(error)}{at}") from error
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        where = file if file is not None else module_name
+        raise StartupError(f"{key}: {where} has no attribute `{attribute}`; check the name after the `:`") from None
+
+
+def _is_compiled_graph(obj):
+    return hasattr(obj, "astream") and hasattr(obj, "get_graph") and hasattr(obj, "aget_state")
+
+
+async def _resolve_graph(key, obj, attribute):
+    """A compiled graph, a StateGraph (compiled here) or a factory (called once to check it)."""
+    if _is_compiled_graph(obj):
+        return obj
+    if hasattr(obj, "compile") and hasattr(obj, "add_node"):
+        return obj.compile()
+    if callable(obj) and not isinstance(obj, type):
+        try:
+            parameters = [
+                p for p in inspect.signature(obj).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+            ]
+        except (TypeError, ValueError):
+            parameters = []
+        try:
+            result = obj({"configurable": {}}) if parameters else obj()
+            if inspect.isawaitable(result):
+                result = await result
+            if hasattr(result, "__aenter__"):
+                async with result as graph:
+                    made = graph
+            elif hasattr(result, "__enter__") and not _is_compiled_graph(result):
+                with result as graph:
+                    made = graph
+            else:
+                made = result
+        except StartupError:
+            raise
+        except BaseException as error:  # noqa: BLE001 - becomes a start-up error
+            raise StartupError(f"{key}: graph factory `{attribute}` failed: {describe_error(error)}") from error
+        if hasattr(made, "compile") and hasattr(made, "add_node"):
+            made = made.compile()
+        if not _is_compiled_graph(made):
+            raise StartupError(f"{key}: graph factory `{attribute}` returned {type(made).__name__}, not a compiled graph")
+        return made
+    raise StartupError(
+        f"{key}: `{attribute}` is a {type(obj).__name__}, not a compiled graph or a graph factory; "
+        "point it at the result of `builder.compile()`"
+    )
+
+
+async def load_graphs(specs):
+    """Imports every graph. `specs`: list of (graph_id, raw, file, module, attribute).
+
+    Returns a list of dicts with `graph_id` and `name` (the compiled graph's name).
+    """
+    loaded = []
+    for graph_id, raw, file, module_name, attribute in specs:
+        key = f"graphs.{graph_id}"
+        obj = load_object(key, raw, file, module_name, attribute)
+        graph = await _resolve_graph(key, obj, attribute)
+        _GRAPHS[graph_id] = (obj, graph)
+        loaded.append({"graph_id": graph_id, "name": str(getattr(graph, "name", None) or "LangGraph")})
+    return loaded
+
+
+def versions():
+    """Installed versions of the packages /info reports."""
+    from importlib import metadata
+
+    found = {}
+    for package in ("langgraph", "langgraph-sdk"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found

@@ -1,0 +1,152 @@
+//! The async bridge: tokio tasks await Python coroutines without ever taking the GIL.
+//!
+//! A caller pushes a [`Job`] onto a queue and awaits a oneshot channel. The interpreter thread
+//! is woken through an eventfd that its asyncio loop watches (`loop.add_reader`), but only when
+//! the queue goes from empty to non-empty, so a burst of calls costs one wake-up. The loop
+//! thread drains the queue; for each job it builds the Python object (usually a coroutine) and
+//! hands it to `host.submit`, which runs the first step eagerly in a fresh `contextvars`
+//! context and only makes a Task if the coroutine suspends (`perf-baseline.md` §7). The
+//! result is converted to Rust data on the loop thread, inside the reply callback, and sent
+//! back through the oneshot.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
+
+/// Work for the interpreter thread. It receives the `graphward.host` module.
+pub(crate) type Job = Box<dyn for<'py> FnOnce(&Bound<'py, PyModule>) + Send>;
+
+/// A completion callback: receives the Python result on the loop thread.
+type Completion = Box<dyn for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send>;
+
+/// The queue shared by tokio tasks (producers) and the interpreter thread (the one consumer).
+pub(crate) struct Bridge {
+    /// Pending jobs. A std mutex: sections are a push or a swap, never an await.
+    jobs: Mutex<VecDeque<Job>>,
+    /// True while a wake-up is outstanding; producers write the eventfd only on false → true.
+    wake_pending: AtomicBool,
+    /// The eventfd the asyncio loop watches.
+    wake_fd: OwnedFd,
+    /// Set once the loop has stopped; later calls fail fast instead of waiting forever.
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Bridge").field("wake_fd", &self.wake_fd).field("stopped", &self.stopped).finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
+        #[expect(unsafe_code, reason = "eventfd(2) has no safe wrapper in std")]
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        #[expect(unsafe_code, reason = "taking ownership of a raw descriptor")]
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { jobs: Mutex::new(VecDeque::new()), wake_pending: AtomicBool::new(false), wake_fd, stopped: AtomicBool::new(false) })
+    }
+
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.wake_fd.as_raw_fd()
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_stopped(&self) {
+        self.stopped.store(true, Ordering::Release);
+        // Drop queued jobs: their oneshot senders close, so their callers see `Stopped`.
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Queues a job and wakes the loop if it is not already due to drain.
+    pub(crate) fn push(&self, job: Job) {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).push_back(job);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            #[expect(unsafe_code, reason = "write(2) on the eventfd")]
+            let written = unsafe { libc::write(self.raw_fd(), (&raw const one).cast(), 8) };
+            debug_assert_eq!(written, 8, "eventfd write failed");
+        }
+    }
+
+    /// Takes every queued job. Runs on the loop thread.
+    fn take(&self) -> VecDeque<Job> {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from an eventfd we own (non-blocking).
+        #[expect(unsafe_code, reason = "read(2) on the eventfd")]
+        let _ = unsafe { libc::read(self.raw_fd(), (&raw mut counter).cast(), 8) };
+        // Clear the flag before taking: a job pushed after this point either lands in this
+        // batch or writes the eventfd again, so none is left behind.
+        self.wake_pending.store(false, Ordering::Release);
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The `loop.add_reader` callback that drains the queue on the loop thread.
+    pub(crate) fn drain_callback<'py>(self: &Arc<Self>, host: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyCFunction>> {
+        let bridge = Arc::clone(self);
+        let host_ref: Py<PyModule> = host.clone().unbind();
+        PyCFunction::new_closure(host.py(), Some(c"graphward_drain"), None, move |args: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| {
+            let host = host_ref.bind(args.py());
+            for job in bridge.take() {
+                job(host);
+            }
+        })
+    }
+}
+
+/// Builds a job that submits the object `make` returns to `host.submit` and hands the result
+/// to `complete` on the loop thread.
+pub(crate) fn submit_job<M, C>(make: M, complete: C) -> Job
+where
+    M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+    C: for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send + 'static,
+{
+    Box::new(move |host| {
+        let py = host.py();
+        let reply = match Bound::new(py, Reply { complete: Mutex::new(Some(Box::new(complete))) }) {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::error!(%error, "cannot create a bridge reply");
+                return;
+            }
+        };
+        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone())));
+        if let Err(error) = submitted {
+            reply.borrow().fire(Err(error));
+        }
+    })
+}
+
+/// The callable Python receives as `reply(ok, value)`. Fires its completion at most once.
+#[pyclass(frozen)]
+struct Reply {
+    complete: Mutex<Option<Completion>>,
+}
+
+impl Reply {
+    fn fire(&self, result: PyResult<Bound<'_, PyAny>>) {
+        let complete = self.complete.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(complete) = complete {
+            complete(result);
+        }
+    }
+}
+
+#[pymethods]
+impl Reply {
+    fn __call__(&self, ok: bool, value: Bound<'_, PyAny>) {
+        self.fire(if ok { Ok(value) } else { Err(PyErr::from_value(value)) });
+    }
+}

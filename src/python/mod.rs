@@ -1,0 +1,240 @@
+//! The embedded CPython: the only module that imports pyo3.
+//!
+//! One OS thread owns the interpreter and runs one asyncio loop forever; every Python call —
+//! auth handlers, graphs — runs on that loop. The rest of the server holds a cheap-clone
+//! [`PythonHost`] and awaits [`PythonHost::call`], which goes through the queue of
+//! [`bridge`] and never takes the GIL on a tokio thread.
+
+mod bridge;
+
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use tokio::sync::oneshot;
+
+use crate::config::{AppConfig, ModuleSource};
+
+/// The Python side of graphward (python/graphward/host.py).
+const HOST_SOURCE: &str = include_str!("../../python/graphward/host.py");
+
+/// Our `langgraph_sdk` shim: (module name, is package, source). Registered only when the
+/// real package is not importable.
+const SHIM_SOURCES: &[(&str, bool, &str)] = &[
+    ("langgraph_sdk", true, include_str!("../../python/langgraph_sdk/__init__.py")),
+    ("langgraph_sdk.auth", true, include_str!("../../python/langgraph_sdk/auth/__init__.py")),
+    ("langgraph_sdk.auth.types", false, include_str!("../../python/langgraph_sdk/auth/types.py")),
+    ("langgraph_sdk.auth.exceptions", false, include_str!("../../python/langgraph_sdk/auth/exceptions.py")),
+];
+
+/// Handle to the interpreter thread. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct PythonHost {
+    bridge: Arc<bridge::Bridge>,
+}
+
+/// What the interpreter needs before any user code is imported.
+#[derive(Debug, Clone)]
+pub struct HostSetup {
+    /// The resolved config (app folder, dependencies, env, graphs).
+    pub config: Arc<AppConfig>,
+    /// The user's virtual environment (from `VIRTUAL_ENV` or `.venv` next to the config).
+    pub venv: Option<PathBuf>,
+}
+
+/// What start-up found, for logs and `/info`.
+#[derive(Debug, Clone)]
+pub struct StartupReport {
+    /// e.g. `Python 3.11.7 (/root/.pyenv/versions/3.11.7)`.
+    pub python: String,
+    /// Whether `langgraph_sdk` is the real package or our shim.
+    pub sdk: SdkKind,
+    /// The graphs, in `langgraph.json` order.
+    pub graphs: Vec<LoadedGraph>,
+    /// The installed `langgraph` version, if any.
+    pub langgraph_version: Option<String>,
+}
+
+/// Which `langgraph_sdk` the user's code imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdkKind {
+    /// The installed `langgraph-sdk` package.
+    Real,
+    /// graphward's embedded shim.
+    Shim,
+}
+
+/// A graph imported at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedGraph {
+    /// The id from `langgraph.json`.
+    pub graph_id: String,
+    /// The compiled graph's `name` (`LangGraph` when the user did not set one).
+    pub name: String,
+}
+
+/// A failure of a Python call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PythonError {
+    /// The interpreter thread has stopped.
+    #[error("the Python interpreter has stopped")]
+    Stopped,
+    /// Python raised. `message` is one line (`Type: text`); `traceback` is the full text.
+    #[error("{message}")]
+    Raised { message: String, traceback: String },
+}
+
+impl PythonError {
+    fn from_py(py: Python<'_>, error: &PyErr) -> Self {
+        let value = error.value(py);
+        let call = |name: &str| -> Option<String> {
+            let host = py.import("graphward_host").ok()?;
+            host.getattr(name).ok()?.call1((value,)).ok()?.extract().ok()
+        };
+        let message = call("describe_error").unwrap_or_else(|| error.to_string());
+        let traceback = call("format_traceback").unwrap_or_default();
+        Self::Raised { message, traceback }
+    }
+}
+
+impl PythonHost {
+    /// Starts the interpreter thread, prepares the user's environment and imports every graph.
+    /// Returns once the graphs are loaded; a failure is one line for the user.
+    pub fn start(setup: HostSetup) -> Result<(Self, StartupReport), String> {
+        let bridge = Arc::new(bridge::Bridge::new().map_err(|error| format!("cannot create the Python wake-up eventfd: {error}"))?);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread_bridge = Arc::clone(&bridge);
+        std::thread::Builder::new()
+            .name("graphward-python".into())
+            .spawn(move || interpreter_thread(&setup, &thread_bridge, &ready_tx))
+            .map_err(|error| format!("cannot start the Python thread: {error}"))?;
+        let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
+        Ok((Self { bridge }, report))
+    }
+
+    /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
+    /// driven on the loop; anything else is the result), then converts the result with
+    /// `convert`, still on the interpreter thread.
+    pub async fn call<T, M, C>(&self, make: M, convert: C) -> Result<T, PythonError>
+    where
+        T: Send + 'static,
+        M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
+    {
+        if self.bridge.is_stopped() {
+            return Err(PythonError::Stopped);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.bridge.push(bridge::submit_job(make, move |result| {
+            let converted = result.and_then(|value| convert(&value));
+            let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
+            // The caller may have gone away (client disconnect); nothing to do then.
+            let _ = tx.send(converted);
+        }));
+        rx.await.map_err(|_| PythonError::Stopped)?
+    }
+
+    /// Stops the asyncio loop; queued and later calls fail with [`PythonError::Stopped`].
+    pub fn shutdown(&self) {
+        self.bridge.push(Box::new(|host| {
+            if let Ok(event_loop) = host.getattr("LOOP") {
+                let _ = event_loop.call_method0("stop");
+            }
+        }));
+    }
+}
+
+fn interpreter_thread(setup: &HostSetup, bridge: &Arc<bridge::Bridge>, ready: &mpsc::Sender<Result<StartupReport, String>>) {
+    Python::initialize();
+    let outcome = Python::attach(|py| -> Result<(), String> {
+        let prepared = prepare(py, setup, bridge);
+        let (host, event_loop, report) = match prepared {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                let _ = ready.send(Err(message));
+                return Ok(());
+            }
+        };
+        let _ = ready.send(Ok(report));
+        let result = event_loop.call_method0("run_forever");
+        bridge.mark_stopped();
+        drop(host);
+        result.map(|_| ()).map_err(|error| format!("the asyncio loop failed: {}", PythonError::from_py(py, &error)))
+    });
+    if let Err(message) = outcome {
+        tracing::error!("{message}");
+    }
+}
+
+type Prepared<'py> = (Bound<'py, PyModule>, Bound<'py, PyAny>, StartupReport);
+
+/// Imports the host module, prepares `sys.path`, registers the shim, creates the loop, loads
+/// the graphs and registers the bridge's reader.
+fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>) -> Result<Prepared<'py>, String> {
+    let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
+    let host = load_host_module(py).map_err(|error| format!("cannot load graphward's Python host: {error}"))?;
+    let config = &setup.config;
+
+    let local: Vec<String> = config.local_dependencies.iter().map(|path| path.display().to_string()).collect();
+    let venv = setup.venv.as_ref().map(|path| path.display().to_string());
+    let python: String = host
+        .getattr("setup")
+        .and_then(|setup_fn| setup_fn.call1((config.dir.display().to_string(), local, venv, config.env.clone())))
+        .and_then(|line| line.extract())
+        .map_err(describe)?;
+
+    let shim = PyDict::new(py);
+    for (name, is_package, source) in SHIM_SOURCES {
+        shim.set_item(name, (is_package, source)).map_err(describe)?;
+    }
+    let sdk: String = host.getattr("install_shim").and_then(|install| install.call1((shim,))).and_then(|kind| kind.extract()).map_err(describe)?;
+
+    let asyncio = py.import("asyncio").map_err(describe)?;
+    let event_loop = asyncio.call_method0("new_event_loop").map_err(describe)?;
+    asyncio.call_method1("set_event_loop", (&event_loop,)).map_err(describe)?;
+    host.setattr("LOOP", &event_loop).map_err(describe)?;
+
+    let specs = PyList::empty(py);
+    for graph in &config.graphs {
+        let (file, module) = match &graph.location.source {
+            ModuleSource::File(path) => (Some(path.display().to_string()), None),
+            ModuleSource::Module(name) => (None, Some(name.clone())),
+        };
+        specs
+            .append((&graph.graph_id, &graph.location.raw, file, module, &graph.location.attribute))
+            .map_err(describe)?;
+    }
+    let coroutine = host.getattr("load_graphs").and_then(|load| load.call1((specs,))).map_err(describe)?;
+    let loaded = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
+    let mut graphs = Vec::new();
+    for item in loaded.try_iter().map_err(describe)? {
+        let item = item.map_err(describe)?;
+        graphs.push(LoadedGraph {
+            graph_id: item.get_item("graph_id").and_then(|v| v.extract()).map_err(describe)?,
+            name: item.get_item("name").and_then(|v| v.extract()).map_err(describe)?,
+        });
+    }
+    let langgraph_version: Option<String> = host
+        .getattr("versions")
+        .and_then(|versions| versions.call0())
+        .and_then(|found| found.get_item("langgraph"))
+        .and_then(|version| version.extract())
+        .map_err(describe)?;
+
+    let drain = bridge.drain_callback(&host).map_err(describe)?;
+    event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
+
+    let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
+    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version }))
+}
+
+fn load_host_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let source = CString::new(HOST_SOURCE).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))?;
+    let module = PyModule::from_code(py, &source, c"<graphward>/graphward/host.py", c"graphward_host")?;
+    // Registered so tracebacks and `PythonError::from_py` can find it again.
+    py.import("sys")?.getattr("modules")?.set_item("graphward_host", &module)?;
+    Ok(module)
+}

@@ -1,0 +1,72 @@
+//! HTTP: router assembly, shared state, the fallbacks. Only this module and `error.rs` know
+//! HTTP types.
+
+pub mod extract;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+
+use crate::assistants::Assistant;
+use crate::config::AppConfig;
+use crate::error::ApiError;
+use crate::python::PythonHost;
+
+/// Request bodies above this size get 413, like the reference's default.
+pub const MAX_BODY_BYTES: usize = 300 * 1024 * 1024;
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<SharedState>,
+}
+
+#[derive(Debug)]
+struct SharedState {
+    config: Arc<AppConfig>,
+    /// Kept so the interpreter lives as long as the server; runs use it in later issues.
+    #[expect(dead_code, reason = "graph execution arrives with runs")]
+    python: PythonHost,
+    /// One system assistant per graph, in `langgraph.json` order.
+    assistants: Vec<Assistant>,
+    /// The installed `langgraph` version, for `/info`.
+    langgraph_version: Option<String>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<AppConfig>, python: PythonHost, assistants: Vec<Assistant>, langgraph_version: Option<String>) -> Self {
+        Self { inner: Arc::new(SharedState { config, python, assistants, langgraph_version }) }
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    pub fn assistants(&self) -> &[Assistant] {
+        &self.inner.assistants
+    }
+
+    pub fn langgraph_version(&self) -> Option<&str> {
+        self.inner.langgraph_version.as_deref()
+    }
+
+    /// The configured graph ids, in `langgraph.json` order.
+    pub fn graph_ids(&self) -> impl Iterator<Item = &str> {
+        self.inner.config.graphs.iter().map(|graph| graph.graph_id.as_str())
+    }
+}
+
+/// The whole API as a router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::system::router())
+        .merge(routes::assistants::router())
+        .fallback(|| async { ApiError::reason(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async { ApiError::reason(StatusCode::METHOD_NOT_ALLOWED) })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,191 @@
+//! `/assistants…`: the system assistants registered for the graphs of `langgraph.json`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::assistants::{Assistant, metadata_contains};
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::server::extract::ApiJson;
+use crate::timestamp::format_micros;
+
+pub(in crate::server) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/assistants/search", post(search))
+        .route("/assistants/count", post(count))
+        .route("/assistants/{assistant_id}", get(get_one))
+}
+
+/// The fields of an assistant, as `select` and `sort_by` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AssistantField {
+    AssistantId,
+    GraphId,
+    Name,
+    Description,
+    Config,
+    Context,
+    CreatedAt,
+    UpdatedAt,
+    Metadata,
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AssistantSortBy {
+    AssistantId,
+    CreatedAt,
+    UpdatedAt,
+    Name,
+    GraphId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// Filters shared by search and count.
+#[derive(Debug, Default, Deserialize)]
+struct AssistantFilters {
+    metadata: Option<Map<String, Value>>,
+    graph_id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AssistantSearchRequest {
+    #[serde(flatten)]
+    filters: AssistantFilters,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    sort_by: Option<AssistantSortBy>,
+    sort_order: Option<SortOrder>,
+    select: Option<Vec<AssistantField>>,
+}
+
+/// The wire form of an assistant, restricted to `select` when given.
+fn view(assistant: &Assistant, select: Option<&[AssistantField]>) -> Value {
+    const ALL: [AssistantField; 10] = [
+        AssistantField::AssistantId,
+        AssistantField::GraphId,
+        AssistantField::Config,
+        AssistantField::Context,
+        AssistantField::CreatedAt,
+        AssistantField::UpdatedAt,
+        AssistantField::Metadata,
+        AssistantField::Version,
+        AssistantField::Name,
+        AssistantField::Description,
+    ];
+    let mut out = Map::new();
+    for field in select.unwrap_or(&ALL) {
+        let (key, value) = match field {
+            AssistantField::AssistantId => ("assistant_id", Value::from(assistant.assistant_id.to_string())),
+            AssistantField::GraphId => ("graph_id", Value::from(assistant.graph_id.clone())),
+            AssistantField::Config => ("config", Value::Object(assistant.config.clone())),
+            AssistantField::Context => ("context", Value::Object(assistant.context.clone())),
+            AssistantField::CreatedAt => ("created_at", Value::from(format_micros(assistant.created_at))),
+            AssistantField::UpdatedAt => ("updated_at", Value::from(format_micros(assistant.updated_at))),
+            AssistantField::Metadata => ("metadata", Value::Object(assistant.metadata.clone())),
+            AssistantField::Version => ("version", Value::from(assistant.version)),
+            AssistantField::Name => ("name", Value::from(assistant.name.clone())),
+            AssistantField::Description => ("description", assistant.description.clone().map_or(Value::Null, Value::from)),
+        };
+        out.insert(key.to_string(), value);
+    }
+    Value::Object(out)
+}
+
+/// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
+fn resolve_id<'a>(state: &'a AppState, raw: &str) -> Result<Option<&'a Assistant>, ApiError> {
+    let id = match Uuid::parse_str(raw) {
+        Ok(id) => id,
+        Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => crate::assistants::system_assistant_id(raw),
+        Err(_) => return Err(ApiError::validation("Invalid assistant ID: must be a UUID")),
+    };
+    Ok(state.assistants().iter().find(|assistant| assistant.assistant_id == id))
+}
+
+async fn get_one(State(state): State<AppState>, Path(assistant_id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let assistant = resolve_id(&state, &assistant_id)?.ok_or_else(|| ApiError::not_found("Not Found"))?;
+    Ok(axum::Json(view(assistant, None)))
+}
+
+fn matching<'a>(state: &'a AppState, filters: &AssistantFilters) -> Result<Vec<&'a Assistant>, ApiError> {
+    if let Some(graph_id) = &filters.graph_id
+        && !state.graph_ids().any(|known| known == graph_id)
+    {
+        let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
+        return Err(ApiError::not_found(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", "))));
+    }
+    let name = filters.name.as_ref().map(|name| name.to_lowercase());
+    Ok(state
+        .assistants()
+        .iter()
+        .filter(|assistant| filters.graph_id.as_ref().is_none_or(|graph_id| &assistant.graph_id == graph_id))
+        .filter(|assistant| name.as_ref().is_none_or(|name| assistant.name.to_lowercase().contains(name)))
+        .filter(|assistant| filters.metadata.as_ref().is_none_or(|wanted| metadata_contains(&assistant.metadata, wanted)))
+        .collect())
+}
+
+async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
+    let limit = request.limit.unwrap_or(10);
+    let offset = request.offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
+    }
+    if offset < 0 {
+        return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
+    }
+    let mut rows = matching(&state, &request.filters)?;
+    let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
+    rows.sort_by(|a, b| {
+        let ordering = match sort_by {
+            AssistantSortBy::AssistantId => a.assistant_id.cmp(&b.assistant_id),
+            AssistantSortBy::CreatedAt => a.created_at.cmp(&b.created_at),
+            AssistantSortBy::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            AssistantSortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            AssistantSortBy::GraphId => a.graph_id.to_lowercase().cmp(&b.graph_id.to_lowercase()),
+        };
+        // Ties keep a stable, deterministic order.
+        ordering.then_with(|| a.assistant_id.cmp(&b.assistant_id))
+    });
+    // `sort_by` without `sort_order` is descending, like the reference.
+    if request.sort_order.unwrap_or(SortOrder::Desc) == SortOrder::Desc {
+        rows.reverse();
+    }
+    let total = rows.len();
+    let (offset, limit) = (usize::try_from(offset).unwrap_or(usize::MAX), usize::try_from(limit).unwrap_or(10));
+    let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(|assistant| view(assistant, request.select.as_deref())).collect();
+    let headers = pagination_headers(offset, limit, page.len(), total);
+    Ok((headers, axum::Json(Value::Array(page))).into_response())
+}
+
+/// `X-Pagination-Next` when more rows follow; `X-Pagination-Total` as the reference computes
+/// it (a lower bound `offset+limit+1` when there is a next page).
+fn pagination_headers(offset: usize, limit: usize, returned: usize, total: usize) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let next = offset.saturating_add(limit);
+    if total > next {
+        headers.insert("x-pagination-next", HeaderValue::from(next));
+        headers.insert("x-pagination-total", HeaderValue::from(next + 1));
+    } else {
+        headers.insert("x-pagination-total", HeaderValue::from(offset + returned));
+    }
+    headers
+}
+
+async fn count(State(state): State<AppState>, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(Value::from(matching(&state, &filters)?.len())))
+}
