@@ -292,7 +292,7 @@ impl Checker<'_> {
     /// `.py` is a file relative to the config folder, anything else a dotted module.
     fn location(&self, dir: &Path, key: &str, raw: &str, example: &str) -> Result<ObjectLocation, ConfigError> {
         let Some((module, attribute)) = raw.rsplit_once(':') else {
-            return Err(self.invalid(key, format!("`{raw}` has no `:attribute`; write it as `{raw}:graph` (format `{example}`)")));
+            return Err(self.invalid(key, format!("`{raw}` has no `:attribute`; write it as `{raw}:{}`", example.rsplit_once(':').map_or("graph", |(_, attribute)| attribute))));
         };
         if module.is_empty() || attribute.is_empty() || !is_identifier(attribute) {
             return Err(self.invalid(key, format!("`{raw}` is not of the form `{example}`")));

@@ -206,12 +206,12 @@ def load_object(key, raw, file, module_name, attribute):
     """Imports the module of a `langgraph.json` location and returns its attribute."""
     if file is not None:
         if not os.path.isfile(file):
-            raise StartupError(f"{key}: file {file} not found")
+            raise StartupError(f"`{key}`: file {file} not found")
         stem = os.path.splitext(os.path.basename(file))[0]
         synthetic = f"graphward_user.{key.replace('.', '_')}.{stem}"
         spec = importlib.util.spec_from_file_location(synthetic, file)
         if spec is None or spec.loader is None:
-            raise StartupError(f"{key}: cannot load {file} as Python")
+            raise StartupError(f"`{key}`: cannot load {file} as Python")
         module = importlib.util.module_from_spec(spec)
         sys.modules[synthetic] = module
         try:
@@ -220,19 +220,19 @@ def load_object(key, raw, file, module_name, attribute):
             sys.modules.pop(synthetic, None)
             where = _user_frame(error, os.path.abspath(file))
             at = f" (at {where})" if where else ""
-            raise StartupError(f"{key}: importing {raw.rsplit(':', 1)[0]} failed: {describe_error(error)}{at}") from error
+            raise StartupError(f"`{key}`: importing {raw.rsplit(':', 1)[0]} failed: {describe_error(error)}{at}") from error
     else:
         try:
             module = importlib.import_module(module_name)
         except BaseException as error:  # noqa: BLE001 - becomes a start-up error
             where = _user_frame(error, None)
             at = f" (at {where})" if where else ""
-            raise StartupError(f"{key}: importing module {module_name} failed: {describe_error(error)}{at}") from error
+            raise StartupError(f"`{key}`: importing module {module_name} failed: {describe_error(error)}{at}") from error
     try:
         return getattr(module, attribute)
     except AttributeError:
         where = file if file is not None else module_name
-        raise StartupError(f"{key}: {where} has no attribute `{attribute}`; check the name after the `:`") from None
+        raise StartupError(f"`{key}`: {where} has no attribute `{attribute}`; check the name after the `:`") from None
 
 
 def _is_compiled_graph(obj):
@@ -268,14 +268,14 @@ async def _resolve_graph(key, obj, attribute):
         except StartupError:
             raise
         except BaseException as error:  # noqa: BLE001 - becomes a start-up error
-            raise StartupError(f"{key}: graph factory `{attribute}` failed: {describe_error(error)}") from error
+            raise StartupError(f"`{key}`: graph factory `{attribute}` failed: {describe_error(error)}") from error
         if hasattr(made, "compile") and hasattr(made, "add_node"):
             made = made.compile()
         if not _is_compiled_graph(made):
-            raise StartupError(f"{key}: graph factory `{attribute}` returned {type(made).__name__}, not a compiled graph")
+            raise StartupError(f"`{key}`: graph factory `{attribute}` returned {type(made).__name__}, not a compiled graph")
         return made
     raise StartupError(
-        f"{key}: `{attribute}` is a {type(obj).__name__}, not a compiled graph or a graph factory; "
+        f"`{key}`: `{attribute}` is a {type(obj).__name__}, not a compiled graph or a graph factory; "
         "point it at the result of `builder.compile()`"
     )
 

@@ -208,7 +208,9 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
             .map_err(describe)?;
     }
     let coroutine = host.getattr("load_graphs").and_then(|load| load.call1((specs,))).map_err(describe)?;
-    let loaded = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
+    let loaded = event_loop
+        .call_method1("run_until_complete", (coroutine,))
+        .map_err(|error| format!("{}: {}", config.path.display(), describe(error)))?;
     let mut graphs = Vec::new();
     for item in loaded.try_iter().map_err(describe)? {
         let item = item.map_err(describe)?;
@@ -237,4 +239,110 @@ fn load_host_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     // Registered so tracebacks and `PythonError::from_py` can find it again.
     py.import("sys")?.getattr("modules")?.set_item("graphward_host", &module)?;
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELPERS: &std::ffi::CStr = c"
+import asyncio, contextvars
+seen = contextvars.ContextVar('seen', default=None)
+
+async def immediate(x):
+    return x * 2
+
+async def suspends(x):
+    await asyncio.sleep(0.001)
+    assert asyncio.current_task() is not None
+    return x + 1
+
+async def raises():
+    raise ValueError('bad input')
+
+async def raises_after_suspend():
+    await asyncio.sleep(0)
+    raise KeyError('late')
+
+async def isolated(tag):
+    before = seen.get()
+    seen.set(tag)
+    await asyncio.sleep(0)
+    return (before, seen.get())
+
+async def uses_loop():
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    loop.call_soon(fut.set_result, 'from loop')
+    return await fut
+";
+
+    /// One interpreter for the process, started on a duck-typed graph.
+    fn host() -> PythonHost {
+        static HOST: std::sync::OnceLock<PythonHost> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("graphward-bridge-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
+            let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
+            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None }).expect("start");
+            assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
+            host
+        })
+        .clone()
+    }
+
+    async fn run(host: &PythonHost, function: &'static str, args: Vec<i64>) -> Result<String, PythonError> {
+        host.call(
+            move |module| {
+                let py = module.py();
+                let helpers = match py.import("bridge_helpers") {
+                    Ok(helpers) => helpers,
+                    Err(_) => {
+                        let helpers = PyModule::from_code(py, HELPERS, c"bridge_helpers.py", c"bridge_helpers")?;
+                        py.import("sys")?.getattr("modules")?.set_item("bridge_helpers", &helpers)?;
+                        helpers
+                    }
+                };
+                helpers.getattr(function)?.call1(pyo3::types::PyTuple::new(py, args)?)
+            },
+            |value| Ok(value.repr()?.to_string()),
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn coroutines_complete_fail_and_stay_isolated() {
+        let host = host();
+        assert_eq!(run(&host, "immediate", vec![21]).await.expect("immediate"), "42");
+        assert_eq!(run(&host, "suspends", vec![1]).await.expect("suspends"), "2");
+        assert_eq!(run(&host, "uses_loop", vec![]).await.expect("loop"), "'from loop'");
+        let error = run(&host, "raises", vec![]).await.expect_err("raises");
+        assert!(matches!(&error, PythonError::Raised { message, traceback } if message == "ValueError: bad input" && traceback.contains("raises")), "{error:?}");
+        let error = run(&host, "raises_after_suspend", vec![]).await.expect_err("raises late");
+        assert_eq!(error.to_string(), "KeyError: 'late'");
+        // Each call gets a fresh context: a value set by one call is never seen by another.
+        let calls: Vec<_> = (0..200)
+            .map(|tag| {
+                let host = host.clone();
+                async move { run(&host, "isolated", vec![tag]).await }
+            })
+            .collect();
+        for (tag, result) in futures_join(calls).await.into_iter().enumerate() {
+            assert_eq!(result.expect("isolated"), format!("(None, {tag})"));
+        }
+    }
+
+    async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+    where
+        F: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for handle in handles {
+            out.push(handle.await.expect("join"));
+        }
+        out
+    }
 }

@@ -1,0 +1,108 @@
+"""Starts the built graphward binary on a free port for the end-to-end tests.
+
+scripts/test.sh runs these with the repo's `.venv` (pinned langgraph, langgraph-sdk, httpx,
+pytest) and GRAPHWARD_BIN pointing at the binary it just built.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running `graphward dev`; stopped with SIGTERM (and checked to exit cleanly)."""
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, command: str = "dev"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cwd = tempfile.mkdtemp(prefix="graphward-e2e-")
+        binary = os.environ.get("GRAPHWARD_BIN", str(REPO / "target" / "debug" / "graphward"))
+        environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, **(env or {})}
+        environment.pop("GRAPHWARD_LOG", None)
+        args = [binary, command, "--port", str(self.port), "--config", str(config)]
+        if command == "dev":
+            args.append("--no-browser")
+        self.log = open(Path(self.cwd) / "server.log", "w+")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(args, cwd=self.cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"graphward exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"graphward did not answer /ok within 60 s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.cwd, ignore_errors=True)
+        return self.process.returncode
+
+
+@pytest.fixture(scope="session")
+def example_server():
+    """The repo's example app (langgraph.json at the root)."""
+    server = Server(REPO / "langgraph.json")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Starts servers for app folders a test writes; stops them after the test."""
+    started: list[Server] = []
+
+    def start(files: dict[str, str], **kwargs) -> Server:
+        for name, content in files.items():
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        server = Server(tmp_path / "langgraph.json", **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def anyio_backend():
+    """Async tests (`@pytest.mark.anyio`) run on asyncio, like the official client expects."""
+    return "asyncio"

@@ -1,0 +1,103 @@
+"""The foundation seen through the official Python client (async and sync)."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+import httpx
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+
+from conftest import REPO, Server
+
+AGENT_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent"))
+
+
+def test_system_routes(example_server):
+    assert httpx.get(f"{example_server.url}/ok").json() == {"ok": True, "services": {}}
+    info = httpx.get(f"{example_server.url}/info").json()
+    assert info["flags"]["assistants"] is True
+    assert set(info) >= {"version", "langgraph_py_version", "flags", "host"}
+    document = httpx.get(f"{example_server.url}/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert "/assistants/search" in document["paths"]
+    docs = httpx.get(f"{example_server.url}/docs")
+    assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+
+
+@pytest.mark.anyio
+async def test_async_client_reads_system_assistant(example_server):
+    client = get_client(url=example_server.url)
+    assistant = await client.assistants.get(AGENT_ID)
+    assert assistant["assistant_id"] == AGENT_ID
+    assert assistant["graph_id"] == "agent"
+    assert assistant["metadata"] == {"created_by": "system"}
+    assert assistant["version"] == 1
+    found = await client.assistants.search(graph_id="agent")
+    assert [a["assistant_id"] for a in found] == [AGENT_ID]
+    assert await client.assistants.count() == 1
+    with pytest.raises(NotFoundError):
+        await client.assistants.get(str(uuid.uuid4()))
+    with pytest.raises(UnprocessableEntityError):
+        await client.assistants.search(limit=0)
+
+
+def test_sync_client_reads_system_assistant(example_server):
+    client = get_sync_client(url=example_server.url)
+    assert client.assistants.get(AGENT_ID)["name"] == "agent"
+    page = client.assistants.search(metadata={"created_by": "system"}, limit=5, offset=0)
+    assert len(page) == 1
+    assert client.assistants.search(metadata={"created_by": "someone"}) == []
+    with pytest.raises(NotFoundError):
+        client.assistants.search(graph_id="missing")
+
+
+def test_runs_from_any_folder_with_env_and_local_dependencies(make_server, tmp_path):
+    """`env` applies before user imports; local dependencies are importable; SIGTERM exits 0."""
+    graph = """
+import os
+import helper  # from the local dependency ./lib
+from typing import TypedDict
+from langgraph.graph import StateGraph, START, END
+
+assert os.environ["GREETING"] == "hello", os.environ.get("GREETING")
+
+class State(TypedDict):
+    text: str
+
+builder = StateGraph(State)
+builder.add_node("respond", lambda state: {"text": helper.shout(state["text"])})
+builder.add_edge(START, "respond")
+builder.add_edge("respond", END)
+graph = builder.compile(name="Shouter")
+"""
+    server = make_server(
+        {
+            "langgraph.json": '{"dependencies": ["./lib"], "graphs": {"shout": "./graph.py:graph"}, "env": ".env"}',
+            "graph.py": graph,
+            "lib/helper.py": "def shout(text):\n    return text.upper()\n",
+            ".env": "GREETING=hello\n",
+        }
+    )
+    client = get_sync_client(url=server.url)
+    assistant = client.assistants.get("shout")
+    assert assistant["name"] == "Shouter"
+    assert not (tmp_path / ".graphward").exists() or not any((tmp_path / ".graphward").iterdir())
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0
+    assert "shut down" in server.output()
+
+
+def test_dev_finds_dot_venv_next_to_config(make_server, tmp_path):
+    """Without VIRTUAL_ENV, a `.venv` next to langgraph.json is the user's environment."""
+    import os
+    import sys
+
+    os.symlink(sys.prefix, tmp_path / ".venv")
+    server = make_server(
+        {"langgraph.json": '{"graphs": {"agent": "./agent.py:graph"}}', "agent.py": (REPO / "examples" / "agent.py").read_text()},
+        env={"VIRTUAL_ENV": ""},
+    )
+    assert httpx.get(f"{server.url}/assistants/agent").json()["graph_id"] == "agent"

@@ -1,0 +1,155 @@
+//! Broken start-ups: each ends in one clear line on stderr and exit code 2, for `dev` and
+//! `check`.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use crate::common::{ECHO_GRAPH, app, graphward, run, scratch};
+
+/// Runs `graphward <command> --config <config>` and returns (exit code, stderr lines).
+fn start(command: &str, config: &Path) -> (Option<i32>, Vec<String>) {
+    let mut cmd = graphward(&scratch());
+    cmd.arg(command);
+    if command == "dev" {
+        cmd.args(["--no-browser", "--port", "0"]);
+    }
+    let output = run(cmd.arg("--config").arg(config));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), stderr.lines().filter(|line| !line.trim().is_empty()).map(str::to_string).collect())
+}
+
+fn assert_one_line(command: &str, config: &Path, expected: &[&str]) {
+    let (code, lines) = start(command, config);
+    assert_eq!(code, Some(2), "{command}: exit code, stderr: {lines:?}");
+    assert_eq!(lines.len(), 1, "{command}: one line, got {lines:?}");
+    let line = &lines[0];
+    assert!(line.starts_with("error: "), "{line}");
+    for part in expected {
+        assert!(line.contains(part), "{command}: expected `{part}` in: {line}");
+    }
+}
+
+fn config_with_graph(graph_path: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let config = format!(r#"{{"graphs": {{"agent": "{graph_path}"}}}}"#);
+    let mut all = vec![("langgraph.json", config.as_str())];
+    all.extend_from_slice(files);
+    app(&all).join("langgraph.json")
+}
+
+#[test]
+fn broken_startups_are_one_line_and_exit_2() {
+    let cases: Vec<(&str, std::path::PathBuf, Vec<&str>)> = vec![
+        ("missing config", scratch().join("langgraph.json"), vec!["langgraph.json", "config file not found"]),
+        (
+            "invalid JSON",
+            app(&[("langgraph.json", "{\n  \"graphs\": {\n    \"agent\": \"./a.py:graph\",\n  }\n}")]).join("langgraph.json"),
+            vec!["langgraph.json", "invalid JSON at line 4, column 3"],
+        ),
+        ("graph path without colon", config_with_graph("./agent.py", &[("agent.py", ECHO_GRAPH)]), vec!["`graphs.agent`", "has no `:attribute`"]),
+        ("missing graph file", config_with_graph("./nope.py:graph", &[]), vec!["`graphs.agent`", "`./nope.py` not found"]),
+        ("missing attribute", config_with_graph("./agent.py:nope", &[("agent.py", ECHO_GRAPH)]), vec!["graphs.agent", "has no attribute `nope`"]),
+        (
+            "import error in the graph",
+            config_with_graph("./agent.py:graph", &[("agent.py", "import os\nimport not_a_module_xyz\ngraph = None\n")]),
+            vec!["graphs.agent", "ModuleNotFoundError: No module named 'not_a_module_xyz'", "agent.py:2"],
+        ),
+        (
+            "syntax error in the graph",
+            config_with_graph("./agent.py:graph", &[("agent.py", "def broken(:\n")]),
+            vec!["graphs.agent", "SyntaxError", "agent.py:1"],
+        ),
+        (
+            "exception while importing",
+            config_with_graph("./agent.py:graph", &[("agent.py", "raise RuntimeError('boom')\n")]),
+            vec!["graphs.agent", "RuntimeError: boom", "agent.py:1"],
+        ),
+        ("not a graph", config_with_graph("./agent.py:graph", &[("agent.py", "graph = 42\n")]), vec!["graphs.agent", "is a int, not a compiled graph"]),
+        (
+            "factory that fails",
+            config_with_graph("./agent.py:make", &[("agent.py", "def make():\n    raise ValueError('no key')\n")]),
+            vec!["graphs.agent", "factory `make` failed: ValueError: no key"],
+        ),
+        ("module graph that is missing", config_with_graph("no_such_pkg.graphs:graph", &[]), vec!["graphs.agent", "No module named 'no_such_pkg'"]),
+    ];
+    for (name, config, expected) in &cases {
+        for command in ["dev", "check"] {
+            eprintln!("case: {name} ({command})");
+            assert_one_line(command, config, expected);
+        }
+    }
+}
+
+#[test]
+fn port_in_use_is_one_line_and_exit_2() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = config_with_graph("./agent.py:graph", &[("agent.py", ECHO_GRAPH)]);
+    let output = run(graphward(&scratch()).args(["dev", "--no-browser", "--port", &port.to_string(), "--config"]).arg(&config));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(&format!("port {port} on 127.0.0.1 is already in use")), "{stderr}");
+}
+
+#[test]
+fn check_accepts_a_valid_app_and_reports_graphs() {
+    let config = config_with_graph("./agent.py:graph", &[("agent.py", ECHO_GRAPH)]);
+    let output = run(graphward(&scratch()).args(["check", "--config"]).arg(&config));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("graph `agent`"), "{stdout}");
+    assert!(stdout.contains("Python 3.11"), "{stdout}");
+}
+
+#[test]
+fn graph_forms_the_reference_accepts_all_load() {
+    let module = "\
+from typing import TypedDict
+from langgraph.graph import StateGraph, START, END
+
+class State(TypedDict):
+    text: str
+
+def build():
+    builder = StateGraph(State)
+    builder.add_node('respond', lambda state: {'text': state['text']})
+    builder.add_edge(START, 'respond')
+    builder.add_edge('respond', END)
+    return builder
+
+uncompiled = build()
+compiled = build().compile(name='Named')
+
+def factory(config):
+    return build().compile()
+
+async def async_factory():
+    return build().compile()
+";
+    let config = r#"{
+        "dependencies": ["./lib"],
+        "graphs": {
+            "file": "./graphs.py:compiled",
+            "uncompiled": "./graphs.py:uncompiled",
+            "factory": "./graphs.py:factory",
+            "async_factory": {"path": "./graphs.py:async_factory", "description": "made by a coroutine"},
+            "module": "mypkg.graphs:compiled"
+        },
+        "env": ".env"
+    }"#;
+    let dir = app(&[
+        ("langgraph.json", config),
+        ("graphs.py", module),
+        ("lib/mypkg/__init__.py", ""),
+        ("lib/mypkg/graphs.py", module),
+        (".env", "MY_SETTING=from-env-file\n"),
+    ]);
+    let output = run(graphward(&scratch()).args(["check", "--config"]).arg(dir.join("langgraph.json")));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    for graph in ["file", "uncompiled", "factory", "async_factory", "module"] {
+        assert!(stdout.contains(&format!("graph `{graph}`")), "{graph}: {stdout}");
+    }
+    assert!(stdout.contains("graph `file` (name `Named`)"), "{stdout}");
+}
