@@ -7,4 +7,4 @@ source scripts/env.sh
 export GRAPHWARD_TEST_VENV="$PWD/.venv"
 cargo build --locked
 cargo test --locked
-GRAPHWARD_BIN="$PWD/target/debug/graphward" .venv/bin/python -m pytest tests/e2e -q
+GRAPHWARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/graphward" .venv/bin/python -m pytest tests/e2e -q

@@ -34,7 +34,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cwd = tempfile.mkdtemp(prefix="graphward-e2e-")
-        binary = os.environ.get("GRAPHWARD_BIN", str(REPO / "target" / "debug" / "graphward"))
+        binary = os.environ.get("GRAPHWARD_BIN") or str(REPO / "target" / "debug" / "graphward")
         environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, **(env or {})}
         environment.pop("GRAPHWARD_LOG", None)
         args = [binary, command, "--port", str(self.port), "--config", str(config)]
