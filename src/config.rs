@@ -17,6 +17,8 @@ pub mod env_vars {
     pub const VIRTUAL_ENV: &str = "VIRTUAL_ENV";
     /// Log filter in `tracing_subscriber::EnvFilter` syntax (default `info`).
     pub const GRAPHWARD_LOG: &str = "GRAPHWARD_LOG";
+    /// Seconds one request's authentication and authorization may take (`--auth-timeout`).
+    pub const GRAPHWARD_AUTH_TIMEOUT: &str = "GRAPHWARD_AUTH_TIMEOUT";
 }
 
 /// Keys of a Python app's `langgraph.json` that graphward accepts but does not act on (yet).

@@ -8,6 +8,7 @@
 //! - [`assistants`]: assistant records and the system-assistant id rule.
 
 pub mod assistants;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod python;
@@ -17,10 +18,12 @@ pub mod timestamp;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::assistants::Assistant;
+use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::python::{HostSetup, PythonHost, StartupReport};
 use crate::server::AppState;
@@ -34,18 +37,31 @@ pub fn find_venv(config: &AppConfig, virtual_env: Option<PathBuf>) -> Option<Pat
     })
 }
 
-/// Starts the interpreter, imports the graphs and builds the server state.
+/// How the server runs; decides the Studio bypass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `graphward dev`: the Studio bypass is allowed unless `disable_studio_auth`.
+    Dev,
+    /// `graphward serve` and `check`: never a Studio bypass.
+    Serve,
+}
+
+/// Start-up options that do not come from `langgraph.json`.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub mode: Mode,
+    /// The user's environment (see [`find_venv`]).
+    pub venv: Option<PathBuf>,
+    /// How long one request's authentication and authorization may take (then 503).
+    pub auth_timeout: Duration,
+}
+
+/// Starts the interpreter, imports the graphs, loads `auth.path` and builds the server state.
 /// A failure is one line for the user.
-pub fn start(config: Arc<AppConfig>, venv: Option<PathBuf>) -> Result<(AppState, StartupReport), String> {
-    if let Some(auth) = &config.auth
-        && auth.path.is_some()
-    {
-        return Err(format!(
-            "{}: `auth.path`: custom auth is not implemented in this build yet; remove the `auth` block to serve without auth",
-            config.path.display()
-        ));
-    }
-    let (python, report) = PythonHost::start(HostSetup { config: Arc::clone(&config), venv })?;
+pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
+    let setup = HostSetup { config: Arc::clone(&config), venv: options.venv, studio_allowed: options.mode == Mode::Dev };
+    let (python, report) = PythonHost::start(setup)?;
+    let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();
     let assistants = config
         .graphs
@@ -53,11 +69,12 @@ pub fn start(config: Arc<AppConfig>, venv: Option<PathBuf>) -> Result<(AppState,
         .zip(&report.graphs)
         .map(|(spec, loaded)| Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now))
         .collect();
-    let state = AppState::new(config, python, assistants, report.langgraph_version.clone());
+    let state = AppState::new(config, python, policy, assistants, report.langgraph_version.clone());
     Ok((state, report))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests end.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, server::app(state)).with_graceful_shutdown(shutdown).await
+    let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use graphward::config::{AppConfig, env_vars};
+use graphward::{Mode, StartOptions};
 use tokio::net::TcpListener;
 
 /// A LangGraph API server: runs your langgraph.json, auth.py and graphs unchanged.
@@ -50,6 +52,15 @@ struct DevArgs {
     /// Accepted for compatibility with `langgraph dev`; graphward does not reload on changes yet.
     #[arg(long)]
     no_reload: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Debug, Args)]
+struct AuthArgs {
+    /// Seconds one request's authentication and authorization may take; then 503.
+    #[arg(long, env = env_vars::GRAPHWARD_AUTH_TIMEOUT, default_value_t = 10.0)]
+    auth_timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -62,16 +73,21 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Also fail when an auth resource/action pair has no handler (with custom auth).
+    /// Exit with code 1 when a resource/action pair has no auth handler.
     #[arg(long)]
     strict: bool,
 }
+
+/// Exit code of `check --strict` when some auth pair is uncovered.
+const EXIT_UNCOVERED: u8 = 1;
 
 /// Exit code for every start-up failure (bad config, import error, port in use).
 const EXIT_STARTUP: u8 = 2;
@@ -80,7 +96,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(EXIT_STARTUP)
@@ -103,34 +119,66 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<AppConfig>> {
     Ok(Arc::new(config))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
             let config = load_config(&args.config)?;
-            serve_command(config, &args.host, args.port, true)
+            let options = options(&config, Mode::Dev, &args.auth)?;
+            serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
-            serve_command(config, &args.host, args.port, false)
+            let options = options(&config, Mode::Serve, &args.auth)?;
+            serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::Check(args) => {
             let config = load_config(&args.config)?;
-            let (_, report) = graphward::start(Arc::clone(&config), venv(&config)).map_err(anyhow::Error::msg)?;
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 })?;
+            let (_, report) = graphward::start(Arc::clone(&config), options).map_err(anyhow::Error::msg)?;
             println!("{}: OK ({})", config.path.display(), report.python);
             for graph in &report.graphs {
                 println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
             }
-            let _ = args.strict;
-            Ok(())
+            let Some(auth) = &report.auth else {
+                println!("  auth: none configured (every request is allowed)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            println!("  auth: {} ({:?} langgraph_sdk)", config.auth.as_ref().and_then(|a| a.path.as_ref()).map_or("", |p| p.raw.as_str()), report.sdk);
+            println!("\n  {:<12} {:<16} handler", "resource", "action");
+            let mut uncovered = 0;
+            for row in &auth.coverage {
+                let handler = match (&row.handler, &row.via) {
+                    (Some(handler), Some(via)) => format!("{handler} ({via})"),
+                    (Some(handler), None) => handler.clone(),
+                    (None, _) => {
+                        uncovered += 1;
+                        "allowed: no handler".to_string()
+                    }
+                };
+                println!("  {:<12} {:<16} {handler}", row.resource, row.action);
+            }
+            if args.strict && uncovered > 0 {
+                eprintln!("error: {uncovered} resource/action pair(s) have no auth handler (--strict)");
+                return Ok(ExitCode::from(EXIT_UNCOVERED));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn venv(config: &AppConfig) -> Option<PathBuf> {
-    graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from))
+fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs) -> anyhow::Result<StartOptions> {
+    if !(auth.auth_timeout.is_finite() && auth.auth_timeout > 0.0) {
+        anyhow::bail!("`--auth-timeout` must be a positive number of seconds, got {}", auth.auth_timeout);
+    }
+    Ok(StartOptions {
+        mode,
+        venv: graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
+        auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
+    })
 }
 
-fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, dev: bool) -> anyhow::Result<()> {
+fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions) -> anyhow::Result<()> {
+    let dev = options.mode == Mode::Dev;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let address = format!("{host}:{port}");
@@ -142,9 +190,17 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, dev: bool) -> an
             }
         })?;
         let local: SocketAddr = listener.local_addr()?;
-        let venv = venv(&config);
-        let (state, report) = tokio::task::spawn_blocking(move || graphward::start(config, venv)).await?.map_err(anyhow::Error::msg)?;
-        tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), "interpreter ready");
+        let (state, report) = tokio::task::spawn_blocking(move || graphward::start(config, options)).await?.map_err(anyhow::Error::msg)?;
+        tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), auth = report.auth.is_some(), "interpreter ready");
+        if let Some(auth) = &report.auth
+            && !auth.missing_paths.is_empty()
+        {
+            tracing::warn!(
+                missing_paths = ?auth.missing_paths,
+                suggestion = "@auth.on\nasync def deny_by_default(ctx, value):\n    return False",
+                "Custom auth has no handler registered for some dispatch paths. Authentication still applies, but these paths are allowed without resource-level checks."
+            );
+        }
         let base = format!("http://{local}");
         if dev {
             println!("\n  graphward dev server ready\n  - API:  {base}\n  - Docs: {base}/docs\n");

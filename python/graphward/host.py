@@ -139,7 +139,19 @@ class _Continue:
                     return stop.value
 
 
-def _finish(task, reply):
+# Tasks of suspended calls, by the caller's token, so Rust can cancel one that times out.
+_TASKS = {}
+
+
+def cancel(token):
+    """Cancels the call with this token if it is still running (it then replies cancelled)."""
+    task = _TASKS.pop(token, None)
+    if task is not None:
+        task.cancel()
+
+
+def _finish(task, reply, token):
+    _TASKS.pop(token, None)
     if task.cancelled():
         reply(False, asyncio.CancelledError())
         return
@@ -150,7 +162,7 @@ def _finish(task, reply):
         reply(False, error)
 
 
-def submit(obj, reply):
+def submit(obj, reply, token=0):
     """Runs one bridged call. `reply(ok, value)` is called exactly once, on this thread.
 
     A coroutine runs its first step at once, in a fresh contextvars context; only if it
@@ -169,7 +181,9 @@ def submit(obj, reply):
         reply(False, error)
         return
     task = asyncio.get_running_loop().create_task(_resume(obj, yielded), context=context)
-    task.add_done_callback(lambda done: _finish(done, reply))
+    if token:
+        _TASKS[token] = task
+    task.add_done_callback(lambda done: _finish(done, reply, token))
 
 
 def describe_error(error):

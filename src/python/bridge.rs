@@ -108,7 +108,8 @@ impl Bridge {
 
 /// Builds a job that submits the object `make` returns to `host.submit` and hands the result
 /// to `complete` on the loop thread.
-pub(crate) fn submit_job<M, C>(make: M, complete: C) -> Job
+/// `token` (non-zero) lets [`cancel_job`] cancel the call if it suspends and outlives its caller.
+pub(crate) fn submit_job<M, C>(token: u64, make: M, complete: C) -> Job
 where
     M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
     C: for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send + 'static,
@@ -122,9 +123,18 @@ where
                 return;
             }
         };
-        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone())));
+        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone(), token)));
         if let Err(error) = submitted {
             reply.borrow().fire(Err(error));
+        }
+    })
+}
+
+/// A job that cancels the call submitted with `token`, if it is still running.
+pub(crate) fn cancel_job(token: u64) -> Job {
+    Box::new(move |host| {
+        if let Err(error) = host.getattr("cancel").and_then(|cancel| cancel.call1((token,))) {
+            tracing::error!(%error, "cannot cancel a timed-out Python call");
         }
     })
 }

@@ -6,20 +6,27 @@
 //! [`bridge`] and never takes the GIL on a tokio thread.
 
 mod bridge;
+mod convert;
 
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tokio::sync::oneshot;
 
-use crate::config::{AppConfig, ModuleSource};
+use crate::auth::{AuthEvent, AuthUser, RequestInfo};
+use crate::config::{AppConfig, ModuleSource, ObjectLocation};
 
 /// The Python side of graphward (python/graphward/host.py).
 const HOST_SOURCE: &str = include_str!("../../python/graphward/host.py");
+
+/// The auth host: loads `auth.path`, authenticates and authorizes (python/graphward/auth_host.py).
+const AUTH_SOURCE: &str = include_str!("../../python/graphward/auth_host.py");
 
 /// Our `langgraph_sdk` shim: (module name, is package, source). Registered only when the
 /// real package is not importable.
@@ -34,6 +41,8 @@ const SHIM_SOURCES: &[(&str, bool, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct PythonHost {
     bridge: Arc<bridge::Bridge>,
+    /// Source of call tokens (see [`PythonHost::call_with_timeout`]).
+    next_token: Arc<AtomicU64>,
 }
 
 /// What the interpreter needs before any user code is imported.
@@ -43,6 +52,9 @@ pub struct HostSetup {
     pub config: Arc<AppConfig>,
     /// The user's virtual environment (from `VIRTUAL_ENV` or `.venv` next to the config).
     pub venv: Option<PathBuf>,
+    /// Whether the Studio bypass (`x-auth-scheme: langsmith`) is allowed: `dev` without
+    /// `disable_studio_auth`.
+    pub studio_allowed: bool,
 }
 
 /// What start-up found, for logs and `/info`.
@@ -56,6 +68,47 @@ pub struct StartupReport {
     pub graphs: Vec<LoadedGraph>,
     /// The installed `langgraph` version, if any.
     pub langgraph_version: Option<String>,
+    /// The loaded `auth.path`, if configured.
+    pub auth: Option<AuthReport>,
+}
+
+/// What the auth host found at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthReport {
+    /// One row per (resource, action) pair of the dispatch matrix.
+    pub coverage: Vec<CoverageRow>,
+    /// `resource.action` pairs without a handler, when the reference would warn (§1.3).
+    pub missing_paths: Vec<String>,
+}
+
+/// Which handler serves one (resource, action) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageRow {
+    pub resource: String,
+    pub action: String,
+    /// The handler's qualified name; `None`: allowed, no handler.
+    pub handler: Option<String>,
+    /// How it was matched: `exact`, `resource`, `action`, `star` or `global`.
+    pub via: Option<String>,
+}
+
+/// The auth host's answer for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DispatchReply {
+    /// Authenticated, and every event allowed.
+    Allowed { user: AuthUser, events: Vec<DispatchedEvent> },
+    /// Refused (or failed: status 500).
+    Refused { stage: String, status: u16, detail: String, headers: Vec<(String, String)>, handler: Option<String>, log: String },
+}
+
+/// One event's outcome from the auth host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchedEvent {
+    pub handler: Option<String>,
+    /// The raw filter dict the handler returned, if any.
+    pub filter: Option<serde_json::Value>,
+    /// The effective value after the handler.
+    pub value: serde_json::Value,
 }
 
 /// Which `langgraph_sdk` the user's code imports.
@@ -82,6 +135,9 @@ pub enum PythonError {
     /// The interpreter thread has stopped.
     #[error("the Python interpreter has stopped")]
     Stopped,
+    /// The call did not finish in time (and was cancelled if it was suspended).
+    #[error("the Python call timed out")]
+    TimedOut,
     /// Python raised. `message` is one line (`Type: text`); `traceback` is the full text.
     #[error("{message}")]
     Raised { message: String, traceback: String },
@@ -112,7 +168,7 @@ impl PythonHost {
             .spawn(move || interpreter_thread(&setup, &thread_bridge, &ready_tx))
             .map_err(|error| format!("cannot start the Python thread: {error}"))?;
         let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
-        Ok((Self { bridge }, report))
+        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)) }, report))
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
@@ -124,17 +180,59 @@ impl PythonHost {
         M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
         C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
     {
+        self.call_with_timeout(None, make, convert).await
+    }
+
+    /// [`PythonHost::call`] with a deadline: past it the caller gets
+    /// [`PythonError::TimedOut`] and a suspended coroutine is cancelled. (A coroutine that
+    /// blocks the loop without suspending cannot be interrupted.)
+    pub async fn call_with_timeout<T, M, C>(&self, timeout: Option<Duration>, make: M, convert: C) -> Result<T, PythonError>
+    where
+        T: Send + 'static,
+        M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
+    {
         if self.bridge.is_stopped() {
             return Err(PythonError::Stopped);
         }
+        let token = if timeout.is_some() { self.next_token.fetch_add(1, Ordering::Relaxed) } else { 0 };
         let (tx, rx) = oneshot::channel();
-        self.bridge.push(bridge::submit_job(make, move |result| {
+        self.bridge.push(bridge::submit_job(token, make, move |result| {
             let converted = result.and_then(|value| convert(&value));
             let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
-            // The caller may have gone away (client disconnect); nothing to do then.
+            // The caller may have gone away (client disconnect, timeout); nothing to do then.
             let _ = tx.send(converted);
         }));
-        rx.await.map_err(|_| PythonError::Stopped)?
+        match timeout {
+            None => rx.await.map_err(|_| PythonError::Stopped)?,
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(result) => result.map_err(|_| PythonError::Stopped)?,
+                Err(_) => {
+                    self.bridge.push(bridge::cancel_job(token));
+                    Err(PythonError::TimedOut)
+                }
+            },
+        }
+    }
+
+    /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
+    /// round trip (`graphward_auth.HOST.dispatch`).
+    pub async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
+        self.call_with_timeout(
+            Some(timeout),
+            move |host| {
+                let py = host.py();
+                let auth = py.import(pyo3::intern!(py, "graphward_auth"))?.getattr(pyo3::intern!(py, "HOST"))?;
+                let request = convert::request_to_py(py, &request)?;
+                let list = PyList::empty(py);
+                for event in &events {
+                    list.append((event.resource.as_str(), event.action.as_str(), convert::event_value_to_py(py, &event.value)?))?;
+                }
+                auth.call_method1(pyo3::intern!(py, "dispatch"), (request, list))
+            },
+            |reply| parse_dispatch_reply(reply),
+        )
+        .await
     }
 
     /// Stops the asyncio loop; queued and later calls fail with [`PythonError::Stopped`].
@@ -226,17 +324,111 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         .and_then(|version| version.extract())
         .map_err(describe)?;
 
+    let auth = match config.auth.as_ref().and_then(|auth| auth.path.as_ref().map(|path| (auth, path))) {
+        Some((auth, path)) => Some(load_auth(py, &event_loop, setup, auth, path).map_err(|message| format!("{}: {message}", config.path.display()))?),
+        None => None,
+    };
+
     let drain = bridge.drain_callback(&host).map_err(describe)?;
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
 
     let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
-    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version }))
+    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth }))
+}
+
+/// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.
+fn load_auth(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+    setup: &HostSetup,
+    auth: &crate::config::AuthSpec,
+    path: &ObjectLocation,
+) -> Result<AuthReport, String> {
+    let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
+    let source = CString::new(AUTH_SOURCE).map_err(|error| error.to_string())?;
+    let module = PyModule::from_code(py, &source, c"<graphward>/graphward/auth_host.py", c"graphward_auth").map_err(describe)?;
+    py.import("sys").and_then(|sys| sys.getattr("modules")?.set_item("graphward_auth", &module)).map_err(describe)?;
+    let (file, module_name) = match &path.source {
+        ModuleSource::File(file) => (Some(file.display().to_string()), None),
+        ModuleSource::Module(name) => (None, Some(name.clone())),
+    };
+    let options = PyDict::new(py);
+    let cache = auth.cache.as_ref().map(|cache| convert::json_to_py(py, &serde_json::Value::Object(cache.clone()))).transpose().map_err(describe)?;
+    options.set_item("studio_allowed", setup.studio_allowed && !auth.disable_studio_auth).map_err(describe)?;
+    options.set_item("allow_langsmith_api_keys", auth.allow_langsmith_api_keys && setup.studio_allowed).map_err(describe)?;
+    options.set_item("cache", cache).map_err(describe)?;
+    let loaded = module
+        .getattr("load_auth")
+        .and_then(|load| load.call1((&path.raw, file, module_name, &path.attribute, options)))
+        .map_err(describe)?;
+    // `load_auth` may return a coroutine in future versions; accept both.
+    let loaded = if loaded.hasattr("__await__").unwrap_or(false) {
+        event_loop.call_method1("run_until_complete", (loaded,)).map_err(describe)?
+    } else {
+        loaded
+    };
+    module.setattr("HOST", &loaded).map_err(describe)?;
+    let mut coverage = Vec::new();
+    for row in loaded.call_method0("coverage").and_then(|rows| rows.try_iter()).map_err(describe)? {
+        let row = row.map_err(describe)?;
+        let field = |name: &str| -> Result<Option<String>, String> { row.get_item(name).and_then(|v| v.extract()).map_err(describe) };
+        coverage.push(CoverageRow {
+            resource: field("resource")?.unwrap_or_default(),
+            action: field("action")?.unwrap_or_default(),
+            handler: field("handler")?,
+            via: field("via")?,
+        });
+    }
+    let missing_paths: Vec<String> = loaded.call_method0("missing_paths").and_then(|paths| paths.extract()).map_err(describe)?;
+    Ok(AuthReport { coverage, missing_paths })
+}
+
+/// Reads the dict `AuthHost.dispatch` returns.
+fn parse_dispatch_reply(reply: &Bound<'_, PyAny>) -> PyResult<DispatchReply> {
+    let get = |name: &str| reply.get_item(name);
+    if get("ok")?.is_truthy()? {
+        let user = get("user")?;
+        let studio: bool = get("studio")?.extract()?;
+        let user = AuthUser {
+            identity: user.get_item("identity")?.str()?.to_string(),
+            display_name: user.get_item("display_name")?.str()?.to_string(),
+            is_authenticated: user.get_item("is_authenticated")?.is_truthy()?,
+            permissions: user.get_item("permissions")?.try_iter()?.map(|item| Ok(item?.str()?.to_string())).collect::<PyResult<_>>()?,
+            studio,
+        };
+        let mut events = Vec::new();
+        for event in get("events")?.try_iter()? {
+            let event = event?;
+            let filter = event.get_item("filter")?;
+            events.push(DispatchedEvent {
+                handler: event.get_item("handler")?.extract()?,
+                filter: if filter.is_none() { None } else { Some(convert::py_to_json(&filter)?) },
+                value: convert::py_to_json(&event.get_item("value")?)?,
+            });
+        }
+        Ok(DispatchReply::Allowed { user, events })
+    } else {
+        let headers = get("headers")?;
+        let headers = if headers.is_none() {
+            Vec::new()
+        } else {
+            headers.call_method0("items")?.try_iter()?.map(|item| item?.extract::<(String, String)>()).collect::<PyResult<_>>()?
+        };
+        Ok(DispatchReply::Refused {
+            stage: get("stage")?.extract()?,
+            status: get("status")?.extract()?,
+            detail: get("detail")?.str()?.to_string(),
+            headers,
+            handler: get("handler")?.extract()?,
+            log: get("log")?.str()?.to_string(),
+        })
+    }
 }
 
 fn load_host_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let source = CString::new(HOST_SOURCE).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))?;
     let module = PyModule::from_code(py, &source, c"<graphward>/graphward/host.py", c"graphward_host")?;
-    // Registered so tracebacks and `PythonError::from_py` can find it again.
+    // Registered so tracebacks, `PythonError::from_py` and the auth host can import it.
     py.import("sys")?.getattr("modules")?.set_item("graphward_host", &module)?;
     Ok(module)
 }
@@ -285,7 +477,7 @@ async def uses_loop():
             std::fs::create_dir_all(&dir).expect("dir");
             std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
             let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
-            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None }).expect("start");
+            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false }).expect("start");
             assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
             host
         })

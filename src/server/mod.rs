@@ -2,6 +2,7 @@
 //! HTTP types.
 
 pub mod extract;
+mod auth;
 pub mod openapi;
 mod routes;
 
@@ -12,6 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
 use crate::assistants::Assistant;
+use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::python::PythonHost;
@@ -31,6 +33,8 @@ struct SharedState {
     /// Kept so the interpreter lives as long as the server; runs use it in later issues.
     #[expect(dead_code, reason = "graph execution arrives with runs")]
     python: PythonHost,
+    /// The user's auth (or none).
+    auth: AuthPolicy,
     /// One system assistant per graph, in `langgraph.json` order.
     assistants: Vec<Assistant>,
     /// The installed `langgraph` version, for `/info`.
@@ -38,8 +42,12 @@ struct SharedState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<AppConfig>, python: PythonHost, assistants: Vec<Assistant>, langgraph_version: Option<String>) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, assistants, langgraph_version }) }
+    pub fn new(config: Arc<AppConfig>, python: PythonHost, auth: AuthPolicy, assistants: Vec<Assistant>, langgraph_version: Option<String>) -> Self {
+        Self { inner: Arc::new(SharedState { config, python, auth, assistants, langgraph_version }) }
+    }
+
+    pub fn auth_policy(&self) -> &AuthPolicy {
+        &self.inner.auth
     }
 
     pub fn config(&self) -> &AppConfig {
@@ -65,8 +73,11 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::system::router())
         .merge(routes::assistants::router())
-        .fallback(|| async { ApiError::reason(StatusCode::NOT_FOUND) })
-        .method_not_allowed_fallback(|| async { ApiError::reason(StatusCode::METHOD_NOT_ALLOWED) })
+        // Like the reference, unknown routes are authenticated first: 401 before 404/405.
+        .fallback(|auth: auth::Auth| async move { auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::NOT_FOUND))) })
+        .method_not_allowed_fallback(|auth: auth::Auth| async move {
+            auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::METHOD_NOT_ALLOWED)))
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -6,6 +6,7 @@ pytest) and GRAPHWARD_BIN pointing at the binary it just built.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -77,8 +78,19 @@ class Server:
 
 @pytest.fixture(scope="session")
 def example_server():
-    """The repo's example app (langgraph.json at the root)."""
+    """The repo's example app (langgraph.json at the root, with examples/auth.py)."""
     server = Server(REPO / "langgraph.json")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory):
+    """The example graph without auth."""
+    folder = tmp_path_factory.mktemp("open-app")
+    agent = REPO / "examples" / "agent.py"
+    (folder / "langgraph.json").write_text(json.dumps({"graphs": {"agent": f"{agent}:graph"}}))
+    server = Server(folder / "langgraph.json")
     yield server
     server.stop()
 

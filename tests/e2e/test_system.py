@@ -15,21 +15,21 @@ from conftest import REPO, Server
 AGENT_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent"))
 
 
-def test_system_routes(example_server):
-    assert httpx.get(f"{example_server.url}/ok").json() == {"ok": True, "services": {}}
-    info = httpx.get(f"{example_server.url}/info").json()
+def test_system_routes(open_server):
+    assert httpx.get(f"{open_server.url}/ok").json() == {"ok": True, "services": {}}
+    info = httpx.get(f"{open_server.url}/info").json()
     assert info["flags"]["assistants"] is True
     assert set(info) >= {"version", "langgraph_py_version", "flags", "host"}
-    document = httpx.get(f"{example_server.url}/openapi.json").json()
+    document = httpx.get(f"{open_server.url}/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     assert "/assistants/search" in document["paths"]
-    docs = httpx.get(f"{example_server.url}/docs")
+    docs = httpx.get(f"{open_server.url}/docs")
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
 
 
 @pytest.mark.anyio
-async def test_async_client_reads_system_assistant(example_server):
-    client = get_client(url=example_server.url)
+async def test_async_client_reads_system_assistant(open_server):
+    client = get_client(url=open_server.url)
     assistant = await client.assistants.get(AGENT_ID)
     assert assistant["assistant_id"] == AGENT_ID
     assert assistant["graph_id"] == "agent"
@@ -44,8 +44,8 @@ async def test_async_client_reads_system_assistant(example_server):
         await client.assistants.search(limit=0)
 
 
-def test_sync_client_reads_system_assistant(example_server):
-    client = get_sync_client(url=example_server.url)
+def test_sync_client_reads_system_assistant(open_server):
+    client = get_sync_client(url=open_server.url)
     assert client.assistants.get(AGENT_ID)["name"] == "agent"
     page = client.assistants.search(metadata={"created_by": "system"}, limit=5, offset=0)
     assert len(page) == 1

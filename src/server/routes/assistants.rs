@@ -10,8 +10,10 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::assistants::{Assistant, metadata_contains};
+use crate::auth::{Action, Endpoint, Filter, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
+use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
 use crate::timestamp::format_micros;
 
@@ -108,21 +110,38 @@ fn view(assistant: &Assistant, select: Option<&[AssistantField]>) -> Value {
 }
 
 /// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
-fn resolve_id<'a>(state: &'a AppState, raw: &str) -> Result<Option<&'a Assistant>, ApiError> {
-    let id = match Uuid::parse_str(raw) {
-        Ok(id) => id,
-        Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => crate::assistants::system_assistant_id(raw),
-        Err(_) => return Err(ApiError::validation("Invalid assistant ID: must be a UUID")),
-    };
-    Ok(state.assistants().iter().find(|assistant| assistant.assistant_id == id))
+fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+    match Uuid::parse_str(raw) {
+        Ok(id) => Ok(id),
+        Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => Ok(crate::assistants::system_assistant_id(raw)),
+        Err(_) => Err(ApiError::validation("Invalid assistant ID: must be a UUID")),
+    }
 }
 
-async fn get_one(State(state): State<AppState>, Path(assistant_id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
-    let assistant = resolve_id(&state, &assistant_id)?.ok_or_else(|| ApiError::not_found("Not Found"))?;
+async fn get_one(State(state): State<AppState>, auth: Auth, Path(assistant_id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let id = resolve_id(&state, &assistant_id)?;
+    let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id: id }).await?;
+    let filter = authorization.filter(Resource::Assistants, Action::Read);
+    let assistant = state
+        .assistants()
+        .iter()
+        .find(|assistant| assistant.assistant_id == id)
+        .filter(|assistant| filter.is_none_or(|filter| filter.matches(&assistant.metadata)))
+        .ok_or_else(|| ApiError::not_found("Not Found"))?;
     Ok(axum::Json(view(assistant, None)))
 }
 
-fn matching<'a>(state: &'a AppState, filters: &AssistantFilters) -> Result<Vec<&'a Assistant>, ApiError> {
+/// Authorizes a search (or a count: `limit = offset = 0`) and returns the effective metadata
+/// filter (the handler may narrow it in place) and the auth filter.
+async fn authorize_search(auth: &Auth, filters: &AssistantFilters, limit: i64, offset: i64) -> Result<(Option<Map<String, Value>>, Option<Filter>), ApiError> {
+    let endpoint = Endpoint::AssistantsSearch { graph_id: filters.graph_id.clone(), metadata: filters.metadata.clone().unwrap_or_default(), limit, offset };
+    let authorization = auth.authorize(endpoint).await?;
+    let event = authorization.event(Resource::Assistants, Action::Search);
+    let metadata = event.and_then(|event| event.value.get("metadata")).and_then(Value::as_object).cloned().filter(|metadata| !metadata.is_empty());
+    Ok((metadata, event.and_then(|event| event.filter.clone())))
+}
+
+fn matching<'a>(state: &'a AppState, filters: &AssistantFilters, auth_filter: Option<&Filter>) -> Result<Vec<&'a Assistant>, ApiError> {
     if let Some(graph_id) = &filters.graph_id
         && !state.graph_ids().any(|known| known == graph_id)
     {
@@ -136,10 +155,11 @@ fn matching<'a>(state: &'a AppState, filters: &AssistantFilters) -> Result<Vec<&
         .filter(|assistant| filters.graph_id.as_ref().is_none_or(|graph_id| &assistant.graph_id == graph_id))
         .filter(|assistant| name.as_ref().is_none_or(|name| assistant.name.to_lowercase().contains(name)))
         .filter(|assistant| filters.metadata.as_ref().is_none_or(|wanted| metadata_contains(&assistant.metadata, wanted)))
+        .filter(|assistant| auth_filter.is_none_or(|filter| filter.matches(&assistant.metadata)))
         .collect())
 }
 
-async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
+async fn search(State(state): State<AppState>, auth: Auth, ApiJson(mut request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
     let limit = request.limit.unwrap_or(10);
     let offset = request.offset.unwrap_or(0);
     if !(1..=1000).contains(&limit) {
@@ -148,7 +168,9 @@ async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<Assista
     if offset < 0 {
         return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
     }
-    let mut rows = matching(&state, &request.filters)?;
+    let (metadata, auth_filter) = authorize_search(&auth, &request.filters, limit, offset).await?;
+    request.filters.metadata = metadata;
+    let mut rows = matching(&state, &request.filters, auth_filter.as_ref())?;
     let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
     rows.sort_by(|a, b| {
         let ordering = match sort_by {
@@ -186,6 +208,8 @@ fn pagination_headers(offset: usize, limit: usize, returned: usize, total: usize
     headers
 }
 
-async fn count(State(state): State<AppState>, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(Value::from(matching(&state, &filters)?.len())))
+async fn count(State(state): State<AppState>, auth: Auth, ApiJson(mut filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
+    let (metadata, auth_filter) = authorize_search(&auth, &filters, 0, 0).await?;
+    filters.metadata = metadata;
+    Ok(axum::Json(Value::from(matching(&state, &filters, auth_filter.as_ref())?.len())))
 }

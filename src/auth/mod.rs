@@ -1,0 +1,256 @@
+//! Authorization policy: which auth events a request fires, and what the user's handlers
+//! decided (spec auth.md §3–§5).
+//!
+//! Routes describe their request as an [`Endpoint`] and call [`AuthPolicy::authorize`] once:
+//! one Python round trip authenticates and runs the handler of every event. With no `auth`
+//! configured nothing enters Python. This module knows neither HTTP nor pyo3.
+
+pub mod events;
+pub mod filter;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use events::{Endpoint, EventValue};
+pub use filter::{Filter, FilterError};
+
+use crate::python::{DispatchReply, PythonError, PythonHost};
+
+/// The resources of the auth API. Serde names are the SDK's strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Assistants,
+    Threads,
+    Crons,
+    Store,
+}
+
+/// The actions of the auth API. Serde names are the SDK's strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Search,
+    CreateRun,
+    Put,
+    Get,
+    ListNamespaces,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Assistants => "assistants",
+            Self::Threads => "threads",
+            Self::Crons => "crons",
+            Self::Store => "store",
+        }
+    }
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Search => "search",
+            Self::CreateRun => "create_run",
+            Self::Put => "put",
+            Self::Get => "get",
+            Self::ListNamespaces => "list_namespaces",
+        }
+    }
+}
+
+/// One call into the authorization layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthEvent {
+    pub resource: Resource,
+    pub action: Action,
+    pub value: EventValue,
+}
+
+/// What authenticate needs to know about the HTTP request (no HTTP types).
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    /// Upper-case method.
+    pub method: String,
+    /// Decoded path, without the query.
+    pub path: String,
+    /// The raw query string (no `?`).
+    pub query: String,
+    /// Header (lower-case name, value) pairs in order, duplicates kept.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The peer address.
+    pub client: Option<std::net::SocketAddr>,
+    /// The local address.
+    pub server: Option<std::net::SocketAddr>,
+}
+
+/// The authenticated user, as the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub identity: String,
+    pub display_name: String,
+    pub is_authenticated: bool,
+    pub permissions: Vec<String>,
+    /// The Studio user of the dev-server bypass.
+    pub studio: bool,
+}
+
+/// What one event's handler decided (it allowed: denials are an [`AuthError`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDecision {
+    pub resource: Resource,
+    pub action: Action,
+    /// The handler that ran (`None`: no handler, allowed).
+    pub handler: Option<String>,
+    /// The filter to apply (`None`: no filter).
+    pub filter: Option<Filter>,
+    /// The event's value after the handler, with the reference's mutation rules applied.
+    pub value: Value,
+}
+
+/// The result of authorizing a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authorization {
+    /// `None` when no custom auth is configured.
+    pub user: Option<AuthUser>,
+    /// One decision per event, in order.
+    pub events: Vec<EventDecision>,
+}
+
+impl Authorization {
+    /// The filter of the first event for `resource`/`action`, if any.
+    pub fn filter(&self, resource: Resource, action: Action) -> Option<&Filter> {
+        self.event(resource, action).and_then(|event| event.filter.as_ref())
+    }
+
+    /// The first event for `resource`/`action`.
+    pub fn event(&self, resource: Resource, action: Action) -> Option<&EventDecision> {
+        self.events.iter().find(|event| event.resource == resource && event.action == action)
+    }
+}
+
+/// A request the policy refused, or could not decide (fail closed).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    /// Authenticate or a handler refused: status, detail and headers as the handler said.
+    #[error("{status}: {detail}")]
+    Refused { status: u16, detail: String, headers: Vec<(String, String)> },
+    /// A handler failed unexpectedly (the cause is logged, not sent).
+    #[error("auth handler failed")]
+    Failed,
+    /// A handler returned a filter graphward will not guess about.
+    #[error(transparent)]
+    InvalidFilter(#[from] FilterError),
+    /// A handler did not answer in time.
+    #[error("auth handler timed out")]
+    TimedOut,
+}
+
+/// The auth of this server: none, or the user's `Auth` object in the interpreter.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    python: Option<PythonHost>,
+    timeout: Duration,
+}
+
+impl AuthPolicy {
+    /// No custom auth: everything is allowed, nothing enters Python.
+    pub fn open() -> Self {
+        Self { python: None, timeout: Duration::ZERO }
+    }
+
+    /// The `Auth` object loaded into `python`; a dispatch longer than `timeout` is refused.
+    pub fn python(python: PythonHost, timeout: Duration) -> Self {
+        Self { python: Some(python), timeout }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.python.is_some()
+    }
+
+    /// Authenticates the request and authorizes every event of `endpoint`, in one round trip.
+    pub async fn authorize(&self, request: &RequestInfo, endpoint: Endpoint) -> Result<Authorization, AuthError> {
+        let events = endpoint.events();
+        let Some(python) = &self.python else {
+            let events = events
+                .into_iter()
+                .map(|event| EventDecision { resource: event.resource, action: event.action, handler: None, filter: None, value: event.value.to_json() })
+                .collect();
+            return Ok(Authorization { user: None, events });
+        };
+        let pairs: Vec<(Resource, Action)> = events.iter().map(|event| (event.resource, event.action)).collect();
+        let reply = python.auth_dispatch(request.clone(), events, self.timeout).await;
+        let outcome = decide(reply, &pairs);
+        log_decision(request, &outcome);
+        outcome
+    }
+}
+
+fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)]) -> Result<Authorization, AuthError> {
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(PythonError::TimedOut) => return Err(AuthError::TimedOut),
+        Err(error) => {
+            tracing::error!(%error, "auth dispatch failed");
+            return Err(AuthError::Failed);
+        }
+    };
+    match reply {
+        DispatchReply::Refused { status, detail, headers, log, handler, stage } => {
+            if status >= 500 {
+                tracing::error!(stage, handler = handler.as_deref().unwrap_or("-"), cause = %log, "auth handler error");
+                return Err(AuthError::Failed);
+            }
+            Err(AuthError::Refused { status, detail, headers })
+        }
+        DispatchReply::Allowed { user, events } => {
+            if events.len() != pairs.len() {
+                tracing::error!(expected = pairs.len(), got = events.len(), "auth dispatch answered the wrong number of events");
+                return Err(AuthError::Failed);
+            }
+            let events = events
+                .into_iter()
+                .zip(pairs)
+                .map(|(event, &(resource, action))| {
+                    let filter = match event.filter {
+                        Some(raw) => Some(Filter::parse(&raw)?).filter(|filter| !filter.is_empty()),
+                        None => None,
+                    };
+                    Ok(EventDecision { resource, action, handler: event.handler, filter, value: event.value })
+                })
+                .collect::<Result<Vec<_>, FilterError>>()?;
+            Ok(Authorization { user: Some(user), events })
+        }
+    }
+}
+
+/// One line per authorized request: who, which handler, what it decided, which filter.
+fn log_decision(request: &RequestInfo, outcome: &Result<Authorization, AuthError>) {
+    match outcome {
+        Ok(authorization) => {
+            let identity = authorization.user.as_ref().map_or("-", |user| user.identity.as_str());
+            for event in &authorization.events {
+                tracing::info!(
+                    method = %request.method, path = %request.path, identity,
+                    event = %format_args!("{}.{}", event.resource.as_str(), event.action.as_str()),
+                    handler = event.handler.as_deref().unwrap_or("-"),
+                    decision = if event.filter.is_some() { "filter" } else { "allow" },
+                    filter = ?event.filter.as_ref().map(|filter| &filter.clauses),
+                    "auth"
+                );
+            }
+        }
+        Err(error) => tracing::info!(method = %request.method, path = %request.path, decision = "refused", reason = %error, "auth"),
+    }
+}

@@ -1,0 +1,100 @@
+//! The `Auth` extractor: what a protected handler needs to authorize its request once.
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::auth::{AuthError, AuthPolicy, Authorization, Endpoint, RequestInfo};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// The policy plus the request's auth-relevant parts. Taking it costs no Python call; the
+/// handler calls [`Auth::authorize`] once with its [`Endpoint`].
+#[derive(Debug, Clone)]
+pub(in crate::server) struct Auth {
+    policy: AuthPolicy,
+    request: RequestInfo,
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let policy = state.auth_policy().clone();
+        let request = if policy.is_enabled() { request_info(parts) } else { RequestInfo::default() };
+        Ok(Self { policy, request })
+    }
+}
+
+fn request_info(parts: &Parts) -> RequestInfo {
+    let path = percent_decode(parts.uri.path());
+    let mut headers: Vec<(String, Vec<u8>)> = parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
+    // Like the reference, thread and run requests carry an `x-request-id` (generated if absent).
+    if (path.starts_with("/threads") || path.starts_with("/runs")) && !parts.headers.contains_key("x-request-id") {
+        headers.push(("x-request-id".to_string(), uuid::Uuid::new_v4().to_string().into_bytes()));
+    }
+    RequestInfo {
+        method: parts.method.as_str().to_string(),
+        path,
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers,
+        client: parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0),
+        server: None,
+    }
+}
+
+/// `%XX` → byte, for the decoded `path` authenticate sees.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && index + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2]))
+        {
+            out.push(high * 16 + low);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    char::from(byte).to_digit(16).and_then(|digit| u8::try_from(digit).ok())
+}
+
+impl Auth {
+    /// Authenticates and authorizes the events of `endpoint` (one Python round trip).
+    pub(in crate::server) async fn authorize(&self, endpoint: Endpoint) -> Result<Authorization, ApiError> {
+        self.policy.authorize(&self.request, endpoint).await.map_err(ApiError::from)
+    }
+
+    /// Authentication only.
+    pub(in crate::server) async fn authenticate(&self) -> Result<Authorization, ApiError> {
+        self.authorize(Endpoint::None).await
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Refused { status, detail, headers } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut api = ApiError::new(status, detail);
+                for (name, value) in headers {
+                    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                        api.headers.append(name, value);
+                    }
+                }
+                api
+            }
+            AuthError::Failed => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            AuthError::InvalidFilter(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+            AuthError::TimedOut => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Authentication timed out"),
+        }
+    }
+}
