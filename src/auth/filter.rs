@@ -88,6 +88,28 @@ impl Filter {
         Ok(Self { clauses })
     }
 
+    /// The filter as JSON again (canonical form: operators spelled out), for logs.
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        let mut logical = Vec::new();
+        for clause in &self.clauses {
+            match clause {
+                Clause::Eq { key, value } => {
+                    out.insert(key.clone(), value.clone());
+                }
+                Clause::Contains { key, values } => {
+                    out.insert(key.clone(), serde_json::json!({"$contains": values}));
+                }
+                Clause::Or(groups) => logical.push(("$or", groups)),
+                Clause::And(groups) => logical.push(("$and", groups)),
+            }
+        }
+        for (name, groups) in logical {
+            out.insert(name.to_string(), Value::Array(groups.iter().map(Self::to_json).collect()));
+        }
+        Value::Object(out)
+    }
+
     /// Whether a record with this metadata passes the filter.
     pub fn matches(&self, metadata: &Map<String, Value>) -> bool {
         self.clauses.iter().all(|clause| match clause {

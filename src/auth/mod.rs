@@ -208,9 +208,10 @@ fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)
     };
     match reply {
         DispatchReply::Refused { status, detail, headers, log, handler, stage } => {
+            // The auth host already replaced the detail of unexpected exceptions with a generic
+            // one; the cause goes to the log only.
             if status >= 500 {
                 tracing::error!(stage, handler = handler.as_deref().unwrap_or("-"), cause = %log, "auth handler error");
-                return Err(AuthError::Failed);
             }
             Err(AuthError::Refused { status, detail, headers })
         }
@@ -235,22 +236,25 @@ fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)
     }
 }
 
-/// One line per authorized request: who, which handler, what it decided, which filter.
+/// One line per authorized request: who, and for each event the handler, the decision and the
+/// filter (e.g. `assistants.read:add_owner=filter{owner: "user1"}`).
 fn log_decision(request: &RequestInfo, outcome: &Result<Authorization, AuthError>) {
     match outcome {
         Ok(authorization) => {
             let identity = authorization.user.as_ref().map_or("-", |user| user.identity.as_str());
-            for event in &authorization.events {
-                tracing::info!(
-                    method = %request.method, path = %request.path, identity,
-                    event = %format_args!("{}.{}", event.resource.as_str(), event.action.as_str()),
-                    handler = event.handler.as_deref().unwrap_or("-"),
-                    decision = if event.filter.is_some() { "filter" } else { "allow" },
-                    filter = ?event.filter.as_ref().map(|filter| &filter.clauses),
-                    "auth"
-                );
-            }
+            let events: Vec<String> = authorization
+                .events
+                .iter()
+                .map(|event| {
+                    let decision = match &event.filter {
+                        Some(filter) => format!("filter{}", serde_json::to_string(&filter.to_json()).unwrap_or_default()),
+                        None => "allow".to_string(),
+                    };
+                    format!("{}.{}:{}={decision}", event.resource.as_str(), event.action.as_str(), event.handler.as_deref().unwrap_or("-"))
+                })
+                .collect();
+            tracing::info!(method = %request.method, path = %request.path, identity, events = %events.join(" "), "auth allowed");
         }
-        Err(error) => tracing::info!(method = %request.method, path = %request.path, decision = "refused", reason = %error, "auth"),
+        Err(error) => tracing::info!(method = %request.method, path = %request.path, decision = "refused", reason = %error, "auth refused"),
     }
 }

@@ -153,3 +153,79 @@ async def async_factory():
     }
     assert!(stdout.contains("graph `file` (name `Named`)"), "{stdout}");
 }
+
+fn config_with_auth(auth_py: &str, auth_block: &str) -> std::path::PathBuf {
+    let config = format!(r#"{{"graphs": {{"agent": "./agent.py:graph"}}, "auth": {auth_block}}}"#);
+    app(&[("langgraph.json", config.as_str()), ("agent.py", ECHO_GRAPH), ("auth.py", auth_py)]).join("langgraph.json")
+}
+
+const AUTH_HEADER: &str = "from langgraph_sdk import Auth\nauth = Auth()\n";
+
+#[test]
+fn broken_auth_is_one_line_and_exit_2() {
+    let authenticate = "@auth.authenticate\nasync def who(authorization):\n    return 'a'\n";
+    let path = r#"{"path": "./auth.py:auth"}"#;
+    let cases: Vec<(&str, std::path::PathBuf, Vec<&str>)> = vec![
+        ("auth file missing", config_with_auth("", r#"{"path": "./missing.py:auth"}"#), vec!["`auth.path`", "`./missing.py` not found"]),
+        ("auth path without colon", config_with_auth("", r#"{"path": "./auth.py"}"#), vec!["`auth.path`", "has no `:attribute`"]),
+        ("auth attribute missing", config_with_auth(AUTH_HEADER, r#"{"path": "./auth.py:nope"}"#), vec!["`auth.path`", "has no attribute `nope`"]),
+        ("not an Auth", config_with_auth("auth = 42\n", path), vec!["`auth.path`", "Expected an Auth instance, got <class 'int'>"]),
+        ("no authenticate", config_with_auth(AUTH_HEADER, path), vec!["`auth.path`", "does not have an authenticate handler"]),
+        (
+            "unsupported parameter",
+            config_with_auth(&format!("{AUTH_HEADER}@auth.authenticate\nasync def who(token):\n    return 'a'\n"), path),
+            vec!["`auth.path`", "Handler has unsupported required parameters: token."],
+        ),
+        (
+            "import error in auth.py",
+            config_with_auth(&format!("import missing_auth_dep\n{AUTH_HEADER}{authenticate}"), path),
+            vec!["`auth.path`", "No module named 'missing_auth_dep'", "auth.py:1"],
+        ),
+        (
+            "registration error in auth.py",
+            config_with_auth(&format!("{AUTH_HEADER}{authenticate}@auth.on.threads\ndef sync_handler(ctx, value):\n    pass\n"), path),
+            vec!["`auth.path`", "must be an async function"],
+        ),
+        (
+            "bad cache block",
+            config_with_auth(&format!("{AUTH_HEADER}{authenticate}"), r#"{"path": "./auth.py:auth", "cache": {"cache_keys": "authorization"}}"#),
+            vec!["cache_keys"],
+        ),
+    ];
+    for (name, config, expected) in &cases {
+        for command in ["dev", "check"] {
+            eprintln!("case: {name} ({command})");
+            assert_one_line(command, config, expected);
+        }
+    }
+}
+
+#[test]
+fn check_prints_the_coverage_matrix_and_strict_fails_on_gaps() {
+    let auth_py = format!(
+        "{AUTH_HEADER}@auth.authenticate\nasync def who(authorization):\n    return 'a'\n\n@auth.on.threads\nasync def threads(ctx, value):\n    return None\n\n@auth.on.store.put\nasync def put(ctx, value):\n    return None\n"
+    );
+    let config = config_with_auth(&auth_py, r#"{"path": "./auth.py:auth"}"#);
+    let output = run(graphward(&scratch()).args(["check", "--config"]).arg(&config));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let row = |resource: &str, action: &str| {
+        stdout
+            .lines()
+            .find(|line| line.split_whitespace().take(2).eq([resource, action]))
+            .unwrap_or_else(|| panic!("no row {resource} {action} in {stdout}"))
+            .to_string()
+    };
+    assert!(row("threads", "create_run").contains("threads (resource)"), "{stdout}");
+    assert!(row("store", "put").contains("put (exact)"), "{stdout}");
+    assert!(row("store", "get").contains("allowed: no handler"), "{stdout}");
+    assert!(row("assistants", "read").contains("allowed: no handler"), "{stdout}");
+
+    let strict = run(graphward(&scratch()).args(["check", "--strict", "--config"]).arg(&config));
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("have no auth handler (--strict)"));
+
+    // The example app's policy covers every pair.
+    let example = run(graphward(&scratch()).args(["check", "--strict", "--config"]).arg(crate::common::repo().join("langgraph.json")));
+    assert_eq!(example.status.code(), Some(0), "{}", String::from_utf8_lossy(&example.stderr));
+}
