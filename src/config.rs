@@ -19,6 +19,8 @@ pub mod env_vars {
     pub const GRAPHWARD_LOG: &str = "GRAPHWARD_LOG";
     /// Seconds one request's authentication and authorization may take (`--auth-timeout`).
     pub const GRAPHWARD_AUTH_TIMEOUT: &str = "GRAPHWARD_AUTH_TIMEOUT";
+    /// The SQLite database file (`--database`).
+    pub const GRAPHWARD_DATABASE: &str = "GRAPHWARD_DATABASE";
 }
 
 /// Keys of a Python app's `langgraph.json` that graphward accepts but does not act on (yet).

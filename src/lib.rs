@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod python;
 pub mod server;
+pub mod storage;
 pub mod timestamp;
 
 use std::future::Future;
@@ -27,6 +28,8 @@ use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::python::{HostSetup, PythonHost, StartupReport};
 use crate::server::AppState;
+use crate::storage::StorageHandle;
+use crate::storage::sqlite::SqliteStorage;
 
 /// The user's virtual environment: `VIRTUAL_ENV` if set, else a `.venv` next to
 /// `langgraph.json`, else none (only the embedded interpreter's own packages).
@@ -54,11 +57,19 @@ pub struct StartOptions {
     pub venv: Option<PathBuf>,
     /// How long one request's authentication and authorization may take (then 503).
     pub auth_timeout: Duration,
+    /// The SQLite database file.
+    pub database: PathBuf,
+}
+
+/// The default database of `dev`: `.graphward/state.db` next to `langgraph.json`.
+pub fn default_database(config: &AppConfig) -> PathBuf {
+    config.dir.join(".graphward").join("state.db")
 }
 
 /// Starts the interpreter, imports the graphs, loads `auth.path` and builds the server state.
 /// A failure is one line for the user.
 pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
+    let storage = SqliteStorage::open(&options.database)?;
     let setup = HostSetup { config: Arc::clone(&config), venv: options.venv, studio_allowed: options.mode == Mode::Dev };
     let (python, report) = PythonHost::start(setup)?;
     let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
@@ -69,7 +80,8 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         .zip(&report.graphs)
         .map(|(spec, loaded)| Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now))
         .collect();
-    let state = AppState::new(config, python, policy, assistants, report.langgraph_version.clone());
+    let storage = StorageHandle::new(Arc::new(storage));
+    let state = AppState::new(config, python, policy, storage, assistants, report.langgraph_version.clone());
     Ok((state, report))
 }
 

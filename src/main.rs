@@ -54,6 +54,15 @@ struct DevArgs {
     no_reload: bool,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+struct StorageArgs {
+    /// SQLite database file [default: .graphward/state.db next to langgraph.json].
+    #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
+    database: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +84,8 @@ struct ServeArgs {
     port: u16,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -123,18 +134,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
             let config = load_config(&args.config)?;
-            let options = options(&config, Mode::Dev, &args.auth)?;
+            let options = options(&config, Mode::Dev, &args.auth, &args.storage)?;
             serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
-            let options = options(&config, Mode::Serve, &args.auth)?;
+            let options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
             serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::Check(args) => {
             let config = load_config(&args.config)?;
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 })?;
-            let (_, report) = graphward::start(Arc::clone(&config), options).map_err(anyhow::Error::msg)?;
+            // `check` never touches the app's data: a throwaway database.
+            let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()) })?;
+            let outcome = check(&config, options, args.strict);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+            }
+            outcome
+        }
+    }
+}
+
+fn check(config: &Arc<AppConfig>, options: StartOptions, strict: bool) -> anyhow::Result<ExitCode> {
+    {
+        {
+            let (_, report) = graphward::start(Arc::clone(config), options).map_err(anyhow::Error::msg)?;
             println!("{}: OK ({})", config.path.display(), report.python);
             for graph in &report.graphs {
                 println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
@@ -157,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 println!("  {:<12} {:<16} {handler}", row.resource, row.action);
             }
-            if args.strict && uncovered > 0 {
+            if strict && uncovered > 0 {
                 eprintln!("error: {uncovered} resource/action pair(s) have no auth handler (--strict)");
                 return Ok(ExitCode::from(EXIT_UNCOVERED));
             }
@@ -166,7 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs) -> anyhow::Result<StartOptions> {
+fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArgs) -> anyhow::Result<StartOptions> {
     if !(auth.auth_timeout.is_finite() && auth.auth_timeout > 0.0) {
         anyhow::bail!("`--auth-timeout` must be a positive number of seconds, got {}", auth.auth_timeout);
     }
@@ -174,6 +199,7 @@ fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs) -> anyhow::Result<St
         mode,
         venv: graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
+        database: storage.database.clone().unwrap_or_else(|| graphward::default_database(config)),
     })
 }
 

@@ -17,6 +17,7 @@ use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::python::PythonHost;
+use crate::storage::{StorageError, StorageHandle};
 
 /// Request bodies above this size get 413, like the reference's default.
 pub const MAX_BODY_BYTES: usize = 300 * 1024 * 1024;
@@ -35,6 +36,8 @@ struct SharedState {
     python: PythonHost,
     /// The user's auth (or none).
     auth: AuthPolicy,
+    /// Threads, store items, … .
+    storage: StorageHandle,
     /// One system assistant per graph, in `langgraph.json` order.
     assistants: Vec<Assistant>,
     /// The installed `langgraph` version, for `/info`.
@@ -42,8 +45,19 @@ struct SharedState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<AppConfig>, python: PythonHost, auth: AuthPolicy, assistants: Vec<Assistant>, langgraph_version: Option<String>) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, auth, assistants, langgraph_version }) }
+    pub fn new(
+        config: Arc<AppConfig>,
+        python: PythonHost,
+        auth: AuthPolicy,
+        storage: StorageHandle,
+        assistants: Vec<Assistant>,
+        langgraph_version: Option<String>,
+    ) -> Self {
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, assistants, langgraph_version }) }
+    }
+
+    pub fn storage(&self) -> &StorageHandle {
+        &self.inner.storage
     }
 
     pub fn auth_policy(&self) -> &AuthPolicy {
@@ -73,6 +87,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::system::router())
         .merge(routes::assistants::router())
+        .merge(routes::threads::router())
+        .merge(routes::store::router())
         // Like the reference, unknown routes are authenticated first: 401 before 404/405.
         .fallback(|auth: auth::Auth| async move { auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::NOT_FOUND))) })
         .method_not_allowed_fallback(|auth: auth::Auth| async move {
@@ -80,4 +96,15 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+impl From<StorageError> for ApiError {
+    /// Routes map `NotFound`/`Conflict` to their own bodies first; this is the fallback.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => ApiError::reason(StatusCode::NOT_FOUND),
+            StorageError::Conflict => ApiError::reason(StatusCode::CONFLICT),
+            StorageError::Internal(message) => ApiError::internal(message),
+        }
+    }
 }

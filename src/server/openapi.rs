@@ -17,6 +17,18 @@ pub struct RouteDoc {
     pub response: fn() -> Value,
 }
 
+fn thread_ref() -> Value {
+    json!({"$ref": "#/components/schemas/Thread"})
+}
+fn thread_list() -> Value {
+    json!({"type": "array", "items": {"$ref": "#/components/schemas/Thread"}})
+}
+fn item_or_null() -> Value {
+    json!({"anyOf": [{"$ref": "#/components/schemas/Item"}, {"type": "null"}]})
+}
+fn empty() -> Value {
+    json!({})
+}
 fn assistant_ref() -> Value {
     json!({"$ref": "#/components/schemas/Assistant"})
 }
@@ -67,6 +79,19 @@ pub const ROUTES: &[RouteDoc] = &[
         body: None,
         response: assistant_ref,
     },
+    RouteDoc { method: "post", path: "/threads", tag: "Threads", summary: "Create a thread", body: Some("ThreadCreate"), response: thread_ref },
+    RouteDoc { method: "post", path: "/threads/search", tag: "Threads", summary: "Search threads", body: Some("ThreadSearchRequest"), response: thread_list },
+    RouteDoc { method: "post", path: "/threads/count", tag: "Threads", summary: "Count threads", body: Some("ThreadCountRequest"), response: integer },
+    RouteDoc { method: "post", path: "/threads/prune", tag: "Threads", summary: "Delete threads in bulk", body: Some("ThreadPruneRequest"), response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}", tag: "Threads", summary: "Get a thread", body: None, response: thread_ref },
+    RouteDoc { method: "patch", path: "/threads/{thread_id}", tag: "Threads", summary: "Merge metadata into a thread", body: Some("ThreadPatch"), response: thread_ref },
+    RouteDoc { method: "delete", path: "/threads/{thread_id}", tag: "Threads", summary: "Delete a thread", body: None, response: empty },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/copy", tag: "Threads", summary: "Copy a thread", body: None, response: thread_ref },
+    RouteDoc { method: "put", path: "/store/items", tag: "Store", summary: "Put an item", body: Some("StorePutRequest"), response: empty },
+    RouteDoc { method: "get", path: "/store/items", tag: "Store", summary: "Get an item (namespace=a.b&key=k)", body: None, response: item_or_null },
+    RouteDoc { method: "delete", path: "/store/items", tag: "Store", summary: "Delete an item", body: Some("StoreDeleteRequest"), response: empty },
+    RouteDoc { method: "post", path: "/store/items/search", tag: "Store", summary: "Search items", body: Some("StoreSearchRequest"), response: any_object },
+    RouteDoc { method: "post", path: "/store/namespaces", tag: "Store", summary: "List namespaces", body: Some("StoreListNamespacesRequest"), response: any_object },
 ];
 
 /// The OpenAPI 3.1 document; `graph_ids` fill the `graph_id` enums.
@@ -131,6 +156,72 @@ pub fn document(graph_ids: &[&str]) -> Value {
                     "select": {"type": "array", "items": {"type": "string", "enum": assistant_fields}},
                 },
             },
+            "Thread": {"type": "object", "properties": {
+                "thread_id": {"type": "string", "format": "uuid"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "state_updated_at": {"type": "string", "format": "date-time"},
+                "metadata": {"type": "object"},
+                "config": {"type": "object"},
+                "status": {"type": "string", "enum": ["idle", "busy", "interrupted", "error"]},
+                "values": {"type": ["object", "null"]},
+                "interrupts": {"type": "object"},
+                "error": {"type": ["object", "null"]},
+            }},
+            "ThreadCreate": {"type": "object", "properties": {
+                "thread_id": {"type": "string", "format": "uuid"},
+                "metadata": {"type": "object"},
+                "if_exists": {"type": "string", "enum": ["raise", "do_nothing"]},
+            }},
+            "ThreadSearchRequest": {"type": "object", "properties": {
+                "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                "metadata": {"type": "object"},
+                "values": {"type": "object"},
+                "status": {"type": "string", "enum": ["idle", "busy", "interrupted", "error"]},
+                "limit": {"type": "integer", "default": 10, "minimum": 1, "maximum": 1000},
+                "offset": {"type": "integer", "default": 0, "minimum": 0},
+                "sort_by": {"type": "string", "enum": ["thread_id", "status", "created_at", "updated_at", "state_updated_at"]},
+                "sort_order": {"type": "string", "enum": ["asc", "desc"]},
+                "select": {"type": "array", "items": {"type": "string"}},
+                "extract": {"type": "object"},
+            }},
+            "ThreadCountRequest": {"type": "object", "properties": {"metadata": {"type": "object"}, "values": {"type": "object"}, "status": {"type": "string"}}},
+            "ThreadPatch": {"type": "object", "properties": {"metadata": {"type": "object"}}},
+            "ThreadPruneRequest": {"type": "object", "required": ["thread_ids"], "properties": {
+                "thread_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                "strategy": {"type": "string", "enum": ["delete", "keep_latest"]},
+            }},
+            "Item": {"type": "object", "properties": {
+                "namespace": {"type": "array", "items": {"type": "string"}},
+                "key": {"type": "string"},
+                "value": {"type": "object"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            }},
+            "StorePutRequest": {"type": "object", "required": ["namespace", "key", "value"], "properties": {
+                "namespace": {"type": "array", "items": {"type": "string"}},
+                "key": {"type": "string"},
+                "value": {"type": "object"},
+                "index": {"anyOf": [{"const": false}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+                "ttl": {"type": ["number", "null"]},
+            }},
+            "StoreDeleteRequest": {"type": "object", "required": ["namespace", "key"], "properties": {
+                "namespace": {"type": "array", "items": {"type": "string"}}, "key": {"type": "string"},
+            }},
+            "StoreSearchRequest": {"type": "object", "properties": {
+                "namespace_prefix": {"type": "array", "items": {"type": "string"}},
+                "filter": {"type": ["object", "null"]},
+                "limit": {"type": "integer", "default": 10},
+                "offset": {"type": "integer", "default": 0},
+                "query": {"type": ["string", "null"]},
+            }},
+            "StoreListNamespacesRequest": {"type": "object", "properties": {
+                "prefix": {"type": "array", "items": {"type": "string"}},
+                "suffix": {"type": "array", "items": {"type": "string"}},
+                "max_depth": {"type": "integer"},
+                "limit": {"type": "integer", "default": 100},
+                "offset": {"type": "integer", "default": 0},
+            }},
             "AssistantCountRequest": {
                 "type": "object",
                 "properties": {"metadata": {"type": "object"}, "graph_id": graph_enum, "name": {"type": "string"}},

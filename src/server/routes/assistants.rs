@@ -2,7 +2,6 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -160,14 +159,7 @@ fn matching<'a>(state: &'a AppState, filters: &AssistantFilters, auth_filter: Op
 }
 
 async fn search(State(state): State<AppState>, auth: Auth, ApiJson(mut request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
-    let limit = request.limit.unwrap_or(10);
-    let offset = request.offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
-    }
-    if offset < 0 {
-        return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
-    }
+    let (limit, offset) = super::page_bounds(request.limit, request.offset)?;
     let (metadata, auth_filter) = authorize_search(&auth, &request.filters, limit, offset).await?;
     request.filters.metadata = metadata;
     let mut rows = matching(&state, &request.filters, auth_filter.as_ref())?;
@@ -190,22 +182,8 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(mut request):
     let total = rows.len();
     let (offset, limit) = (usize::try_from(offset).unwrap_or(usize::MAX), usize::try_from(limit).unwrap_or(10));
     let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(|assistant| view(assistant, request.select.as_deref())).collect();
-    let headers = pagination_headers(offset, limit, page.len(), total);
+    let headers = super::pagination_headers(offset, limit, page.len(), total > offset.saturating_add(limit));
     Ok((headers, axum::Json(Value::Array(page))).into_response())
-}
-
-/// `X-Pagination-Next` when more rows follow; `X-Pagination-Total` as the reference computes
-/// it (a lower bound `offset+limit+1` when there is a next page).
-fn pagination_headers(offset: usize, limit: usize, returned: usize, total: usize) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    let next = offset.saturating_add(limit);
-    if total > next {
-        headers.insert("x-pagination-next", HeaderValue::from(next));
-        headers.insert("x-pagination-total", HeaderValue::from(next + 1));
-    } else {
-        headers.insert("x-pagination-total", HeaderValue::from(offset + returned));
-    }
-    headers
 }
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(mut filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {

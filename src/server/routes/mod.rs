@@ -1,4 +1,50 @@
 //! One file per resource: its router, handlers and wire shapes.
 
 pub(super) mod assistants;
+pub(super) mod store;
 pub(super) mod system;
+pub(super) mod threads;
+
+use axum::http::{HeaderMap, HeaderValue};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// `X-Pagination-Next` when more rows follow; `X-Pagination-Total` as the reference computes
+/// it (a lower bound `offset+limit+1` when there is a next page).
+pub(super) fn pagination_headers(offset: usize, limit: usize, returned: usize, has_more: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let next = offset.saturating_add(limit);
+    if has_more {
+        headers.insert("x-pagination-next", HeaderValue::from(next));
+        headers.insert("x-pagination-total", HeaderValue::from(next + 1));
+    } else {
+        headers.insert("x-pagination-total", HeaderValue::from(offset + returned));
+    }
+    headers
+}
+
+/// `limit` (1..=1000, default 10) and `offset` (≥ 0, default 0) of a search body.
+pub(super) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(10);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
+    }
+    if offset < 0 {
+        return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
+    }
+    Ok((limit, offset))
+}
+
+/// A path id that must be a UUID; `what` names it in the 422 (`thread`, `run`, `cron`).
+pub(super) fn path_uuid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::validation(format!("Invalid {what} ID: must be a UUID")))
+}
+
+/// Metadata keys the server owns, silently dropped from write requests (spec §1.5).
+pub(super) fn strip_reserved_metadata(metadata: &mut serde_json::Map<String, serde_json::Value>) {
+    for key in ["thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"] {
+        metadata.remove(key);
+    }
+}

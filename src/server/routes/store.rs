@@ -1,0 +1,249 @@
+//! `/store…`: cross-thread memory items.
+//!
+//! Store events differ from the others: after the handler runs, the route re-reads the
+//! event value's top-level keys (a handler may rewrite the namespace) and validates them again.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Action, Authorization, Endpoint, Resource};
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::server::auth::Auth;
+use crate::server::extract::ApiJson;
+use crate::storage::{StoreItem, store_filter};
+use crate::timestamp::{format_micros, now_micros};
+
+pub(in crate::server) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/store/items", put(put_item).get(get_item).delete(delete_item))
+        .route("/store/items/search", post(search))
+        .route("/store/namespaces", post(namespaces))
+}
+
+fn view(item: &StoreItem) -> Value {
+    json!({
+        "namespace": item.namespace,
+        "key": item.key,
+        "value": item.value,
+        "created_at": format_micros(item.created_at),
+        "updated_at": format_micros(item.updated_at),
+    })
+}
+
+/// Every label must be a non-empty string without `.`.
+fn validate_labels(namespace: &[String]) -> Result<(), ApiError> {
+    match namespace.iter().find(|label| label.is_empty() || label.contains('.')) {
+        Some(label) => Err(ApiError::validation(format!("Namespace label '{label}' must be a non-empty string without periods"))),
+        None => Ok(()),
+    }
+}
+
+/// The store event's value after its handler: the route uses these keys, not the request's.
+fn event_value(authorization: &Authorization, action: Action) -> Map<String, Value> {
+    authorization.event(Resource::Store, action).and_then(|event| event.value.as_object().cloned()).unwrap_or_default()
+}
+
+/// A namespace re-read from the event value (a list of strings), validated again.
+fn namespace_from(value: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            let labels = items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string).ok_or_else(|| ApiError::validation(format!("Namespace label {item} must be a non-empty string without periods"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            validate_labels(&labels)?;
+            Ok(Some(labels))
+        }
+        Some(other) => Err(ApiError::internal(format!("store handler set `{key}` to {other}"))),
+    }
+}
+
+fn string_from(value: &Map<String, Value>, key: &str, fallback: String) -> String {
+    value.get(key).and_then(Value::as_str).map_or(fallback, str::to_string)
+}
+
+fn int_from(value: &Map<String, Value>, key: &str, fallback: i64) -> i64 {
+    value.get(key).and_then(Value::as_i64).unwrap_or(fallback)
+}
+
+#[derive(Debug, Deserialize)]
+struct PutRequest {
+    namespace: Vec<String>,
+    key: String,
+    value: Map<String, Value>,
+    index: Option<Value>,
+    ttl: Option<Value>,
+}
+
+async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<PutRequest>) -> Result<StatusCode, ApiError> {
+    validate_labels(&request.namespace)?;
+    let endpoint = Endpoint::StorePut {
+        namespace: request.namespace.clone(),
+        key: request.key.clone(),
+        value: request.value.clone(),
+        index: request.index.unwrap_or(Value::Null),
+        ttl: request.ttl,
+    };
+    let authorization = auth.authorize(endpoint).await?;
+    let effective = event_value(&authorization, Action::Put);
+    let namespace = namespace_from(&effective, "namespace")?.unwrap_or(request.namespace);
+    if namespace.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Namespace cannot be empty."));
+    }
+    let key = string_from(&effective, "key", request.key);
+    let value = effective.get("value").and_then(Value::as_object).cloned().unwrap_or(request.value);
+    state.storage().run(move |storage| storage.put_item(&namespace, &key, &value, now_micros())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))?;
+    let last = |name: &str| pairs.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone()).filter(|value| !value.is_empty());
+    let Some(namespace) = last("namespace") else {
+        return Err(ApiError::validation("namespace: is required"));
+    };
+    let Some(key) = last("key") else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Key is required"));
+    };
+    let namespace: Vec<String> = namespace.split('.').map(str::to_string).collect();
+    validate_labels(&namespace)?;
+    let refresh_ttl = last("refresh_ttl").map(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()));
+    let authorization = auth.authorize(Endpoint::StoreGet { namespace: namespace.clone(), key: key.clone(), refresh_ttl }).await?;
+    let effective = event_value(&authorization, Action::Get);
+    let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
+    let key = string_from(&effective, "key", key);
+    let item = state.storage().run(move |storage| storage.get_item(&namespace, &key)).await?;
+    Ok(axum::Json(item.as_ref().map_or(Value::Null, view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteRequest {
+    namespace: Vec<String>,
+    key: String,
+}
+
+async fn delete_item(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<DeleteRequest>) -> Result<StatusCode, ApiError> {
+    validate_labels(&request.namespace)?;
+    let authorization = auth.authorize(Endpoint::StoreDelete { namespace: request.namespace.clone(), key: request.key.clone() }).await?;
+    let effective = event_value(&authorization, Action::Delete);
+    let namespace = namespace_from(&effective, "namespace")?.unwrap_or(request.namespace);
+    let key = string_from(&effective, "key", request.key);
+    state.storage().run(move |storage| storage.delete_item(&namespace, &key)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchRequest {
+    #[serde(default)]
+    namespace_prefix: Vec<String>,
+    filter: Option<Map<String, Value>>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    query: Option<String>,
+    refresh_ttl: Option<bool>,
+}
+
+async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<SearchRequest>) -> Result<axum::Json<Value>, ApiError> {
+    validate_labels(&request.namespace_prefix)?;
+    let limit = request.limit.unwrap_or(10);
+    let offset = request.offset.unwrap_or(0);
+    if limit < 0 || offset < 0 {
+        return Err(ApiError::validation("limit and offset must not be negative"));
+    }
+    let endpoint = Endpoint::StoreSearch {
+        namespace: request.namespace_prefix.clone(),
+        filter: request.filter.clone(),
+        limit,
+        offset,
+        query: request.query,
+        refresh_ttl: request.refresh_ttl,
+    };
+    let authorization = auth.authorize(endpoint).await?;
+    let effective = event_value(&authorization, Action::Search);
+    let prefix = namespace_from(&effective, "namespace")?.unwrap_or(request.namespace_prefix);
+    let request_filter = effective.get("filter").and_then(Value::as_object).cloned().or(request.filter);
+    // The handler's filter is a value filter too; both must hold (the reference combines them
+    // in a way its store does not understand and returns nothing).
+    let auth_filter = authorization.event(Resource::Store, Action::Search).and_then(|event| event.filter.as_ref()).map(|filter| filter.to_json());
+    let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
+    let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
+    let items = state.storage().run(move |storage| storage.items_under(&prefix)).await?;
+    let mut page = Vec::new();
+    let mut skipped = 0;
+    for item in &items {
+        let mut passes = true;
+        for filter in [request_filter.as_ref(), auth_filter.as_ref().and_then(Value::as_object)].into_iter().flatten() {
+            passes &= store_filter::matches(&item.value, filter).map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
+        }
+        if !passes {
+            continue;
+        }
+        if skipped < offset {
+            skipped += 1;
+            continue;
+        }
+        if page.len() == limit {
+            break;
+        }
+        let mut out = view(item);
+        out["score"] = Value::Null;
+        page.push(out);
+    }
+    Ok(axum::Json(json!({"items": page})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NamespacesRequest {
+    prefix: Option<Vec<String>>,
+    suffix: Option<Vec<String>>,
+    max_depth: Option<i64>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Whole-label match position by position; `*` matches exactly one label.
+fn labels_match(labels: &[String], pattern: &[String]) -> bool {
+    labels.len() >= pattern.len() && labels.iter().zip(pattern).all(|(label, wanted)| wanted == "*" || label == wanted)
+}
+
+async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<NamespacesRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let limit = request.limit.unwrap_or(100);
+    let offset = request.offset.unwrap_or(0);
+    if limit < 0 || offset < 0 || request.max_depth.is_some_and(|depth| depth < 1) {
+        return Err(ApiError::validation("limit and offset must not be negative; max_depth must be positive"));
+    }
+    let endpoint = Endpoint::StoreListNamespaces { namespace: request.prefix.clone(), suffix: request.suffix.clone(), max_depth: request.max_depth, limit, offset };
+    let authorization = auth.authorize(endpoint).await?;
+    let effective = event_value(&authorization, Action::ListNamespaces);
+    let prefix = namespace_from(&effective, "namespace")?.or(request.prefix).unwrap_or_default();
+    let suffix = namespace_from(&effective, "suffix")?.or(request.suffix).unwrap_or_default();
+    let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
+    let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
+    let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
+    let all = state.storage().run(|storage| storage.namespaces()).await?;
+    let mut found: Vec<Vec<String>> = all
+        .into_iter()
+        .filter(|labels| labels_match(labels, &prefix))
+        .filter(|labels| {
+            let reversed: Vec<String> = labels.iter().rev().cloned().collect();
+            let pattern: Vec<String> = suffix.iter().rev().cloned().collect();
+            labels_match(&reversed, &pattern)
+        })
+        .map(|mut labels| {
+            if let Some(depth) = max_depth.and_then(|depth| usize::try_from(depth).ok()) {
+                labels.truncate(depth);
+            }
+            labels
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    let page: Vec<Vec<String>> = found.into_iter().skip(offset).take(limit).collect();
+    Ok(axum::Json(json!({"namespaces": page})))
+}

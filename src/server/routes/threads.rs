@@ -1,0 +1,392 @@
+//! `/threads…` resource endpoints (state, history and runs come with runs).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::{page_bounds, pagination_headers, path_uuid, strip_reserved_metadata};
+use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::server::auth::Auth;
+use crate::server::extract::ApiJson;
+use crate::storage::{IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use crate::timestamp::{format_micros, now_micros};
+
+pub(in crate::server) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/threads", post(create))
+        .route("/threads/search", post(search))
+        .route("/threads/count", post(count))
+        .route("/threads/prune", post(prune))
+        .route("/threads/{thread_id}", get(get_one).patch(patch).delete(delete))
+        .route("/threads/{thread_id}/copy", post(copy))
+}
+
+/// Thread fields, as `select` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ThreadField {
+    ThreadId,
+    CreatedAt,
+    UpdatedAt,
+    StateUpdatedAt,
+    Metadata,
+    Config,
+    Status,
+    Values,
+    Interrupts,
+    Error,
+}
+
+const ALL_FIELDS: [ThreadField; 10] = [
+    ThreadField::ThreadId,
+    ThreadField::CreatedAt,
+    ThreadField::UpdatedAt,
+    ThreadField::StateUpdatedAt,
+    ThreadField::Metadata,
+    ThreadField::Status,
+    ThreadField::Config,
+    ThreadField::Values,
+    ThreadField::Interrupts,
+    ThreadField::Error,
+];
+
+/// The wire form of a thread, restricted to `select` when given.
+fn view(thread: &Thread, select: Option<&[ThreadField]>) -> Value {
+    let mut out = Map::new();
+    for field in select.unwrap_or(&ALL_FIELDS) {
+        let (key, value) = match field {
+            ThreadField::ThreadId => ("thread_id", Value::from(thread.thread_id.to_string())),
+            ThreadField::CreatedAt => ("created_at", Value::from(format_micros(thread.created_at))),
+            ThreadField::UpdatedAt => ("updated_at", Value::from(format_micros(thread.updated_at))),
+            ThreadField::StateUpdatedAt => ("state_updated_at", Value::from(format_micros(thread.state_updated_at))),
+            ThreadField::Metadata => ("metadata", Value::Object(thread.metadata.clone())),
+            ThreadField::Config => ("config", Value::Object(thread.config.clone())),
+            ThreadField::Status => ("status", Value::from(thread.status.as_str())),
+            ThreadField::Values => ("values", thread.values.clone().unwrap_or(Value::Null)),
+            ThreadField::Interrupts => ("interrupts", Value::Object(thread.interrupts.clone())),
+            ThreadField::Error => ("error", thread.error.clone().unwrap_or(Value::Null)),
+        };
+        out.insert(key.to_string(), value);
+    }
+    Value::Object(out)
+}
+
+fn not_found(thread_id: Uuid) -> ApiError {
+    ApiError::not_found(format!("Thread with ID {thread_id} not found"))
+}
+
+/// The effective `metadata` of an event's value after its handler (in-place edits stick).
+fn effective_metadata(authorization: &Authorization, resource: Resource, action: Action, fallback: Map<String, Value>) -> Map<String, Value> {
+    authorization
+        .event(resource, action)
+        .and_then(|event| event.value.get("metadata"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or(fallback)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ThreadCreate {
+    thread_id: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    if_exists: Option<IfExists>,
+    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
+    ttl: Option<Value>,
+    supersteps: Option<Value>,
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadCreate>) -> Result<Response, ApiError> {
+    let thread_id = match &request.thread_id {
+        Some(raw) => Uuid::parse_str(raw).map_err(|_| ApiError::validation("thread_id: must be a UUID"))?,
+        None => Uuid::now_v7(),
+    };
+    if request.supersteps.is_some() {
+        return Err(ApiError::validation("supersteps: not supported by graphward yet"));
+    }
+    let mut metadata = request.metadata.unwrap_or_default();
+    strip_reserved_metadata(&mut metadata);
+    let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
+    let if_exists_name = if if_exists == IfExists::Raise { "raise" } else { "do_nothing" };
+    let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
+    let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
+    let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
+    let now = now_micros();
+    let thread = Thread {
+        thread_id,
+        created_at: now,
+        updated_at: now,
+        state_updated_at: now,
+        metadata,
+        config: Map::new(),
+        status: ThreadStatus::Idle,
+        values: None,
+        interrupts: Map::new(),
+        error: None,
+    };
+    let created = state.storage().run(move |storage| storage.create_thread(&thread, if_exists, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists")),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(view(&created, None)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ThreadFilters {
+    metadata: Option<Map<String, Value>>,
+    values: Option<Map<String, Value>>,
+    status: Option<ThreadStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ThreadSearch {
+    #[serde(flatten)]
+    filters: ThreadFilters,
+    ids: Option<Vec<Uuid>>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    sort_by: Option<ThreadSortBy>,
+    sort_order: Option<SortOrder>,
+    select: Option<Vec<ThreadField>>,
+    extract: Option<Map<String, Value>>,
+}
+
+/// Authorizes a search or count and builds the query: the handler's in-place edits of
+/// `metadata` and `values` narrow the search; its filter is compiled into the SQL.
+async fn authorized_query(auth: &Auth, filters: ThreadFilters, limit: i64, offset: i64) -> Result<ThreadQuery, ApiError> {
+    let metadata = filters.metadata.unwrap_or_default();
+    let values = filters.values.unwrap_or_default();
+    let endpoint = Endpoint::ThreadsSearch {
+        metadata: metadata.clone(),
+        values: values.clone(),
+        status: filters.status.map(|status| status.as_str().to_string()),
+        limit,
+        offset,
+    };
+    let authorization = auth.authorize(endpoint).await?;
+    let event = authorization.event(Resource::Threads, Action::Search);
+    let live = |key: &str, fallback: Map<String, Value>| event.and_then(|event| event.value.get(key)).and_then(Value::as_object).cloned().unwrap_or(fallback);
+    let metadata = live("metadata", metadata);
+    let values = live("values", values);
+    Ok(ThreadQuery {
+        ids: None,
+        metadata: Some(metadata).filter(|map| !map.is_empty()),
+        values: Some(values).filter(|map| !map.is_empty()),
+        status: filters.status,
+        auth: authorization.filter(Resource::Threads, Action::Search).cloned(),
+    })
+}
+
+async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadSearch>) -> Result<Response, ApiError> {
+    let (limit, offset) = page_bounds(request.limit, request.offset)?;
+    let extract = request.extract.map(parse_extract).transpose()?;
+    let mut query = authorized_query(&auth, request.filters, limit, offset).await?;
+    query.ids = request.ids;
+    let sort_by = request.sort_by.unwrap_or(ThreadSortBy::UpdatedAt);
+    let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
+    // One extra row tells whether a next page exists.
+    let mut rows = state.storage().run(move |storage| storage.search_threads(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let page: Vec<Value> = rows
+        .iter()
+        .map(|thread| {
+            let mut out = view(thread, request.select.as_deref());
+            if let Some(extract) = &extract {
+                let full = view(thread, None);
+                out["extracted"] = Value::Object(extract.iter().map(|(alias, path)| (alias.clone(), lookup(&full, path))).collect());
+            }
+            out
+        })
+        .collect();
+    let headers = pagination_headers(usize::try_from(offset).unwrap_or(0), usize::try_from(limit).unwrap_or(10), page.len(), has_more);
+    Ok((headers, axum::Json(Value::Array(page))).into_response())
+}
+
+/// A parsed `extract` path: `values.messages[-1].content` → keys and indexes.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(i64),
+}
+
+fn parse_extract(extract: Map<String, Value>) -> Result<Vec<(String, Vec<Step>)>, ApiError> {
+    if extract.len() > 10 {
+        return Err(ApiError::validation("extract: at most 10 paths"));
+    }
+    extract
+        .into_iter()
+        .map(|(alias, path)| {
+            let Some(text) = path.as_str() else {
+                return Err(ApiError::validation(format!("extract.{alias}: must be a string path")));
+            };
+            let mut steps = Vec::new();
+            for part in text.split('.') {
+                let (key, mut rest) = part.split_once('[').map_or((part, ""), |(key, rest)| (key, rest));
+                if !key.is_empty() {
+                    steps.push(Step::Key(key.to_string()));
+                }
+                while !rest.is_empty() {
+                    let (index, after) = rest.split_once(']').ok_or_else(|| ApiError::validation(format!("extract.{alias}: malformed path `{text}`")))?;
+                    let index: i64 = index.parse().map_err(|_| ApiError::validation(format!("extract.{alias}: malformed index in `{text}`")))?;
+                    steps.push(Step::Index(index));
+                    rest = after.strip_prefix('[').unwrap_or(after);
+                }
+            }
+            match steps.first() {
+                Some(Step::Key(root)) if ["values", "metadata", "config", "interrupts"].contains(&root.as_str()) => Ok((alias, steps)),
+                _ => Err(ApiError::validation(format!("extract.{alias}: path must start with values, metadata, config or interrupts"))),
+            }
+        })
+        .collect()
+}
+
+fn lookup(value: &Value, steps: &[Step]) -> Value {
+    let mut current = value;
+    for step in steps {
+        let next = match (step, current) {
+            (Step::Key(key), Value::Object(map)) => map.get(key),
+            (Step::Index(index), Value::Array(items)) => {
+                let length = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                let position = if *index < 0 { length + index } else { *index };
+                usize::try_from(position).ok().and_then(|position| items.get(position))
+            }
+            _ => None,
+        };
+        match next {
+            Some(next) => current = next,
+            None => return Value::Null,
+        }
+    }
+    current.clone()
+}
+
+async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<ThreadFilters>) -> Result<axum::Json<Value>, ApiError> {
+    let query = authorized_query(&auth, filters, 0, 0).await?;
+    let count = state.storage().run(move |storage| storage.count_threads(&query)).await?;
+    Ok(axum::Json(Value::from(count)))
+}
+
+async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
+    let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
+    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => not_found(thread_id),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(view(&thread, None)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ThreadPatch {
+    metadata: Option<Map<String, Value>>,
+    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
+    ttl: Option<Value>,
+}
+
+async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, headers: HeaderMap, ApiJson(request): ApiJson<ThreadPatch>) -> Result<Response, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let mut metadata = request.metadata.unwrap_or_default();
+    strip_reserved_metadata(&mut metadata);
+    let authorization = auth.authorize(Endpoint::ThreadsUpdate { thread_id, metadata: metadata.clone() }).await?;
+    let metadata = effective_metadata(&authorization, Resource::Threads, Action::Update, metadata);
+    let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
+    let thread = state.storage().run(move |storage| storage.patch_thread(thread_id, &metadata, filter.as_ref(), now_micros())).await?;
+    let minimal = headers.get_all("prefer").iter().any(|value| value.to_str().is_ok_and(|text| text.contains("return=minimal")));
+    if minimal {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(axum::Json(view(&thread, None)).into_response())
+}
+
+async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let authorization = auth.authorize(Endpoint::ThreadsDelete { thread_id }).await?;
+    let filter = authorization.filter(Resource::Threads, Action::Delete).cloned();
+    state.storage().run(move |storage| storage.delete_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => not_found(thread_id),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn copy(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = Uuid::parse_str(&raw).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "badly formed hexadecimal UUID string"))?;
+    let new_thread_id = Uuid::now_v7();
+    let authorization = auth.authorize(Endpoint::ThreadsCopy { thread_id, new_thread_id }).await?;
+    let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
+    let copied = state
+        .storage()
+        .run(move |storage| {
+            let source = storage.get_thread(thread_id, filter.as_ref())?;
+            let now = now_micros();
+            let copy = Thread { thread_id: new_thread_id, created_at: now, updated_at: now, state_updated_at: now, status: ThreadStatus::Idle, config: Map::new(), ..source };
+            storage.create_thread(&copy, IfExists::Raise, None)
+        })
+        .await
+        .map_err(|error| match error {
+            // The reference answers a missing source with 409.
+            StorageError::NotFound => ApiError::reason(StatusCode::CONFLICT),
+            other => other.into(),
+        })?;
+    Ok(axum::Json(view(&copied, None)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PruneStrategy {
+    Delete,
+    KeepLatest,
+}
+
+#[derive(Debug, Deserialize)]
+struct ThreadPrune {
+    thread_ids: Vec<Uuid>,
+    strategy: Option<PruneStrategy>,
+}
+
+async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadPrune>) -> Result<axum::Json<Value>, ApiError> {
+    if matches!(request.strategy, Some(PruneStrategy::KeepLatest)) {
+        return Err(ApiError::validation("keep_latest strategy is not supported yet"));
+    }
+    let ids = request.thread_ids;
+    let authorization = auth.authorize(Endpoint::ThreadsPrune { thread_ids: ids.iter().map(Uuid::to_string).collect() }).await?;
+    // Event 0 is the batch; events 1.. are one per thread, in order.
+    let filters: Vec<Option<Filter>> = authorization.events.iter().skip(1).map(|event| event.filter.clone()).collect();
+    let pruned = state
+        .storage()
+        .run(move |storage| {
+            // Check every filtered thread before deleting anything.
+            for (id, filter) in ids.iter().zip(&filters) {
+                if let Some(filter) = filter {
+                    match storage.get_thread(*id, Some(filter)) {
+                        Ok(_) => {}
+                        Err(StorageError::NotFound) if storage.get_thread(*id, None).is_err() => {}
+                        Err(_) => return Err(StorageError::NotFound),
+                    }
+                }
+            }
+            let mut pruned = 0;
+            for id in &ids {
+                match storage.delete_thread(*id, None) {
+                    Ok(()) => pruned += 1,
+                    Err(StorageError::NotFound) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(pruned)
+        })
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound => ApiError::not_found("At least one thread not found or not authorized"),
+            other => other.into(),
+        })?;
+    Ok(axum::Json(json!({"pruned_count": pruned})))
+}

@@ -1,0 +1,181 @@
+//! Storage: the records the API serves, behind the object-safe [`Storage`] trait.
+//!
+//! The trait is synchronous: implementations do blocking I/O (SQLite now; a Postgres
+//! implementation can follow with a blocking client or its own thread pool). Async callers go
+//! through [`StorageHandle::run`], which moves the call onto tokio's blocking pool. Auth
+//! filters arrive as typed [`Filter`]s and are compiled into the query, never applied after a
+//! LIMIT. This module knows neither HTTP nor pyo3.
+
+pub mod canonical;
+pub mod sqlite;
+pub mod store_filter;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::auth::Filter;
+
+/// Thread status. Serde names are the wire strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadStatus {
+    Idle,
+    Busy,
+    Interrupted,
+    Error,
+}
+
+impl ThreadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Busy => "busy",
+            Self::Interrupted => "interrupted",
+            Self::Error => "error",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "busy" => Self::Busy,
+            "interrupted" => Self::Interrupted,
+            "error" => Self::Error,
+            _ => Self::Idle,
+        }
+    }
+}
+
+/// A thread row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thread {
+    pub thread_id: Uuid,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub state_updated_at: i64,
+    pub metadata: Map<String, Value>,
+    pub config: Map<String, Value>,
+    pub status: ThreadStatus,
+    pub values: Option<Value>,
+    pub interrupts: Map<String, Value>,
+    pub error: Option<Value>,
+}
+
+/// Columns threads can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadSortBy {
+    ThreadId,
+    Status,
+    CreatedAt,
+    UpdatedAt,
+    StateUpdatedAt,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// Which threads a search or count selects.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadQuery {
+    /// Restrict to these ids.
+    pub ids: Option<Vec<Uuid>>,
+    /// Containment on metadata.
+    pub metadata: Option<Map<String, Value>>,
+    /// Containment on the current values (`null` values never match).
+    pub values: Option<Map<String, Value>>,
+    pub status: Option<ThreadStatus>,
+    /// The auth filter on metadata.
+    pub auth: Option<Filter>,
+}
+
+/// A stored cross-thread memory item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreItem {
+    pub namespace: Vec<String>,
+    pub key: String,
+    pub value: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The record does not exist (or an auth filter hides it).
+    #[error("not found")]
+    NotFound,
+    /// A record with this id already exists.
+    #[error("already exists")]
+    Conflict,
+    /// The database failed; the message is for logs.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// What to do when a created id exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfExists {
+    Raise,
+    DoNothing,
+}
+
+/// Every record the server keeps. Implementations must be safe to call from many threads.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Creates a thread. An existing id: `Conflict` if `if_exists` is `Raise` or the existing
+    /// thread fails `auth`, else the existing thread.
+    fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread>;
+    /// The thread, if it exists and passes `auth`.
+    fn get_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread>;
+    /// Merges `metadata` into the thread's metadata, bumps `updated_at`.
+    fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread>;
+    /// Deletes the thread (and everything that belongs to it).
+    fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    /// A page of threads.
+    fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>>;
+    /// How many threads match.
+    fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64>;
+
+    /// Inserts or replaces an item (keeping `created_at` of a replaced one).
+    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()>;
+    fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>>;
+    fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()>;
+    /// Every item under `prefix`, newest first.
+    fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>>;
+    /// Every distinct namespace that holds an item, sorted.
+    fn namespaces(&self) -> StorageResult<Vec<Vec<String>>>;
+}
+
+/// Cheap-clone async handle over a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct StorageHandle {
+    inner: Arc<dyn Storage>,
+}
+
+impl StorageHandle {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self { inner: storage }
+    }
+
+    /// Runs a storage call on the blocking pool.
+    pub async fn run<T, F>(&self, call: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Storage) -> StorageResult<T> + Send + 'static,
+    {
+        let storage = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || call(storage.as_ref()))
+            .await
+            .map_err(|error| StorageError::Internal(format!("storage task failed: {error}")))?
+    }
+}

@@ -1,0 +1,582 @@
+//! The embedded SQLite implementation of [`Storage`] (WAL, one file).
+//!
+//! Metadata filters stay fast as data grows through a side table, `thread_meta`, with one
+//! row per top-level metadata key (`elem = 0`, the value's canonical text) and one per element
+//! of a list value (`elem = 1`), indexed by `(key, canon, elem, thread_id)`. Auth filters
+//! compile to `EXISTS` lookups on it; request `metadata`/`values` containment compiles to
+//! `json_extract` comparisons.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::canonical::canonical;
+use super::{IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use crate::auth::Filter;
+use crate::auth::filter::Clause;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE threads (
+    thread_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    state_updated_at INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    "values" TEXT,
+    interrupts TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX threads_updated_at ON threads(updated_at);
+CREATE INDEX threads_created_at ON threads(created_at);
+CREATE TABLE thread_meta (
+    thread_id TEXT NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    elem INTEGER NOT NULL,
+    canon TEXT NOT NULL
+);
+CREATE INDEX thread_meta_lookup ON thread_meta(key, canon, elem, thread_id);
+CREATE INDEX thread_meta_thread ON thread_meta(thread_id);
+CREATE TABLE store_items (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX store_items_updated_at ON store_items(updated_at);
+"#];
+
+/// SQLite storage: a file and a small pool of connections.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    path: PathBuf,
+    /// Idle connections. A std mutex: held only to push or pop.
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        let storage = Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()) };
+        let mut connection = storage.connect().map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+        migrate(&mut connection).map_err(|error| format!("cannot migrate {}: {error}", path.display()))?;
+        storage.release(connection);
+        Ok(storage)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open(&self.path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        Ok(connection)
+    }
+
+    fn release(&self, connection: Connection) {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < 16 {
+            pool.push(connection);
+        }
+    }
+
+    /// Runs `work` on a pooled connection.
+    fn with<T>(&self, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
+        let pooled = self.pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.connect().map_err(internal)?,
+        };
+        let result = work(&mut connection);
+        self.release(connection);
+        result
+    }
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(applied).unwrap_or(0)) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
+
+fn internal(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Internal(error.to_string())
+}
+
+fn to_text(map: &Map<String, Value>) -> String {
+    Value::Object(map.clone()).to_string()
+}
+
+fn parse_map(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error"#;
+
+fn thread_from_row(row: &Row<'_>) -> rusqlite::Result<Thread> {
+    let id: String = row.get(0)?;
+    let values: Option<String> = row.get(7)?;
+    let error: Option<String> = row.get(9)?;
+    Ok(Thread {
+        thread_id: Uuid::parse_str(&id).unwrap_or_default(),
+        created_at: row.get(1)?,
+        updated_at: row.get(2)?,
+        state_updated_at: row.get(3)?,
+        metadata: parse_map(&row.get::<_, String>(4)?),
+        config: parse_map(&row.get::<_, String>(5)?),
+        status: ThreadStatus::parse(&row.get::<_, String>(6)?),
+        values: values.and_then(|text| serde_json::from_str(&text).ok()),
+        interrupts: parse_map(&row.get::<_, String>(8)?),
+        error: error.and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}
+
+/// A WHERE clause under construction: SQL text and its parameters.
+#[derive(Debug, Default)]
+struct Where {
+    parts: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Where {
+    fn push(&mut self, sql: String, params: impl IntoIterator<Item = SqlValue>) {
+        self.parts.push(sql);
+        self.params.extend(params);
+    }
+
+    fn sql(&self) -> String {
+        if self.parts.is_empty() { "1".to_string() } else { self.parts.join(" AND ") }
+    }
+}
+
+/// Compiles an auth filter to SQL over `thread_meta` for the thread row aliased `t`.
+fn compile_filter(filter: &Filter, params: &mut Vec<SqlValue>) -> String {
+    if filter.clauses.is_empty() {
+        return "1".to_string();
+    }
+    let parts: Vec<String> = filter
+        .clauses
+        .iter()
+        .map(|clause| match clause {
+            Clause::Eq { key, value } => {
+                params.push(SqlValue::Text(key.clone()));
+                params.push(SqlValue::Text(canonical(value)));
+                "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.canon = ? AND m.elem = 0)".to_string()
+            }
+            Clause::Contains { key, values } if values.is_empty() => {
+                params.push(SqlValue::Text(key.clone()));
+                "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')".to_string()
+            }
+            Clause::Contains { key, values } => values
+                .iter()
+                .map(|value| {
+                    params.push(SqlValue::Text(key.clone()));
+                    params.push(SqlValue::Text(canonical(value)));
+                    "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.canon = ? AND m.elem = 1)".to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Clause::Or(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, params)).collect::<Vec<_>>().join(" OR ")),
+            Clause::And(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, params)).collect::<Vec<_>>().join(" AND ")),
+        })
+        .collect();
+    format!("({})", parts.join(" AND "))
+}
+
+/// JSON containment of `wanted` in the JSON column `column` (`t.metadata` or `t."values"`).
+fn compile_containment(column: &str, wanted: &Map<String, Value>, where_: &mut Where) {
+    fn walk(column: &str, path: &str, wanted: &Map<String, Value>, where_: &mut Where) {
+        for (key, value) in wanted {
+            let path = format!("{path}.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
+            let path_param = SqlValue::Text(path.clone());
+            match value {
+                Value::Object(inner) => {
+                    where_.push(format!("json_type({column}, ?) = 'object'"), [path_param]);
+                    walk(column, &path, inner, where_);
+                }
+                Value::Null => where_.push(format!("json_type({column}, ?) = 'null'"), [path_param]),
+                Value::Bool(flag) => where_.push(format!("json_type({column}, ?) = '{flag}'"), [path_param]),
+                Value::Number(number) => {
+                    let number = number.as_f64().unwrap_or(f64::NAN);
+                    where_.push(
+                        format!("json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) = ?"),
+                        [path_param.clone(), path_param, SqlValue::Real(number)],
+                    );
+                }
+                Value::String(text) => where_.push(
+                    format!("json_type({column}, ?) = 'text' AND json_extract({column}, ?) = ?"),
+                    [path_param.clone(), path_param, SqlValue::Text(text.clone())],
+                ),
+                Value::Array(_) => where_.push(
+                    format!("json_type({column}, ?) = 'array' AND json(json_extract({column}, ?)) = json(?)"),
+                    [path_param.clone(), path_param, SqlValue::Text(value.to_string())],
+                ),
+            }
+        }
+    }
+    walk(column, "$", wanted, where_);
+}
+
+fn thread_where(query: &ThreadQuery) -> Where {
+    let mut where_ = Where::default();
+    if let Some(ids) = &query.ids {
+        if ids.is_empty() {
+            where_.push("0".to_string(), []);
+        } else {
+            let marks = vec!["?"; ids.len()].join(", ");
+            where_.push(format!("t.thread_id IN ({marks})"), ids.iter().map(|id| SqlValue::Text(id.to_string())));
+        }
+    }
+    if let Some(status) = query.status {
+        where_.push("t.status = ?".to_string(), [SqlValue::Text(status.as_str().to_string())]);
+    }
+    if let Some(metadata) = &query.metadata {
+        compile_containment("t.metadata", metadata, &mut where_);
+    }
+    if let Some(values) = &query.values {
+        where_.push(r#"t."values" IS NOT NULL"#.to_string(), []);
+        compile_containment(r#"t."values""#, values, &mut where_);
+    }
+    if let Some(filter) = &query.auth {
+        let mut params = Vec::new();
+        let sql = compile_filter(filter, &mut params);
+        where_.push(sql, params);
+    }
+    where_
+}
+
+/// Rewrites the side-table rows of one thread.
+fn index_metadata(connection: &Connection, thread_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
+    connection.execute("DELETE FROM thread_meta WHERE thread_id = ?", [thread_id])?;
+    let mut insert = connection.prepare_cached("INSERT INTO thread_meta (thread_id, key, elem, canon) VALUES (?, ?, ?, ?)")?;
+    for (key, value) in metadata {
+        insert.execute(params![thread_id, key, 0, canonical(value)])?;
+        if let Value::Array(items) = value {
+            for item in items {
+                insert.execute(params![thread_id, key, 1, canonical(item)])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn get_thread_in(connection: &Connection, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
+    let mut where_ = thread_where(&ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
+    where_.push("t.thread_id = ?".to_string(), [SqlValue::Text(thread_id.to_string())]);
+    let sql = format!("SELECT {THREAD_COLUMNS} FROM threads t WHERE {}", where_.sql());
+    connection
+        .query_row(&sql, params_from_iter(where_.params.iter()), thread_from_row)
+        .optional()
+        .map_err(internal)?
+        .ok_or(StorageError::NotFound)
+}
+
+fn encode_namespace(namespace: &[String]) -> String {
+    namespace.join(".")
+}
+
+fn decode_namespace(text: &str) -> Vec<String> {
+    text.split('.').map(str::to_string).collect()
+}
+
+fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
+    Ok(StoreItem {
+        namespace: decode_namespace(&row.get::<_, String>(0)?),
+        key: row.get(1)?,
+        value: parse_map(&row.get::<_, String>(2)?),
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
+}
+
+impl Storage for SqliteStorage {
+    fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let id = thread.thread_id.to_string();
+            let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
+            if exists {
+                // An existing thread the caller's create filter hides is a conflict, whatever
+                // `if_exists` says (spec auth.md §5.4).
+                return match (if_exists, get_thread_in(&transaction, thread.thread_id, auth)) {
+                    (IfExists::DoNothing, Ok(existing)) => Ok(existing),
+                    _ => Err(StorageError::Conflict),
+                };
+            }
+            transaction
+                .execute(
+                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"#,
+                    params![
+                        id,
+                        thread.created_at,
+                        thread.updated_at,
+                        thread.state_updated_at,
+                        to_text(&thread.metadata),
+                        to_text(&thread.config),
+                        thread.status.as_str(),
+                        thread.values.as_ref().map(Value::to_string),
+                        to_text(&thread.interrupts),
+                        thread.error.as_ref().map(Value::to_string),
+                    ],
+                )
+                .map_err(internal)?;
+            index_metadata(&transaction, &id, &thread.metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(thread.clone())
+        })
+    }
+
+    fn get_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
+        self.with(|connection| get_thread_in(connection, thread_id, auth))
+    }
+
+    fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let mut thread = get_thread_in(&transaction, thread_id, auth)?;
+            thread.metadata.extend(metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
+            thread.updated_at = now;
+            let id = thread_id.to_string();
+            transaction
+                .execute("UPDATE threads SET metadata = ?, updated_at = ? WHERE thread_id = ?", params![to_text(&thread.metadata), now, id])
+                .map_err(internal)?;
+            index_metadata(&transaction, &id, &thread.metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(thread)
+        })
+    }
+
+    fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            get_thread_in(&transaction, thread_id, auth)?;
+            transaction.execute("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
+        self.with(|connection| {
+            let mut where_ = thread_where(query);
+            let column = match sort_by {
+                ThreadSortBy::ThreadId => "t.thread_id",
+                ThreadSortBy::Status => "t.status",
+                ThreadSortBy::CreatedAt => "t.created_at",
+                ThreadSortBy::UpdatedAt => "t.updated_at",
+                ThreadSortBy::StateUpdatedAt => "t.state_updated_at",
+            };
+            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
+            let sql = format!("SELECT {THREAD_COLUMNS} FROM threads t WHERE {} ORDER BY {column} {direction}, t.thread_id {direction} LIMIT ? OFFSET ?", where_.sql());
+            where_.params.push(SqlValue::Integer(limit));
+            where_.params.push(SqlValue::Integer(offset));
+            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let rows = statement.query_map(params_from_iter(where_.params.iter()), thread_from_row).map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
+        self.with(|connection| {
+            let where_ = thread_where(query);
+            let sql = format!("SELECT COUNT(*) FROM threads t WHERE {}", where_.sql());
+            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+        })
+    }
+
+    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()> {
+        self.with(|connection| {
+            connection
+                .execute(
+                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    params![encode_namespace(namespace), key, to_text(value), now],
+                )
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
+    fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
+        self.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
+                    params![encode_namespace(namespace), key],
+                    item_from_row,
+                )
+                .optional()
+                .map_err(internal)
+        })
+    }
+
+    fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()> {
+        self.with(|connection| {
+            connection
+                .execute("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key])
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
+    fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>> {
+        self.with(|connection| {
+            let exact = encode_namespace(prefix);
+            let below = format!("{exact}.");
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT namespace, key, value, created_at, updated_at FROM store_items
+                     WHERE ?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2
+                     ORDER BY updated_at DESC, namespace, key",
+                )
+                .map_err(internal)?;
+            let rows = statement.query_map(params![exact, below], item_from_row).map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    fn namespaces(&self) -> StorageResult<Vec<Vec<String>>> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached("SELECT DISTINCT namespace FROM store_items ORDER BY namespace").map_err(internal)?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(internal)?;
+            let mut namespaces: Vec<Vec<String>> = rows.map(|row| row.map(|text| decode_namespace(&text))).collect::<rusqlite::Result<_>>().map_err(internal)?;
+            namespaces.sort();
+            Ok(namespaces)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn storage() -> SqliteStorage {
+        let path = std::env::temp_dir().join(format!("graphward-sqlite-{}", Uuid::new_v4())).join("state.db");
+        SqliteStorage::open(&path).expect("open")
+    }
+
+    fn thread(metadata: Value) -> Thread {
+        Thread {
+            thread_id: Uuid::new_v4(),
+            created_at: 1,
+            updated_at: 1,
+            state_updated_at: 1,
+            metadata: metadata.as_object().cloned().unwrap_or_default(),
+            config: Map::new(),
+            status: ThreadStatus::Idle,
+            values: None,
+            interrupts: Map::new(),
+            error: None,
+        }
+    }
+
+    /// The SQL compilation of every filter gives the same answer as `Filter::matches`.
+    #[test]
+    fn compiled_filters_agree_with_the_evaluator() {
+        let storage = storage();
+        let rows = [
+            json!({"owner": "a"}),
+            json!({"owner": "b", "shared": true}),
+            json!({"owner": "a", "n": 5.0, "members": ["u1", "u2"]}),
+            json!({"n": 1, "members": "u1", "d": {"x": 1}}),
+            json!({"members": [], "l": [1, [2, 3]]}),
+            json!({}),
+        ];
+        let ids: Vec<Uuid> = rows
+            .iter()
+            .map(|metadata| storage.create_thread(&thread(metadata.clone()), IfExists::Raise, None).expect("create").thread_id)
+            .collect();
+        let filters = [
+            json!({"owner": "a"}),
+            json!({"n": 5}),
+            json!({"n": true}),
+            json!({"shared": 1}),
+            json!({"members": {"$contains": "u1"}}),
+            json!({"members": {"$contains": ["u2", "u1"]}}),
+            json!({"members": {"$contains": []}}),
+            json!({"l": {"$contains": [[2, 3]]}}),
+            json!({"d": {"$eq": {"x": 1.0}}}),
+            json!({"$or": [{"owner": "b"}, {"n": 1}]}),
+            json!({"$and": [{"owner": "a"}, {"$or": [{"n": 5}, {"members": {"$contains": "zz"}}]}]}),
+            json!({}),
+        ];
+        for filter_json in filters {
+            let filter = Filter::parse(&filter_json).expect("filter");
+            let expected: Vec<Uuid> = rows
+                .iter()
+                .zip(&ids)
+                .filter(|(metadata, _)| filter.matches(metadata.as_object().expect("object")))
+                .map(|(_, id)| *id)
+                .collect();
+            let query = ThreadQuery { auth: Some(filter), ..ThreadQuery::default() };
+            let mut found: Vec<Uuid> = storage
+                .search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 100, 0)
+                .expect("search")
+                .into_iter()
+                .map(|thread| thread.thread_id)
+                .collect();
+            found.sort();
+            let mut expected = expected;
+            expected.sort();
+            assert_eq!(found, expected, "{filter_json}");
+        }
+    }
+
+    #[test]
+    fn containment_and_paging() {
+        let storage = storage();
+        for index in 0..5 {
+            let mut row = thread(json!({"i": index, "nested": {"a": index % 2, "b": "x"}, "tags": ["t"]}));
+            row.updated_at = index;
+            storage.create_thread(&row, IfExists::Raise, None).expect("create");
+        }
+        let count = |metadata: Value| {
+            storage.count_threads(&ThreadQuery { metadata: metadata.as_object().cloned(), ..ThreadQuery::default() }).expect("count")
+        };
+        assert_eq!(count(json!({})), 5);
+        assert_eq!(count(json!({"i": 3})), 1);
+        assert_eq!(count(json!({"nested": {"a": 1}})), 2);
+        assert_eq!(count(json!({"nested": {}})), 5);
+        assert_eq!(count(json!({"tags": ["t"]})), 5);
+        assert_eq!(count(json!({"tags": []})), 0);
+        assert_eq!(count(json!({"missing": null})), 0);
+        let page = storage.search_threads(&ThreadQuery::default(), ThreadSortBy::UpdatedAt, SortOrder::Desc, 2, 1).expect("page");
+        assert_eq!(page.iter().map(|thread| thread.updated_at).collect::<Vec<_>>(), vec![3, 2]);
+    }
+
+    #[test]
+    fn create_conflicts_and_filters() {
+        let storage = storage();
+        let row = thread(json!({"owner": "a"}));
+        storage.create_thread(&row, IfExists::Raise, None).expect("create");
+        assert_eq!(storage.create_thread(&row, IfExists::Raise, None), Err(StorageError::Conflict));
+        assert_eq!(storage.create_thread(&row, IfExists::DoNothing, None).expect("existing").thread_id, row.thread_id);
+        let other = Filter::parse(&json!({"owner": "b"})).expect("filter");
+        assert_eq!(storage.create_thread(&row, IfExists::DoNothing, Some(&other)), Err(StorageError::Conflict));
+        assert_eq!(storage.get_thread(row.thread_id, Some(&other)), Err(StorageError::NotFound));
+        let patched = storage.patch_thread(row.thread_id, json!({"x": 1}).as_object().expect("object"), None, 9).expect("patch");
+        assert_eq!(patched.metadata, *json!({"owner": "a", "x": 1}).as_object().expect("object"));
+        assert_eq!(storage.delete_thread(row.thread_id, Some(&other)), Err(StorageError::NotFound));
+        storage.delete_thread(row.thread_id, None).expect("delete");
+        assert_eq!(storage.get_thread(row.thread_id, None), Err(StorageError::NotFound));
+    }
+}
