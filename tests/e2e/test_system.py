@@ -84,7 +84,9 @@ graph = builder.compile(name="Shouter")
     client = get_sync_client(url=server.url)
     assistant = client.assistants.get("shout")
     assert assistant["name"] == "Shouter"
-    assert not (tmp_path / ".graphward").exists() or not any((tmp_path / ".graphward").iterdir())
+    # A new app folder starts empty; its state lives in .graphward/ next to langgraph.json.
+    assert client.threads.search() == []
+    assert (tmp_path / ".graphward" / "state.db").exists()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=15) == 0
     assert "shut down" in server.output()

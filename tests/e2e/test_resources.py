@@ -1,0 +1,153 @@
+"""Threads and store through the official Python client (async and sync), with two users under
+examples/auth.py: each sees only their own records; data survives a restart."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import httpx
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError, PermissionDeniedError, UnprocessableEntityError
+
+from conftest import REPO, Server
+
+
+def headers(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user}-token"}
+
+
+@pytest.fixture
+def fresh_example(tmp_path):
+    """The example app copied into a new folder (its own .graphward state)."""
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "examples", app / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "langgraph.json", app / "langgraph.json")
+    servers: list[Server] = []
+
+    def start() -> Server:
+        server = Server(app / "langgraph.json")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.anyio
+async def test_threads_are_owned_async(fresh_example):
+    server = fresh_example()
+    alice, bob = get_client(url=server.url, headers=headers("user1")), get_client(url=server.url, headers=headers("user2"))
+    mine = await alice.threads.create(metadata={"topic": "a"})
+    assert mine["metadata"] == {"topic": "a", "owner": "user1"}
+    assert mine["status"] == "idle" and mine["values"] is None and mine["interrupts"] == {}
+    theirs = await bob.threads.create(metadata={"topic": "b"})
+
+    assert (await alice.threads.get(mine["thread_id"]))["thread_id"] == mine["thread_id"]
+    with pytest.raises(NotFoundError):
+        await alice.threads.get(theirs["thread_id"])
+    assert [t["thread_id"] for t in await alice.threads.search()] == [mine["thread_id"]]
+    assert await alice.threads.count() == 1
+    assert await alice.threads.search(metadata={"topic": "b"}) == []
+
+    patched = await alice.threads.update(mine["thread_id"], metadata={"extra": 1})
+    assert patched["metadata"] == {"topic": "a", "owner": "user1", "extra": 1}
+    with pytest.raises(NotFoundError):
+        await alice.threads.update(theirs["thread_id"], metadata={"x": 1})
+    with pytest.raises(NotFoundError):
+        await alice.threads.delete(theirs["thread_id"])
+    # Creating with another user's id is a conflict, whatever if_exists says.
+    with pytest.raises(ConflictError):
+        await alice.threads.create(thread_id=theirs["thread_id"], if_exists="do_nothing")
+    same = await alice.threads.create(thread_id=mine["thread_id"], if_exists="do_nothing")
+    assert same["thread_id"] == mine["thread_id"]
+    with pytest.raises(ConflictError):
+        await alice.threads.create(thread_id=mine["thread_id"])
+
+    copy = await alice.threads.copy(mine["thread_id"])
+    assert copy["metadata"]["owner"] == "user1" and copy["thread_id"] != mine["thread_id"]
+    with pytest.raises(ConflictError):
+        await alice.threads.copy(theirs["thread_id"])
+
+    await alice.threads.delete(mine["thread_id"])
+    with pytest.raises(NotFoundError):
+        await alice.threads.get(mine["thread_id"])
+    assert (await bob.threads.get(theirs["thread_id"]))["metadata"]["owner"] == "user2"
+
+
+def test_threads_search_pages_and_sorts_sync(fresh_example):
+    server = fresh_example()
+    alice = get_sync_client(url=server.url, headers=headers("user1"))
+    ids = [alice.threads.create(metadata={"i": i, "even": i % 2 == 0})["thread_id"] for i in range(5)]
+    get_sync_client(url=server.url, headers=headers("user2")).threads.create(metadata={"i": 0})
+    newest_first = [t["thread_id"] for t in alice.threads.search(limit=10)]
+    assert newest_first == ids[::-1]
+    assert [t["metadata"]["i"] for t in alice.threads.search(sort_by="created_at", sort_order="asc", limit=2, offset=1)] == [1, 2]
+    assert alice.threads.count(metadata={"even": True}) == 3
+    selected = alice.threads.search(limit=1, select=["thread_id", "status"])
+    assert set(selected[0]) == {"thread_id", "status"}
+    response = httpx.post(f"{server.url}/threads/search", headers=headers("user1"), json={"limit": 2})
+    assert response.headers["x-pagination-next"] == "2"
+    extracted = httpx.post(f"{server.url}/threads/search", headers=headers("user1"), json={"limit": 1, "extract": {"i": "metadata.i"}}).json()
+    assert extracted[0]["extracted"] == {"i": 4}
+    with pytest.raises(UnprocessableEntityError):
+        alice.threads.search(status="sleeping")
+    assert httpx.post(f"{server.url}/threads/prune", headers=headers("user1"), json={"thread_ids": ids[:2]}).json() == {"pruned_count": 2}
+    assert alice.threads.count() == 3
+    other = get_sync_client(url=server.url, headers=headers("user2")).threads.search()[0]["thread_id"]
+    response = httpx.post(f"{server.url}/threads/prune", headers=headers("user1"), json={"thread_ids": [ids[2], other]})
+    assert response.status_code == 404 and alice.threads.count() == 3
+
+
+@pytest.mark.anyio
+async def test_store_namespaces_are_per_user(fresh_example):
+    server = fresh_example()
+    alice, bob = get_client(url=server.url, headers=headers("user1")), get_client(url=server.url, headers=headers("user2"))
+    await alice.store.put_item(("user1", "notes"), "k", {"v": 1})
+    await alice.store.put_item(("user1", "notes", "deep"), "k2", {"v": 2})
+    item = await alice.store.get_item(("user1", "notes"), "k")
+    assert item["value"] == {"v": 1} and item["namespace"] == ["user1", "notes"]
+    with pytest.raises(PermissionDeniedError):
+        await bob.store.get_item(("user1", "notes"), "k")
+    with pytest.raises(PermissionDeniedError):
+        await bob.store.put_item(("user1", "notes"), "k", {"v": 666})
+    found = await alice.store.search_items(("user1",), filter={"v": 2})
+    assert [i["key"] for i in found["items"]] == ["k2"] and found["items"][0]["score"] is None
+    assert (await alice.store.list_namespaces(prefix=["user1"], max_depth=2))["namespaces"] == [["user1", "notes"]]
+    await alice.store.delete_item(("user1", "notes"), "k")
+    assert await alice.store.get_item(("user1", "notes"), "k") is None
+
+
+def test_state_survives_a_restart(fresh_example):
+    server = fresh_example()
+    client = get_sync_client(url=server.url, headers=headers("user1"))
+    thread = client.threads.create(metadata={"keep": True})
+    client.store.put_item(("user1", "memories"), "m", {"text": "remember"})
+    assert server.stop() == 0
+    again = fresh_example()
+    client = get_sync_client(url=again.url, headers=headers("user1"))
+    assert client.threads.get(thread["thread_id"])["metadata"] == {"keep": True, "owner": "user1"}
+    assert client.store.get_item(("user1", "memories"), "m")["value"] == {"text": "remember"}
+
+
+def test_bad_input_gets_clear_errors(fresh_example):
+    server = fresh_example()
+    h = headers("user1")
+    cases = [
+        ("POST", "/threads", b"{not json", 422, "Invalid JSON in request body"),
+        ("POST", "/threads", b'{"metadata": []}', 422, "metadata: invalid type"),
+        ("POST", "/threads", b'{"thread_id": "nope"}', 422, "thread_id: must be a UUID"),
+        ("POST", "/threads", b'{"if_exists": "maybe"}', 422, "if_exists: unknown variant"),
+        ("GET", "/threads/not-a-uuid", None, 422, "Invalid thread ID: must be a UUID"),
+        ("GET", f"/threads/{uuid.uuid4()}", None, 404, "Thread with ID"),
+        ("PUT", "/store/items", b'{"namespace": ["user1"], "key": "k", "value": 3}', 422, "value: invalid type"),
+        ("PUT", "/store/items", b'{"namespace": ["user1", "a.b"], "key": "k", "value": {}}', 422, "Namespace label 'a.b'"),
+        ("GET", "/store/items?namespace=user1", None, 400, "Key is required"),
+    ]
+    for method, path, body, status, detail in cases:
+        response = httpx.request(method, f"{server.url}{path}", headers=h, content=body)
+        assert response.status_code == status, (method, path, response.text)
+        assert response.json()["detail"].startswith(detail), (method, path, response.text)
+    assert httpx.post(f"{server.url}/threads/search", headers=h, json={}).json() == []
