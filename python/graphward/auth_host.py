@@ -214,7 +214,7 @@ def _map_error(error, stage):
     if isinstance(error, AssertionError) and stage == "authorize":
         return 403, str(error) or "unknown error", {}, raised
     if isinstance(error, ValueError):
-        return 400, str(error), {}, raised
+        return 400, str(error) or "unknown error", {}, raised
     return 500, INTERNAL_ERROR, {}, raised
 
 
@@ -620,6 +620,61 @@ def _scope(request):
 # The host
 
 
+_STUDIO_CLASSES = {}
+
+
+def _studio_user(types):
+    """The Studio user of the bypass: an instance of `types.StudioUser` (so `isinstance` holds
+    for whichever Auth the app imported) that also has the mapping interface of other users."""
+    cls = _STUDIO_CLASSES.get(id(types))
+    if cls is None:
+        base = types.StudioUser
+
+        class StudioUser(base):
+            __slots__ = ()
+
+            def _mapping(self):
+                return {
+                    "kind": "StudioUser",
+                    "is_authenticated": self.is_authenticated,
+                    "display_name": self.display_name,
+                    "identity": self.identity,
+                    "permissions": list(self.permissions),
+                }
+
+            def __getitem__(self, key):
+                return self._mapping()[key]
+
+            def __contains__(self, key):
+                return key in self._mapping()
+
+            def __iter__(self):
+                return iter(self._mapping())
+
+            def __len__(self):
+                return len(self._mapping())
+
+            def keys(self):
+                return self._mapping().keys()
+
+            def values(self):
+                return self._mapping().values()
+
+            def items(self):
+                return self._mapping().items()
+
+            def get(self, key, default=None):
+                return self._mapping().get(key, default)
+
+            def dict(self):
+                return self._mapping()
+
+        StudioUser.__qualname__ = base.__qualname__
+        StudioUser.__module__ = base.__module__
+        cls = _STUDIO_CLASSES[id(types)] = StudioUser
+    return cls(STUDIO_USERNAME)
+
+
 class AuthHost:
     """One loaded `auth.py`: authenticates requests and authorizes their events."""
 
@@ -664,11 +719,12 @@ class AuthHost:
     # ---- one request
 
     async def dispatch(self, request, events):
-        headers = {bytes(name).lower(): bytes(value) for name, value in request.get("headers") or ()}
-        studio = self._is_studio(headers)
+        raw_headers = request.get("headers") or ()
+        headers = {bytes(name).lower(): bytes(value) for name, value in raw_headers}
+        studio = self._is_studio(raw_headers, headers)
         try:
             if studio:
-                permissions, user = [], self.types.StudioUser(STUDIO_USERNAME)
+                permissions, user = [], _studio_user(self.types)
             else:
                 permissions, user = await self._authenticate_request(request, headers)
             summary = {
@@ -708,11 +764,13 @@ class AuthHost:
             "log": f"{what} `{_name(handler)}` {reason}",
         }
 
-    def _is_studio(self, headers):
-        """§3.2: the Studio bypasses of `langgraph dev`."""
+    def _is_studio(self, raw_headers, headers):
+        """§3.2: the Studio bypasses of `langgraph dev`. A repeated `x-auth-scheme` counts by
+        its first value, like the reference."""
         if not self._studio_allowed:
             return False
-        if headers.get(b"x-auth-scheme") == b"langsmith":
+        scheme = next((bytes(value) for name, value in raw_headers if bytes(name).lower() == b"x-auth-scheme"), None)
+        if scheme == b"langsmith":
             return True
         return self._allow_api_keys and not headers.get(b"authorization", b"").strip()
 
@@ -760,7 +818,7 @@ class AuthHost:
                 value = dict(headers)
             elif name == "authorization":
                 found = headers.get(b"authorization")
-                value = None if found is None else found.decode("utf-8", "replace")
+                value = found.decode("utf-8", "replace") if found else None
             elif name == "scope":
                 value = scope
             elif name in ("path", "method"):

@@ -85,6 +85,8 @@ pub struct RequestInfo {
     pub method: String,
     /// Decoded path, without the query.
     pub path: String,
+    /// The path as sent (percent-encoded).
+    pub raw_path: String,
     /// The raw query string (no `?`).
     pub query: String,
     /// Header (lower-case name, value) pairs in order, duplicates kept.

@@ -113,7 +113,7 @@ pub(crate) fn request_to_py<'py>(py: Python<'py>, request: &RequestInfo) -> PyRe
     let dict = PyDict::new(py);
     dict.set_item("method", &request.method)?;
     dict.set_item("path", &request.path)?;
-    dict.set_item("raw_path", PyBytes::new(py, request.path.as_bytes()))?;
+    dict.set_item("raw_path", PyBytes::new(py, request.raw_path.as_bytes()))?;
     dict.set_item("query_string", PyBytes::new(py, request.query.as_bytes()))?;
     let headers = PyList::empty(py);
     for (name, value) in &request.headers {

@@ -35,6 +35,7 @@ fn request_info(parts: &Parts) -> RequestInfo {
     }
     RequestInfo {
         method: parts.method.as_str().to_string(),
+        raw_path: parts.uri.path().to_string(),
         path,
         query: parts.uri.query().unwrap_or_default().to_string(),
         headers,

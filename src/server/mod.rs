@@ -3,6 +3,7 @@
 
 pub mod extract;
 mod auth;
+mod cors;
 pub mod openapi;
 mod routes;
 
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
             auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::METHOD_NOT_ALLOWED)))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(cors::cors))
         .with_state(state)
 }
 

@@ -381,7 +381,7 @@ SEEN = []
 
 @auth.on
 async def record(ctx, value):
-    SEEN.append((type(ctx.user), ctx.user.identity, ctx.user.is_authenticated, ctx.permissions, isinstance(ctx, Auth.types.AuthContext)))
+    SEEN.append((isinstance(ctx.user, Auth.types.StudioUser), ctx.user.identity, ctx.user.is_authenticated, ctx.permissions, isinstance(ctx, Auth.types.AuthContext)))
 """
 
 
@@ -393,7 +393,8 @@ def test_studio_bypass(make, sdk, options, headers, studio):
     seen = module_of(host)["SEEN"]
     if studio:
         assert module_of(host)["CALLS"] == []
-        assert seen == [(sdk.types.StudioUser, "langgraph-studio-user", False, [], True)]
+        assert seen == [(True, "langgraph-studio-user", False, [], True)]
+        assert dict(out["user_object"])["kind"] == "StudioUser" and isinstance(out["user_object"], sdk.types.BaseUser)
         assert isinstance(out["user_object"], sdk.types.StudioUser)
         assert out["user"] == {"identity": "langgraph-studio-user", "display_name": "langgraph-studio-user", "is_authenticated": False, "permissions": []}
         assert AUTH_HOST.user_mapping(out["user_object"]) == {
@@ -405,7 +406,7 @@ def test_studio_bypass(make, sdk, options, headers, studio):
         }
     else:
         assert module_of(host)["CALLS"] == ["Bearer alice"]
-        assert seen[0][1] == "alice" and seen[0][0] is not sdk.types.StudioUser
+        assert seen[0][1] == "alice" and seen[0][0] is False
 
 
 # ---------------------------------------------------------------------------

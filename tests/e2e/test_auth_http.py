@@ -295,3 +295,55 @@ async def deny(ctx, value):
     assert (response.status_code, response.json()) == (403, {"detail": "Forbidden"})
     client = get_sync_client(url=server.url, headers={"Authorization": "Bearer good"})
     assert client.assistants.get(AGENT_ID)["graph_id"] == "agent"
+
+
+def test_cors_preflight_skips_auth(example_server):
+    response = httpx.options(
+        f"{example_server.url}/assistants/search",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"},
+    )
+    assert response.status_code == 200 and response.text == "OK"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-headers"] == "authorization,content-type"
+    simple = httpx.post(f"{example_server.url}/threads/search", headers={**USER1, "Origin": "http://localhost:3000"}, json={})
+    assert simple.headers["access-control-allow-origin"] == "*"
+    assert "x-pagination-total" in simple.headers["access-control-expose-headers"]
+
+
+def test_studio_user_is_a_mapping_and_first_scheme_header_counts(example_server, make_server):
+    handlers = """
+@auth.on.assistants.read
+async def show(ctx, value):
+    user = ctx.user
+    assert isinstance(user, Auth.types.StudioUser)
+    raise Auth.exceptions.HTTPException(403, detail=repr((dict(user), len(user), "identity" in user, isinstance(user, Auth.types.BaseUser))))
+"""
+    server = make_server(app(handlers))
+    response = httpx.get(f"{server.url}/assistants/agent", headers=[("x-auth-scheme", "langsmith"), ("x-auth-scheme", "other")])
+    assert response.status_code == 403
+    assert response.json()["detail"] == repr(
+        ({"kind": "StudioUser", "is_authenticated": False, "display_name": "langgraph-studio-user", "identity": "langgraph-studio-user", "permissions": []}, 5, True, True)
+    )
+    assert httpx.get(f"{server.url}/assistants/agent", headers=[("x-auth-scheme", "other"), ("x-auth-scheme", "langsmith")]).status_code == 401
+
+
+def test_empty_value_error_and_empty_authorization(make_server):
+    auth_py = """
+from langgraph_sdk import Auth
+auth = Auth()
+
+@auth.authenticate
+async def authenticate(authorization, scope):
+    if authorization is None:
+        raise ValueError()
+    return {"identity": "x", "raw": scope["raw_path"].decode()}
+
+@auth.on.assistants.read
+async def show(ctx, value):
+    raise Auth.exceptions.HTTPException(403, detail=ctx.user.raw)
+"""
+    server = make_server({"langgraph.json": '{"graphs": {"agent": "./agent.py:graph"}, "auth": {"path": "./auth.py:auth"}}', "agent.py": DUCK_GRAPH, "auth.py": auth_py})
+    response = httpx.get(f"{server.url}/assistants/agent", headers={"Authorization": ""})
+    assert (response.status_code, response.json()) == (400, {"detail": "unknown error"})
+    response = httpx.get(f"{server.url}/assistants/a%67ent", headers={"Authorization": "x"})
+    assert response.json()["detail"] == "/assistants/a%67ent"
