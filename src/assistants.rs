@@ -51,16 +51,6 @@ pub fn system_assistant_id(graph_id: &str) -> Uuid {
     Uuid::new_v5(&SYSTEM_ASSISTANT_NAMESPACE, graph_id.as_bytes())
 }
 
-/// JSON containment (Postgres `@>` on objects): every key of `needle` exists in `haystack`;
-/// nested objects compare recursively; any other value must be equal.
-pub fn metadata_contains(haystack: &Map<String, Value>, needle: &Map<String, Value>) -> bool {
-    needle.iter().all(|(key, wanted)| match (haystack.get(key), wanted) {
-        (Some(Value::Object(have)), Value::Object(want)) => metadata_contains(have, want),
-        (Some(have), want) => have == want,
-        (None, _) => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,24 +58,5 @@ mod tests {
     #[test]
     fn system_ids_match_the_reference() {
         assert_eq!(system_assistant_id("agent").to_string(), "fe096781-5601-53d2-b2f6-0d3403f7e9ca");
-    }
-
-    #[test]
-    fn containment() {
-        let row = json!({"a": 1, "b": {"c": 2, "d": [1, 2]}, "e": [1]});
-        let row = row.as_object().expect("object");
-        let cases = [
-            (json!({}), true),
-            (json!({"a": 1}), true),
-            (json!({"a": 2}), false),
-            (json!({"b": {"c": 2}}), true),
-            (json!({"b": {"d": [1, 2]}}), true),
-            (json!({"b": {"d": [1]}}), false),
-            (json!({"e": [1]}), true),
-            (json!({"z": null}), false),
-        ];
-        for (needle, expected) in cases {
-            assert_eq!(metadata_contains(row, needle.as_object().expect("object")), expected, "{needle}");
-        }
     }
 }

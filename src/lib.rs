@@ -28,7 +28,7 @@ use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::python::{HostSetup, PythonHost, StartupReport};
 use crate::server::AppState;
-use crate::storage::StorageHandle;
+use crate::storage::{Storage, StorageHandle};
 use crate::storage::sqlite::SqliteStorage;
 
 /// The user's virtual environment: `VIRTUAL_ENV` if set, else a `.venv` next to
@@ -74,14 +74,12 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
     let (python, report) = PythonHost::start(setup)?;
     let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();
-    let assistants = config
-        .graphs
-        .iter()
-        .zip(&report.graphs)
-        .map(|(spec, loaded)| Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now))
-        .collect();
+    for (spec, loaded) in config.graphs.iter().zip(&report.graphs) {
+        let assistant = Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now);
+        storage.register_system_assistant(&assistant).map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
+    }
     let storage = StorageHandle::new(Arc::new(storage));
-    let state = AppState::new(config, python, policy, storage, assistants, report.langgraph_version.clone());
+    let state = AppState::new(config, python, policy, storage, report.langgraph_version.clone());
     Ok((state, report))
 }
 

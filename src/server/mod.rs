@@ -13,7 +13,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
-use crate::assistants::Assistant;
 use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::error::ApiError;
@@ -39,8 +38,6 @@ struct SharedState {
     auth: AuthPolicy,
     /// Threads, store items, … .
     storage: StorageHandle,
-    /// One system assistant per graph, in `langgraph.json` order.
-    assistants: Vec<Assistant>,
     /// The installed `langgraph` version, for `/info`.
     langgraph_version: Option<String>,
 }
@@ -51,10 +48,9 @@ impl AppState {
         python: PythonHost,
         auth: AuthPolicy,
         storage: StorageHandle,
-        assistants: Vec<Assistant>,
         langgraph_version: Option<String>,
     ) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, auth, storage, assistants, langgraph_version }) }
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, langgraph_version }) }
     }
 
     pub fn storage(&self) -> &StorageHandle {
@@ -67,10 +63,6 @@ impl AppState {
 
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
-    }
-
-    pub fn assistants(&self) -> &[Assistant] {
-        &self.inner.assistants
     }
 
     pub fn langgraph_version(&self) -> Option<&str> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::assistants::Assistant;
 use crate::auth::Filter;
 
 /// Thread status. Serde names are the wire strings.
@@ -96,6 +97,40 @@ pub struct ThreadQuery {
     pub auth: Option<Filter>,
 }
 
+/// Which assistants a search or count selects.
+#[derive(Debug, Clone, Default)]
+pub struct AssistantQuery {
+    pub graph_id: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+    /// Containment on metadata.
+    pub metadata: Option<Map<String, Value>>,
+    /// The auth filter on metadata.
+    pub auth: Option<Filter>,
+}
+
+/// Columns assistants can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssistantSortBy {
+    AssistantId,
+    CreatedAt,
+    UpdatedAt,
+    Name,
+    GraphId,
+}
+
+/// A PATCH of an assistant: a new version with these fields replaced (metadata merged).
+#[derive(Debug, Clone, Default)]
+pub struct AssistantPatch {
+    pub graph_id: Option<String>,
+    pub config: Option<Map<String, Value>>,
+    pub context: Option<Map<String, Value>>,
+    pub metadata: Map<String, Value>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
 /// A stored cross-thread memory item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreItem {
@@ -145,6 +180,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>>;
     /// How many threads match.
     fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64>;
+
+    /// Registers a graph's system assistant: inserted if missing, else name and description
+    /// re-synced (idempotent).
+    fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()>;
+    /// Creates an assistant (version 1). Existing id: like [`Storage::create_thread`].
+    fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant>;
+    fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant>;
+    /// Applies a patch as a new version and makes it current.
+    fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant>;
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
+    fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64>;
+    /// Versions, newest first, filtered by containment on the version's metadata and by `auth`.
+    fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
+    /// Makes `version` current (all its fields). `Ok(None)`: no such version.
+    fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>>;
 
     /// Inserts or replaces an item (keeping `created_at` of a replaced one).
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()>;

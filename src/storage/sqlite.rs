@@ -15,7 +15,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::canonical::canonical;
-use super::{IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use super::{
+    AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    ThreadSortBy, ThreadStatus,
+};
+use crate::assistants::Assistant;
 use crate::auth::Filter;
 use crate::auth::filter::Clause;
 
@@ -52,6 +56,40 @@ CREATE TABLE store_items (
     PRIMARY KEY (namespace, key)
 );
 CREATE INDEX store_items_updated_at ON store_items(updated_at);
+"#, r#"
+CREATE TABLE assistants (
+    assistant_id TEXT PRIMARY KEY,
+    graph_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT,
+    config TEXT NOT NULL,
+    context TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX assistants_created_at ON assistants(created_at);
+CREATE TABLE assistant_meta (
+    assistant_id TEXT NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    elem INTEGER NOT NULL,
+    canon TEXT NOT NULL
+);
+CREATE INDEX assistant_meta_lookup ON assistant_meta(key, canon, elem, assistant_id);
+CREATE INDEX assistant_meta_assistant ON assistant_meta(assistant_id);
+CREATE TABLE assistant_versions (
+    assistant_id TEXT NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    graph_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT,
+    config TEXT NOT NULL,
+    context TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (assistant_id, version)
+);
 "#];
 
 /// SQLite storage: a file and a small pool of connections.
@@ -166,8 +204,21 @@ impl Where {
     }
 }
 
-/// Compiles an auth filter to SQL over `thread_meta` for the thread row aliased `t`.
-fn compile_filter(filter: &Filter, params: &mut Vec<SqlValue>) -> String {
+/// Which side table and id column a filter is compiled against.
+#[derive(Debug, Clone, Copy)]
+struct MetaTable {
+    /// e.g. `thread_meta`.
+    table: &'static str,
+    /// The id column in both tables, e.g. `thread_id` (the row is aliased `t`).
+    id: &'static str,
+}
+
+const THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id" };
+const ASSISTANT_META: MetaTable = MetaTable { table: "assistant_meta", id: "assistant_id" };
+
+/// Compiles an auth filter to SQL over the side table `meta` for the row aliased `t`.
+fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<SqlValue>) -> String {
+    let MetaTable { table, id } = meta;
     if filter.clauses.is_empty() {
         return "1".to_string();
     }
@@ -178,23 +229,23 @@ fn compile_filter(filter: &Filter, params: &mut Vec<SqlValue>) -> String {
             Clause::Eq { key, value } => {
                 params.push(SqlValue::Text(key.clone()));
                 params.push(SqlValue::Text(canonical(value)));
-                "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.canon = ? AND m.elem = 0)".to_string()
+                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.canon = ? AND m.elem = 0)")
             }
             Clause::Contains { key, values } if values.is_empty() => {
                 params.push(SqlValue::Text(key.clone()));
-                "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')".to_string()
+                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')")
             }
             Clause::Contains { key, values } => values
                 .iter()
                 .map(|value| {
                     params.push(SqlValue::Text(key.clone()));
                     params.push(SqlValue::Text(canonical(value)));
-                    "EXISTS (SELECT 1 FROM thread_meta m WHERE m.thread_id = t.thread_id AND m.key = ? AND m.canon = ? AND m.elem = 1)".to_string()
+                    format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.canon = ? AND m.elem = 1)")
                 })
                 .collect::<Vec<_>>()
                 .join(" AND "),
-            Clause::Or(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, params)).collect::<Vec<_>>().join(" OR ")),
-            Clause::And(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, params)).collect::<Vec<_>>().join(" AND ")),
+            Clause::Or(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, meta, params)).collect::<Vec<_>>().join(" OR ")),
+            Clause::And(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, meta, params)).collect::<Vec<_>>().join(" AND ")),
         })
         .collect();
     format!("({})", parts.join(" AND "))
@@ -256,16 +307,18 @@ fn thread_where(query: &ThreadQuery) -> Where {
     }
     if let Some(filter) = &query.auth {
         let mut params = Vec::new();
-        let sql = compile_filter(filter, &mut params);
+        let sql = compile_filter(filter, THREAD_META, &mut params);
         where_.push(sql, params);
     }
     where_
 }
 
-/// Rewrites the side-table rows of one thread.
-fn index_metadata(connection: &Connection, thread_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
-    connection.execute("DELETE FROM thread_meta WHERE thread_id = ?", [thread_id])?;
-    let mut insert = connection.prepare_cached("INSERT INTO thread_meta (thread_id, key, elem, canon) VALUES (?, ?, ?, ?)")?;
+/// Rewrites the side-table rows of one record.
+fn index_metadata_in(connection: &Connection, meta: MetaTable, record_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
+    let MetaTable { table, id } = meta;
+    connection.execute(&format!("DELETE FROM {table} WHERE {id} = ?"), [record_id])?;
+    let mut insert = connection.prepare_cached(&format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES (?, ?, ?, ?)"))?;
+    let thread_id = record_id;
     for (key, value) in metadata {
         insert.execute(params![thread_id, key, 0, canonical(value)])?;
         if let Value::Array(items) = value {
@@ -277,6 +330,10 @@ fn index_metadata(connection: &Connection, thread_id: &str, metadata: &Map<Strin
     Ok(())
 }
 
+fn index_metadata(connection: &Connection, thread_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
+    index_metadata_in(connection, THREAD_META, thread_id, metadata)
+}
+
 fn get_thread_in(connection: &Connection, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
     let mut where_ = thread_where(&ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
     where_.push("t.thread_id = ?".to_string(), [SqlValue::Text(thread_id.to_string())]);
@@ -286,6 +343,110 @@ fn get_thread_in(connection: &Connection, thread_id: Uuid, auth: Option<&Filter>
         .optional()
         .map_err(internal)?
         .ok_or(StorageError::NotFound)
+}
+
+const ASSISTANT_COLUMNS: &str = "t.assistant_id, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.version, t.created_at, t.updated_at";
+
+fn assistant_from_row(row: &Row<'_>) -> rusqlite::Result<Assistant> {
+    let id: String = row.get(0)?;
+    Ok(Assistant {
+        assistant_id: Uuid::parse_str(&id).unwrap_or_default(),
+        graph_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        config: parse_map(&row.get::<_, String>(4)?),
+        context: parse_map(&row.get::<_, String>(5)?),
+        metadata: parse_map(&row.get::<_, String>(6)?),
+        version: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+    })
+}
+
+fn assistant_where(query: &AssistantQuery) -> Where {
+    let mut where_ = Where::default();
+    if let Some(graph_id) = &query.graph_id {
+        where_.push("t.graph_id = ?".to_string(), [SqlValue::Text(graph_id.clone())]);
+    }
+    if let Some(name) = &query.name {
+        where_.push("instr(lower(t.name), lower(?)) > 0".to_string(), [SqlValue::Text(name.clone())]);
+    }
+    if let Some(metadata) = &query.metadata {
+        compile_containment("t.metadata", metadata, &mut where_);
+    }
+    if let Some(filter) = &query.auth {
+        let mut params = Vec::new();
+        let sql = compile_filter(filter, ASSISTANT_META, &mut params);
+        where_.push(sql, params);
+    }
+    where_
+}
+
+fn get_assistant_in(connection: &Connection, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant> {
+    let mut where_ = assistant_where(&AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
+    where_.push("t.assistant_id = ?".to_string(), [SqlValue::Text(assistant_id.to_string())]);
+    let sql = format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t WHERE {}", where_.sql());
+    connection
+        .query_row(&sql, params_from_iter(where_.params.iter()), assistant_from_row)
+        .optional()
+        .map_err(internal)?
+        .ok_or(StorageError::NotFound)
+}
+
+/// Writes the assistant row (insert or replace), its side-table rows and its version row.
+fn write_assistant(connection: &Connection, assistant: &Assistant, version_created_at: i64) -> rusqlite::Result<()> {
+    let id = assistant.assistant_id.to_string();
+    connection.execute(
+        "INSERT INTO assistants (assistant_id, graph_id, name, description, config, context, metadata, version, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (assistant_id) DO UPDATE SET graph_id = excluded.graph_id, name = excluded.name, description = excluded.description,
+           config = excluded.config, context = excluded.context, metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at",
+        params![
+            id,
+            assistant.graph_id,
+            assistant.name,
+            assistant.description,
+            to_text(&assistant.config),
+            to_text(&assistant.context),
+            to_text(&assistant.metadata),
+            assistant.version,
+            assistant.created_at,
+            assistant.updated_at
+        ],
+    )?;
+    connection.execute(
+        "INSERT OR REPLACE INTO assistant_versions (assistant_id, version, graph_id, name, description, config, context, metadata, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            id,
+            assistant.version,
+            assistant.graph_id,
+            assistant.name,
+            assistant.description,
+            to_text(&assistant.config),
+            to_text(&assistant.context),
+            to_text(&assistant.metadata),
+            version_created_at
+        ],
+    )?;
+    index_metadata_in(connection, ASSISTANT_META, &id, &assistant.metadata)
+}
+
+fn version_from_row(row: &Row<'_>) -> rusqlite::Result<Assistant> {
+    let id: String = row.get(0)?;
+    let created_at: i64 = row.get(8)?;
+    Ok(Assistant {
+        assistant_id: Uuid::parse_str(&id).unwrap_or_default(),
+        version: row.get(1)?,
+        graph_id: row.get(2)?,
+        name: row.get(3)?,
+        description: row.get(4)?,
+        config: parse_map(&row.get::<_, String>(5)?),
+        context: parse_map(&row.get::<_, String>(6)?),
+        metadata: parse_map(&row.get::<_, String>(7)?),
+        created_at,
+        updated_at: created_at,
+    })
 }
 
 fn encode_namespace(namespace: &[String]) -> String {
@@ -398,6 +559,186 @@ impl Storage for SqliteStorage {
             let where_ = thread_where(query);
             let sql = format!("SELECT COUNT(*) FROM threads t WHERE {}", where_.sql());
             connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+        })
+    }
+
+    fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            match get_assistant_in(&transaction, assistant.assistant_id, None) {
+                Ok(existing) => {
+                    if existing.name != assistant.name || existing.description != assistant.description {
+                        transaction
+                            .execute(
+                                "UPDATE assistants SET name = ?, description = ? WHERE assistant_id = ?",
+                                params![assistant.name, assistant.description, assistant.assistant_id.to_string()],
+                            )
+                            .map_err(internal)?;
+                    }
+                }
+                Err(StorageError::NotFound) => write_assistant(&transaction, assistant, assistant.created_at).map_err(internal)?,
+                Err(other) => return Err(other),
+            }
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            match get_assistant_in(&transaction, assistant.assistant_id, None) {
+                Ok(_) => {
+                    return match (if_exists, get_assistant_in(&transaction, assistant.assistant_id, auth)) {
+                        (IfExists::DoNothing, Ok(existing)) => Ok(existing),
+                        _ => Err(StorageError::Conflict),
+                    };
+                }
+                Err(StorageError::NotFound) => {}
+                Err(other) => return Err(other),
+            }
+            write_assistant(&transaction, assistant, assistant.created_at).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(assistant.clone())
+        })
+    }
+
+    fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant> {
+        self.with(|connection| get_assistant_in(connection, assistant_id, auth))
+    }
+
+    fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
+            let latest: i64 = transaction
+                .query_row("SELECT COALESCE(MAX(version), 0) FROM assistant_versions WHERE assistant_id = ?", [assistant_id.to_string()], |row| row.get(0))
+                .map_err(internal)?;
+            if let Some(graph_id) = &patch.graph_id {
+                assistant.graph_id.clone_from(graph_id);
+            }
+            if let Some(config) = patch.config.as_ref().filter(|config| !config.is_empty()) {
+                assistant.config.clone_from(config);
+            }
+            if let Some(context) = &patch.context {
+                assistant.context.clone_from(context);
+            }
+            assistant.metadata.extend(patch.metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
+            if let Some(name) = &patch.name {
+                assistant.name.clone_from(name);
+            }
+            if let Some(description) = &patch.description {
+                assistant.description = Some(description.clone());
+            }
+            assistant.version = latest + 1;
+            assistant.updated_at = now;
+            write_assistant(&transaction, &assistant, now).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(assistant)
+        })
+    }
+
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            get_assistant_in(&transaction, assistant_id, auth)?;
+            transaction.execute("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
+        self.with(|connection| {
+            let mut where_ = assistant_where(query);
+            let column = match sort_by {
+                AssistantSortBy::AssistantId => "t.assistant_id",
+                AssistantSortBy::CreatedAt => "t.created_at",
+                AssistantSortBy::UpdatedAt => "t.updated_at",
+                AssistantSortBy::Name => "lower(t.name)",
+                AssistantSortBy::GraphId => "lower(t.graph_id)",
+            };
+            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
+            let sql = format!(
+                "SELECT {ASSISTANT_COLUMNS} FROM assistants t WHERE {} ORDER BY {column} {direction}, t.assistant_id {direction} LIMIT ? OFFSET ?",
+                where_.sql()
+            );
+            where_.params.push(SqlValue::Integer(limit));
+            where_.params.push(SqlValue::Integer(offset));
+            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let rows = statement.query_map(params_from_iter(where_.params.iter()), assistant_from_row).map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64> {
+        self.with(|connection| {
+            let where_ = assistant_where(query);
+            let sql = format!("SELECT COUNT(*) FROM assistants t WHERE {}", where_.sql());
+            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+        })
+    }
+
+    fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
+        self.with(|connection| {
+            let mut where_ = Where::default();
+            where_.push("t.assistant_id = ?".to_string(), [SqlValue::Text(assistant_id.to_string())]);
+            if let Some(metadata) = metadata {
+                compile_containment("t.metadata", metadata, &mut where_);
+            }
+            let sql = format!(
+                "SELECT t.assistant_id, t.version, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.created_at
+                 FROM assistant_versions t WHERE {} ORDER BY t.version DESC",
+                where_.sql()
+            );
+            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let rows = statement.query_map(params_from_iter(where_.params.iter()), version_from_row).map_err(internal)?;
+            let versions = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)?;
+            // The auth filter applies to each version's own metadata; versions are few per
+            // assistant, so it is evaluated here, before paging.
+            Ok(versions
+                .into_iter()
+                .filter(|version| auth.is_none_or(|filter| filter.matches(&version.metadata)))
+                .skip(usize::try_from(offset).unwrap_or(0))
+                .take(usize::try_from(limit).unwrap_or(0))
+                .collect())
+        })
+    }
+
+    fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let current = get_assistant_in(&transaction, assistant_id, auth)?;
+            let chosen = transaction
+                .query_row(
+                    "SELECT t.assistant_id, t.version, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.created_at
+                     FROM assistant_versions t WHERE t.assistant_id = ? AND t.version = ?",
+                    params![assistant_id.to_string(), version],
+                    version_from_row,
+                )
+                .optional()
+                .map_err(internal)?;
+            let Some(chosen) = chosen else { return Ok(None) };
+            let assistant = Assistant { created_at: current.created_at, updated_at: now, ..chosen };
+            let id = assistant_id.to_string();
+            transaction
+                .execute(
+                    "UPDATE assistants SET graph_id = ?, name = ?, description = ?, config = ?, context = ?, metadata = ?, version = ?, updated_at = ?
+                     WHERE assistant_id = ?",
+                    params![
+                        assistant.graph_id,
+                        assistant.name,
+                        assistant.description,
+                        to_text(&assistant.config),
+                        to_text(&assistant.context),
+                        to_text(&assistant.metadata),
+                        assistant.version,
+                        now,
+                        id
+                    ],
+                )
+                .map_err(internal)?;
+            index_metadata_in(&transaction, ASSISTANT_META, &id, &assistant.metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(Some(assistant))
         })
     }
 

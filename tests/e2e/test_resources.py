@@ -151,3 +151,41 @@ def test_bad_input_gets_clear_errors(fresh_example):
         assert response.status_code == status, (method, path, response.text)
         assert response.json()["detail"].startswith(detail), (method, path, response.text)
     assert httpx.post(f"{server.url}/threads/search", headers=h, json={}).json() == []
+
+
+@pytest.mark.anyio
+async def test_assistants_are_owned_and_versioned(fresh_example):
+    server = fresh_example()
+    alice, bob = get_client(url=server.url, headers=headers("user1")), get_client(url=server.url, headers=headers("user2"))
+    created = await alice.assistants.create("agent", config={"configurable": {"model": "a"}}, metadata={"team": "x"}, name="Mine")
+    assert created["metadata"] == {"team": "x", "owner": "user1"} and created["version"] == 1
+    assert created["context"] == {"model": "a"}
+    with pytest.raises(NotFoundError):
+        await bob.assistants.get(created["assistant_id"])
+    assert [a["assistant_id"] for a in await alice.assistants.search()] == [created["assistant_id"]]
+    assert await bob.assistants.search() == []
+    assert await alice.assistants.count(graph_id="agent") == 1
+
+    updated = await alice.assistants.update(created["assistant_id"], name="Renamed", metadata={"extra": True})
+    assert updated["version"] == 2 and updated["name"] == "Renamed"
+    assert updated["metadata"] == {"team": "x", "owner": "user1", "extra": True}
+    with pytest.raises(NotFoundError):
+        await bob.assistants.update(created["assistant_id"], name="stolen")
+    versions = await alice.assistants.get_versions(created["assistant_id"])
+    assert [v["version"] for v in versions] == [2, 1] and "updated_at" not in versions[0]
+    restored = await alice.assistants.set_latest(created["assistant_id"], 1)
+    assert restored["version"] == 1 and restored["name"] == "Mine"
+    with pytest.raises(NotFoundError):
+        await alice.assistants.set_latest(created["assistant_id"], 9)
+
+    with pytest.raises(ConflictError):
+        await alice.assistants.create("agent", assistant_id=created["assistant_id"])
+    same = await alice.assistants.create("agent", assistant_id=created["assistant_id"], if_exists="do_nothing")
+    assert same["name"] == "Mine"
+    with pytest.raises(NotFoundError):
+        await alice.assistants.create("ghost")
+    with pytest.raises(NotFoundError):
+        await bob.assistants.delete(created["assistant_id"])
+    await alice.assistants.delete(created["assistant_id"])
+    with pytest.raises(NotFoundError):
+        await alice.assistants.get(created["assistant_id"])

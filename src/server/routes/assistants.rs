@@ -1,29 +1,36 @@
-//! `/assistants…`: the system assistants registered for the graphs of `langgraph.json`.
+//! `/assistants…`: the system assistants of `langgraph.json` and user-created ones, with
+//! versions.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::assistants::{Assistant, metadata_contains};
-use crate::auth::{Action, Endpoint, Filter, Resource};
+use super::{page_bounds, pagination_headers, strip_reserved_metadata};
+use crate::assistants::{Assistant, system_assistant_id};
+use crate::auth::{Action, Authorization, Endpoint, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
-use crate::timestamp::format_micros;
+use crate::storage::{AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, StorageError, ThreadQuery, ThreadSortBy};
+use crate::timestamp::{format_micros, now_micros};
 
 pub(in crate::server) fn router() -> Router<AppState> {
     Router::new()
+        .route("/assistants", post(create))
         .route("/assistants/search", post(search))
         .route("/assistants/count", post(count))
-        .route("/assistants/{assistant_id}", get(get_one))
+        .route("/assistants/{assistant_id}", get(get_one).patch(patch).delete(delete))
+        .route("/assistants/{assistant_id}/versions", post(versions))
+        .route("/assistants/{assistant_id}/latest", post(set_latest))
 }
 
-/// The fields of an assistant, as `select` and `sort_by` name them.
+/// The fields of an assistant, as `select` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum AssistantField {
@@ -39,21 +46,242 @@ enum AssistantField {
     Version,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum AssistantSortBy {
-    AssistantId,
-    CreatedAt,
-    UpdatedAt,
-    Name,
-    GraphId,
+const ALL_FIELDS: [AssistantField; 10] = [
+    AssistantField::AssistantId,
+    AssistantField::GraphId,
+    AssistantField::Config,
+    AssistantField::Context,
+    AssistantField::CreatedAt,
+    AssistantField::UpdatedAt,
+    AssistantField::Metadata,
+    AssistantField::Version,
+    AssistantField::Name,
+    AssistantField::Description,
+];
+
+/// The wire form of an assistant, restricted to `select` when given.
+fn view(assistant: &Assistant, select: Option<&[AssistantField]>) -> Value {
+    let mut out = Map::new();
+    for field in select.unwrap_or(&ALL_FIELDS) {
+        let (key, value) = match field {
+            AssistantField::AssistantId => ("assistant_id", Value::from(assistant.assistant_id.to_string())),
+            AssistantField::GraphId => ("graph_id", Value::from(assistant.graph_id.clone())),
+            AssistantField::Config => ("config", Value::Object(assistant.config.clone())),
+            AssistantField::Context => ("context", Value::Object(assistant.context.clone())),
+            AssistantField::CreatedAt => ("created_at", Value::from(format_micros(assistant.created_at))),
+            AssistantField::UpdatedAt => ("updated_at", Value::from(format_micros(assistant.updated_at))),
+            AssistantField::Metadata => ("metadata", Value::Object(assistant.metadata.clone())),
+            AssistantField::Version => ("version", Value::from(assistant.version)),
+            AssistantField::Name => ("name", Value::from(assistant.name.clone())),
+            AssistantField::Description => ("description", assistant.description.clone().map_or(Value::Null, Value::from)),
+        };
+        out.insert(key.to_string(), value);
+    }
+    Value::Object(out)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum SortOrder {
-    Asc,
-    Desc,
+/// A version: an assistant without `updated_at`.
+fn version_view(version: &Assistant) -> Value {
+    let mut out = view(version, None);
+    if let Value::Object(map) = &mut out {
+        map.remove("updated_at");
+    }
+    out
+}
+
+/// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
+fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+    match Uuid::parse_str(raw) {
+        Ok(id) => Ok(id),
+        Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => Ok(system_assistant_id(raw)),
+        Err(_) => Err(ApiError::validation("Invalid assistant ID: must be a UUID")),
+    }
+}
+
+fn check_graph(state: &AppState, graph_id: &str) -> Result<(), ApiError> {
+    if state.graph_ids().any(|known| known == graph_id) {
+        return Ok(());
+    }
+    let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
+    Err(ApiError::not_found(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", "))))
+}
+
+/// `config.configurable` and `context` are kept in sync; giving both is an error.
+fn sync_context(config: &mut Map<String, Value>, context: &mut Option<Map<String, Value>>) -> Result<(), ApiError> {
+    let configurable = config.get("configurable").and_then(Value::as_object).filter(|map| !map.is_empty()).cloned();
+    match (configurable, context.as_ref()) {
+        (Some(_), Some(given)) if !given.is_empty() => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable.",
+        )),
+        (Some(configurable), _) => {
+            *context = Some(configurable);
+            Ok(())
+        }
+        (None, Some(given)) => {
+            config.insert("configurable".to_string(), Value::Object(given.clone()));
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// The effective `metadata` of the first event for `resource`/`action`.
+fn effective_metadata(authorization: &Authorization, action: Action, fallback: Map<String, Value>) -> Map<String, Value> {
+    authorization
+        .event(Resource::Assistants, action)
+        .and_then(|event| event.value.get("metadata"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or(fallback)
+}
+
+#[derive(Debug, Deserialize)]
+struct AssistantCreate {
+    graph_id: String,
+    assistant_id: Option<Uuid>,
+    config: Option<Map<String, Value>>,
+    context: Option<Map<String, Value>>,
+    metadata: Option<Map<String, Value>>,
+    if_exists: Option<IfExists>,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<AssistantCreate>) -> Result<axum::Json<Value>, ApiError> {
+    check_graph(&state, &request.graph_id)?;
+    let assistant_id = request.assistant_id.unwrap_or_else(Uuid::new_v4);
+    let mut config = request.config.unwrap_or_default();
+    let mut context = request.context;
+    sync_context(&mut config, &mut context)?;
+    let mut metadata = request.metadata.unwrap_or_default();
+    strip_reserved_metadata(&mut metadata);
+    let name = request.name.unwrap_or_else(|| "Untitled".to_string());
+    let endpoint = Endpoint::AssistantsCreate {
+        assistant_id,
+        graph_id: request.graph_id.clone(),
+        config: config.clone(),
+        context: context.clone(),
+        metadata: metadata.clone(),
+        name: name.clone(),
+    };
+    let authorization = auth.authorize(endpoint).await?;
+    let metadata = effective_metadata(&authorization, Action::Create, metadata);
+    let filter = authorization.filter(Resource::Assistants, Action::Create).cloned();
+    let now = now_micros();
+    let assistant = Assistant {
+        assistant_id,
+        graph_id: request.graph_id,
+        name,
+        description: request.description,
+        config,
+        context: context.unwrap_or_default(),
+        metadata,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
+    let created = state.storage().run(move |storage| storage.create_assistant(&assistant, if_exists, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Assistant {assistant_id} already exists")),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(view(&created, None)))
+}
+
+async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let assistant_id = resolve_id(&state, &raw)?;
+    let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
+    let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
+    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => ApiError::not_found("Not Found"),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(view(&assistant, None)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AssistantPatchRequest {
+    graph_id: Option<String>,
+    config: Option<Map<String, Value>>,
+    context: Option<Map<String, Value>>,
+    metadata: Option<Map<String, Value>>,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<AssistantPatchRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let assistant_id = resolve_id(&state, &raw)?;
+    if let Some(graph_id) = &request.graph_id {
+        check_graph(&state, graph_id)?;
+    }
+    let mut config = request.config.clone().unwrap_or_default();
+    let mut context = request.context;
+    sync_context(&mut config, &mut context)?;
+    let mut metadata = request.metadata.unwrap_or_default();
+    strip_reserved_metadata(&mut metadata);
+    let endpoint = Endpoint::AssistantsUpdate {
+        assistant_id,
+        graph_id: request.graph_id.clone(),
+        config: config.clone(),
+        context: context.clone(),
+        metadata: metadata.clone(),
+        name: request.name.clone(),
+    };
+    let authorization = auth.authorize(endpoint).await?;
+    let metadata = effective_metadata(&authorization, Action::Update, metadata);
+    let filter = authorization.filter(Resource::Assistants, Action::Update).cloned();
+    let patch = AssistantPatch {
+        graph_id: request.graph_id,
+        config: request.config.is_some().then_some(config),
+        context,
+        metadata,
+        name: request.name,
+        description: request.description,
+    };
+    let updated = state.storage().run(move |storage| storage.patch_assistant(assistant_id, &patch, filter.as_ref(), now_micros())).await.map_err(|error| match error {
+        StorageError::NotFound => ApiError::not_found(format!("Assistant {assistant_id} not found")),
+        other => other.into(),
+    })?;
+    Ok(axum::Json(view(&updated, None)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeleteQuery {
+    delete_threads: Option<String>,
+}
+
+async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, Query(query): Query<DeleteQuery>) -> Result<StatusCode, ApiError> {
+    let assistant_id = resolve_id(&state, &raw)?;
+    let delete_threads = query.delete_threads.as_deref().is_some_and(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()));
+    let authorization = auth.authorize(Endpoint::AssistantsDelete { assistant_id }).await?;
+    let filter = authorization.filter(Resource::Assistants, Action::Delete).cloned();
+    state
+        .storage()
+        .run(move |storage| {
+            storage.delete_assistant(assistant_id, filter.as_ref())?;
+            if delete_threads {
+                let mut metadata = Map::new();
+                metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
+                let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
+                loop {
+                    let batch = storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 1000, 0)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for thread in batch {
+                        storage.delete_thread(thread.thread_id, None)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound => ApiError::not_found(format!("Assistant with ID {assistant_id} not found")),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Filters shared by search and count.
@@ -75,119 +303,83 @@ struct AssistantSearchRequest {
     select: Option<Vec<AssistantField>>,
 }
 
-/// The wire form of an assistant, restricted to `select` when given.
-fn view(assistant: &Assistant, select: Option<&[AssistantField]>) -> Value {
-    const ALL: [AssistantField; 10] = [
-        AssistantField::AssistantId,
-        AssistantField::GraphId,
-        AssistantField::Config,
-        AssistantField::Context,
-        AssistantField::CreatedAt,
-        AssistantField::UpdatedAt,
-        AssistantField::Metadata,
-        AssistantField::Version,
-        AssistantField::Name,
-        AssistantField::Description,
-    ];
-    let mut out = Map::new();
-    for field in select.unwrap_or(&ALL) {
-        let (key, value) = match field {
-            AssistantField::AssistantId => ("assistant_id", Value::from(assistant.assistant_id.to_string())),
-            AssistantField::GraphId => ("graph_id", Value::from(assistant.graph_id.clone())),
-            AssistantField::Config => ("config", Value::Object(assistant.config.clone())),
-            AssistantField::Context => ("context", Value::Object(assistant.context.clone())),
-            AssistantField::CreatedAt => ("created_at", Value::from(format_micros(assistant.created_at))),
-            AssistantField::UpdatedAt => ("updated_at", Value::from(format_micros(assistant.updated_at))),
-            AssistantField::Metadata => ("metadata", Value::Object(assistant.metadata.clone())),
-            AssistantField::Version => ("version", Value::from(assistant.version)),
-            AssistantField::Name => ("name", Value::from(assistant.name.clone())),
-            AssistantField::Description => ("description", assistant.description.clone().map_or(Value::Null, Value::from)),
-        };
-        out.insert(key.to_string(), value);
+/// Authorizes a search (or a count: `limit = offset = 0`) and builds the query: the handler
+/// may narrow `metadata` in place; its filter is compiled into the SQL.
+async fn authorized_query(state: &AppState, auth: &Auth, filters: AssistantFilters, limit: i64, offset: i64) -> Result<AssistantQuery, ApiError> {
+    if let Some(graph_id) = &filters.graph_id {
+        check_graph(state, graph_id)?;
     }
-    Value::Object(out)
-}
-
-/// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
-fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
-    match Uuid::parse_str(raw) {
-        Ok(id) => Ok(id),
-        Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => Ok(crate::assistants::system_assistant_id(raw)),
-        Err(_) => Err(ApiError::validation("Invalid assistant ID: must be a UUID")),
-    }
-}
-
-async fn get_one(State(state): State<AppState>, auth: Auth, Path(assistant_id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
-    let id = resolve_id(&state, &assistant_id)?;
-    let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id: id }).await?;
-    let filter = authorization.filter(Resource::Assistants, Action::Read);
-    let assistant = state
-        .assistants()
-        .iter()
-        .find(|assistant| assistant.assistant_id == id)
-        .filter(|assistant| filter.is_none_or(|filter| filter.matches(&assistant.metadata)))
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
-    Ok(axum::Json(view(assistant, None)))
-}
-
-/// Authorizes a search (or a count: `limit = offset = 0`) and returns the effective metadata
-/// filter (the handler may narrow it in place) and the auth filter.
-async fn authorize_search(auth: &Auth, filters: &AssistantFilters, limit: i64, offset: i64) -> Result<(Option<Map<String, Value>>, Option<Filter>), ApiError> {
-    let endpoint = Endpoint::AssistantsSearch { graph_id: filters.graph_id.clone(), metadata: filters.metadata.clone().unwrap_or_default(), limit, offset };
+    let metadata = filters.metadata.unwrap_or_default();
+    let endpoint = Endpoint::AssistantsSearch { graph_id: filters.graph_id.clone(), metadata: metadata.clone(), limit, offset };
     let authorization = auth.authorize(endpoint).await?;
-    let event = authorization.event(Resource::Assistants, Action::Search);
-    let metadata = event.and_then(|event| event.value.get("metadata")).and_then(Value::as_object).cloned().filter(|metadata| !metadata.is_empty());
-    Ok((metadata, event.and_then(|event| event.filter.clone())))
+    let metadata = effective_metadata(&authorization, Action::Search, metadata);
+    Ok(AssistantQuery {
+        graph_id: filters.graph_id,
+        name: filters.name,
+        metadata: Some(metadata).filter(|map| !map.is_empty()),
+        auth: authorization.filter(Resource::Assistants, Action::Search).cloned(),
+    })
 }
 
-fn matching<'a>(state: &'a AppState, filters: &AssistantFilters, auth_filter: Option<&Filter>) -> Result<Vec<&'a Assistant>, ApiError> {
-    if let Some(graph_id) = &filters.graph_id
-        && !state.graph_ids().any(|known| known == graph_id)
-    {
-        let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
-        return Err(ApiError::not_found(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", "))));
-    }
-    let name = filters.name.as_ref().map(|name| name.to_lowercase());
-    Ok(state
-        .assistants()
-        .iter()
-        .filter(|assistant| filters.graph_id.as_ref().is_none_or(|graph_id| &assistant.graph_id == graph_id))
-        .filter(|assistant| name.as_ref().is_none_or(|name| assistant.name.to_lowercase().contains(name)))
-        .filter(|assistant| filters.metadata.as_ref().is_none_or(|wanted| metadata_contains(&assistant.metadata, wanted)))
-        .filter(|assistant| auth_filter.is_none_or(|filter| filter.matches(&assistant.metadata)))
-        .collect())
-}
-
-async fn search(State(state): State<AppState>, auth: Auth, ApiJson(mut request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
-    let (limit, offset) = super::page_bounds(request.limit, request.offset)?;
-    let (metadata, auth_filter) = authorize_search(&auth, &request.filters, limit, offset).await?;
-    request.filters.metadata = metadata;
-    let mut rows = matching(&state, &request.filters, auth_filter.as_ref())?;
+async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
+    let (limit, offset) = page_bounds(request.limit, request.offset)?;
+    let query = authorized_query(&state, &auth, request.filters, limit, offset).await?;
     let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
-    rows.sort_by(|a, b| {
-        let ordering = match sort_by {
-            AssistantSortBy::AssistantId => a.assistant_id.cmp(&b.assistant_id),
-            AssistantSortBy::CreatedAt => a.created_at.cmp(&b.created_at),
-            AssistantSortBy::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-            AssistantSortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            AssistantSortBy::GraphId => a.graph_id.to_lowercase().cmp(&b.graph_id.to_lowercase()),
-        };
-        // Ties keep a stable, deterministic order.
-        ordering.then_with(|| a.assistant_id.cmp(&b.assistant_id))
-    });
     // `sort_by` without `sort_order` is descending, like the reference.
-    if request.sort_order.unwrap_or(SortOrder::Desc) == SortOrder::Desc {
-        rows.reverse();
-    }
-    let total = rows.len();
-    let (offset, limit) = (usize::try_from(offset).unwrap_or(usize::MAX), usize::try_from(limit).unwrap_or(10));
-    let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(|assistant| view(assistant, request.select.as_deref())).collect();
-    let headers = super::pagination_headers(offset, limit, page.len(), total > offset.saturating_add(limit));
+    let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
+    let mut rows = state.storage().run(move |storage| storage.search_assistants(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let page_size = usize::try_from(limit).unwrap_or(10);
+    let has_more = rows.len() > page_size;
+    rows.truncate(page_size);
+    let page: Vec<Value> = rows.iter().map(|assistant| view(assistant, request.select.as_deref())).collect();
+    let headers = pagination_headers(usize::try_from(offset).unwrap_or(0), page_size, page.len(), has_more);
     Ok((headers, axum::Json(Value::Array(page))).into_response())
 }
 
-async fn count(State(state): State<AppState>, auth: Auth, ApiJson(mut filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
-    let (metadata, auth_filter) = authorize_search(&auth, &filters, 0, 0).await?;
-    filters.metadata = metadata;
-    Ok(axum::Json(Value::from(matching(&state, &filters, auth_filter.as_ref())?.len())))
+async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
+    let query = authorized_query(&state, &auth, filters, 0, 0).await?;
+    let count = state.storage().run(move |storage| storage.count_assistants(&query)).await?;
+    Ok(axum::Json(Value::from(count)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct VersionsRequest {
+    metadata: Option<Map<String, Value>>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn versions(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<VersionsRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let assistant_id = resolve_id(&state, &raw)?;
+    let (limit, offset) = page_bounds(request.limit, request.offset)?;
+    let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
+    let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
+    let metadata = request.metadata.filter(|map| !map.is_empty());
+    let versions = state.storage().run(move |storage| storage.assistant_versions(assistant_id, metadata.as_ref(), filter.as_ref(), limit, offset)).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("Assistant {assistant_id} not found")));
+    }
+    Ok(axum::Json(Value::Array(versions.iter().map(version_view).collect())))
+}
+
+#[derive(Debug, Deserialize)]
+struct SetLatestRequest {
+    version: i64,
+}
+
+async fn set_latest(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<SetLatestRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let assistant_id = resolve_id(&state, &raw)?;
+    let version = request.version;
+    let authorization = auth.authorize(Endpoint::AssistantsSetLatest { assistant_id, version }).await?;
+    let filter = authorization.filter(Resource::Assistants, Action::Update).cloned();
+    let updated = state
+        .storage()
+        .run(move |storage| storage.set_latest_assistant_version(assistant_id, version, filter.as_ref(), now_micros()))
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound => ApiError::not_found(format!("Assistant {assistant_id} not found")),
+            other => other.into(),
+        })?
+        .ok_or_else(|| ApiError::not_found(format!("Version {version} not found for assistant {assistant_id}")))?;
+    Ok(axum::Json(view(&updated, None)))
 }
