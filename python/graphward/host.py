@@ -320,3 +320,100 @@ def versions():
         except metadata.PackageNotFoundError:
             found[package] = None
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# Graph introspection (/assistants/{id}/graph, /schemas, /subgraphs)
+
+
+class GraphNotDrawable(Exception):
+    """The graph cannot produce a drawable representation."""
+
+
+def _compiled(graph_id):
+    return _GRAPHS[graph_id][1]
+
+
+def graph_json(graph_id, xray):
+    """The drawable graph: `Graph.to_json()` without the `id` of each node's `data`."""
+    graph = _compiled(graph_id)
+    try:
+        drawable = graph.get_graph(xray=xray)
+        data = drawable.to_json()
+    except Exception as error:  # noqa: BLE001 - any failure means "not drawable"
+        raise GraphNotDrawable(describe_error(error)) from error
+    for node in data.get("nodes", []):
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    edges = []
+    for edge in data.get("edges", []):
+        edges.append({key: edge[key] for key in ("source", "target", "data", "conditional") if key in edge})
+    data["edges"] = edges
+    return data
+
+
+def _schema(produce):
+    try:
+        schema = produce()
+    except Exception:  # noqa: BLE001 - a schema the graph cannot produce is null
+        return None
+    return schema
+
+
+def _state_schema(graph):
+    builder = getattr(graph, "builder", None)
+    state = getattr(builder, "state_schema", None) or getattr(builder, "schema", None)
+    if state is None:
+        return None
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(state).json_schema()
+
+
+def _config_schema(graph):
+    """The schema of `configurable` only, without the server's own keys; `{}` when none."""
+    full = graph.get_config_jsonschema()
+    definitions = full.get("$defs", {})
+    configurable = full.get("properties", {}).get("configurable")
+    if not configurable:
+        return {}
+    reference = configurable.get("$ref") or next((item.get("$ref") for item in configurable.get("allOf", []) if "$ref" in item), None)
+    if reference:
+        configurable = definitions.get(reference.rsplit("/", 1)[-1], {})
+    configurable = dict(configurable)
+    properties = {
+        key: value
+        for key, value in (configurable.get("properties") or {}).items()
+        if key not in ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map") and not key.startswith("__")
+    }
+    if not properties:
+        return {}
+    configurable["properties"] = properties
+    if definitions:
+        configurable.setdefault("$defs", definitions)
+    return configurable
+
+
+def _schemas_of(graph):
+    return {
+        "input_schema": _schema(graph.get_input_jsonschema),
+        "output_schema": _schema(graph.get_output_jsonschema),
+        "state_schema": _schema(lambda: _state_schema(graph)),
+        "config_schema": _schema(lambda: _config_schema(graph)),
+        "context_schema": _schema(graph.get_context_jsonschema) if getattr(graph, "context_schema", None) is not None else None,
+    }
+
+
+def graph_schemas(graph_id):
+    return {"graph_id": graph_id, **_schemas_of(_compiled(graph_id))}
+
+
+def graph_subgraphs(graph_id, namespace, recurse):
+    graph = _compiled(graph_id)
+    found = {}
+    try:
+        for name, subgraph in graph.get_subgraphs(namespace=namespace, recurse=recurse):
+            found[name] = _schemas_of(subgraph)
+    except (ValueError, KeyError):
+        return {}
+    return found

@@ -129,6 +129,17 @@ pub struct LoadedGraph {
     pub name: String,
 }
 
+/// A question about a loaded graph.
+#[derive(Debug, Clone)]
+pub enum GraphQuery {
+    /// The drawable graph (`xray`: `false`, `true` or a depth).
+    Drawable { graph_id: String, xray: serde_json::Value },
+    /// The five JSON schemas (and `graph_id`).
+    Schemas { graph_id: String },
+    /// Schemas of the subgraphs (under `namespace`, recursively if `recurse`).
+    Subgraphs { graph_id: String, namespace: Option<String>, recurse: bool },
+}
+
 /// A failure of a Python call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PythonError {
@@ -231,6 +242,27 @@ impl PythonHost {
                 auth.call_method1(pyo3::intern!(py, "dispatch"), (request, list))
             },
             |reply| parse_dispatch_reply(reply),
+        )
+        .await
+    }
+
+    /// Answers a [`GraphQuery`] as JSON. `Ok(None)`: the graph cannot be drawn.
+    pub async fn graph_info(&self, query: GraphQuery) -> Result<Option<serde_json::Value>, PythonError> {
+        self.call(
+            move |host| {
+                let py = host.py();
+                let result = match &query {
+                    GraphQuery::Drawable { graph_id, xray } => host.getattr("graph_json")?.call1((graph_id, convert::json_to_py(py, xray)?)),
+                    GraphQuery::Schemas { graph_id } => host.getattr("graph_schemas")?.call1((graph_id,)),
+                    GraphQuery::Subgraphs { graph_id, namespace, recurse } => host.getattr("graph_subgraphs")?.call1((graph_id, namespace, *recurse)),
+                };
+                match result {
+                    Ok(value) => Ok(value),
+                    Err(error) if error.is_instance(py, host.getattr("GraphNotDrawable")?.cast::<pyo3::types::PyType>()?) => Ok(py.None().into_bound(py)),
+                    Err(error) => Err(error),
+                }
+            },
+            |value| if value.is_none() { Ok(None) } else { convert::py_to_json(value).map(Some) },
         )
         .await
     }

@@ -31,8 +31,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct SharedState {
     config: Arc<AppConfig>,
-    /// Kept so the interpreter lives as long as the server; runs use it in later issues.
-    #[expect(dead_code, reason = "graph execution arrives with runs")]
+    /// The interpreter: graphs and auth.
     python: PythonHost,
     /// The user's auth (or none).
     auth: AuthPolicy,
@@ -51,6 +50,10 @@ impl AppState {
         langgraph_version: Option<String>,
     ) -> Self {
         Self { inner: Arc::new(SharedState { config, python, auth, storage, langgraph_version }) }
+    }
+
+    pub fn python(&self) -> &PythonHost {
+        &self.inner.python
     }
 
     pub fn storage(&self) -> &StorageHandle {
@@ -80,6 +83,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::system::router())
         .merge(routes::assistants::router())
+        .merge(routes::graphs::router())
         .merge(routes::threads::router())
         .merge(routes::store::router())
         // Like the reference, unknown routes are authenticated first: 401 before 404/405.

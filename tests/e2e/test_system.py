@@ -103,3 +103,55 @@ def test_dev_finds_dot_venv_next_to_config(make_server, tmp_path):
         env={"VIRTUAL_ENV": ""},
     )
     assert httpx.get(f"{server.url}/assistants/agent").json()["graph_id"] == "agent"
+
+
+SUBGRAPH_APP = """
+from typing_extensions import TypedDict
+from langgraph.graph import StateGraph, START, END
+
+class State(TypedDict):
+    text: str
+
+class Context(TypedDict):
+    model: str
+
+inner = StateGraph(State)
+inner.add_node("inner_node", lambda state: {"text": state["text"] + "!"})
+inner.add_edge(START, "inner_node")
+inner.add_edge("inner_node", END)
+
+outer = StateGraph(State, context_schema=Context)
+outer.add_node("sub", inner.compile())
+outer.add_node("last", lambda state: state)
+outer.add_edge(START, "sub")
+outer.add_edge("sub", "last")
+outer.add_edge("last", END)
+graph = outer.compile()
+"""
+
+
+def test_graph_introspection(make_server):
+    """RemoteGraph.get_graph and the schema endpoints, on a graph with a subgraph."""
+    from langgraph.pregel.remote import RemoteGraph
+
+    server = make_server({"langgraph.json": '{"graphs": {"nested": "./graph.py:graph"}}', "graph.py": SUBGRAPH_APP})
+    client = get_sync_client(url=server.url)
+    drawn = client.assistants.get_graph("nested")
+    assert [node["id"] for node in drawn["nodes"]] == ["__start__", "sub", "last", "__end__"]
+    assert all("id" not in node.get("data", {}) for node in drawn["nodes"])
+    expanded = client.assistants.get_graph("nested", xray=True)
+    assert "sub:inner_node" in [node["id"] for node in expanded["nodes"]]
+    remote = RemoteGraph("nested", url=server.url).get_graph()
+    assert set(remote.nodes) == {"__start__", "sub", "last", "__end__"}
+    bad = httpx.get(f"{server.url}/assistants/nested/graph?xray=0")
+    assert (bad.status_code, bad.json()) == (422, {"detail": "Invalid xray value"})
+
+    schemas = client.assistants.get_schemas("nested")
+    assert schemas["graph_id"] == "nested"
+    assert schemas["input_schema"]["properties"]["text"]["type"] == "string"
+    assert schemas["state_schema"]["properties"]["text"]["type"] == "string"
+    assert schemas["context_schema"]["properties"]["model"]["type"] == "string"
+    assert isinstance(schemas["config_schema"], dict)
+    subgraphs = client.assistants.get_subgraphs("nested")
+    assert list(subgraphs) == ["sub"] and set(subgraphs["sub"]) == {"input_schema", "output_schema", "state_schema", "config_schema", "context_schema"}
+    assert client.assistants.get_subgraphs("nested", namespace="missing") == {}

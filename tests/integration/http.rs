@@ -139,7 +139,7 @@ fn every_documented_route_exists() {
                 if method == "delete" && (path.contains("{thread_id}") || path.contains("{assistant_id}")) {
                     continue;
                 }
-                let concrete = path.replace("{assistant_id}", "agent").replace("{thread_id}", &thread_id);
+                let concrete = path.replace("{assistant_id}", "agent").replace("{thread_id}", &thread_id).replace("{namespace}", "none");
                 let concrete = if method == "get" && path == "/store/items" { format!("{concrete}?namespace=a&key=k") } else { concrete };
                 let body = bodies.iter().find(|(p, _)| p == path).map(|(_, body)| *body).or_else(|| (method != "get").then_some("{}"));
                 let (status, body, _) = call(&client, &method.to_uppercase(), &format!("{}{concrete}", server.base), body).await;

@@ -90,7 +90,7 @@ fn version_view(version: &Assistant) -> Value {
 }
 
 /// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
-fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
     match Uuid::parse_str(raw) {
         Ok(id) => Ok(id),
         Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => Ok(system_assistant_id(raw)),
