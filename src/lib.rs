@@ -10,6 +10,7 @@
 pub mod assistants;
 pub mod auth;
 pub mod config;
+pub mod crons;
 pub mod error;
 pub mod python;
 pub mod server;
