@@ -7,6 +7,9 @@
 //! - [`server`]: the HTTP API (axum); [`error`]: the `{"detail": …}` error answer.
 //! - [`assistants`]: assistant records and the system-assistant id rule.
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
+
 pub mod assistants;
 pub mod auth;
 pub mod config;

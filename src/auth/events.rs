@@ -21,6 +21,9 @@ pub enum EventValue {
     List(Vec<EventValue>),
     /// A dict with keys in this order.
     Map(Vec<(String, EventValue)>),
+    /// The authenticated user's identity, filled in after authentication (e.g. a cron's
+    /// `user_id`); `""` without auth.
+    Identity,
 }
 
 impl EventValue {
@@ -32,6 +35,7 @@ impl EventValue {
             Self::Tuple(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
             Self::List(items) => Value::Array(items.iter().map(Self::to_json).collect()),
             Self::Map(entries) => Value::Object(entries.iter().map(|(key, value)| (key.clone(), value.to_json())).collect()),
+            Self::Identity => Value::String(String::new()),
         }
     }
 }
@@ -105,7 +109,8 @@ pub enum Endpoint {
     /// `POST /threads/{id}/runs/{run_id}/cancel` and `POST /runs/cancel` by ids.
     RunsCancel { thread_id: Option<Uuid>, run_ids: Option<Vec<Uuid>>, status: Option<String>, action: String },
     RunsDelete { thread_id: Uuid, run_id: Uuid },
-    CronsCreate { payload: Map<String, Value>, schedule: String, cron_id: Uuid, thread_id: Option<Uuid>, user_id: Option<String>, end_time: Option<Value>, metadata: Map<String, Value>, assistant_id: String, assistant_read: bool },
+    /// `user_id` is the caller's identity, filled in after authentication.
+    CronsCreate { payload: Map<String, Value>, schedule: String, cron_id: Uuid, thread_id: Option<Uuid>, end_time: Option<Value>, metadata: Map<String, Value>, assistant_id: String, assistant_read: bool },
     CronsSearch { assistant_id: Option<String>, thread_id: Option<String>, limit: i64, offset: i64, metadata: Map<String, Value> },
     CronsRead { cron_id: Uuid },
     CronsUpdate { cron_id: Uuid, fields: Map<String, Value> },
@@ -230,7 +235,7 @@ impl Endpoint {
             Self::RunsDelete { thread_id, run_id } => {
                 vec![event(Threads, Delete, map(vec![("run_id", uuid(*run_id)), ("thread_id", uuid(*thread_id))]))]
             }
-            Self::CronsCreate { payload, schedule, cron_id, thread_id, user_id, end_time, metadata, assistant_id, assistant_read } => {
+            Self::CronsCreate { payload, schedule, cron_id, thread_id, end_time, metadata, assistant_id, assistant_read } => {
                 let mut events = vec![event(
                     Crons,
                     Create,
@@ -239,7 +244,7 @@ impl Endpoint {
                         ("schedule", json(schedule.clone())),
                         ("cron_id", uuid(*cron_id)),
                         ("thread_id", thread_id.map_or(json(Value::Null), uuid)),
-                        ("user_id", optional(user_id.clone())),
+                        ("user_id", EventValue::Identity),
                         ("end_time", json(end_time.clone().unwrap_or(Value::Null))),
                         ("metadata", object(metadata)),
                     ]),

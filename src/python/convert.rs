@@ -58,6 +58,7 @@ pub(crate) fn event_value_to_py<'py>(py: Python<'py>, value: &EventValue) -> PyR
             }
             dict.into_any()
         }
+        EventValue::Identity => py.import(pyo3::intern!(py, "graphward_auth"))?.getattr(pyo3::intern!(py, "IDENTITY"))?,
     })
 }
 

@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::system::router())
         .merge(routes::assistants::router())
         .merge(routes::graphs::router())
+        .merge(routes::crons::router())
         .merge(routes::threads::router())
         .merge(routes::store::router())
         // Like the reference, unknown routes are authenticated first: 401 before 404/405.

@@ -29,6 +29,12 @@ fn item_or_null() -> Value {
 fn empty() -> Value {
     json!({})
 }
+fn cron_ref() -> Value {
+    json!({"$ref": "#/components/schemas/Cron"})
+}
+fn cron_list() -> Value {
+    json!({"type": "array", "items": {"$ref": "#/components/schemas/Cron"}})
+}
 fn assistant_ref() -> Value {
     json!({"$ref": "#/components/schemas/Assistant"})
 }
@@ -96,6 +102,13 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "patch", path: "/threads/{thread_id}", tag: "Threads", summary: "Merge metadata into a thread", body: Some("ThreadPatch"), response: thread_ref },
     RouteDoc { method: "delete", path: "/threads/{thread_id}", tag: "Threads", summary: "Delete a thread", body: None, response: empty },
     RouteDoc { method: "post", path: "/threads/{thread_id}/copy", tag: "Threads", summary: "Copy a thread", body: None, response: thread_ref },
+    RouteDoc { method: "post", path: "/runs/crons", tag: "Crons", summary: "Create a stateless cron", body: Some("CronCreate"), response: cron_ref },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/runs/crons", tag: "Crons", summary: "Create a cron on a thread", body: Some("CronCreate"), response: cron_ref },
+    RouteDoc { method: "post", path: "/runs/crons/search", tag: "Crons", summary: "Search crons", body: Some("CronSearch"), response: cron_list },
+    RouteDoc { method: "post", path: "/runs/crons/count", tag: "Crons", summary: "Count crons", body: Some("CronSearch"), response: integer },
+    RouteDoc { method: "get", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Get a cron", body: None, response: cron_ref },
+    RouteDoc { method: "patch", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Update a cron", body: Some("CronCreate"), response: cron_ref },
+    RouteDoc { method: "delete", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Delete a cron", body: None, response: empty },
     RouteDoc { method: "put", path: "/store/items", tag: "Store", summary: "Put an item", body: Some("StorePutRequest"), response: empty },
     RouteDoc { method: "get", path: "/store/items", tag: "Store", summary: "Get an item (namespace=a.b&key=k)", body: None, response: item_or_null },
     RouteDoc { method: "delete", path: "/store/items", tag: "Store", summary: "Delete an item", body: Some("StoreDeleteRequest"), response: empty },
@@ -253,6 +266,44 @@ pub fn document(graph_ids: &[&str]) -> Value {
                 "metadata": {"type": "object"}, "limit": {"type": "integer", "default": 10}, "offset": {"type": "integer", "default": 0},
             }},
             "AssistantVersionChange": {"type": "object", "required": ["version"], "properties": {"version": {"type": "integer"}}},
+            "Cron": {"type": "object", "properties": {
+                "cron_id": {"type": "string", "format": "uuid"},
+                "assistant_id": {"type": "string", "format": "uuid"},
+                "thread_id": {"type": ["string", "null"], "format": "uuid"},
+                "on_run_completed": {"type": ["string", "null"], "enum": ["delete", "keep", null]},
+                "end_time": {"type": ["string", "null"], "format": "date-time"},
+                "schedule": {"type": "string"},
+                "timezone": {"type": ["string", "null"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "payload": {"type": "object"},
+                "user_id": {"type": ["string", "null"]},
+                "next_run_date": {"type": ["string", "null"], "format": "date-time"},
+                "metadata": {"type": "object"},
+                "enabled": {"type": "boolean"},
+            }},
+            "CronCreate": {"type": "object", "required": ["schedule", "assistant_id"], "properties": {
+                "schedule": {"type": "string"},
+                "assistant_id": {"type": "string"},
+                "timezone": {"type": "string"},
+                "end_time": {"type": "string", "format": "date-time"},
+                "input": {},
+                "metadata": {"type": "object"},
+                "config": {"type": "object"},
+                "context": {"type": "object"},
+                "on_run_completed": {"type": "string", "enum": ["delete", "keep"]},
+                "enabled": {"type": "boolean"},
+            }},
+            "CronSearch": {"type": "object", "properties": {
+                "assistant_id": {"type": "string"},
+                "thread_id": {"type": "string", "format": "uuid"},
+                "enabled": {"type": "boolean"},
+                "metadata": {"type": "object"},
+                "limit": {"type": "integer", "default": 10},
+                "offset": {"type": "integer", "default": 0},
+                "sort_by": {"type": "string", "enum": ["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]},
+                "sort_order": {"type": "string", "enum": ["asc", "desc"]},
+            }},
             "AssistantCountRequest": {
                 "type": "object",
                 "properties": {"metadata": {"type": "object"}, "graph_id": graph_enum, "name": {"type": "string"}},

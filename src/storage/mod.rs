@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::assistants::Assistant;
+use crate::crons::Cron;
 use crate::auth::Filter;
 
 /// Thread status. Serde names are the wire strings.
@@ -131,6 +132,34 @@ pub struct AssistantPatch {
     pub description: Option<String>,
 }
 
+/// Which crons a search or count selects.
+#[derive(Debug, Clone, Default)]
+pub struct CronQuery {
+    pub assistant_id: Option<Uuid>,
+    pub thread_id: Option<Uuid>,
+    pub enabled: Option<bool>,
+    /// Containment on the cron's metadata.
+    pub metadata: Option<Map<String, Value>>,
+    /// The auth filter on the cron's metadata.
+    pub auth: Option<Filter>,
+    /// The auth filter on the target thread's metadata (crons without a thread are exempt; a
+    /// cron whose thread is gone is tested against `{}`).
+    pub thread_auth: Option<Filter>,
+}
+
+/// Columns crons can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CronSortBy {
+    CronId,
+    AssistantId,
+    ThreadId,
+    NextRunDate,
+    EndTime,
+    CreatedAt,
+    UpdatedAt,
+}
+
 /// A stored cross-thread memory item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreItem {
@@ -196,6 +225,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
     /// Makes `version` current (all its fields). `Ok(None)`: no such version.
     fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>>;
+
+    fn create_cron(&self, cron: &Cron) -> StorageResult<()>;
+    fn get_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron>;
+    /// Replaces every column of an existing cron.
+    fn update_cron(&self, cron: &Cron) -> StorageResult<()>;
+    fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>>;
+    fn count_crons(&self, query: &CronQuery) -> StorageResult<i64>;
 
     /// Inserts or replaces an item (keeping `created_at` of a replaced one).
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()>;

@@ -16,10 +16,11 @@ use uuid::Uuid;
 
 use super::canonical::canonical;
 use super::{
-    AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
+use crate::crons::Cron;
 use crate::auth::Filter;
 use crate::auth::filter::Clause;
 
@@ -90,6 +91,34 @@ CREATE TABLE assistant_versions (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (assistant_id, version)
 );
+"#, r#"
+CREATE TABLE crons (
+    cron_id TEXT PRIMARY KEY,
+    assistant_id TEXT NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    thread_id TEXT REFERENCES threads(thread_id) ON DELETE CASCADE,
+    on_run_completed TEXT,
+    end_time TEXT,
+    end_time_micros INTEGER,
+    schedule TEXT NOT NULL,
+    timezone TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    user_id TEXT,
+    next_run_date INTEGER,
+    metadata TEXT NOT NULL,
+    enabled INTEGER NOT NULL
+);
+CREATE INDEX crons_due ON crons(enabled, next_run_date);
+CREATE INDEX crons_created_at ON crons(created_at);
+CREATE TABLE cron_meta (
+    cron_id TEXT NOT NULL REFERENCES crons(cron_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    elem INTEGER NOT NULL,
+    canon TEXT NOT NULL
+);
+CREATE INDEX cron_meta_lookup ON cron_meta(key, canon, elem, cron_id);
+CREATE INDEX cron_meta_cron ON cron_meta(cron_id);
 "#];
 
 /// SQLite storage: a file and a small pool of connections.
@@ -209,16 +238,21 @@ impl Where {
 struct MetaTable {
     /// e.g. `thread_meta`.
     table: &'static str,
-    /// The id column in both tables, e.g. `thread_id` (the row is aliased `t`).
+    /// The id column in both tables, e.g. `thread_id`.
     id: &'static str,
+    /// The alias of the filtered row in the query.
+    alias: &'static str,
 }
 
-const THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id" };
-const ASSISTANT_META: MetaTable = MetaTable { table: "assistant_meta", id: "assistant_id" };
+const THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id", alias: "t" };
+const ASSISTANT_META: MetaTable = MetaTable { table: "assistant_meta", id: "assistant_id", alias: "t" };
+const CRON_META: MetaTable = MetaTable { table: "cron_meta", id: "cron_id", alias: "t" };
+/// A cron's target thread, inside a cron query (the cron is `t`, the thread `th`).
+const CRON_THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id", alias: "th" };
 
 /// Compiles an auth filter to SQL over the side table `meta` for the row aliased `t`.
 fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<SqlValue>) -> String {
-    let MetaTable { table, id } = meta;
+    let MetaTable { table, id, alias } = meta;
     if filter.clauses.is_empty() {
         return "1".to_string();
     }
@@ -229,18 +263,18 @@ fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<SqlValue>) 
             Clause::Eq { key, value } => {
                 params.push(SqlValue::Text(key.clone()));
                 params.push(SqlValue::Text(canonical(value)));
-                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.canon = ? AND m.elem = 0)")
+                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.canon = ? AND m.elem = 0)")
             }
             Clause::Contains { key, values } if values.is_empty() => {
                 params.push(SqlValue::Text(key.clone()));
-                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')")
+                format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')")
             }
             Clause::Contains { key, values } => values
                 .iter()
                 .map(|value| {
                     params.push(SqlValue::Text(key.clone()));
                     params.push(SqlValue::Text(canonical(value)));
-                    format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = t.{id} AND m.key = ? AND m.canon = ? AND m.elem = 1)")
+                    format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.canon = ? AND m.elem = 1)")
                 })
                 .collect::<Vec<_>>()
                 .join(" AND "),
@@ -315,7 +349,7 @@ fn thread_where(query: &ThreadQuery) -> Where {
 
 /// Rewrites the side-table rows of one record.
 fn index_metadata_in(connection: &Connection, meta: MetaTable, record_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
-    let MetaTable { table, id } = meta;
+    let MetaTable { table, id, .. } = meta;
     connection.execute(&format!("DELETE FROM {table} WHERE {id} = ?"), [record_id])?;
     let mut insert = connection.prepare_cached(&format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES (?, ?, ?, ?)"))?;
     let thread_id = record_id;
@@ -447,6 +481,97 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<Assistant> {
         created_at,
         updated_at: created_at,
     })
+}
+
+const CRON_COLUMNS: &str = "t.cron_id, t.assistant_id, t.thread_id, t.on_run_completed, t.end_time, t.end_time_micros, t.schedule, t.timezone, \
+    t.created_at, t.updated_at, t.payload, t.user_id, t.next_run_date, t.metadata, t.enabled";
+
+fn cron_from_row(row: &Row<'_>) -> rusqlite::Result<Cron> {
+    let uuid = |text: String| Uuid::parse_str(&text).unwrap_or_default();
+    Ok(Cron {
+        cron_id: uuid(row.get(0)?),
+        assistant_id: uuid(row.get(1)?),
+        thread_id: row.get::<_, Option<String>>(2)?.map(uuid),
+        on_run_completed: row.get(3)?,
+        end_time: row.get(4)?,
+        end_time_micros: row.get(5)?,
+        schedule: row.get(6)?,
+        timezone: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        payload: parse_map(&row.get::<_, String>(10)?),
+        user_id: row.get(11)?,
+        next_run_date: row.get(12)?,
+        metadata: parse_map(&row.get::<_, String>(13)?),
+        enabled: row.get(14)?,
+    })
+}
+
+fn cron_params(cron: &Cron) -> Vec<SqlValue> {
+    let text = |value: Option<&String>| value.map_or(SqlValue::Null, |text| SqlValue::Text(text.clone()));
+    let int = |value: Option<i64>| value.map_or(SqlValue::Null, SqlValue::Integer);
+    vec![
+        SqlValue::Text(cron.cron_id.to_string()),
+        SqlValue::Text(cron.assistant_id.to_string()),
+        cron.thread_id.map_or(SqlValue::Null, |id| SqlValue::Text(id.to_string())),
+        text(cron.on_run_completed.as_ref()),
+        text(cron.end_time.as_ref()),
+        int(cron.end_time_micros),
+        SqlValue::Text(cron.schedule.clone()),
+        text(cron.timezone.as_ref()),
+        SqlValue::Integer(cron.created_at),
+        SqlValue::Integer(cron.updated_at),
+        SqlValue::Text(to_text(&cron.payload)),
+        text(cron.user_id.as_ref()),
+        int(cron.next_run_date),
+        SqlValue::Text(to_text(&cron.metadata)),
+        SqlValue::Integer(i64::from(cron.enabled)),
+    ]
+}
+
+fn cron_where(query: &CronQuery) -> Where {
+    let mut where_ = Where::default();
+    if let Some(assistant_id) = query.assistant_id {
+        where_.push("t.assistant_id = ?".to_string(), [SqlValue::Text(assistant_id.to_string())]);
+    }
+    if let Some(thread_id) = query.thread_id {
+        where_.push("t.thread_id = ?".to_string(), [SqlValue::Text(thread_id.to_string())]);
+    }
+    if let Some(enabled) = query.enabled {
+        where_.push("t.enabled = ?".to_string(), [SqlValue::Integer(i64::from(enabled))]);
+    }
+    if let Some(metadata) = &query.metadata {
+        compile_containment("t.metadata", metadata, &mut where_);
+    }
+    if let Some(filter) = &query.auth {
+        let mut params = Vec::new();
+        let sql = compile_filter(filter, CRON_META, &mut params);
+        where_.push(sql, params);
+    }
+    if let Some(filter) = &query.thread_auth {
+        let mut params = Vec::new();
+        let on_thread = compile_filter(filter, CRON_THREAD_META, &mut params);
+        let gone_passes = if filter.matches(&Map::new()) { "1" } else { "0" };
+        where_.push(
+            format!(
+                "(t.thread_id IS NULL OR EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id AND {on_thread}) \
+                 OR (NOT EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id) AND {gone_passes}))"
+            ),
+            params,
+        );
+    }
+    where_
+}
+
+fn get_cron_in(connection: &Connection, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
+    let mut where_ = cron_where(&CronQuery { auth: auth.cloned(), ..CronQuery::default() });
+    where_.push("t.cron_id = ?".to_string(), [SqlValue::Text(cron_id.to_string())]);
+    let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE {}", where_.sql());
+    connection
+        .query_row(&sql, params_from_iter(where_.params.iter()), cron_from_row)
+        .optional()
+        .map_err(internal)?
+        .ok_or(StorageError::NotFound)
 }
 
 fn encode_namespace(namespace: &[String]) -> String {
@@ -739,6 +864,87 @@ impl Storage for SqliteStorage {
             index_metadata_in(&transaction, ASSISTANT_META, &id, &assistant.metadata).map_err(internal)?;
             transaction.commit().map_err(internal)?;
             Ok(Some(assistant))
+        })
+    }
+
+    fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            transaction
+                .execute(
+                    "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
+                       created_at, updated_at, payload, user_id, next_run_date, metadata, enabled)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params_from_iter(cron_params(cron)),
+                )
+                .map_err(internal)?;
+            index_metadata_in(&transaction, CRON_META, &cron.cron_id.to_string(), &cron.metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn get_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
+        self.with(|connection| get_cron_in(connection, cron_id, auth))
+    }
+
+    fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let mut params = cron_params(cron);
+            let id = params.remove(0);
+            params.push(id);
+            let changed = transaction
+                .execute(
+                    "UPDATE crons SET assistant_id = ?, thread_id = ?, on_run_completed = ?, end_time = ?, end_time_micros = ?, schedule = ?,
+                       timezone = ?, created_at = ?, updated_at = ?, payload = ?, user_id = ?, next_run_date = ?, metadata = ?, enabled = ?
+                     WHERE cron_id = ?",
+                    params_from_iter(params),
+                )
+                .map_err(internal)?;
+            if changed == 0 {
+                return Err(StorageError::NotFound);
+            }
+            index_metadata_in(&transaction, CRON_META, &cron.cron_id.to_string(), &cron.metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            get_cron_in(&transaction, cron_id, auth)?;
+            transaction.execute("DELETE FROM crons WHERE cron_id = ?", [cron_id.to_string()]).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
+        self.with(|connection| {
+            let mut where_ = cron_where(query);
+            let column = match sort_by {
+                CronSortBy::CronId => "t.cron_id",
+                CronSortBy::AssistantId => "t.assistant_id",
+                CronSortBy::ThreadId => "t.thread_id",
+                CronSortBy::NextRunDate => "t.next_run_date",
+                CronSortBy::EndTime => "t.end_time_micros",
+                CronSortBy::CreatedAt => "t.created_at",
+                CronSortBy::UpdatedAt => "t.updated_at",
+            };
+            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
+            let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE {} ORDER BY {column} {direction}, t.cron_id {direction} LIMIT ? OFFSET ?", where_.sql());
+            where_.params.push(SqlValue::Integer(limit));
+            where_.params.push(SqlValue::Integer(offset));
+            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let rows = statement.query_map(params_from_iter(where_.params.iter()), cron_from_row).map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    fn count_crons(&self, query: &CronQuery) -> StorageResult<i64> {
+        self.with(|connection| {
+            let where_ = cron_where(query);
+            let sql = format!("SELECT COUNT(*) FROM crons t WHERE {}", where_.sql());
+            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
         })
     }
 

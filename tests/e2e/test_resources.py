@@ -189,3 +189,40 @@ async def test_assistants_are_owned_and_versioned(fresh_example):
     await alice.assistants.delete(created["assistant_id"])
     with pytest.raises(NotFoundError):
         await alice.assistants.get(created["assistant_id"])
+
+
+@pytest.mark.anyio
+async def test_crons_are_owned(fresh_example):
+    server = fresh_example()
+    alice, bob = get_client(url=server.url, headers=headers("user1")), get_client(url=server.url, headers=headers("user2"))
+    thread = await alice.threads.create()
+    stateless = await alice.crons.create("agent", schedule="0 9 * * *", input={"messages": []}, metadata={"kind": "daily"})
+    assert stateless["user_id"] == "user1"
+    assert stateless["metadata"] == {"kind": "daily", "owner": "user1"}
+    assert stateless["on_run_completed"] == "delete" and stateless["thread_id"] is None
+    assert stateless["next_run_date"].endswith(":00+00:00") and stateless["enabled"] is True
+    assert stateless["payload"]["config"]["configurable"]["cron_id"] == stateless["cron_id"]
+    on_thread = await alice.crons.create_for_thread(thread["thread_id"], "agent", schedule="*/5 * * * *", timezone="Europe/Paris")
+    assert on_thread["thread_id"] == thread["thread_id"] and on_thread["on_run_completed"] is None
+
+    assert {c["cron_id"] for c in await alice.crons.search()} == {stateless["cron_id"], on_thread["cron_id"]}
+    assert await bob.crons.search() == []
+    assert await alice.crons.count(thread_id=thread["thread_id"]) == 1
+    with pytest.raises(NotFoundError):
+        await bob.crons.create_for_thread(thread["thread_id"], "agent", schedule="* * * * *")
+
+    updated = await alice.crons.update(stateless["cron_id"], schedule="30 10 * * *", enabled=False, metadata={"extra": 1})
+    assert updated["schedule"] == "30 10 * * *" and updated["enabled"] is False
+    assert updated["metadata"]["extra"] == 1 and updated["payload"]["assistant_id"] == stateless["assistant_id"]
+    assert "10:30:00" in updated["next_run_date"]
+    with pytest.raises(NotFoundError):
+        await bob.crons.update(stateless["cron_id"], enabled=True)
+    with pytest.raises(UnprocessableEntityError):
+        await alice.crons.create("agent", schedule="61 * * * *")
+    with pytest.raises(UnprocessableEntityError):
+        await alice.crons.create("agent", schedule="* * * * *", timezone="Mars/Olympus")
+    with pytest.raises(NotFoundError):
+        await alice.crons.create("ghost", schedule="* * * * *")
+    await alice.crons.delete(stateless["cron_id"])
+    await alice.threads.delete(thread["thread_id"])  # takes its crons along
+    assert await alice.crons.search() == []

@@ -127,19 +127,24 @@ fn every_documented_route_exists() {
         // valid ones where a route needs them.
         let (_, thread, _) = call(&client, "POST", &format!("{}/threads", server.base), Some("{}")).await;
         let thread_id = thread["thread_id"].as_str().expect("thread id").to_string();
+        let (_, cron, _) = call(&client, "POST", &format!("{}/runs/crons", server.base), Some(r#"{"assistant_id": "agent", "schedule": "@daily"}"#)).await;
+        let cron_id = cron["cron_id"].as_str().expect("cron id").to_string();
         let bodies = [
             ("/threads/prune", r#"{"thread_ids": []}"#),
             ("/store/items", r#"{"namespace": ["a"], "key": "k", "value": {}}"#),
             ("/assistants", r#"{"graph_id": "agent"}"#),
             ("/assistants/{assistant_id}/latest", r#"{"version": 1}"#),
+            ("/runs/crons", r#"{"assistant_id": "agent", "schedule": "0 * * * *"}"#),
+            ("/threads/{thread_id}/runs/crons", r#"{"assistant_id": "agent", "schedule": "0 * * * *"}"#),
+            ("/runs/crons/{cron_id}", r#"{"enabled": false}"#),
         ];
         for (path, operations) in paths {
             for method in operations.as_object().expect("operations").keys() {
                 // Delete the thread last.
-                if method == "delete" && (path.contains("{thread_id}") || path.contains("{assistant_id}")) {
+                if method == "delete" && (path.contains("{thread_id}") || path.contains("{assistant_id}") || path.contains("{cron_id}")) {
                     continue;
                 }
-                let concrete = path.replace("{assistant_id}", "agent").replace("{thread_id}", &thread_id).replace("{namespace}", "none");
+                let concrete = path.replace("{assistant_id}", "agent").replace("{thread_id}", &thread_id).replace("{namespace}", "none").replace("{cron_id}", &cron_id);
                 let concrete = if method == "get" && path == "/store/items" { format!("{concrete}?namespace=a&key=k") } else { concrete };
                 let body = bodies.iter().find(|(p, _)| p == path).map(|(_, body)| *body).or_else(|| (method != "get").then_some("{}"));
                 let (status, body, _) = call(&client, &method.to_uppercase(), &format!("{}{concrete}", server.base), body).await;

@@ -1,6 +1,7 @@
 //! One file per resource: its router, handlers and wire shapes.
 
 pub(super) mod assistants;
+pub(super) mod crons;
 pub(super) mod graphs;
 pub(super) mod store;
 pub(super) mod system;
