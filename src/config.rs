@@ -21,6 +21,8 @@ pub mod env_vars {
     pub const GRAPHWARD_AUTH_TIMEOUT: &str = "GRAPHWARD_AUTH_TIMEOUT";
     /// The SQLite database file (`--database`).
     pub const GRAPHWARD_DATABASE: &str = "GRAPHWARD_DATABASE";
+    /// How many runs may execute at once (`--max-runs`).
+    pub const GRAPHWARD_MAX_RUNS: &str = "GRAPHWARD_MAX_RUNS";
 }
 
 /// Keys of a Python app's `langgraph.json` that graphward accepts but does not act on (yet).

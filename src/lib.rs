@@ -16,6 +16,7 @@ pub mod config;
 pub mod crons;
 pub mod error;
 pub mod python;
+pub mod runs;
 pub mod server;
 pub mod storage;
 pub mod timestamp;
@@ -31,6 +32,7 @@ use crate::assistants::Assistant;
 use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::python::{HostSetup, PythonHost, StartupReport};
+use crate::runs::RunManager;
 use crate::server::AppState;
 use crate::storage::{Storage, StorageHandle};
 use crate::storage::sqlite::SqliteStorage;
@@ -63,6 +65,8 @@ pub struct StartOptions {
     pub auth_timeout: Duration,
     /// The SQLite database file.
     pub database: PathBuf,
+    /// How many runs may execute at once.
+    pub max_runs: usize,
 }
 
 /// The default database of `dev`: `.graphward/state.db` next to `langgraph.json`.
@@ -74,7 +78,11 @@ pub fn default_database(config: &AppConfig) -> PathBuf {
 /// A failure is one line for the user.
 pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
     let storage = SqliteStorage::open(&options.database)?;
-    let setup = HostSetup { config: Arc::clone(&config), venv: options.venv, studio_allowed: options.mode == Mode::Dev };
+    let checkpoints = options.database.with_file_name(format!(
+        "{}.checkpoints.db",
+        options.database.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned())
+    ));
+    let setup = HostSetup { config: Arc::clone(&config), venv: options.venv, studio_allowed: options.mode == Mode::Dev, checkpoints };
     let (python, report) = PythonHost::start(setup)?;
     let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();
@@ -83,12 +91,15 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         storage.register_system_assistant(&assistant).map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
     }
     let storage = StorageHandle::new(Arc::new(storage));
-    let state = AppState::new(config, python, policy, storage, report.langgraph_version.clone());
+    let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs);
+    let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone());
     Ok((state, report))
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests end.
+/// Starts the run scheduler, then serves the API on `listener` until `shutdown` completes and
+/// in-flight requests end.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    state.runs().start().await.map_err(std::io::Error::other)?;
     let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -60,6 +60,9 @@ struct DevArgs {
 
 #[derive(Debug, Args)]
 struct StorageArgs {
+    /// How many runs may execute at once (runs of one thread always run one at a time).
+    #[arg(long, env = env_vars::GRAPHWARD_MAX_RUNS, default_value_t = 8)]
+    max_runs: usize,
     /// SQLite database file [default: .graphward/state.db next to langgraph.json].
     #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
     database: Option<PathBuf>,
@@ -146,10 +149,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             // `check` never touches the app's data: a throwaway database.
             let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()) })?;
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()), max_runs: 1 })?;
             let outcome = check(&config, options, args.strict);
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+            let checkpoints = scratch.with_file_name(format!("graphward-check-{}.checkpoints.db", std::process::id()));
+            for base in [&scratch, &checkpoints] {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", base.display()));
+                }
             }
             outcome
         }
@@ -200,6 +206,7 @@ fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArg
         venv: graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
         database: storage.database.clone().unwrap_or_else(|| graphward::default_database(config)),
+        max_runs: storage.max_runs,
     })
 }
 

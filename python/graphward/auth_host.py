@@ -59,6 +59,18 @@ SUPPORTED_PARAMETERS = {
 _AUTH_ATTRIBUTES = ("_authenticate_handler", "_handlers", "_global_handlers", "_handler_cache", "on")
 
 STUDIO_USERNAME = "langgraph-studio-user"
+
+
+class _Identity:
+    """Stands in an event value for the caller's identity until authentication has run."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<identity>"
+
+
+IDENTITY = _Identity()
 INTERNAL_ERROR = "Internal Server Error"
 NO_RECEIVE = "Receive channel has not been made available"
 
@@ -737,6 +749,11 @@ class AuthHost:
             return self._failure("authenticate", error, self._authenticate, None, "authenticate handler")
 
         outcomes = []
+        for _, _, value in events:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if item is IDENTITY:
+                        value[key] = str(user.identity)
         for index, (resource, action, value) in enumerate(events):
             original = dict(value) if isinstance(value, dict) else value
             handler, _ = _resolve(self.auth, resource, action)

@@ -25,6 +25,9 @@ use crate::config::{AppConfig, ModuleSource, ObjectLocation};
 /// The Python side of graphward (python/graphward/host.py).
 const HOST_SOURCE: &str = include_str!("../../python/graphward/host.py");
 
+/// Graph execution and thread state (python/graphward/runner.py).
+const RUNNER_SOURCE: &str = include_str!("../../python/graphward/runner.py");
+
 /// The auth host: loads `auth.path`, authenticates and authorizes (python/graphward/auth_host.py).
 const AUTH_SOURCE: &str = include_str!("../../python/graphward/auth_host.py");
 
@@ -55,6 +58,8 @@ pub struct HostSetup {
     /// Whether the Studio bypass (`x-auth-scheme: langsmith`) is allowed: `dev` without
     /// `disable_studio_auth`.
     pub studio_allowed: bool,
+    /// The SQLite file of LangGraph's checkpointer.
+    pub checkpoints: PathBuf,
 }
 
 /// What start-up found, for logs and `/info`.
@@ -70,6 +75,8 @@ pub struct StartupReport {
     pub langgraph_version: Option<String>,
     /// The loaded `auth.path`, if configured.
     pub auth: Option<AuthReport>,
+    /// The checkpointer in use: `sqlite` (langgraph-checkpoint-sqlite), `memory` or `none`.
+    pub checkpointer: String,
 }
 
 /// What the auth host found at start-up.
@@ -226,6 +233,67 @@ impl PythonHost {
         }
     }
 
+    /// Starts a call that can be cancelled: returns its token (for [`PythonHost::cancel`]) and
+    /// the future of its result.
+    pub fn call_cancellable<T, M, C>(&self, make: M, convert: C) -> (u64, impl std::future::Future<Output = Result<T, PythonError>> + Send + 'static)
+    where
+        T: Send + 'static,
+        M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
+    {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if self.bridge.is_stopped() {
+            let _ = tx.send(Err(PythonError::Stopped));
+        } else {
+            self.bridge.push(bridge::submit_job(token, make, move |result| {
+                let converted = result.and_then(|value| convert(&value));
+                let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
+                let _ = tx.send(converted);
+            }));
+        }
+        (token, async move { rx.await.map_err(|_| PythonError::Stopped)? })
+    }
+
+    /// Cancels a call started by [`PythonHost::call_cancellable`] (its coroutine gets
+    /// `CancelledError` at its next suspension).
+    pub fn cancel(&self, token: u64) {
+        self.bridge.push(bridge::cancel_job(token));
+    }
+
+    /// Starts a graph run (`graphward_runner.run`); `emit(event, json)` receives every chunk
+    /// on the interpreter thread. Returns the cancel token and the run's summary.
+    pub fn start_run(
+        &self,
+        spec: serde_json::Value,
+        emit: Arc<dyn Fn(String, String) + Send + Sync>,
+    ) -> (u64, impl std::future::Future<Output = Result<serde_json::Value, PythonError>> + Send + 'static) {
+        self.call_cancellable(
+            move |host| {
+                let py = host.py();
+                let runner = py.import(pyo3::intern!(py, "graphward_runner"))?;
+                let emitter = Bound::new(py, Emitter { sink: emit })?;
+                runner.getattr(pyo3::intern!(py, "run"))?.call1((convert::json_to_py(py, &spec)?, emitter))
+            },
+            convert::py_to_json,
+        )
+    }
+
+    /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and
+    /// returns the result as JSON.
+    pub async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
+        self.call(
+            move |host| {
+                let py = host.py();
+                let runner = py.import(pyo3::intern!(py, "graphward_runner"))?;
+                let args = args.iter().map(|arg| convert::json_to_py(py, arg)).collect::<PyResult<Vec<_>>>()?;
+                runner.getattr(function)?.call1(pyo3::types::PyTuple::new(py, args)?)
+            },
+            convert::py_to_json,
+        )
+        .await
+    }
+
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
     /// round trip (`graphward_auth.HOST.dispatch`).
     pub async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
@@ -361,11 +429,18 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         None => None,
     };
 
+    let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
+    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(),))).map_err(describe)?;
+    let checkpointer: String = event_loop
+        .call_method1("run_until_complete", (setup_coroutine,))
+        .and_then(|kind| kind.extract())
+        .map_err(|error| format!("cannot open the checkpointer at {}: {}", setup.checkpoints.display(), describe(error)))?;
+
     let drain = bridge.drain_callback(&host).map_err(describe)?;
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
 
     let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
-    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth }))
+    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer }))
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.
@@ -377,9 +452,7 @@ fn load_auth(
     path: &ObjectLocation,
 ) -> Result<AuthReport, String> {
     let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
-    let source = CString::new(AUTH_SOURCE).map_err(|error| error.to_string())?;
-    let module = PyModule::from_code(py, &source, c"<graphward>/graphward/auth_host.py", c"graphward_auth").map_err(describe)?;
-    py.import("sys").and_then(|sys| sys.getattr("modules")?.set_item("graphward_auth", &module)).map_err(describe)?;
+    let module = load_module(py, AUTH_SOURCE, c"<graphward>/graphward/auth_host.py", "graphward_auth").map_err(describe)?;
     let (file, module_name) = match &path.source {
         ModuleSource::File(file) => (Some(file.display().to_string()), None),
         ModuleSource::Module(name) => (None, Some(name.clone())),
@@ -413,6 +486,19 @@ fn load_auth(
     }
     let missing_paths: Vec<String> = loaded.call_method0("missing_paths").and_then(|paths| paths.extract()).map_err(describe)?;
     Ok(AuthReport { coverage, missing_paths })
+}
+
+/// The callable a run emits its chunks through: `emit(event_name, json_text)`.
+#[pyclass(frozen)]
+struct Emitter {
+    sink: Arc<dyn Fn(String, String) + Send + Sync>,
+}
+
+#[pymethods]
+impl Emitter {
+    fn __call__(&self, event: String, data: String) {
+        (self.sink)(event, data);
+    }
 }
 
 /// Reads the dict `AuthHost.dispatch` returns.
@@ -458,10 +544,16 @@ fn parse_dispatch_reply(reply: &Bound<'_, PyAny>) -> PyResult<DispatchReply> {
 }
 
 fn load_host_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
-    let source = CString::new(HOST_SOURCE).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))?;
-    let module = PyModule::from_code(py, &source, c"<graphward>/graphward/host.py", c"graphward_host")?;
-    // Registered so tracebacks, `PythonError::from_py` and the auth host can import it.
-    py.import("sys")?.getattr("modules")?.set_item("graphward_host", &module)?;
+    load_module(py, HOST_SOURCE, c"<graphward>/graphward/host.py", "graphward_host")
+}
+
+/// Compiles an embedded module and registers it in `sys.modules` (so tracebacks and the other
+/// embedded modules can import it).
+fn load_module<'py>(py: Python<'py>, source: &str, file_name: &std::ffi::CStr, name: &str) -> PyResult<Bound<'py, PyModule>> {
+    let source = CString::new(source).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))?;
+    let module_name = CString::new(name).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))?;
+    let module = PyModule::from_code(py, &source, file_name, &module_name)?;
+    py.import("sys")?.getattr("modules")?.set_item(name, &module)?;
     Ok(module)
 }
 
@@ -509,7 +601,8 @@ async def uses_loop():
             std::fs::create_dir_all(&dir).expect("dir");
             std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
             let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
-            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false }).expect("start");
+            let checkpoints = dir.join("checkpoints.db");
+            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints }).expect("start");
             assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
             host
         })

@@ -17,6 +17,7 @@ use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::python::PythonHost;
+use crate::runs::RunManager;
 use crate::storage::{StorageError, StorageHandle};
 
 /// Request bodies above this size get 413, like the reference's default.
@@ -37,6 +38,8 @@ struct SharedState {
     auth: AuthPolicy,
     /// Threads, store items, … .
     storage: StorageHandle,
+    /// The run queue and executor.
+    runs: RunManager,
     /// The installed `langgraph` version, for `/info`.
     langgraph_version: Option<String>,
 }
@@ -47,13 +50,18 @@ impl AppState {
         python: PythonHost,
         auth: AuthPolicy,
         storage: StorageHandle,
+        runs: RunManager,
         langgraph_version: Option<String>,
     ) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, auth, storage, langgraph_version }) }
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version }) }
     }
 
     pub fn python(&self) -> &PythonHost {
         &self.inner.python
+    }
+
+    pub fn runs(&self) -> &RunManager {
+        &self.inner.runs
     }
 
     pub fn storage(&self) -> &StorageHandle {
@@ -85,6 +93,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::assistants::router())
         .merge(routes::graphs::router())
         .merge(routes::crons::router())
+        .merge(routes::runs::router())
+        .merge(routes::state::router())
         .merge(routes::threads::router())
         .merge(routes::store::router())
         // Like the reference, unknown routes are authenticated first: 401 before 404/405.

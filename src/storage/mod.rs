@@ -160,6 +160,65 @@ pub enum CronSortBy {
     UpdatedAt,
 }
 
+/// A run's status. Serde names are the wire strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Success,
+    Error,
+    Timeout,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(text.to_string())).ok()
+    }
+
+    /// Pending or running.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+/// A run row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub run_id: Uuid,
+    pub thread_id: Uuid,
+    pub assistant_id: Uuid,
+    /// The scheduled start (creation time + `after_seconds`), microseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: RunStatus,
+    pub metadata: Map<String, Value>,
+    pub multitask_strategy: String,
+    /// The stored execution arguments (input, command, config, context, stream_mode, …).
+    pub kwargs: Map<String, Value>,
+}
+
+/// The thread fields a finished run (or a state update) sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadOutcome {
+    pub values: Option<Value>,
+    pub interrupts: Map<String, Value>,
+    pub status: ThreadStatus,
+    pub error: Option<Value>,
+}
+
 /// A stored cross-thread memory item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreItem {
@@ -233,6 +292,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
     fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>>;
     fn count_crons(&self, query: &CronQuery) -> StorageResult<i64>;
+
+    /// Inserts a pending run; the thread becomes `busy` and gets `graph_id`/`assistant_id`
+    /// merged into its metadata.
+    fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()>;
+    fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> StorageResult<Run>;
+    /// Runs of a thread, newest first.
+    fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> StorageResult<Vec<Run>>;
+    /// Pending and running runs of a thread, oldest first.
+    fn active_runs(&self, thread_id: Uuid) -> StorageResult<Vec<Run>>;
+    /// Active runs of every thread with this status (`None`: pending and running).
+    fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>>;
+    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()>;
+    fn delete_run(&self, run_id: Uuid) -> StorageResult<()>;
+    /// Claims the oldest runnable pending run (scheduled start passed, nothing else running
+    /// or older pending on its thread): it becomes `running`.
+    fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>>;
+    /// The earliest scheduled start of a pending run, if any.
+    fn next_pending_start(&self) -> StorageResult<Option<i64>>;
+    /// Sets a thread's values, interrupts, status and error; `busy` wins while other runs
+    /// are active.
+    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()>;
+    /// Marks runs left `running` by a previous process as `error` (returns how many).
+    fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize>;
 
     /// Inserts or replaces an item (keeping `created_at` of a replaced one).
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()>;

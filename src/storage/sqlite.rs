@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::canonical::canonical;
 use super::{
-    AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -119,6 +119,20 @@ CREATE TABLE cron_meta (
 );
 CREATE INDEX cron_meta_lookup ON cron_meta(key, canon, elem, cron_id);
 CREATE INDEX cron_meta_cron ON cron_meta(cron_id);
+"#, r#"
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+    assistant_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    multitask_strategy TEXT NOT NULL,
+    kwargs TEXT NOT NULL
+);
+CREATE INDEX runs_thread ON runs(thread_id, created_at);
+CREATE INDEX runs_status ON runs(status, created_at);
 "#];
 
 /// SQLite storage: a file and a small pool of connections.
@@ -574,6 +588,29 @@ fn get_cron_in(connection: &Connection, cron_id: Uuid, auth: Option<&Filter>) ->
         .ok_or(StorageError::NotFound)
 }
 
+const RUN_COLUMNS: &str = "r.run_id, r.thread_id, r.assistant_id, r.created_at, r.updated_at, r.status, r.metadata, r.multitask_strategy, r.kwargs";
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    let uuid = |text: String| Uuid::parse_str(&text).unwrap_or_default();
+    Ok(Run {
+        run_id: uuid(row.get(0)?),
+        thread_id: uuid(row.get(1)?),
+        assistant_id: uuid(row.get(2)?),
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+        status: RunStatus::parse(&row.get::<_, String>(5)?).unwrap_or(RunStatus::Error),
+        metadata: parse_map(&row.get::<_, String>(6)?),
+        multitask_strategy: row.get(7)?,
+        kwargs: parse_map(&row.get::<_, String>(8)?),
+    })
+}
+
+fn query_runs(connection: &Connection, sql: &str, params: &[SqlValue]) -> StorageResult<Vec<Run>> {
+    let mut statement = connection.prepare_cached(sql).map_err(internal)?;
+    let rows = statement.query_map(params_from_iter(params.iter()), run_from_row).map_err(internal)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+}
+
 fn encode_namespace(namespace: &[String]) -> String {
     namespace.join(".")
 }
@@ -945,6 +982,171 @@ impl Storage for SqliteStorage {
             let where_ = cron_where(query);
             let sql = format!("SELECT COUNT(*) FROM crons t WHERE {}", where_.sql());
             connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+        })
+    }
+
+    fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let thread_id = run.thread_id.to_string();
+            transaction
+                .execute(
+                    "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, multitask_strategy, kwargs)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params![
+                        run.run_id.to_string(),
+                        thread_id,
+                        run.assistant_id.to_string(),
+                        run.created_at,
+                        run.updated_at,
+                        run.status.as_str(),
+                        to_text(&run.metadata),
+                        run.multitask_strategy,
+                        to_text(&run.kwargs)
+                    ],
+                )
+                .map_err(internal)?;
+            transaction
+                .execute(
+                    "UPDATE threads SET status = 'busy', metadata = ?, updated_at = ? WHERE thread_id = ?",
+                    params![to_text(thread_metadata), run.updated_at, thread_id],
+                )
+                .map_err(internal)?;
+            index_metadata(&transaction, &thread_id, thread_metadata).map_err(internal)?;
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> StorageResult<Run> {
+        self.with(|connection| {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = ? AND r.run_id = ?");
+            query_runs(connection, &sql, &[SqlValue::Text(thread_id.to_string()), SqlValue::Text(run_id.to_string())])?
+                .into_iter()
+                .next()
+                .ok_or(StorageError::NotFound)
+        })
+    }
+
+    fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> StorageResult<Vec<Run>> {
+        self.with(|connection| {
+            let mut params = vec![SqlValue::Text(thread_id.to_string())];
+            let status_clause = match status {
+                Some(status) => {
+                    params.push(SqlValue::Text(status.as_str().to_string()));
+                    "AND r.status = ?"
+                }
+                None => "",
+            };
+            params.push(SqlValue::Integer(limit));
+            params.push(SqlValue::Integer(offset));
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = ? {status_clause} ORDER BY r.created_at DESC, r.run_id DESC LIMIT ? OFFSET ?");
+            query_runs(connection, &sql, &params)
+        })
+    }
+
+    fn active_runs(&self, thread_id: Uuid) -> StorageResult<Vec<Run>> {
+        self.with(|connection| {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = ? AND r.status IN ('pending', 'running') ORDER BY r.created_at, r.run_id");
+            query_runs(connection, &sql, &[SqlValue::Text(thread_id.to_string())])
+        })
+    }
+
+    fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>> {
+        self.with(|connection| match status {
+            Some(status) => {
+                let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = ? ORDER BY r.created_at");
+                query_runs(connection, &sql, &[SqlValue::Text(status.as_str().to_string())])
+            }
+            None => {
+                let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status IN ('pending', 'running') ORDER BY r.created_at");
+                query_runs(connection, &sql, &[])
+            }
+        })
+    }
+
+    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
+        self.with(|connection| {
+            connection
+                .execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
+    fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
+        self.with(|connection| {
+            let deleted = connection.execute("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;
+            if deleted == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+        })
+    }
+
+    fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
+        self.with(|connection| {
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'pending' AND r.created_at <= ?
+                   AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'running')
+                   AND NOT EXISTS (SELECT 1 FROM runs y WHERE y.thread_id = r.thread_id AND y.status = 'pending'
+                                   AND (y.created_at < r.created_at OR (y.created_at = r.created_at AND y.run_id < r.run_id)))
+                 ORDER BY r.created_at, r.run_id LIMIT 1"
+            );
+            let Some(mut run) = query_runs(&transaction, &sql, &[SqlValue::Integer(now)])?.into_iter().next() else {
+                return Ok(None);
+            };
+            transaction
+                .execute("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", params![now, run.run_id.to_string()])
+                .map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            run.status = RunStatus::Running;
+            run.updated_at = now;
+            Ok(Some(run))
+        })
+    }
+
+    fn next_pending_start(&self) -> StorageResult<Option<i64>> {
+        self.with(|connection| {
+            connection.query_row("SELECT MIN(created_at) FROM runs WHERE status = 'pending'", [], |row| row.get(0)).map_err(internal)
+        })
+    }
+
+    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+        self.with(|connection| {
+            let id = thread_id.to_string();
+            let active: bool = connection
+                .query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
+                .map_err(internal)?;
+            let status = if active { ThreadStatus::Busy } else { outcome.status };
+            connection
+                .execute(
+                    r#"UPDATE threads SET "values" = ?, interrupts = ?, status = ?, error = ?, updated_at = ?, state_updated_at = ? WHERE thread_id = ?"#,
+                    params![
+                        outcome.values.as_ref().map(Value::to_string),
+                        to_text(&outcome.interrupts),
+                        status.as_str(),
+                        outcome.error.as_ref().map(Value::to_string),
+                        now,
+                        now,
+                        id
+                    ],
+                )
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
+    fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
+        self.with(|connection| {
+            let transaction = connection.transaction().map_err(internal)?;
+            let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
+            transaction
+                .execute(
+                    "UPDATE threads SET status = 'error', error = ?, updated_at = ? WHERE thread_id IN (SELECT thread_id FROM runs WHERE status = 'running')",
+                    params![error, now],
+                )
+                .map_err(internal)?;
+            let recovered = transaction.execute("UPDATE runs SET status = 'error', updated_at = ? WHERE status = 'running'", [now]).map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(recovered)
         })
     }
 

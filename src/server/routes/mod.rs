@@ -3,6 +3,8 @@
 pub(super) mod assistants;
 pub(super) mod crons;
 pub(super) mod graphs;
+pub(super) mod runs;
+pub(super) mod state;
 pub(super) mod store;
 pub(super) mod system;
 pub(super) mod threads;

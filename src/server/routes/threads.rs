@@ -314,6 +314,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<Strin
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
+    state.python().runner("delete_thread", vec![json!(thread_id.to_string())]).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -336,6 +337,11 @@ async fn copy(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>
             StorageError::NotFound => ApiError::reason(StatusCode::CONFLICT),
             other => other.into(),
         })?;
+    state
+        .python()
+        .runner("copy_thread", vec![json!(thread_id.to_string()), json!(new_thread_id.to_string())])
+        .await
+        .map_err(ApiError::internal)?;
     Ok(axum::Json(view(&copied, None)))
 }
 
@@ -374,19 +380,27 @@ async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJ
                 }
             }
             let mut pruned = 0;
+            let mut deleted = Vec::new();
             for id in &ids {
                 match storage.delete_thread(*id, None) {
-                    Ok(()) => pruned += 1,
+                    Ok(()) => {
+                        pruned += 1;
+                        deleted.push(*id);
+                    }
                     Err(StorageError::NotFound) => {}
                     Err(other) => return Err(other),
                 }
             }
-            Ok(pruned)
+            Ok((pruned, deleted))
         })
         .await
         .map_err(|error| match error {
             StorageError::NotFound => ApiError::not_found("At least one thread not found or not authorized"),
             other => other.into(),
         })?;
+    let (pruned, deleted) = pruned;
+    for id in deleted {
+        state.python().runner("delete_thread", vec![json!(id.to_string())]).await.map_err(ApiError::internal)?;
+    }
     Ok(axum::Json(json!({"pruned_count": pruned})))
 }

@@ -1,0 +1,372 @@
+"""Graph execution and thread state, on the interpreter's asyncio loop.
+
+Rust (src/runs/) builds each run's config and calls `run(spec, emit)`; every stream chunk is
+serialized here to compact JSON and handed to `emit(event_name, json_text)`. Thread state,
+history and updates go through the graph's own `aget_state` / `aget_state_history` /
+`aupdate_state` with the server's checkpointer.
+
+Loaded by Rust as module `graphward_runner`, after `graphward_host`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import logging
+import uuid
+
+import graphward_host
+
+log = logging.getLogger("graphward.runner")
+
+CHECKPOINTER = None
+CHECKPOINTER_KIND = "none"
+
+# Exception types whose text is shown to clients; others become a fixed message (spec runs.md §5.2).
+_USER_FACING = {
+    "ValueError", "TypeError", "KeyError", "AttributeError", "RuntimeError", "RecursionError",
+    "GraphRecursionError", "TimeoutError", "InvalidUpdateError", "EmptyInputError", "GraphInterrupt",
+    "ParentCommand", "HTTPException", "CancelledError", "UserInterrupt", "NotImplementedError",
+    "AssertionError", "IndexError", "ZeroDivisionError",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Setup
+
+
+async def setup(database_path):
+    """Opens the checkpointer: LangGraph's AsyncSqliteSaver on `database_path` when
+    `langgraph-checkpoint-sqlite` is importable, else an in-memory saver. Returns its kind."""
+    global CHECKPOINTER, CHECKPOINTER_KIND
+    try:
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    except ImportError:
+        try:
+            from langgraph.checkpoint.memory import InMemorySaver
+        except ImportError:
+            CHECKPOINTER, CHECKPOINTER_KIND = None, "none"
+            return CHECKPOINTER_KIND
+        CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
+        return CHECKPOINTER_KIND
+    connection = await aiosqlite.connect(database_path)
+    await connection.execute("PRAGMA journal_mode=WAL")
+    saver = AsyncSqliteSaver(connection)
+    await saver.setup()
+    CHECKPOINTER, CHECKPOINTER_KIND = saver, "sqlite"
+    return CHECKPOINTER_KIND
+
+
+# --------------------------------------------------------------------------------------------
+# JSON, the way clients expect it
+
+
+def _default(obj):
+    if hasattr(obj, "model_dump") and callable(obj.model_dump):
+        return obj.model_dump()
+    if hasattr(obj, "dict") and callable(obj.dict) and hasattr(obj, "__fields__"):
+        return obj.dict()
+    type_name = type(obj).__name__
+    if type_name == "Interrupt" and hasattr(obj, "value"):
+        return {"value": obj.value, "id": getattr(obj, "id", None), "response_schema": getattr(obj, "response_schema", None)}
+    if type_name == "Send" and hasattr(obj, "node"):
+        return {"node": obj.node, "args": obj.arg}
+    if type_name == "Command" and hasattr(obj, "goto"):
+        return {key: getattr(obj, key) for key in ("graph", "update", "resume", "goto") if getattr(obj, key, None) not in (None, ())}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
+    if isinstance(obj, tuple) and hasattr(obj, "_asdict"):
+        return obj._asdict()
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    if isinstance(obj, (uuid.UUID, decimal.Decimal)):
+        return str(obj) if isinstance(obj, uuid.UUID) else float(obj)
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, datetime.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (bytes, bytearray)):
+        return base64.b64encode(bytes(obj)).decode()
+    if isinstance(obj, BaseException):
+        return repr(obj)
+    return repr(obj)
+
+
+def dumps(obj):
+    return json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def jsonable(obj):
+    """`obj` as plain JSON data (round-trip through the encoder)."""
+    return json.loads(dumps(obj))
+
+
+def _error_of(error):
+    name = type(error).__name__
+    message = str(error) if name in _USER_FACING else "An internal error occurred"
+    return {"error": name, "message": message}
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+def _graph_for(graph_id, with_checkpointer, store=None):
+    graph = graphward_host._GRAPHS[graph_id][1]
+    update = {"checkpointer": CHECKPOINTER if with_checkpointer else None}
+    if store is not None:
+        update["store"] = store
+    return graph.copy(update=update)
+
+
+def _command(command):
+    from langgraph.types import Command, Send
+
+    goto = command.get("goto")
+    if goto is not None:
+        items = goto if isinstance(goto, list) else [goto]
+        goto = [Send(item["node"], item.get("input")) if isinstance(item, dict) else item for item in items]
+    update = command.get("update")
+    if isinstance(update, list):
+        update = [tuple(pair) for pair in update]
+    kwargs = {}
+    if "resume" in command:
+        kwargs["resume"] = command["resume"]
+    if update is not None:
+        kwargs["update"] = update
+    if goto:
+        kwargs["goto"] = goto
+    return Command(**kwargs)
+
+
+def _user_object(user):
+    """The `langgraph_auth_user` a graph sees: the auth host's user proxy, rebuilt from the
+    authenticated identity (attribute and mapping access both work)."""
+    if not user:
+        return None
+    try:
+        import graphward_auth
+
+        return graphward_auth._wrap_user(dict(user))
+    except Exception:  # noqa: BLE001 - no auth host (or an unexpected shape): a plain dict
+        return dict(user)
+
+
+_EVENT_FOR_MODE = {"messages": "messages"}
+
+
+async def run(spec, emit):
+    """Runs one graph. `spec` (built by Rust): graph_id, input, command, config, context,
+    stream_mode (requested modes), subgraphs, interrupt_before, interrupt_after, durability,
+    checkpointer (bool), auth_user (dict or None).
+
+    Emits every requested chunk; returns {"status", "error", "values", "interrupts",
+    "has_next"} describing the thread afterwards."""
+    requested = list(spec.get("stream_mode") or ["values"])
+    modes = []
+    for mode in requested:
+        actual = "messages" if mode in ("messages-tuple", "messages") else mode
+        if actual not in modes:
+            modes.append(actual)
+    if "values" not in modes:
+        modes.append("values")
+    emitted = {("messages" if mode in ("messages-tuple", "messages") else mode) for mode in requested}
+    with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
+    graph = _graph_for(spec["graph_id"], with_checkpointer)
+    config = spec.get("config") or {}
+    configurable = config.setdefault("configurable", {})
+    configurable["langgraph_auth_user"] = _user_object(spec.get("auth_user"))
+    if spec.get("command") is not None:
+        graph_input = _command(spec["command"])
+    else:
+        graph_input = spec.get("input")
+    kwargs = {
+        "stream_mode": modes,
+        "subgraphs": bool(spec.get("subgraphs")),
+        "interrupt_before": spec.get("interrupt_before"),
+        "interrupt_after": spec.get("interrupt_after"),
+    }
+    if spec.get("durability"):
+        kwargs["durability"] = spec["durability"]
+    context = spec.get("context")
+    if context:
+        kwargs["context"] = context
+    last_values = None
+    outcome = {"status": "success", "error": None}
+    try:
+        async for item in graph.astream(graph_input, config, **kwargs):
+            if kwargs["subgraphs"]:
+                namespace, mode, chunk = item
+            else:
+                namespace, (mode, chunk) = (), item
+            if mode == "values" and not namespace:
+                last_values = chunk
+            # Root `values` are always published (wait/join read them); streams filter to the
+            # requested modes.
+            if mode not in emitted and not (mode == "values" and not namespace):
+                continue
+            name = _EVENT_FOR_MODE.get(mode, mode)
+            if namespace:
+                name = name + "|" + "|".join(namespace)
+            emit(name, dumps(chunk))
+    except asyncio.CancelledError:
+        outcome = {"status": "interrupted", "error": {"error": "UserInterrupt", "message": "Run was cancelled"}}
+        # Record the state reached so far, then let the cancellation finish.
+        summary = await _summary(graph, config, with_checkpointer, last_values)
+        summary.update(outcome)
+        return summary
+    except Exception as error:  # noqa: BLE001 - becomes the run's error
+        log.warning("run failed: %s", graphward_host.describe_error(error))
+        outcome = {"status": "error", "error": _error_of(error)}
+        emit("error", dumps(outcome["error"]))
+    summary = await _summary(graph, config, with_checkpointer, last_values)
+    summary.update(outcome)
+    return summary
+
+
+async def _summary(graph, config, with_checkpointer, last_values):
+    """Thread values, interrupts (task id -> list) and whether tasks remain."""
+    if not with_checkpointer:
+        return {"values": jsonable(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
+    try:
+        state = await graph.aget_state(config)
+    except Exception:  # noqa: BLE001 - a run that never checkpointed
+        return {"values": jsonable(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
+    interrupts = {}
+    for task in state.tasks:
+        if task.interrupts:
+            interrupts[task.id] = [_interrupt(interrupt) for interrupt in task.interrupts]
+    return {"values": jsonable(state.values), "interrupts": interrupts, "has_next": bool(state.next)}
+
+
+def _interrupt(interrupt):
+    out = {"id": getattr(interrupt, "id", None), "value": jsonable(getattr(interrupt, "value", None))}
+    schema = getattr(interrupt, "response_schema", None)
+    if schema is not None:
+        out["response_schema"] = jsonable(schema)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Thread state
+
+
+def _checkpoint(config):
+    if not config:
+        return None
+    configurable = config.get("configurable", {})
+    out = {
+        "thread_id": configurable.get("thread_id"),
+        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+        "checkpoint_id": configurable.get("checkpoint_id"),
+    }
+    if configurable.get("checkpoint_map"):
+        out["checkpoint_map"] = configurable["checkpoint_map"]
+    return out
+
+
+def _state(snapshot):
+    """A StateSnapshot as the API's ThreadState."""
+    checkpoint = _checkpoint(snapshot.config)
+    parent = _checkpoint(snapshot.parent_config)
+    metadata = dict(snapshot.metadata) if snapshot.metadata is not None else None
+    if metadata is not None and metadata.get("checkpoint_ns") == "":
+        metadata.pop("checkpoint_ns")
+    tasks = []
+    for task in snapshot.tasks:
+        state = task.state
+        task_state, task_checkpoint = None, None
+        if state is not None and hasattr(state, "values"):
+            task_state = _state(state)
+        elif state is not None:
+            task_checkpoint = dict(state.get("configurable", {}))
+        tasks.append({
+            "id": task.id,
+            "name": task.name,
+            "path": jsonable(list(task.path)) if getattr(task, "path", None) else [],
+            "error": repr(task.error) if task.error is not None else None,
+            "interrupts": [_interrupt(interrupt) for interrupt in task.interrupts],
+            "checkpoint": task_checkpoint,
+            "state": task_state,
+            "result": jsonable(task.result) if getattr(task, "result", None) is not None else None,
+        })
+    created_at = snapshot.created_at
+    return {
+        "values": jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": tasks,
+        "checkpoint": checkpoint,
+        "metadata": jsonable(metadata),
+        "created_at": created_at,
+        "parent_checkpoint": parent,
+        "interrupts": [_interrupt(interrupt) for interrupt in snapshot.interrupts],
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }
+
+
+def empty_state():
+    return {"values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None, "checkpoint": None,
+            "parent_checkpoint": None, "interrupts": [], "checkpoint_id": None, "parent_checkpoint_id": None}
+
+
+async def get_state(graph_id, configurable, subgraphs):
+    if CHECKPOINTER is None:
+        return empty_state()
+    graph = _graph_for(graph_id, True)
+    snapshot = await graph.aget_state({"configurable": configurable}, subgraphs=bool(subgraphs))
+    if not snapshot.config:
+        state = empty_state()
+        if configurable.get("checkpoint_id"):
+            state["checkpoint"] = {"checkpoint_id": configurable["checkpoint_id"], "thread_id": configurable.get("thread_id")}
+        return state
+    return _state(snapshot)
+
+
+async def get_history(graph_id, configurable, limit, before, metadata_filter):
+    if CHECKPOINTER is None:
+        return []
+    graph = _graph_for(graph_id, True)
+    before_config = {"configurable": {"checkpoint_id": before}} if before else None
+    states = []
+    async for snapshot in graph.aget_state_history({"configurable": configurable}, limit=limit, before=before_config, filter=metadata_filter or None):
+        states.append(_state(snapshot))
+    return states
+
+
+class NodeNotFound(Exception):
+    pass
+
+
+async def update_state(graph_id, configurable, values, as_node):
+    """Applies an update; returns the new checkpoint config and the thread summary."""
+    graph = _graph_for(graph_id, True)
+    if as_node is not None and as_node not in graph.nodes:
+        raise NodeNotFound(f"Node {as_node} does not exist")
+    config = {"configurable": configurable}
+    new_config = await graph.aupdate_state(config, values, as_node=as_node)
+    summary = await _summary(graph, {"configurable": {"thread_id": configurable["thread_id"]}}, True, None)
+    return {"checkpoint": _checkpoint(new_config), "summary": summary}
+
+
+async def delete_thread(thread_id):
+    if CHECKPOINTER is not None:
+        await CHECKPOINTER.adelete_thread(thread_id)
+
+
+async def copy_thread(source_id, target_id):
+    if CHECKPOINTER is not None and hasattr(CHECKPOINTER, "acopy_thread"):
+        await CHECKPOINTER.acopy_thread(source_id, target_id)
+
+
+async def delete_for_runs(run_ids):
+    if CHECKPOINTER is not None and hasattr(CHECKPOINTER, "adelete_for_runs"):
+        await CHECKPOINTER.adelete_for_runs(run_ids)

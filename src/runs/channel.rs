@@ -1,0 +1,178 @@
+//! A run's events: an append-only list that any number of readers follow.
+//!
+//! Events are kept (not broadcast and dropped) so a reader never misses one: the stream that
+//! created the run reads from the start, a join reads from "now", a resumable reconnect from
+//! the event after `Last-Event-ID`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEvent {
+    /// `<ms>-<seq>`, only for resumable runs.
+    pub id: Option<String>,
+    /// `metadata`, `values`, `updates`, `values|sub:…`, `error`, …
+    pub event: String,
+    /// Compact JSON.
+    pub data: Arc<str>,
+}
+
+impl RunEvent {
+    /// The SSE frame: `event:`, one `data:` line, `id:` when present, CRLF line ends.
+    pub fn frame(&self) -> String {
+        match &self.id {
+            Some(id) => format!("event: {}\r\ndata: {}\r\nid: {id}\r\n\r\n", self.event, self.data),
+            None => format!("event: {}\r\ndata: {}\r\n\r\n", self.event, self.data),
+        }
+    }
+
+    /// The stream mode of the event (`values|sub:…` → `values`, `messages/partial` → `messages`).
+    pub fn mode(&self) -> &str {
+        let base = self.event.split('|').next().unwrap_or_default();
+        base.split('/').next().unwrap_or(base)
+    }
+}
+
+/// The events of one run.
+#[derive(Debug)]
+pub struct RunChannel {
+    events: Mutex<Vec<RunEvent>>,
+    notify: Notify,
+    finished: AtomicBool,
+    /// Resumable runs give every event an id.
+    resumable: bool,
+    sequence: AtomicU64,
+}
+
+impl RunChannel {
+    pub fn new(resumable: bool) -> Self {
+        Self { events: Mutex::new(Vec::new()), notify: Notify::new(), finished: AtomicBool::new(false), resumable, sequence: AtomicU64::new(0) }
+    }
+
+    /// Appends an event (`data` is JSON text) and wakes readers.
+    pub fn push(&self, event: &str, data: String) {
+        let id = self.resumable.then(|| {
+            let millis = crate::timestamp::now_micros() / 1000;
+            format!("{millis}-{}", self.sequence.fetch_add(1, Ordering::Relaxed))
+        });
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).push(RunEvent { id, event: event.to_string(), data: data.into() });
+        self.notify.notify_waiters();
+    }
+
+    /// No more events will come.
+    pub fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Every event so far.
+    pub fn snapshot(&self) -> Vec<RunEvent> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn len(&self) -> usize {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn get(&self, index: usize) -> Option<RunEvent> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).get(index).cloned()
+    }
+
+    /// A reader from the first event.
+    pub fn subscribe_from_start(self: &Arc<Self>) -> Subscription {
+        Subscription { channel: Arc::clone(self), index: 0 }
+    }
+
+    /// A reader of the events published from now on.
+    pub fn subscribe_from_now(self: &Arc<Self>) -> Subscription {
+        Subscription { channel: Arc::clone(self), index: self.len() }
+    }
+
+    /// A reader of the events after `last_event_id` (`-`, `-1`, `0`: from the start).
+    pub fn subscribe_after(self: &Arc<Self>, last_event_id: &str) -> Subscription {
+        if matches!(last_event_id, "-" | "-1" | "0") {
+            return self.subscribe_from_start();
+        }
+        let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = parse_id(last_event_id);
+        let index = events.iter().position(|event| event.id.as_deref().map(parse_id).is_some_and(|id| id > after)).unwrap_or(events.len());
+        Subscription { channel: Arc::clone(self), index }
+    }
+}
+
+/// `<ms>-<seq>` as numbers, so `…-10` sorts after `…-9`.
+fn parse_id(id: &str) -> (u64, u64) {
+    let (millis, sequence) = id.split_once('-').unwrap_or((id, "0"));
+    (millis.parse().unwrap_or(0), sequence.parse().unwrap_or(0))
+}
+
+/// A reader's position in a channel.
+#[derive(Debug)]
+pub struct Subscription {
+    channel: Arc<RunChannel>,
+    index: usize,
+}
+
+impl Subscription {
+    /// The next event; `None` once the run has finished and every event was read.
+    pub async fn next(&mut self) -> Option<RunEvent> {
+        loop {
+            let notified = self.channel.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(event) = self.channel.get(self.index) {
+                self.index += 1;
+                return Some(event);
+            }
+            if self.channel.is_finished() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// Every event until the run finishes.
+    pub async fn collect(mut self) -> Vec<RunEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_see_every_event_once() {
+        let channel = Arc::new(RunChannel::new(true));
+        channel.push("metadata", "{}".into());
+        let early = channel.subscribe_from_start();
+        let late = channel.subscribe_from_now();
+        let writer = Arc::clone(&channel);
+        let producer = tokio::spawn(async move {
+            for index in 0..100 {
+                writer.push("values", format!("{{\"i\":{index}}}"));
+                tokio::task::yield_now().await;
+            }
+            writer.finish();
+        });
+        let (early, late) = tokio::join!(early.collect(), late.collect());
+        producer.await.expect("producer");
+        assert_eq!(early.len(), 101);
+        assert_eq!(late.len(), 100);
+        let third = early[2].id.clone().expect("resumable ids");
+        let replay = channel.subscribe_after(&third).collect().await;
+        assert_eq!(replay.len(), 98);
+        assert_eq!(early[1].frame(), format!("event: values\r\ndata: {{\"i\":0}}\r\nid: {}\r\n\r\n", early[1].id.clone().expect("id")));
+    }
+}

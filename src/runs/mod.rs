@@ -1,0 +1,304 @@
+//! Runs: the durable queue, the executor and the per-run event channels.
+//!
+//! A run is a row in storage. The scheduler claims runnable pending runs (one at a time per
+//! thread, oldest first, up to `max_concurrent` at once) and executes each on the interpreter
+//! loop through [`PythonHost::start_run`]. Every chunk the graph streams is appended to the
+//! run's [`RunChannel`], which stream, wait and join endpoints read. The final status and the
+//! thread's state are stored **before** the channel is closed, so a client that sees the end
+//! of a stream and then reads the run gets its final status.
+
+mod channel;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, Semaphore};
+use uuid::Uuid;
+
+pub use channel::{RunChannel, RunEvent, Subscription};
+
+use crate::python::PythonHost;
+use crate::storage::{Run, RunStatus, StorageHandle, ThreadOutcome, ThreadStatus};
+use crate::timestamp::now_micros;
+
+/// The key of a run's `kwargs` where graphward keeps what it needs to execute the run (never
+/// shown to clients).
+pub const EXECUTION_KEY: &str = "__graphward__";
+
+/// How long a finished run's events stay joinable (resumable streams replay from them).
+const RETAIN_FINISHED: Duration = Duration::from_secs(600);
+
+/// What cancelling does to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelAction {
+    /// Stop it; status `interrupted`; its checkpoints stay.
+    Interrupt,
+    /// Stop it and delete it with the checkpoints it wrote.
+    Rollback,
+}
+
+/// Executes runs; shared by the routes. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RunManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: StorageHandle,
+    python: PythonHost,
+    /// Live and recently finished runs' events. A std mutex: held for map operations only.
+    channels: Mutex<HashMap<Uuid, Arc<RunChannel>>>,
+    /// Cancel tokens of executing runs, and the action requested for them.
+    executing: Mutex<HashMap<Uuid, (u64, Option<CancelAction>)>>,
+    /// Wakes the scheduler: a run was created or a slot freed.
+    wake: Notify,
+    /// Bounds how many runs execute at once.
+    slots: Arc<Semaphore>,
+}
+
+impl RunManager {
+    pub fn new(storage: StorageHandle, python: PythonHost, max_concurrent: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                storage,
+                python,
+                channels: Mutex::new(HashMap::new()),
+                executing: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            }),
+        }
+    }
+
+    /// Marks runs a previous process left `running` as failed, then starts the scheduler.
+    pub async fn start(&self) -> Result<(), String> {
+        let recovered = self.inner.storage.run(|storage| storage.recover_interrupted_runs(now_micros())).await.map_err(|error| error.to_string())?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
+        }
+        let manager = self.clone();
+        tokio::spawn(async move { manager.schedule().await });
+        Ok(())
+    }
+
+    /// The channel of a run, created if needed (a run's events start here).
+    pub fn channel(&self, run_id: Uuid, resumable: bool) -> Arc<RunChannel> {
+        let mut channels = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(channels.entry(run_id).or_insert_with(|| Arc::new(RunChannel::new(resumable))))
+    }
+
+    /// The channel of a run if it is live or recently finished.
+    pub fn existing_channel(&self, run_id: Uuid) -> Option<Arc<RunChannel>> {
+        self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&run_id).cloned()
+    }
+
+    /// A run was inserted: opens its channel and wakes the scheduler.
+    pub fn enqueued(&self, run: &Run) -> Arc<RunChannel> {
+        let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
+        let channel = self.channel(run.run_id, resumable);
+        self.inner.wake.notify_one();
+        channel
+    }
+
+    /// Cancels a run: a pending one ends now; an executing one is stopped at its next await.
+    pub async fn cancel(&self, run: &Run, action: CancelAction) -> Result<(), String> {
+        let token = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            executing.get_mut(&run.run_id).map(|(token, requested)| {
+                *requested = Some(action);
+                *token
+            })
+        };
+        if let Some(token) = token {
+            self.inner.python.cancel(token);
+            return Ok(());
+        }
+        // Not executing (pending, or between claim and start): end it here.
+        let run_id = run.run_id;
+        let thread_id = run.thread_id;
+        match action {
+            CancelAction::Interrupt => {
+                self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Interrupted, now_micros())).await.map_err(|e| e.to_string())?;
+            }
+            CancelAction::Rollback => {
+                self.inner.storage.run(move |storage| storage.delete_run(run_id)).await.map_err(|e| e.to_string())?;
+            }
+        }
+        self.refresh_thread_status(thread_id).await;
+        if let Some(channel) = self.existing_channel(run_id) {
+            channel.finish();
+        }
+        Ok(())
+    }
+
+    /// After a pending run is dropped, the thread is busy only while other runs are active.
+    async fn refresh_thread_status(&self, thread_id: Uuid) {
+        let storage = self.inner.storage.clone();
+        let _ = storage
+            .run(move |storage| {
+                let thread = storage.get_thread(thread_id, None)?;
+                if !storage.active_runs(thread_id)?.is_empty() {
+                    return Ok(());
+                }
+                let status = if !thread.interrupts.is_empty() { ThreadStatus::Interrupted } else { ThreadStatus::Idle };
+                let outcome = ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
+                storage.finish_thread(thread_id, &outcome, now_micros())
+            })
+            .await;
+    }
+
+    async fn schedule(self) {
+        loop {
+            while let Ok(permit) = Arc::clone(&self.inner.slots).try_acquire_owned() {
+                match self.inner.storage.run(|storage| storage.claim_next_run(now_micros())).await {
+                    Ok(Some(run)) => {
+                        let manager = self.clone();
+                        tokio::spawn(async move {
+                            manager.execute(run).await;
+                            drop(permit);
+                            manager.inner.wake.notify_one();
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot claim a run");
+                        break;
+                    }
+                }
+            }
+            // Sleep until woken, or until a delayed run becomes due (at most a second).
+            let next = self.inner.storage.run(|storage| storage.next_pending_start()).await.ok().flatten();
+            let wait = next.map_or(Duration::from_secs(1), |start| {
+                Duration::from_micros(u64::try_from(start - now_micros()).unwrap_or(0)).min(Duration::from_secs(1))
+            });
+            let _ = tokio::time::timeout(wait.max(Duration::from_millis(5)), self.inner.wake.notified()).await;
+        }
+    }
+
+    async fn execute(&self, run: Run) {
+        let execution = run.kwargs.get(EXECUTION_KEY).cloned().unwrap_or(Value::Null);
+        let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
+        let channel = self.channel(run.run_id, resumable);
+        channel.push("metadata", json!({"run_id": run.run_id.to_string(), "attempt": 1}).to_string());
+
+        let mut spec = Map::new();
+        for key in ["input", "command", "config", "context", "stream_mode", "interrupt_before", "interrupt_after", "durability", "subgraphs"] {
+            if let Some(value) = run.kwargs.get(key) {
+                spec.insert(key.to_string(), value.clone());
+            }
+        }
+        for key in ["graph_id", "checkpointer", "auth_user"] {
+            spec.insert(key.to_string(), execution.get(key).cloned().unwrap_or(Value::Null));
+        }
+        let sink = Arc::clone(&channel);
+        let (token, result) = self.inner.python.start_run(Value::Object(spec), Arc::new(move |event, data| sink.push(&event, data)));
+        self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).insert(run.run_id, (token, None));
+        let result = result.await;
+        let cancel = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).remove(&run.run_id).and_then(|(_, action)| action);
+
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(error) => {
+                tracing::error!(run_id = %run.run_id, %error, "run failed in the host");
+                let failure = json!({"error": "RuntimeError", "message": "An internal error occurred"});
+                channel.push("error", failure.to_string());
+                json!({"status": "error", "error": failure, "values": null, "interrupts": {}, "has_next": false})
+            }
+        };
+        let mut status = match summary.get("status").and_then(Value::as_str) {
+            Some("error") => RunStatus::Error,
+            Some("interrupted") => RunStatus::Interrupted,
+            _ => RunStatus::Success,
+        };
+        if cancel.is_some() {
+            status = RunStatus::Interrupted;
+        }
+        let failed = status == RunStatus::Error;
+        let interrupts = summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default();
+        let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
+        let thread_status = if failed {
+            ThreadStatus::Error
+        } else if has_next {
+            ThreadStatus::Interrupted
+        } else {
+            ThreadStatus::Idle
+        };
+        let outcome = ThreadOutcome {
+            values: summary.get("values").cloned().filter(|values| !values.is_null()),
+            interrupts,
+            status: thread_status,
+            error: summary.get("error").cloned().filter(|error| !error.is_null()),
+        };
+        let stateless_delete = execution.get("delete_thread").and_then(Value::as_bool).unwrap_or(false);
+        let (run_id, thread_id) = (run.run_id, run.thread_id);
+        let rollback = cancel == Some(CancelAction::Rollback);
+        if rollback {
+            let _ = self.inner.python.runner("delete_for_runs", vec![json!([run_id.to_string()])]).await;
+        }
+        let stored = self
+            .inner
+            .storage
+            .run(move |storage| {
+                if rollback {
+                    storage.delete_run(run_id)?;
+                } else {
+                    storage.set_run_status(run_id, status, now_micros())?;
+                }
+                storage.finish_thread(thread_id, &outcome, now_micros())
+            })
+            .await;
+        if let Err(error) = stored {
+            tracing::error!(%run_id, %error, "cannot store the end of a run");
+        }
+        if stateless_delete {
+            let _ = self.inner.python.runner("delete_thread", vec![json!(thread_id.to_string())]).await;
+            let _ = self.inner.storage.run(move |storage| storage.delete_thread(thread_id, None)).await;
+        }
+        channel.finish();
+        tracing::info!(%run_id, %thread_id, status = status.as_str(), "run finished");
+        let manager = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RETAIN_FINISHED).await;
+            manager.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+        });
+    }
+}
+
+/// The body of `/wait`, `/join` and `cancel?wait=1`, from a run's events (spec runs.md
+/// §4.13). `None`: the run published no `values` and no error (the caller falls back to the
+/// thread's values).
+pub fn wait_result(events: &[RunEvent]) -> Option<Value> {
+    let mut last_values = None;
+    let mut interrupt_chunks = Vec::new();
+    for event in events {
+        match event.event.as_str() {
+            "error" => {
+                let error = serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null);
+                return Some(json!({"__error__": error}));
+            }
+            "values" => {
+                let values = serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null);
+                if let Some(interrupts) = values.get("__interrupt__") {
+                    interrupt_chunks.push(interrupts.clone());
+                }
+                last_values = Some(values);
+            }
+            "updates" => {
+                if let Ok(update) = serde_json::from_str::<Value>(&event.data)
+                    && let Some(interrupts) = update.get("__interrupt__").filter(|list| list.as_array().is_some_and(|items| !items.is_empty()))
+                {
+                    interrupt_chunks.push(interrupts.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    if interrupt_chunks.len() > 1 {
+        let all: Vec<Value> = interrupt_chunks.iter().filter_map(Value::as_array).flatten().cloned().collect();
+        return Some(json!({"__interrupt__": all}));
+    }
+    last_values
+}

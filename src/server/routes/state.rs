@@ -1,0 +1,228 @@
+//! Thread state and history (spec runs.md §7), through the graph's own `aget_state`,
+//! `aget_state_history` and `aupdate_state` with the server's checkpointer.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::path_uuid;
+use crate::auth::{Action, Endpoint, Resource};
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::server::auth::Auth;
+use crate::server::extract::ApiJson;
+use crate::storage::{StorageError, Thread, ThreadOutcome, ThreadStatus};
+use crate::timestamp::now_micros;
+
+pub(in crate::server) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/threads/{thread_id}/state", get(get_state).post(update_state))
+        .route("/threads/{thread_id}/state/checkpoint", post(get_state_at_checkpoint))
+        .route("/threads/{thread_id}/state/{checkpoint_id}", get(get_state_at))
+        .route("/threads/{thread_id}/history", get(history_get).post(history_post))
+}
+
+fn not_found(thread_id: Uuid) -> ApiError {
+    ApiError::not_found(format!("Thread with ID {thread_id} not found"))
+}
+
+/// Authorizes `endpoint` and loads the thread through the read filter.
+async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint: Endpoint) -> Result<Thread, ApiError> {
+    let authorization = auth.authorize(endpoint).await?;
+    let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
+    state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => not_found(thread_id),
+        other => other.into(),
+    })
+}
+
+fn graph_of(thread: &Thread) -> Option<String> {
+    thread.metadata.get("graph_id").and_then(Value::as_str).map(str::to_string)
+}
+
+fn query_flag(query: Option<&str>, name: &str) -> bool {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+    pairs.iter().rev().find(|(key, _)| key == name).is_some_and(|(_, value)| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()))
+}
+
+async fn state_json(state: &AppState, thread: &Thread, configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
+    let Some(graph_id) = graph_of(thread) else {
+        return state.python().runner("empty_state", vec![]).await.map_err(ApiError::internal);
+    };
+    state.python().runner("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs)]).await.map_err(ApiError::internal)
+}
+
+fn root_configurable(thread_id: Uuid) -> Map<String, Value> {
+    let mut configurable = Map::new();
+    configurable.insert("thread_id".to_string(), json!(thread_id.to_string()));
+    configurable.insert("checkpoint_ns".to_string(), json!(""));
+    configurable
+}
+
+async fn get_state(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let thread = visible_thread(&state, &auth, thread_id, Endpoint::ThreadsRead { thread_id }).await?;
+    Ok(axum::Json(state_json(&state, &thread, root_configurable(thread_id), query_flag(query.as_deref(), "subgraphs")).await?))
+}
+
+async fn get_state_at(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((raw, checkpoint_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let thread = visible_thread(&state, &auth, thread_id, Endpoint::ThreadsRead { thread_id }).await?;
+    let mut configurable = root_configurable(thread_id);
+    configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
+    Ok(axum::Json(state_json(&state, &thread, configurable, query_flag(query.as_deref(), "subgraphs")).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckpointRequest {
+    checkpoint: Map<String, Value>,
+    subgraphs: Option<bool>,
+}
+
+async fn get_state_at_checkpoint(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    ApiJson(request): ApiJson<CheckpointRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let thread = visible_thread(&state, &auth, thread_id, Endpoint::ThreadsRead { thread_id }).await?;
+    let mut configurable = root_configurable(thread_id);
+    for (key, value) in request.checkpoint {
+        if key != "thread_id" && !value.is_null() {
+            configurable.insert(key, value);
+        }
+    }
+    Ok(axum::Json(state_json(&state, &thread, configurable, request.subgraphs.unwrap_or(false)).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UpdateRequest {
+    values: Option<Value>,
+    as_node: Option<String>,
+    checkpoint: Option<Map<String, Value>>,
+    checkpoint_id: Option<String>,
+}
+
+async fn update_state(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<UpdateRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let authorization = auth.authorize(Endpoint::ThreadsUpdateState { thread_id }).await?;
+    let read = authorization.filter(Resource::Threads, Action::Read).cloned();
+    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, read.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => not_found(thread_id),
+        other => other.into(),
+    })?;
+    if let Some(filter) = authorization.filter(Resource::Threads, Action::Update)
+        && !filter.matches(&thread.metadata)
+    {
+        return Err(ApiError::reason(StatusCode::FORBIDDEN));
+    }
+    let Some(graph_id) = graph_of(&thread) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) or run it once first."),
+        ));
+    };
+    let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
+    if !active.is_empty() {
+        let ids: Vec<String> = active.iter().map(|run| run.run_id.to_string()).collect();
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("Thread {thread_id} has in-flight runs: {}", ids.join(", "))));
+    }
+    let mut configurable = root_configurable(thread_id);
+    if let Some(checkpoint) = request.checkpoint {
+        for (key, value) in checkpoint {
+            if key != "thread_id" && !value.is_null() {
+                configurable.insert(key, value);
+            }
+        }
+    }
+    if let Some(checkpoint_id) = request.checkpoint_id {
+        configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
+    }
+    let args = vec![json!(graph_id), Value::Object(configurable), request.values.unwrap_or(Value::Null), request.as_node.map_or(Value::Null, Value::from)];
+    let updated = state.python().runner("update_state", args).await.map_err(|error| {
+        let text = error.to_string();
+        match text.strip_prefix("NodeNotFound: ") {
+            Some(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+            None => ApiError::internal(text),
+        }
+    })?;
+    let summary = updated.get("summary").cloned().unwrap_or(Value::Null);
+    let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
+    let outcome = ThreadOutcome {
+        values: summary.get("values").cloned().filter(|values| !values.is_null()),
+        interrupts: summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default(),
+        status: if has_next { ThreadStatus::Interrupted } else { ThreadStatus::Idle },
+        error: None,
+    };
+    state.storage().run(move |storage| storage.finish_thread(thread_id, &outcome, now_micros())).await?;
+    let checkpoint = updated.get("checkpoint").cloned().unwrap_or(Value::Null);
+    Ok(axum::Json(json!({
+        "checkpoint": checkpoint,
+        "configurable": checkpoint,
+        "checkpoint_id": checkpoint.get("checkpoint_id").cloned().unwrap_or(Value::Null),
+    })))
+}
+
+/// `before` as a checkpoint id: a string, a Checkpoint object or `{"configurable": {...}}`.
+fn before_id(before: Option<&Value>) -> Option<String> {
+    let before = before?;
+    match before {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(map) => map
+            .get("checkpoint_id")
+            .or_else(|| map.get("configurable").and_then(|configurable| configurable.get("checkpoint_id")))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, before: Option<String>, metadata: Option<Map<String, Value>>, checkpoint: Option<Map<String, Value>>) -> Result<Value, ApiError> {
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
+    }
+    let thread = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
+    let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
+    let mut configurable = root_configurable(thread_id);
+    if let Some(checkpoint) = checkpoint {
+        for (key, value) in checkpoint {
+            if key != "thread_id" && !value.is_null() {
+                configurable.insert(key, value);
+            }
+        }
+    }
+    let args = vec![json!(graph_id), Value::Object(configurable), json!(limit), before.map_or(Value::Null, Value::from), metadata.map_or(Value::Null, Value::Object)];
+    state.python().runner("get_history", args).await.map_err(ApiError::internal)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HistoryRequest {
+    limit: Option<i64>,
+    before: Option<Value>,
+    metadata: Option<Map<String, Value>>,
+    checkpoint: Option<Map<String, Value>>,
+}
+
+async fn history_post(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<HistoryRequest>) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let before = before_id(request.before.as_ref());
+    Ok(axum::Json(history(&state, &auth, thread_id, request.limit.unwrap_or(1), before, request.metadata, request.checkpoint).await?))
+}
+
+async fn history_get(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))?;
+    let last = |name: &str| pairs.iter().rev().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.clone());
+    let limit = last("limit").map_or(Ok(1), |text| text.parse::<i64>()).map_err(|_| ApiError::validation("limit: must be an integer"))?;
+    Ok(axum::Json(history(&state, &auth, thread_id, limit, last("before"), None, None).await?))
+}

@@ -1,0 +1,160 @@
+"""Runs, streaming and thread state through the official Python client and RemoteGraph,
+under examples/auth.py (spec runs.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+from langgraph.pregel.remote import RemoteGraph
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from conftest import REPO, Server
+
+USER1 = {"Authorization": "Bearer user1-token"}
+USER2 = {"Authorization": "Bearer user2-token"}
+HI = {"messages": [{"role": "human", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = tmp_path_factory.mktemp("runs-app")
+    shutil.copytree(REPO / "examples", app / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "tests" / "e2e" / "apps" / "interrupt_graph.py", app / "interrupt_graph.py")
+    config = {
+        "dependencies": ["./examples"],
+        "graphs": {"agent": "./examples/agent.py:graph", "interrupt": "./interrupt_graph.py:graph", "failing": "./interrupt_graph.py:failing_graph"},
+        "auth": {"path": "./examples/auth.py:my_auth"},
+    }
+    (app / "langgraph.json").write_text(json.dumps(config))
+    running = Server(app / "langgraph.json")
+    yield running
+    running.stop()
+
+
+def texts(values):
+    return [message["content"] for message in values["messages"]]
+
+
+@pytest.mark.anyio
+async def test_wait_stream_join_and_state(server):
+    client = get_client(url=server.url, headers=USER1)
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    result = await client.runs.wait(tid, "agent", input=HI)
+    assert texts(result) == ["hi", "echo: hi"]
+    parts = [part async for part in client.runs.stream(tid, "agent", input={"messages": [{"role": "human", "content": "again"}]}, stream_mode=["values", "updates"])]
+    assert [part.event for part in parts] == ["metadata", "values", "updates", "values"]
+    assert parts[2].data == {"respond": {"messages": [{"role": "ai", "content": "echo: again"}]}}
+    run = await client.runs.create(tid, "agent", input={"messages": [{"role": "human", "content": "third"}]})
+    assert run["status"] == "pending"
+    joined = await client.runs.join(tid, run["run_id"])
+    assert texts(joined)[-1] == "echo: third"
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+    runs = await client.runs.list(tid)
+    assert len(runs) == 3 and runs[0]["run_id"] == run["run_id"]
+
+    state = await client.threads.get_state(tid)
+    assert texts(state["values"])[-1] == "echo: third" and state["next"] == []
+    assert state["checkpoint"]["thread_id"] == tid and state["metadata"]["graph_id"] == "agent"
+    history = await client.threads.get_history(tid, limit=20)
+    assert len(history) >= 6 and history[0]["checkpoint_id"] == state["checkpoint_id"]
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "idle" and texts(thread["values"])[-1] == "echo: third"
+    assert thread["metadata"]["graph_id"] == "agent" and thread["metadata"]["owner"] == "user1"
+
+    other = get_client(url=server.url, headers=USER2)
+    # `runs.wait` surfaces the raw httpx error (the SDK does not map it).
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        await other.runs.wait(tid, "agent", input=HI)
+    assert raised.value.response.status_code == 404
+    with pytest.raises(NotFoundError):
+        await other.threads.get_state(tid)
+    with pytest.raises(NotFoundError):
+        await other.runs.get(tid, run["run_id"])
+    with pytest.raises(NotFoundError):
+        await other.runs.list(tid)
+    bad = get_client(url=server.url, headers={"Authorization": "Bearer nope"})
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        await bad.runs.wait(tid, "agent", input=HI)
+    assert raised.value.response.status_code == 401
+
+
+def test_interrupt_and_resume(server):
+    client = get_sync_client(url=server.url, headers=USER1)
+    thread = client.threads.create()
+    tid = thread["thread_id"]
+    paused = client.runs.wait(tid, "interrupt", input={"messages": [{"role": "human", "content": "q"}]})
+    assert paused["__interrupt__"][0]["value"] == {"question": "approve?"}
+    thread = client.threads.get(tid)
+    assert thread["status"] == "interrupted"
+    [interrupts] = list(thread["interrupts"].values())
+    assert interrupts[0]["value"] == {"question": "approve?"}
+    state = client.threads.get_state(tid)
+    assert state["next"] == ["ask"] and state["interrupts"][0]["value"] == {"question": "approve?"}
+    done = client.runs.wait(tid, "interrupt", command={"resume": {"ok": True}})
+    assert texts(done)[-1] == "answer: {'ok': True}"
+    assert client.threads.get(tid)["status"] == "idle"
+
+
+def test_errors_stateless_and_multitask(server):
+    client = get_sync_client(url=server.url, headers=USER1)
+    thread = client.threads.create()
+    failed = client.runs.wait(thread["thread_id"], "failing", input=HI, raise_error=False)
+    assert failed == {"__error__": {"error": "ValueError", "message": "boom failure"}}
+    assert client.threads.get(thread["thread_id"])["status"] == "error"
+    stateless = client.runs.wait(None, "agent", input=HI)
+    assert texts(stateless) == ["hi", "echo: hi"]
+    parts = list(client.runs.stream(None, "agent", input=HI, stream_mode="updates"))
+    assert [part.event for part in parts] == ["metadata", "updates"]
+
+    busy = client.threads.create()
+    first = client.runs.create(busy["thread_id"], "interrupt", input={"messages": [{"role": "human", "content": "q"}]})
+    client.runs.join(busy["thread_id"], first["run_id"])
+    second = client.runs.create(busy["thread_id"], "agent", input=HI, after_seconds=30)
+    with pytest.raises(ConflictError):
+        client.runs.create(busy["thread_id"], "agent", input=HI, multitask_strategy="reject")
+    client.runs.cancel(busy["thread_id"], second["run_id"])
+    assert client.runs.get(busy["thread_id"], second["run_id"])["status"] == "interrupted"
+
+
+def test_update_state_and_remote_graph(server):
+    client = get_sync_client(url=server.url, headers=USER1)
+    thread = client.threads.create(graph_id="agent")
+    tid = thread["thread_id"]
+    updated = client.threads.update_state(tid, {"messages": [{"role": "human", "content": "seeded"}]}, as_node="respond")
+    assert updated["checkpoint"]["thread_id"] == tid
+    assert texts(client.threads.get_state(tid)["values"]) == ["seeded"]
+
+    remote = RemoteGraph("agent", url=server.url, headers=USER1)
+    config = {"configurable": {"thread_id": tid}}
+    out = remote.invoke({"messages": [{"role": "human", "content": "remote"}]}, config)
+    assert texts(out)[-1] == "echo: remote"
+    snapshot = remote.get_state(config)
+    assert snapshot.values["messages"][-1]["content"] == "echo: remote"
+    history = list(remote.get_state_history(config))
+    assert len(history) >= 3
+    remote.update_state(config, {"messages": [{"role": "human", "content": "patched"}]}, as_node="respond")
+    assert remote.get_state(config).values["messages"][-1]["content"] == "patched"
+    chunks = list(remote.stream({"messages": [{"role": "human", "content": "s"}]}, config, stream_mode="updates"))
+    assert chunks == [{"respond": {"messages": [{"role": "ai", "content": "echo: s"}]}}]
+    stateless = RemoteGraph("agent", url=server.url, headers=USER1).invoke(HI)
+    assert texts(stateless) == ["hi", "echo: hi"]
+    other = RemoteGraph("agent", url=server.url, headers=USER2)
+    with pytest.raises(Exception) as raised:
+        other.invoke(HI, config)
+    assert "404" in str(raised.value) or "not found" in str(raised.value).lower()
+
+
+@pytest.mark.anyio
+async def test_remote_graph_async(server):
+    remote = RemoteGraph("agent", url=server.url, headers=USER1)
+    client = get_client(url=server.url, headers=USER1)
+    tid = (await client.threads.create())["thread_id"]
+    out = await remote.ainvoke(HI, {"configurable": {"thread_id": tid}})
+    assert texts(out) == ["hi", "echo: hi"]
+    state = await remote.aget_state({"configurable": {"thread_id": tid}})
+    assert state.next == ()
