@@ -363,8 +363,28 @@ async def delete_thread(thread_id):
 
 
 async def copy_thread(source_id, target_id):
-    if CHECKPOINTER is not None and hasattr(CHECKPOINTER, "acopy_thread"):
+    """Copies every checkpoint and pending write of a thread (ids kept, thread id rewritten)."""
+    if CHECKPOINTER is None:
+        return
+    try:
         await CHECKPOINTER.acopy_thread(source_id, target_id)
+        return
+    except (NotImplementedError, AttributeError):
+        pass
+    saved = [item async for item in CHECKPOINTER.alist({"configurable": {"thread_id": source_id}})]
+    for item in sorted(saved, key=lambda item: item.checkpoint["id"]):
+        source = item.config["configurable"]
+        namespace = source.get("checkpoint_ns", "")
+        parent = (item.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+        config = {"configurable": {"thread_id": target_id, "checkpoint_ns": namespace}}
+        if parent:
+            config["configurable"]["checkpoint_id"] = parent
+        stored = await CHECKPOINTER.aput(config, item.checkpoint, item.metadata, item.checkpoint.get("channel_versions", {}))
+        writes = {}
+        for task_id, channel, value in item.pending_writes or ():
+            writes.setdefault(task_id, []).append((channel, value))
+        for task_id, task_writes in writes.items():
+            await CHECKPOINTER.aput_writes(stored, task_writes, task_id)
 
 
 async def delete_for_runs(run_ids):

@@ -632,7 +632,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
 impl Storage for SqliteStorage {
     fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let id = thread.thread_id.to_string();
             let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
             if exists {
@@ -673,7 +673,7 @@ impl Storage for SqliteStorage {
 
     fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let mut thread = get_thread_in(&transaction, thread_id, auth)?;
             thread.metadata.extend(metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
             thread.updated_at = now;
@@ -689,7 +689,7 @@ impl Storage for SqliteStorage {
 
     fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             get_thread_in(&transaction, thread_id, auth)?;
             transaction.execute("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -726,7 +726,7 @@ impl Storage for SqliteStorage {
 
     fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(existing) => {
                     if existing.name != assistant.name || existing.description != assistant.description {
@@ -747,7 +747,7 @@ impl Storage for SqliteStorage {
 
     fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(_) => {
                     return match (if_exists, get_assistant_in(&transaction, assistant.assistant_id, auth)) {
@@ -770,7 +770,7 @@ impl Storage for SqliteStorage {
 
     fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
             let latest: i64 = transaction
                 .query_row("SELECT COALESCE(MAX(version), 0) FROM assistant_versions WHERE assistant_id = ?", [assistant_id.to_string()], |row| row.get(0))
@@ -801,7 +801,7 @@ impl Storage for SqliteStorage {
 
     fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             get_assistant_in(&transaction, assistant_id, auth)?;
             transaction.execute("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -867,7 +867,7 @@ impl Storage for SqliteStorage {
 
     fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let current = get_assistant_in(&transaction, assistant_id, auth)?;
             let chosen = transaction
                 .query_row(
@@ -906,7 +906,7 @@ impl Storage for SqliteStorage {
 
     fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             transaction
                 .execute(
                     "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
@@ -926,7 +926,7 @@ impl Storage for SqliteStorage {
 
     fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let mut params = cron_params(cron);
             let id = params.remove(0);
             params.push(id);
@@ -948,7 +948,7 @@ impl Storage for SqliteStorage {
 
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             get_cron_in(&transaction, cron_id, auth)?;
             transaction.execute("DELETE FROM crons WHERE cron_id = ?", [cron_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -987,7 +987,7 @@ impl Storage for SqliteStorage {
 
     fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let thread_id = run.thread_id.to_string();
             transaction
                 .execute(
@@ -1136,7 +1136,7 @@ impl Storage for SqliteStorage {
 
     fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
         self.with(|connection| {
-            let transaction = connection.transaction().map_err(internal)?;
+            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
             transaction
                 .execute(

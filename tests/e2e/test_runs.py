@@ -143,6 +143,12 @@ def test_update_state_and_remote_graph(server):
     assert chunks == [{"respond": {"messages": [{"role": "ai", "content": "echo: s"}]}}]
     stateless = RemoteGraph("agent", url=server.url, headers=USER1).invoke(HI)
     assert texts(stateless) == ["hi", "echo: hi"]
+    copy = client.threads.copy(tid)
+    copied_state = client.threads.get_state(copy["thread_id"])
+    assert copied_state["values"] == client.threads.get_state(tid)["values"]
+    assert copied_state["checkpoint"]["thread_id"] == copy["thread_id"]
+    assert len(client.threads.get_history(copy["thread_id"], limit=50)) == len(client.threads.get_history(tid, limit=50))
+    client.threads.delete(copy["thread_id"])
     other = RemoteGraph("agent", url=server.url, headers=USER2)
     with pytest.raises(Exception) as raised:
         other.invoke(HI, config)
