@@ -82,7 +82,13 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         "{}.checkpoints.db",
         options.database.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned())
     ));
-    let setup = HostSetup { config: Arc::clone(&config), venv: options.venv, studio_allowed: options.mode == Mode::Dev, checkpoints };
+    let setup = HostSetup {
+        config: Arc::clone(&config),
+        venv: options.venv,
+        studio_allowed: options.mode == Mode::Dev,
+        checkpoints,
+        database: Some(options.database.clone()),
+    };
     let (python, report) = PythonHost::start(setup)?;
     let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();

@@ -26,6 +26,8 @@ log = logging.getLogger("graphward.runner")
 
 CHECKPOINTER = None
 CHECKPOINTER_KIND = "none"
+# The store graphs see: the same items as the HTTP /store API (None without langgraph).
+STORE = None
 
 # Exception types whose text is shown to clients; others become a fixed message (spec runs.md §5.2).
 _USER_FACING = {
@@ -40,10 +42,13 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(database_path):
+async def setup(database_path, store_path=None):
     """Opens the checkpointer: LangGraph's AsyncSqliteSaver on `database_path` when
-    `langgraph-checkpoint-sqlite` is importable, else an in-memory saver. Returns its kind."""
-    global CHECKPOINTER, CHECKPOINTER_KIND
+    `langgraph-checkpoint-sqlite` is importable, else an in-memory saver. Returns its kind.
+    `store_path` is graphward's own database, whose store items graphs read and write."""
+    global CHECKPOINTER, CHECKPOINTER_KIND, STORE
+    if store_path:
+        STORE = _make_store(store_path)
     try:
         import aiosqlite
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -119,11 +124,11 @@ def _error_of(error):
 # Runs
 
 
-def _graph_for(graph_id, with_checkpointer, store=None):
+def _graph_for(graph_id, with_checkpointer):
     graph = graphward_host._GRAPHS[graph_id][1]
     update = {"checkpointer": CHECKPOINTER if with_checkpointer else None}
-    if store is not None:
-        update["store"] = store
+    if STORE is not None:
+        update["store"] = STORE
     return graph.copy(update=update)
 
 
@@ -390,3 +395,121 @@ async def copy_thread(source_id, target_id):
 async def delete_for_runs(run_ids):
     if CHECKPOINTER is not None and hasattr(CHECKPOINTER, "adelete_for_runs"):
         await CHECKPOINTER.adelete_for_runs(run_ids)
+
+
+# --------------------------------------------------------------------------------------------
+# The store graphs see (LangGraph BaseStore over graphward's store_items table)
+
+
+def _make_store(path):
+    try:
+        from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, PutOp, SearchItem, SearchOp
+    except ImportError:
+        return None
+    import sqlite3
+    import time
+
+    def now_micros():
+        return int(time.time() * 1_000_000)
+
+    def to_datetime(micros):
+        return datetime.datetime.fromtimestamp(micros / 1_000_000, tz=datetime.timezone.utc)
+
+    def matches(value, filter_):
+        for key, condition in (filter_ or {}).items():
+            if key not in value:
+                return False
+            actual = value[key]
+            if isinstance(condition, dict) and condition and all(name.startswith("$") for name in condition):
+                for operator, operand in condition.items():
+                    holds = {
+                        "$eq": lambda: actual == operand,
+                        "$ne": lambda: actual != operand,
+                        "$gt": lambda: actual > operand,
+                        "$gte": lambda: actual >= operand,
+                        "$lt": lambda: actual < operand,
+                        "$lte": lambda: actual <= operand,
+                    }.get(operator)
+                    if holds is None:
+                        raise ValueError(f"Unsupported operator: {operator}")
+                    try:
+                        if not holds():
+                            return False
+                    except TypeError:
+                        return False
+            elif isinstance(condition, dict):
+                if not isinstance(actual, dict) or not matches(actual, condition):
+                    return False
+            elif actual != condition:
+                return False
+        return True
+
+    def labels_match(labels, pattern):
+        return len(labels) >= len(pattern) and all(want == "*" or have == want for have, want in zip(labels, pattern))
+
+    class GraphwardStore(BaseStore):
+        """LangGraph's BaseStore over graphward's own store table: items a graph writes are
+        what `/store` serves, and the other way round."""
+
+        def __init__(self, database):
+            self._connection = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+            self._connection.execute("PRAGMA busy_timeout = 10000")
+
+        def _item(self, row, search=False):
+            namespace, key, value, created, updated = row
+            cls = SearchItem if search else Item
+            return cls(namespace=tuple(namespace.split(".")), key=key, value=json.loads(value), created_at=to_datetime(created), updated_at=to_datetime(updated))
+
+        def batch(self, ops):
+            results = []
+            for op in ops:
+                if isinstance(op, GetOp):
+                    row = self._connection.execute(
+                        "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
+                        (".".join(op.namespace), op.key),
+                    ).fetchone()
+                    results.append(self._item(row) if row else None)
+                elif isinstance(op, PutOp):
+                    namespace = ".".join(op.namespace)
+                    if op.value is None:
+                        self._connection.execute("DELETE FROM store_items WHERE namespace = ? AND key = ?", (namespace, op.key))
+                    else:
+                        stamp = now_micros()
+                        self._connection.execute(
+                            "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                            "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                            (namespace, op.key, dumps(op.value), stamp, stamp),
+                        )
+                    results.append(None)
+                elif isinstance(op, SearchOp):
+                    prefix = ".".join(op.namespace_prefix)
+                    rows = self._connection.execute(
+                        "SELECT namespace, key, value, created_at, updated_at FROM store_items "
+                        "WHERE ? = '' OR namespace = ? OR substr(namespace, 1, length(?) + 1) = ? || '.' ORDER BY updated_at DESC",
+                        (prefix, prefix, prefix, prefix),
+                    ).fetchall()
+                    found = [self._item(row, search=True) for row in rows if matches(json.loads(row[2]), op.filter)]
+                    results.append(found[op.offset : op.offset + op.limit])
+                elif isinstance(op, ListNamespacesOp):
+                    rows = self._connection.execute("SELECT DISTINCT namespace FROM store_items").fetchall()
+                    namespaces = set()
+                    for (text,) in rows:
+                        labels = tuple(text.split("."))
+                        ok = True
+                        for condition in op.match_conditions or ():
+                            pattern = tuple(condition.path)
+                            if condition.match_type == "prefix":
+                                ok &= labels_match(labels, pattern)
+                            else:
+                                ok &= labels_match(labels[::-1], pattern[::-1])
+                        if ok:
+                            namespaces.add(labels[: op.max_depth] if op.max_depth else labels)
+                    results.append(sorted(namespaces)[op.offset : op.offset + op.limit])
+                else:
+                    raise NotImplementedError(f"store operation {type(op).__name__}")
+            return results
+
+        async def abatch(self, ops):
+            return self.batch(ops)
+
+    return GraphwardStore(path)

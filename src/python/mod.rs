@@ -60,6 +60,8 @@ pub struct HostSetup {
     pub studio_allowed: bool,
     /// The SQLite file of LangGraph's checkpointer.
     pub checkpoints: PathBuf,
+    /// graphward's own database (its store items are the graphs' `store`).
+    pub database: Option<PathBuf>,
 }
 
 /// What start-up found, for logs and `/info`.
@@ -430,7 +432,11 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     };
 
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
-    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(),))).map_err(describe)?;
+    let store_path = setup.database.as_ref().map(|path| path.display().to_string());
+    let setup_coroutine = runner
+        .getattr("setup")
+        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store_path)))
+        .map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())
@@ -602,7 +608,7 @@ async def uses_loop():
             std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
             let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
             let checkpoints = dir.join("checkpoints.db");
-            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints }).expect("start");
+            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints, database: None }).expect("start");
             assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
             host
         })

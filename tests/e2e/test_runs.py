@@ -164,3 +164,35 @@ async def test_remote_graph_async(server):
     assert texts(out) == ["hi", "echo: hi"]
     state = await remote.aget_state({"configurable": {"thread_id": tid}})
     assert state.next == ()
+
+
+STORE_GRAPH = """
+from typing import TypedDict
+from langgraph.graph import StateGraph, START, END
+from langgraph.store.base import BaseStore
+
+class State(TypedDict):
+    text: str
+
+async def remember(state, *, store: BaseStore):
+    await store.aput(("memories", "u"), "last", {"text": state["text"]})
+    seen = await store.aget(("memories", "u"), "from_api")
+    found = await store.asearch(("memories",))
+    return {"text": f"{seen.value['v'] if seen else None}|{len(found)}"}
+
+builder = StateGraph(State)
+builder.add_node("remember", remember)
+builder.add_edge(START, "remember")
+builder.add_edge("remember", END)
+graph = builder.compile()
+"""
+
+
+def test_graph_store_is_the_api_store(make_server):
+    """A graph's `store` reads and writes the items `/store` serves."""
+    server = make_server({"langgraph.json": '{"graphs": {"mem": "./graph.py:graph"}}', "graph.py": STORE_GRAPH})
+    client = get_sync_client(url=server.url)
+    client.store.put_item(("memories", "u"), "from_api", {"v": 7})
+    out = client.runs.wait(None, "mem", input={"text": "hello"})
+    assert out == {"text": "7|2"}
+    assert client.store.get_item(("memories", "u"), "last")["value"] == {"text": "hello"}
