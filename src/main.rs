@@ -108,7 +108,9 @@ const EXIT_STARTUP: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Logs go through a background writer so request handlers never wait on stderr; the
+    // guard flushes it on exit.
+    let _log_guard = init_tracing();
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -118,10 +120,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::GRAPHWARD_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).init();
+    guard
 }
 
 fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<AppConfig>> {
