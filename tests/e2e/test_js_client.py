@@ -1,7 +1,8 @@
 """The official JS client (`@langchain/langgraph-sdk`, pinned in tests/js) against the example app.
 
-Runs tests/js/smoke.mjs with Node: threads, assistants and the store, authenticated with an
-`Authorization` header. Installs tests/js/node_modules with `npm ci` when it is missing.
+Runs tests/js/smoke.mjs with Node (threads, assistants and the store, authenticated with an
+`Authorization` header) and tests/js/stream.mjs (`runs.stream`, re-joining the run with
+`Last-Event-ID`). Installs tests/js/node_modules with `npm ci` when it is missing.
 """
 
 from __future__ import annotations
@@ -59,5 +60,22 @@ def test_js_client_smoke(node, example_app):
         pytest.fail(f"smoke.mjs timed out:\n{error.stdout}\n{error.stderr}\n--- server log ---\n{example_app.output()}")
     assert result.returncode == 0, (
         f"smoke.mjs exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        f"\n--- server log ---\n{example_app.output()}"
+    )
+
+
+def test_js_stream_and_rejoin(node, example_app):
+    try:
+        result = subprocess.run(
+            [node, str(JS_DIR / "stream.mjs"), example_app.url],
+            cwd=JS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"stream.mjs timed out:\n{error.stdout}\n{error.stderr}\n--- server log ---\n{example_app.output()}")
+    assert result.returncode == 0, (
+        f"stream.mjs exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
         f"\n--- server log ---\n{example_app.output()}"
     )
