@@ -105,7 +105,8 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
 /// Starts the run scheduler, then serves the API on `listener` until `shutdown` completes and
 /// in-flight requests end.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    state.runs().start().await.map_err(std::io::Error::other)?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    state.runs().start(base_url).await.map_err(std::io::Error::other)?;
     let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -52,7 +52,24 @@ def setup(config_dir, local_dependencies, venv, env):
                 f"(found: {', '.join(found) or 'nothing'}); graphward embeds Python "
                 f"{sys.version_info.major}.{sys.version_info.minor}, so create the venv with that version"
             )
+        # Like an activated venv: its packages win over the base interpreter's, which are
+        # dropped unless the venv includes system site-packages (pyvenv.cfg).
+        base_sites = set(site.getsitepackages() + [site.getusersitepackages()])
+        include_system = False
+        config_file = os.path.join(venv, "pyvenv.cfg")
+        if os.path.isfile(config_file):
+            with open(config_file, encoding="utf-8") as handle:
+                for line in handle:
+                    key, _, value = line.partition("=")
+                    if key.strip() == "include-system-site-packages":
+                        include_system = value.strip().lower() == "true"
+        if not include_system:
+            sys.path[:] = [entry for entry in sys.path if entry not in base_sites]
+        before = list(sys.path)
         site.addsitedir(site_packages)
+        added = [entry for entry in sys.path if entry not in before]
+        first_base = next((index for index, entry in enumerate(before) if entry in base_sites), len(before))
+        sys.path[:] = before[:first_base] + added + before[first_base:]
         python = os.path.join(venv, "bin", "python")
         if os.path.exists(python):
             sys.executable = python
@@ -162,28 +179,59 @@ def _finish(task, reply, token):
         reply(False, error)
 
 
-def submit(obj, reply, token=0):
+def _needs_task(error):
+    """Errors of libraries that need a current Task (sniffio, anyio cancel scopes), which the
+    eager first step does not have."""
+    name = type(error).__name__
+    text = str(error)
+    return name == "AsyncLibraryNotFoundError" or (
+        isinstance(error, RuntimeError) and ("current task" in text or "cancel scope" in text or "no running event loop" in text)
+    )
+
+
+def _as_task(coroutine, reply, token, context):
+    task = asyncio.get_running_loop().create_task(coroutine, context=context)
+    if token:
+        _TASKS[token] = task
+    task.add_done_callback(lambda done: _finish(done, reply, token))
+
+
+def submit(obj, reply, token=0, eager=True):
     """Runs one bridged call. `reply(ok, value)` is called exactly once, on this thread.
 
-    A coroutine runs its first step at once, in a fresh contextvars context; only if it
-    suspends does the rest become a Task (in the same context). Anything else is a result.
+    `obj` is a coroutine, a zero-argument factory of one (which allows a retry), or a plain
+    result. A coroutine runs its first step at once (`eager`), in a fresh contextvars
+    context; only if it suspends does the rest become a Task (in the same context). If that
+    first step fails because a library needs a current Task (httpx/anyio do), a factory's
+    coroutine is started again as a Task. With `eager=False` it is a Task from the start.
     """
+    factory = None
+    if callable(obj) and not inspect.iscoroutine(obj):
+        factory = obj
+        try:
+            obj = factory()
+        except BaseException as error:  # noqa: BLE001 - reported to Rust
+            reply(False, error)
+            return
     if not inspect.iscoroutine(obj):
         reply(True, obj)
         return
     context = contextvars.Context()
+    if not eager:
+        _as_task(obj, reply, token, context)
+        return
     try:
         yielded = context.run(obj.send, None)
     except StopIteration as stop:
         reply(True, stop.value)
         return
     except BaseException as error:  # noqa: BLE001 - reported to Rust
+        if factory is not None and _needs_task(error):
+            _as_task(factory(), reply, token, contextvars.Context())
+            return
         reply(False, error)
         return
-    task = asyncio.get_running_loop().create_task(_resume(obj, yielded), context=context)
-    if token:
-        _TASKS[token] = task
-    task.add_done_callback(lambda done: _finish(done, reply, token))
+    _as_task(_resume(obj, yielded), reply, token, context)
 
 
 def describe_error(error):

@@ -513,3 +513,59 @@ def _make_store(path):
             return self.batch(ops)
 
     return GraphwardStore(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks
+
+
+def _webhook_target_allowed(url):
+    """The reference's URL safety default: no loopback, private or link-local hosts, unless
+    GRAPHWARD_WEBHOOK_ALLOW_PRIVATE=1 (calls to the server itself use a path, not a URL)."""
+    import ipaddress
+    import os
+    import socket
+    import urllib.parse
+
+    if os.environ.get("GRAPHWARD_WEBHOOK_ALLOW_PRIVATE") == "1":
+        return True
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            return False
+    return True
+
+
+async def send_webhook(url, payload, internal=False):
+    """POSTs the run's JSON to `url`. Returns the HTTP status, or an error string."""
+    if not internal and not _webhook_target_allowed(url):
+        log.warning("webhook to %s skipped: loopback or private address", url)
+        return "blocked"
+    body = dumps(payload).encode()
+    try:
+        import httpx
+    except ImportError:
+        import urllib.request
+
+        def post():
+            request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"}, method="POST")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+
+        try:
+            return await asyncio.to_thread(post)
+        except Exception as error:  # noqa: BLE001 - reported, never raised
+            return graphward_host.describe_error(error)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(url, content=body, headers={"content-type": "application/json"})
+            return response.status_code
+    except Exception as error:  # noqa: BLE001 - reported, never raised
+        return graphward_host.describe_error(error)

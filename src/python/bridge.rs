@@ -109,7 +109,9 @@ impl Bridge {
 /// Builds a job that submits the object `make` returns to `host.submit` and hands the result
 /// to `complete` on the loop thread.
 /// `token` (non-zero) lets [`cancel_job`] cancel the call if it suspends and outlives its caller.
-pub(crate) fn submit_job<M, C>(token: u64, make: M, complete: C) -> Job
+/// `eager` runs the coroutine's first step at once (see `host.submit`); otherwise it is a Task
+/// from the start.
+pub(crate) fn submit_job<M, C>(token: u64, eager: bool, make: M, complete: C) -> Job
 where
     M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
     C: for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send + 'static,
@@ -123,7 +125,7 @@ where
                 return;
             }
         };
-        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone(), token)));
+        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone(), token, eager)));
         if let Err(error) = submitted {
             reply.borrow().fire(Err(error));
         }

@@ -217,7 +217,7 @@ impl PythonHost {
         }
         let token = if timeout.is_some() { self.next_token.fetch_add(1, Ordering::Relaxed) } else { 0 };
         let (tx, rx) = oneshot::channel();
-        self.bridge.push(bridge::submit_job(token, make, move |result| {
+        self.bridge.push(bridge::submit_job(token, true, make, move |result| {
             let converted = result.and_then(|value| convert(&value));
             let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
             // The caller may have gone away (client disconnect, timeout); nothing to do then.
@@ -248,7 +248,8 @@ impl PythonHost {
         if self.bridge.is_stopped() {
             let _ = tx.send(Err(PythonError::Stopped));
         } else {
-            self.bridge.push(bridge::submit_job(token, make, move |result| {
+            // Long calls (runs) are Tasks from the start: graph code may need a current task.
+            self.bridge.push(bridge::submit_job(token, false, make, move |result| {
                 let converted = result.and_then(|value| convert(&value));
                 let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
                 let _ = tx.send(converted);
@@ -284,7 +285,8 @@ impl PythonHost {
     /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and
     /// returns the result as JSON.
     pub async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
-        self.call(
+        // A Task from the start: these call libraries (aiosqlite, httpx) that may need one.
+        let (_, result) = self.call_cancellable(
             move |host| {
                 let py = host.py();
                 let runner = py.import(pyo3::intern!(py, "graphward_runner"))?;
@@ -292,8 +294,8 @@ impl PythonHost {
                 runner.getattr(function)?.call1(pyo3::types::PyTuple::new(py, args)?)
             },
             convert::py_to_json,
-        )
-        .await
+        );
+        result.await
     }
 
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
@@ -309,7 +311,8 @@ impl PythonHost {
                 for event in &events {
                     list.append((event.resource.as_str(), event.action.as_str(), convert::event_value_to_py(py, &event.value)?))?;
                 }
-                auth.call_method1(pyo3::intern!(py, "dispatch"), (request, list))
+                // A factory, so the host can restart it as a Task if the eager step cannot run it.
+                py.import(pyo3::intern!(py, "functools"))?.getattr(pyo3::intern!(py, "partial"))?.call1((auth.getattr(pyo3::intern!(py, "dispatch"))?, request, list))
             },
             |reply| parse_dispatch_reply(reply),
         )

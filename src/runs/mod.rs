@@ -57,6 +57,8 @@ struct Inner {
     wake: Notify,
     /// Bounds how many runs execute at once.
     slots: Arc<Semaphore>,
+    /// `http://host:port` of this server, for webhooks given as a path.
+    base_url: std::sync::OnceLock<String>,
 }
 
 impl RunManager {
@@ -69,12 +71,15 @@ impl RunManager {
                 executing: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+                base_url: std::sync::OnceLock::new(),
             }),
         }
     }
 
     /// Marks runs a previous process left `running` as failed, then starts the scheduler.
-    pub async fn start(&self) -> Result<(), String> {
+    /// `base_url` (`http://host:port`) resolves webhooks given as a path.
+    pub async fn start(&self, base_url: String) -> Result<(), String> {
+        let _ = self.inner.base_url.set(base_url);
         let recovered = self.inner.storage.run(|storage| storage.recover_interrupted_runs(now_micros())).await.map_err(|error| error.to_string())?;
         if recovered > 0 {
             tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
@@ -179,6 +184,7 @@ impl RunManager {
     }
 
     async fn execute(&self, run: Run) {
+        let started_at = now_micros();
         let execution = run.kwargs.get(EXECUTION_KEY).cloned().unwrap_or(Value::Null);
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
@@ -259,12 +265,51 @@ impl RunManager {
         }
         channel.finish();
         tracing::info!(%run_id, %thread_id, status = status.as_str(), "run finished");
+        if let Some(webhook) = run.kwargs.get("webhook").and_then(Value::as_str).filter(|url| !url.is_empty()) {
+            let mut payload = run_json(&Run { status, updated_at: now_micros(), ..run.clone() });
+            payload["run_started_at"] = Value::from(crate::timestamp::format_micros(started_at));
+            payload["run_ended_at"] = Value::from(crate::timestamp::format_micros(now_micros()));
+            payload["webhook_sent_at"] = Value::from(crate::timestamp::format_micros(now_micros()));
+            payload["values"] = summary.get("values").cloned().unwrap_or(Value::Null);
+            if let Some(error) = summary.get("error").filter(|error| !error.is_null()) {
+                payload["error"] = error.clone();
+            }
+            let (url, internal) = match webhook.strip_prefix('/') {
+                Some(path) => (format!("{}/{path}", self.inner.base_url.get().map_or("http://127.0.0.1:2024", String::as_str)), true),
+                None => (webhook.to_string(), false),
+            };
+            let python = self.inner.python.clone();
+            tokio::spawn(async move {
+                match python.runner("send_webhook", vec![json!(url), payload, json!(internal)]).await {
+                    Ok(outcome) => tracing::info!(%run_id, %url, %outcome, "webhook sent"),
+                    Err(error) => tracing::warn!(%run_id, %url, %error, "webhook failed"),
+                }
+            });
+        }
         let manager = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(RETAIN_FINISHED).await;
             manager.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
         });
     }
+}
+
+/// The wire form of a run (API responses and webhook payloads).
+pub fn run_json(run: &Run) -> Value {
+    let mut kwargs = run.kwargs.clone();
+    kwargs.remove(EXECUTION_KEY);
+    json!({
+        "run_id": run.run_id.to_string(),
+        "thread_id": run.thread_id.to_string(),
+        "assistant_id": run.assistant_id.to_string(),
+        "created_at": crate::timestamp::format_micros(run.created_at),
+        "updated_at": crate::timestamp::format_micros(run.updated_at),
+        "status": run.status.as_str(),
+        "metadata": run.metadata,
+        "multitask_strategy": run.multitask_strategy,
+        "kwargs": kwargs,
+        "langsmith_session_name": null,
+    })
 }
 
 /// The body of `/wait`, `/join` and `cancel?wait=1`, from a run's events (spec runs.md

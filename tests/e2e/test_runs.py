@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import httpx
 import pytest
@@ -196,3 +197,43 @@ def test_graph_store_is_the_api_store(make_server):
     out = client.runs.wait(None, "mem", input={"text": "hello"})
     assert out == {"text": "7|2"}
     assert client.store.get_item(("memories", "u"), "last")["value"] == {"text": "hello"}
+
+
+def test_webhooks(make_server, tmp_path):
+    """A finished run is POSTed to its webhook; loopback targets need an explicit opt-in."""
+    import http.server
+    import socket
+    import threading
+
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    receiver = http.server.HTTPServer(("127.0.0.1", port), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        files = {"langgraph.json": json.dumps({"graphs": {"agent": str(REPO / "examples" / "agent.py") + ":graph"}})}
+        allowed = make_server(files, env={"GRAPHWARD_WEBHOOK_ALLOW_PRIVATE": "1"})
+        client = get_sync_client(url=allowed.url)
+        thread = client.threads.create()
+        client.runs.wait(thread["thread_id"], "agent", input=HI, webhook=f"http://127.0.0.1:{port}/hook")
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert received, "webhook not called"
+        payload = received[0]
+        assert payload["status"] == "success" and payload["thread_id"] == thread["thread_id"]
+        assert texts(payload["values"]) == ["hi", "echo: hi"]
+        assert {"run_started_at", "run_ended_at", "webhook_sent_at"} <= set(payload)
+    finally:
+        receiver.shutdown()

@@ -24,7 +24,7 @@ use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
 use crate::storage::{IfExists, Run, RunStatus, StorageError, Thread, ThreadStatus};
-use crate::timestamp::{format_micros, now_micros};
+use crate::timestamp::now_micros;
 
 pub(in crate::server) fn router() -> Router<AppState> {
     Router::new()
@@ -492,20 +492,7 @@ fn user_json(user: &AuthUser) -> Value {
 
 /// The wire form of a run.
 fn view(run: &Run) -> Value {
-    let mut kwargs = run.kwargs.clone();
-    kwargs.remove(EXECUTION_KEY);
-    json!({
-        "run_id": run.run_id.to_string(),
-        "thread_id": run.thread_id.to_string(),
-        "assistant_id": run.assistant_id.to_string(),
-        "created_at": format_micros(run.created_at),
-        "updated_at": format_micros(run.updated_at),
-        "status": run.status.as_str(),
-        "metadata": run.metadata,
-        "multitask_strategy": run.multitask_strategy,
-        "kwargs": kwargs,
-        "langsmith_session_name": null,
-    })
+    crate::runs::run_json(run)
 }
 
 fn run_paths(created: &Created) -> (String, String) {
