@@ -632,6 +632,13 @@ def _scope(request):
 # The host
 
 
+def _reraise_if_task_needed(error):
+    """Outside a Task (graphward's eager first step), an error of a library that needs one is
+    raised to the bridge, which starts the dispatch again as a Task."""
+    if asyncio.current_task() is None and graphward_host._needs_task(error):
+        raise error
+
+
 _STUDIO_CLASSES = {}
 
 
@@ -746,6 +753,7 @@ class AuthHost:
                 "permissions": permissions,
             }
         except Exception as error:  # noqa: BLE001 - becomes the response
+            _reraise_if_task_needed(error)
             return self._failure("authenticate", error, self._authenticate, None, "authenticate handler")
 
         outcomes = []
@@ -763,6 +771,7 @@ class AuthHost:
                     ctx = self.types.AuthContext(permissions=permissions, user=user, resource=resource, action=action)
                     filter_ = _map_result(await handler(ctx=ctx, value=value))
                 except Exception as error:  # noqa: BLE001 - becomes the response
+                    _reraise_if_task_needed(error)
                     return self._failure("authorize", error, handler, index, f"auth handler for {resource}.{action}")
             effective = dict(value) if resource == "store" and isinstance(value, dict) else original
             outcomes.append({"handler": _name(handler), "filter": filter_, "value": effective})

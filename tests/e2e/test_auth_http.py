@@ -347,3 +347,28 @@ async def show(ctx, value):
     assert (response.status_code, response.json()) == (400, {"detail": "unknown error"})
     response = httpx.get(f"{server.url}/assistants/a%67ent", headers={"Authorization": "x"})
     assert response.json()["detail"] == "/assistants/a%67ent"
+
+
+def test_authenticate_may_use_httpx(make_server):
+    """Libraries that need a current asyncio Task (httpx, anyio) work in authenticate."""
+    auth_py = """
+import httpx
+from langgraph_sdk import Auth
+auth = Auth()
+
+@auth.authenticate
+async def authenticate(authorization):
+    async with httpx.AsyncClient(timeout=2) as client:
+        try:
+            await client.get("http://127.0.0.1:9/introspect")
+        except httpx.ConnectError:
+            pass
+    return "alice"
+
+@auth.on.assistants.read
+async def who(ctx, value):
+    raise Auth.exceptions.HTTPException(403, detail=ctx.user.identity)
+"""
+    server = make_server({"langgraph.json": '{"graphs": {"agent": "./agent.py:graph"}, "auth": {"path": "./auth.py:auth"}}', "agent.py": DUCK_GRAPH, "auth.py": auth_py})
+    response = get(server, "/assistants/agent")
+    assert (response.status_code, response.json()) == (403, {"detail": "alice"})
