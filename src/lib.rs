@@ -107,6 +107,7 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let base_url = format!("http://{}", listener.local_addr()?);
     state.runs().start(base_url).await.map_err(std::io::Error::other)?;
+    server::spawn_background(state.clone());
     let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -4,7 +4,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 
-use crate::auth::{AuthError, AuthPolicy, Authorization, Endpoint, RequestInfo};
+use crate::auth::{AuthError, AuthPolicy, AuthUser, Authorization, Endpoint, RequestInfo};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -14,6 +14,9 @@ use crate::server::AppState;
 pub(in crate::server) struct Auth {
     policy: AuthPolicy,
     request: RequestInfo,
+    /// Set for work the server does on a user's behalf without a request (a cron firing):
+    /// authentication is skipped and handlers are not run.
+    acting_as: Option<AuthUser>,
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -22,7 +25,7 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let policy = state.auth_policy().clone();
         let request = if policy.is_enabled() { request_info(parts) } else { RequestInfo::default() };
-        Ok(Self { policy, request })
+        Ok(Self { policy, request, acting_as: None })
     }
 }
 
@@ -69,9 +72,18 @@ fn hex(byte: u8) -> Option<u8> {
 }
 
 impl Auth {
+    /// Work on behalf of `user` (the identity a cron was created with).
+    pub(in crate::server) fn acting_as(user: Option<AuthUser>) -> Self {
+        Self { policy: AuthPolicy::open(), request: RequestInfo::default(), acting_as: user }
+    }
+
     /// Authenticates and authorizes the events of `endpoint` (one Python round trip).
     pub(in crate::server) async fn authorize(&self, endpoint: Endpoint) -> Result<Authorization, ApiError> {
-        self.policy.authorize(&self.request, endpoint).await.map_err(ApiError::from)
+        let mut authorization = self.policy.authorize(&self.request, endpoint).await.map_err(ApiError::from)?;
+        if self.acting_as.is_some() {
+            authorization.user.clone_from(&self.acting_as);
+        }
+        Ok(authorization)
     }
 
     /// Authentication only.

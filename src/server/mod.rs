@@ -117,3 +117,13 @@ impl From<StorageError> for ApiError {
         }
     }
 }
+
+/// Background work of a serving process: crons fire on their schedule (checked every second).
+pub fn spawn_background(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            routes::runs::fire_due_crons(&state).await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+}

@@ -292,6 +292,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
     fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>>;
     fn count_crons(&self, query: &CronQuery) -> StorageResult<i64>;
+    /// Enabled crons whose `next_run_date` has passed.
+    fn due_crons(&self, now: i64) -> StorageResult<Vec<Cron>>;
+    /// Moves a cron's `next_run_date` (`None`: it never fires again).
+    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()>;
 
     /// Inserts a pending run; the thread becomes `busy` and gets `graph_id`/`assistant_id`
     /// merged into its metadata.

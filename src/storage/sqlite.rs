@@ -1150,6 +1150,24 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn due_crons(&self, now: i64) -> StorageResult<Vec<Cron>> {
+        self.with(|connection| {
+            let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE t.enabled = 1 AND t.next_run_date IS NOT NULL AND t.next_run_date <= ? ORDER BY t.next_run_date");
+            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let rows = statement.query_map([now], cron_from_row).map_err(internal)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
+        self.with(|connection| {
+            connection
+                .execute("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()> {
         self.with(|connection| {
             connection

@@ -226,3 +226,31 @@ async def test_crons_are_owned(fresh_example):
     await alice.crons.delete(stateless["cron_id"])
     await alice.threads.delete(thread["thread_id"])  # takes its crons along
     assert await alice.crons.search() == []
+
+
+def test_crons_fire_as_their_creator(fresh_example, tmp_path):
+    """A due cron starts a run on its schedule, with the creator's identity in the config."""
+    import sqlite3
+    import time
+
+    server = fresh_example()
+    alice = get_sync_client(url=server.url, headers=headers("user1"))
+    thread = alice.threads.create()
+    cron = alice.crons.create_for_thread(thread["thread_id"], "agent", schedule="0 0 1 1 *", input={"messages": [{"role": "human", "content": "tick"}]})
+    # Make it due now (the schedule fires yearly); the scheduler checks every second.
+    with sqlite3.connect(tmp_path / "app" / ".graphward" / "state.db") as database:
+        database.execute("UPDATE crons SET next_run_date = 0 WHERE cron_id = ?", (cron["cron_id"],))
+    deadline = time.monotonic() + 20
+    runs = []
+    while time.monotonic() < deadline:
+        runs = alice.runs.list(thread["thread_id"])
+        if runs and runs[0]["status"] == "success":
+            break
+        time.sleep(0.2)
+    assert runs and runs[0]["status"] == "success", runs
+    assert runs[0]["kwargs"]["config"]["configurable"]["cron_id"] == cron["cron_id"]
+    assert runs[0]["kwargs"]["config"]["configurable"]["langgraph_auth_user_id"] == "user1"
+    assert alice.threads.get(thread["thread_id"])["values"]["messages"][-1]["content"] == "echo: tick"
+    # It moved on to its next firing and did not fire again.
+    assert alice.crons.search()[0]["next_run_date"].endswith("-01-01T00:00:00+00:00")
+    assert len(alice.runs.list(thread["thread_id"])) == 1

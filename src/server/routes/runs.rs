@@ -972,3 +972,59 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Starts a run for every cron whose time has come, as the cron's creator (its identity is in
+/// the run's config; the auth handlers are not run again). The next firing is stored first,
+/// so a run that fails to start does not make the cron fire on every tick.
+pub(in crate::server) async fn fire_due_crons(state: &AppState) {
+    use crate::crons::{Schedule, next_run, time_zone};
+
+    let now = now_micros();
+    let due = match state.storage().run(move |storage| storage.due_crons(now)).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::error!(%error, "cannot read due crons");
+            return;
+        }
+    };
+    for cron in due {
+        let next = Schedule::parse(&cron.schedule)
+            .ok()
+            .zip(time_zone(cron.timezone.as_deref()).ok())
+            .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
+            .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
+        let cron_id = cron.cron_id;
+        if let Err(error) = state.storage().run(move |storage| storage.set_cron_next_run(cron_id, next, now)).await {
+            tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
+            continue;
+        }
+        if cron.end_time_micros.is_some_and(|end| now > end) {
+            continue;
+        }
+        let mut payload = cron.payload.clone();
+        let mut metadata = cron.metadata.clone();
+        merge_into(&mut metadata, payload.get("metadata").and_then(Value::as_object));
+        payload.insert("metadata".to_string(), Value::Object(metadata));
+        if cron.thread_id.is_none() {
+            payload.insert("on_completion".to_string(), Value::from(cron.on_run_completed.clone().unwrap_or_else(|| "delete".to_string())));
+        }
+        let body: RunCreate = match serde_json::from_value(Value::Object(payload)) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%cron_id, %error, "a cron's payload is not a run body");
+                continue;
+            }
+        };
+        let user = cron.user_id.clone().filter(|identity| !identity.is_empty()).map(|identity| AuthUser {
+            display_name: identity.clone(),
+            identity,
+            is_authenticated: true,
+            permissions: Vec::new(),
+            studio: false,
+        });
+        match create_run(state, &Auth::acting_as(user), cron.thread_id, body, Answer::Background).await {
+            Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
+            Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
+        }
+    }
+}

@@ -28,7 +28,7 @@ async fn info(State(state): State<AppState>) -> axum::Json<Value> {
         "langgraph_py_version": state.langgraph_version(),
         "flags": {
             "assistants": true,
-            "crons": false,
+            "crons": true,
             "langsmith": false,
             "langsmith_tracing_replicas": false,
             "langsmith_tracing_session_on_runs": false,
