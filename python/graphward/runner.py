@@ -61,7 +61,9 @@ async def setup(database_path, store_path=None):
         CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
         return CHECKPOINTER_KIND
     connection = await aiosqlite.connect(database_path)
+    # WAL with synchronous=NORMAL: durable across process crashes, no fsync per checkpoint.
     await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
     saver = AsyncSqliteSaver(connection)
     await saver.setup()
     CHECKPOINTER, CHECKPOINTER_KIND = saver, "sqlite"
@@ -165,9 +167,6 @@ def _user_object(user):
         return dict(user)
 
 
-_EVENT_FOR_MODE = {"messages": "messages"}
-
-
 async def run(spec, emit):
     """Runs one graph. `spec` (built by Rust): graph_id, input, command, config, context,
     stream_mode (requested modes), subgraphs, interrupt_before, interrupt_after, durability,
@@ -205,6 +204,7 @@ async def run(spec, emit):
     if context:
         kwargs["context"] = context
     last_values = None
+    legacy = _LegacyMessages(emit)
     outcome = {"status": "success", "error": None}
     try:
         async for item in graph.astream(graph_input, config, **kwargs):
@@ -214,14 +214,18 @@ async def run(spec, emit):
                 namespace, (mode, chunk) = (), item
             if mode == "values" and not namespace:
                 last_values = chunk
+            suffix = ("|" + "|".join(namespace)) if namespace else ""
+            if mode == "messages":
+                if "messages-tuple" in requested:
+                    emit("messages" + suffix, dumps(chunk))
+                if "messages" in requested:
+                    legacy.publish(chunk, suffix)
+                continue
             # Root `values` are always published (wait/join read them); streams filter to the
             # requested modes.
             if mode not in emitted and not (mode == "values" and not namespace):
                 continue
-            name = _EVENT_FOR_MODE.get(mode, mode)
-            if namespace:
-                name = name + "|" + "|".join(namespace)
-            emit(name, dumps(chunk))
+            emit(mode + suffix, dumps(chunk))
     except asyncio.CancelledError:
         outcome = {"status": "interrupted", "error": {"error": "UserInterrupt", "message": "Run was cancelled"}}
         # Record the state reached so far, then let the cancellation finish.
@@ -235,6 +239,36 @@ async def run(spec, emit):
     summary = await _summary(graph, config, with_checkpointer, last_values)
     summary.update(outcome)
     return summary
+
+
+class _LegacyMessages:
+    """The legacy `messages` stream mode: `messages/metadata` once per message id, then the
+    accumulated message so far as `messages/partial` for each streamed chunk, or the whole
+    message as `messages/complete` when it was not streamed."""
+
+    def __init__(self, emit):
+        self._emit = emit
+        self._accumulated = {}
+        self._announced = set()
+
+    def publish(self, chunk, suffix):
+        message, metadata = chunk
+        message_id = getattr(message, "id", None)
+        if message_id not in self._announced:
+            self._announced.add(message_id)
+            self._emit("messages/metadata" + suffix, dumps({message_id: {"metadata": metadata}}))
+        try:
+            from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
+        except ImportError:
+            self._emit("messages/complete" + suffix, dumps([message]))
+            return
+        if isinstance(message, BaseMessageChunk):
+            previous = self._accumulated.get(message_id)
+            accumulated = message if previous is None else previous + message
+            self._accumulated[message_id] = accumulated
+            self._emit("messages/partial" + suffix, dumps([message_chunk_to_message(accumulated)]))
+        else:
+            self._emit("messages/complete" + suffix, dumps([message]))
 
 
 async def _summary(graph, config, with_checkpointer, last_values):

@@ -237,3 +237,83 @@ def test_webhooks(make_server, tmp_path):
         assert {"run_started_at", "run_ended_at", "webhook_sent_at"} <= set(payload)
     finally:
         receiver.shutdown()
+
+
+CHAT_GRAPH = """
+from typing import Annotated, TypedDict
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langgraph.graph import StateGraph, START, END
+from langgraph.graph.message import add_messages
+from langgraph.config import get_stream_writer
+
+class State(TypedDict):
+    messages: Annotated[list, add_messages]
+
+async def chat(state):
+    get_stream_writer()({"progress": "thinking"})
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="hello streaming world")]))
+    return {"messages": [await model.ainvoke(state["messages"])]}
+
+builder = StateGraph(State)
+builder.add_node("chat", chat)
+builder.add_edge(START, "chat")
+builder.add_edge("chat", END)
+graph = builder.compile()
+"""
+
+
+def test_message_and_custom_stream_modes(make_server):
+    server = make_server({"langgraph.json": '{"graphs": {"chat": "./graph.py:graph"}}', "graph.py": CHAT_GRAPH})
+    client = get_sync_client(url=server.url)
+    parts = list(client.runs.stream(None, "chat", input=HI, stream_mode=["messages-tuple", "custom"]))
+    events = [part.event for part in parts]
+    assert events[0] == "metadata" and "custom" in events
+    tokens = [part.data[0]["content"] for part in parts if part.event == "messages"]
+    assert "".join(tokens) == "hello streaming world" and len(tokens) > 1
+    assert all(part.data[1]["langgraph_node"] == "chat" for part in parts if part.event == "messages")
+    assert [part.data for part in parts if part.event == "custom"] == [{"progress": "thinking"}]
+
+    legacy = list(client.runs.stream(None, "chat", input=HI, stream_mode="messages"))
+    names = [part.event for part in legacy]
+    assert "messages/metadata" in names and "messages/partial" in names
+    partials = [part.data[0] for part in legacy if part.event == "messages/partial"]
+    assert partials[-1]["content"] == "hello streaming world" and partials[-1]["type"] == "ai"
+
+
+def test_interrupt_and_rollback_strategies(make_server):
+    from test_recovery import SLOW_GRAPH, wait_for
+
+    server = make_server({"langgraph.json": '{"graphs": {"slow": "./graph.py:graph"}}', "graph.py": SLOW_GRAPH})
+    client = get_sync_client(url=server.url)
+    tid = client.threads.create()["thread_id"]
+    first = client.runs.create(tid, "slow", input={"text": "30"})
+    wait_for(lambda: client.runs.get(tid, first["run_id"])["status"] == "running")
+    second = client.runs.create(tid, "slow", input={"text": "0"}, multitask_strategy="interrupt")
+    assert wait_for(lambda: client.runs.get(tid, second["run_id"])["status"] == "success")
+    assert client.runs.get(tid, first["run_id"])["status"] == "interrupted"
+
+    third = client.runs.create(tid, "slow", input={"text": "30"})
+    wait_for(lambda: client.runs.get(tid, third["run_id"])["status"] == "running")
+    fourth = client.runs.create(tid, "slow", input={"text": "0"}, multitask_strategy="rollback")
+    assert wait_for(lambda: client.runs.get(tid, fourth["run_id"])["status"] == "success")
+    with pytest.raises(NotFoundError):
+        client.runs.get(tid, third["run_id"])
+    assert client.threads.get(tid)["status"] == "idle"
+
+
+def test_other_users_cannot_join(server):
+    owner = get_sync_client(url=server.url, headers=USER1)
+    tid = owner.threads.create()["thread_id"]
+    run = owner.runs.create(tid, "agent", input=HI, stream_resumable=True)
+    owner.runs.join(tid, run["run_id"])
+    other = get_sync_client(url=server.url, headers=USER2)
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        other.runs.join(tid, run["run_id"])
+    assert raised.value.response.status_code == 404
+    parts = list(other.runs.join_stream(tid, run["run_id"], last_event_id="-1"))
+    assert [part.event for part in parts] == ["error"] and "404" in parts[0].data["message"]
+    replay = list(owner.runs.join_stream(tid, run["run_id"], last_event_id="-1"))
+    assert [part.event for part in replay][0] == "metadata" and replay[-1].event == "values"
+    with pytest.raises(NotFoundError):
+        other.runs.cancel(tid, run["run_id"])
