@@ -178,7 +178,7 @@ async def run(spec, emit):
     modes = []
     for mode in requested:
         actual = "messages" if mode in ("messages-tuple", "messages") else mode
-        if actual not in modes:
+        if actual not in modes and actual != "events":
             modes.append(actual)
     if "values" not in modes:
         modes.append("values")
@@ -186,6 +186,11 @@ async def run(spec, emit):
     with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
     graph = _graph_for(spec["graph_id"], with_checkpointer)
     config = spec.get("config") or {}
+    if isinstance(config.get("run_id"), str):
+        try:
+            config["run_id"] = uuid.UUID(config["run_id"])
+        except ValueError:
+            config.pop("run_id")
     configurable = config.setdefault("configurable", {})
     configurable["langgraph_auth_user"] = _user_object(spec.get("auth_user"))
     if spec.get("command") is not None:
@@ -206,26 +211,38 @@ async def run(spec, emit):
     last_values = None
     legacy = _LegacyMessages(emit)
     outcome = {"status": "success", "error": None}
+    def handle(item):
+        nonlocal last_values
+        if kwargs["subgraphs"]:
+            namespace, mode, chunk = item
+        else:
+            namespace, (mode, chunk) = (), item
+        if mode == "values" and not namespace:
+            last_values = chunk
+        suffix = ("|" + "|".join(namespace)) if namespace else ""
+        if mode == "messages":
+            if "messages-tuple" in requested:
+                emit("messages" + suffix, dumps(chunk))
+            if "messages" in requested:
+                legacy.publish(chunk, suffix)
+            return
+        # Root `values` are always published (wait/join read them); streams filter to the
+        # requested modes.
+        if mode not in emitted and not (mode == "values" and not namespace):
+            return
+        emit(mode + suffix, dumps(chunk))
+
     try:
-        async for item in graph.astream(graph_input, config, **kwargs):
-            if kwargs["subgraphs"]:
-                namespace, mode, chunk = item
-            else:
-                namespace, (mode, chunk) = (), item
-            if mode == "values" and not namespace:
-                last_values = chunk
-            suffix = ("|" + "|".join(namespace)) if namespace else ""
-            if mode == "messages":
-                if "messages-tuple" in requested:
-                    emit("messages" + suffix, dumps(chunk))
-                if "messages" in requested:
-                    legacy.publish(chunk, suffix)
-                continue
-            # Root `values` are always published (wait/join read them); streams filter to the
-            # requested modes.
-            if mode not in emitted and not (mode == "values" and not namespace):
-                continue
-            emit(mode + suffix, dumps(chunk))
+        if "events" in requested:
+            # LangChain's event stream; the graph's own chunks arrive as the root's
+            # `on_chain_stream` events.
+            async for event in graph.astream_events(graph_input, config, version="v2", **kwargs):
+                emit("events", dumps(event))
+                if event.get("event") == "on_chain_stream" and not event.get("parent_ids"):
+                    handle(event["data"]["chunk"])
+        else:
+            async for item in graph.astream(graph_input, config, **kwargs):
+                handle(item)
     except asyncio.CancelledError:
         outcome = {"status": "interrupted", "error": {"error": "UserInterrupt", "message": "Run was cancelled"}}
         # Record the state reached so far, then let the cancellation finish.

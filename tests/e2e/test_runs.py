@@ -317,3 +317,15 @@ def test_other_users_cannot_join(server):
     assert [part.event for part in replay][0] == "metadata" and replay[-1].event == "values"
     with pytest.raises(NotFoundError):
         other.runs.cancel(tid, run["run_id"])
+
+
+def test_events_stream_mode(server):
+    client = get_sync_client(url=server.url, headers=USER1)
+    parts = list(client.runs.stream(None, "agent", input=HI, stream_mode=["events", "values"]))
+    events = [part.data for part in parts if part.event == "events"]
+    assert events and events[0]["event"] == "on_chain_start"
+    root = [event for event in events if not event["parent_ids"]]
+    run_id = parts[0].data["run_id"]
+    assert root[0]["run_id"] == run_id
+    assert "on_chain_end" in [event["event"] for event in root]
+    assert texts([part for part in parts if part.event == "values"][-1].data) == ["hi", "echo: hi"]

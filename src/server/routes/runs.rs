@@ -216,9 +216,6 @@ fn configurable_of(config: &Map<String, Value>) -> Option<&Map<String, Value>> {
 async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body: RunCreate, answer: Answer) -> Result<Created, ApiError> {
     let stateless = thread_id.is_none();
     let modes: Vec<StreamMode> = body.stream_mode.clone().map_or_else(|| vec![StreamMode::Values], OneOrMany::into_vec);
-    if modes.contains(&StreamMode::Events) {
-        return Err(ApiError::validation("stream_mode: `events` is not supported by graphward yet"));
-    }
     check_interrupt_nodes(body.interrupt_before.as_ref(), "interrupt_before")?;
     check_interrupt_nodes(body.interrupt_after.as_ref(), "interrupt_after")?;
     if let Some(checkpoint_id) = &body.checkpoint_id
