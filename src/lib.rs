@@ -111,3 +111,48 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
+
+/// The auth round trip in isolation: `calls` sequential authorizations of a `threads.read`
+/// event (µs per call, i.e. latency), then the same number spread over 64 concurrent tasks
+/// (calls per second). For `graphward bench-auth`.
+pub async fn bench_auth(config: Arc<AppConfig>, options: StartOptions, calls: usize, authorization: String) -> Result<String, String> {
+    use crate::auth::{Endpoint, RequestInfo};
+
+    let (state, report) = tokio::task::spawn_blocking(move || start(config, options)).await.map_err(|error| error.to_string())??;
+    if report.auth.is_none() {
+        return Err("the app has no `auth.path`: nothing to measure".to_string());
+    }
+    let policy = state.auth_policy().clone();
+    let request = RequestInfo {
+        method: "GET".into(),
+        path: "/threads/x".into(),
+        raw_path: "/threads/x".into(),
+        headers: vec![("authorization".into(), authorization.into_bytes())],
+        ..RequestInfo::default()
+    };
+    let endpoint = Endpoint::ThreadsRead { thread_id: uuid::Uuid::nil() };
+    for _ in 0..1000 {
+        policy.authorize(&request, endpoint.clone()).await.map_err(|error| error.to_string())?;
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        policy.authorize(&request, endpoint.clone()).await.map_err(|error| error.to_string())?;
+    }
+    let sequential = started.elapsed().as_secs_f64() * 1e6 / calls as f64;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (policy, request, endpoint) = (policy.clone(), request.clone(), endpoint.clone());
+            tokio::spawn(async move {
+                for _ in 0..calls / 64 {
+                    let _ = policy.authorize(&request, endpoint.clone()).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.map_err(|error| error.to_string())?;
+    }
+    let rate = (calls / 64 * 64) as f64 / started.elapsed().as_secs_f64();
+    Ok(format!("auth round trip: {sequential:.1} µs per call sequential; {rate:.0} calls/s with 64 concurrent tasks ({:.1} µs/call amortised)", 1e6 / rate))
+}

@@ -27,6 +27,21 @@ enum Command {
     Serve(ServeArgs),
     /// Load langgraph.json and import the graphs without serving; exit non-zero on errors.
     Check(CheckArgs),
+    /// Measure the auth round trip (authenticate + one `threads.read` handler) in µs per call.
+    #[command(hide = true)]
+    BenchAuth(BenchAuthArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchAuthArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Calls to make (after 1,000 warm-up calls).
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// The `Authorization` header to send.
+    #[arg(long, default_value = "Bearer user1-token")]
+    authorization: String,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +163,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             let options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
             serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
+        }
+        Command::BenchAuth(args) => {
+            let config = load_config(&args.config)?;
+            let scratch = std::env::temp_dir().join(format!("graphward-bench-{}.db", std::process::id()));
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1 })?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = runtime.block_on(graphward::bench_auth(config, options, args.calls, args.authorization)).map_err(anyhow::Error::msg)?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => {
             let config = load_config(&args.config)?;

@@ -833,7 +833,8 @@ class AuthHost:
         """The keyword arguments for the declared §3.3 parameters."""
         if not self.parameters:
             return {}
-        scope = _scope(request)
+        # The scope is built only for the parameters that need it (most need just a header).
+        scope = _scope(request) if any(name in ("request", "query_params", "scope", "path", "method") for name in self.parameters) else None
         arguments = {}
         for name in self.parameters:
             if name == "request":

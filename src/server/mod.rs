@@ -68,6 +68,7 @@ impl AppState {
         &self.inner.storage
     }
 
+    /// The auth policy (also used by `graphward bench-auth`).
     pub fn auth_policy(&self) -> &AuthPolicy {
         &self.inner.auth
     }
