@@ -264,6 +264,40 @@ const CRON_META: MetaTable = MetaTable { table: "cron_meta", id: "cron_id", alia
 /// A cron's target thread, inside a cron query (the cron is `t`, the thread `th`).
 const CRON_THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id", alias: "th" };
 
+/// Starts a write transaction that takes the write lock at once (a deferred transaction
+/// promoted to a writer gets `SQLITE_BUSY` without waiting, in WAL mode).
+fn immediate(connection: &mut Connection) -> StorageResult<rusqlite::Transaction<'_>> {
+    connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)
+}
+
+/// `<select> WHERE … ORDER BY <column> <direction>, t.<id> <direction> LIMIT ? OFFSET ?`.
+#[expect(clippy::too_many_arguments, reason = "one query shape, spelled out")]
+fn select_page<T>(
+    connection: &Connection,
+    select: &str,
+    id: &str,
+    mut where_: Where,
+    column: &str,
+    order: SortOrder,
+    limit: i64,
+    offset: i64,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StorageResult<Vec<T>> {
+    let direction = if order == SortOrder::Asc { "ASC" } else { "DESC" };
+    let sql = format!("{select} WHERE {} ORDER BY {column} {direction}, t.{id} {direction} LIMIT ? OFFSET ?", where_.sql());
+    where_.params.push(SqlValue::Integer(limit));
+    where_.params.push(SqlValue::Integer(offset));
+    let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+    let rows = statement.query_map(params_from_iter(where_.params.iter()), from_row).map_err(internal)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+}
+
+/// `SELECT COUNT(*) FROM <table> t WHERE …`.
+fn count_rows(connection: &Connection, table: &str, where_: &Where) -> StorageResult<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table} t WHERE {}", where_.sql());
+    connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+}
+
 /// Compiles an auth filter to SQL over the side table `meta` for the row aliased `t`.
 fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<SqlValue>) -> String {
     let MetaTable { table, id, alias } = meta;
@@ -632,7 +666,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
 impl Storage for SqliteStorage {
     fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let id = thread.thread_id.to_string();
             let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
             if exists {
@@ -673,7 +707,7 @@ impl Storage for SqliteStorage {
 
     fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let mut thread = get_thread_in(&transaction, thread_id, auth)?;
             thread.metadata.extend(metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
             thread.updated_at = now;
@@ -689,7 +723,7 @@ impl Storage for SqliteStorage {
 
     fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             get_thread_in(&transaction, thread_id, auth)?;
             transaction.execute("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -698,7 +732,6 @@ impl Storage for SqliteStorage {
 
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
         self.with(|connection| {
-            let mut where_ = thread_where(query);
             let column = match sort_by {
                 ThreadSortBy::ThreadId => "t.thread_id",
                 ThreadSortBy::Status => "t.status",
@@ -706,27 +739,18 @@ impl Storage for SqliteStorage {
                 ThreadSortBy::UpdatedAt => "t.updated_at",
                 ThreadSortBy::StateUpdatedAt => "t.state_updated_at",
             };
-            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let sql = format!("SELECT {THREAD_COLUMNS} FROM threads t WHERE {} ORDER BY {column} {direction}, t.thread_id {direction} LIMIT ? OFFSET ?", where_.sql());
-            where_.params.push(SqlValue::Integer(limit));
-            where_.params.push(SqlValue::Integer(offset));
-            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
-            let rows = statement.query_map(params_from_iter(where_.params.iter()), thread_from_row).map_err(internal)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+            let select = format!("SELECT {THREAD_COLUMNS} FROM threads t");
+            select_page(connection, &select, "thread_id", thread_where(query), column, sort_order, limit, offset, thread_from_row)
         })
     }
 
     fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
-        self.with(|connection| {
-            let where_ = thread_where(query);
-            let sql = format!("SELECT COUNT(*) FROM threads t WHERE {}", where_.sql());
-            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
-        })
+        self.with(|connection| count_rows(connection, "threads", &thread_where(query)))
     }
 
     fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(existing) => {
                     if existing.name != assistant.name || existing.description != assistant.description {
@@ -747,7 +771,7 @@ impl Storage for SqliteStorage {
 
     fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(_) => {
                     return match (if_exists, get_assistant_in(&transaction, assistant.assistant_id, auth)) {
@@ -770,7 +794,7 @@ impl Storage for SqliteStorage {
 
     fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
             let latest: i64 = transaction
                 .query_row("SELECT COALESCE(MAX(version), 0) FROM assistant_versions WHERE assistant_id = ?", [assistant_id.to_string()], |row| row.get(0))
@@ -801,7 +825,7 @@ impl Storage for SqliteStorage {
 
     fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             get_assistant_in(&transaction, assistant_id, auth)?;
             transaction.execute("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -810,7 +834,6 @@ impl Storage for SqliteStorage {
 
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
         self.with(|connection| {
-            let mut where_ = assistant_where(query);
             let column = match sort_by {
                 AssistantSortBy::AssistantId => "t.assistant_id",
                 AssistantSortBy::CreatedAt => "t.created_at",
@@ -818,25 +841,13 @@ impl Storage for SqliteStorage {
                 AssistantSortBy::Name => "lower(t.name)",
                 AssistantSortBy::GraphId => "lower(t.graph_id)",
             };
-            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let sql = format!(
-                "SELECT {ASSISTANT_COLUMNS} FROM assistants t WHERE {} ORDER BY {column} {direction}, t.assistant_id {direction} LIMIT ? OFFSET ?",
-                where_.sql()
-            );
-            where_.params.push(SqlValue::Integer(limit));
-            where_.params.push(SqlValue::Integer(offset));
-            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
-            let rows = statement.query_map(params_from_iter(where_.params.iter()), assistant_from_row).map_err(internal)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+            let select = format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t");
+            select_page(connection, &select, "assistant_id", assistant_where(query), column, sort_order, limit, offset, assistant_from_row)
         })
     }
 
     fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64> {
-        self.with(|connection| {
-            let where_ = assistant_where(query);
-            let sql = format!("SELECT COUNT(*) FROM assistants t WHERE {}", where_.sql());
-            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
-        })
+        self.with(|connection| count_rows(connection, "assistants", &assistant_where(query)))
     }
 
     fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
@@ -867,7 +878,7 @@ impl Storage for SqliteStorage {
 
     fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let current = get_assistant_in(&transaction, assistant_id, auth)?;
             let chosen = transaction
                 .query_row(
@@ -906,7 +917,7 @@ impl Storage for SqliteStorage {
 
     fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             transaction
                 .execute(
                     "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
@@ -926,7 +937,7 @@ impl Storage for SqliteStorage {
 
     fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let mut params = cron_params(cron);
             let id = params.remove(0);
             params.push(id);
@@ -948,7 +959,7 @@ impl Storage for SqliteStorage {
 
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             get_cron_in(&transaction, cron_id, auth)?;
             transaction.execute("DELETE FROM crons WHERE cron_id = ?", [cron_id.to_string()]).map_err(internal)?;
             transaction.commit().map_err(internal)
@@ -957,7 +968,6 @@ impl Storage for SqliteStorage {
 
     fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
         self.with(|connection| {
-            let mut where_ = cron_where(query);
             let column = match sort_by {
                 CronSortBy::CronId => "t.cron_id",
                 CronSortBy::AssistantId => "t.assistant_id",
@@ -967,27 +977,18 @@ impl Storage for SqliteStorage {
                 CronSortBy::CreatedAt => "t.created_at",
                 CronSortBy::UpdatedAt => "t.updated_at",
             };
-            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE {} ORDER BY {column} {direction}, t.cron_id {direction} LIMIT ? OFFSET ?", where_.sql());
-            where_.params.push(SqlValue::Integer(limit));
-            where_.params.push(SqlValue::Integer(offset));
-            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
-            let rows = statement.query_map(params_from_iter(where_.params.iter()), cron_from_row).map_err(internal)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+            let select = format!("SELECT {CRON_COLUMNS} FROM crons t");
+            select_page(connection, &select, "cron_id", cron_where(query), column, sort_order, limit, offset, cron_from_row)
         })
     }
 
     fn count_crons(&self, query: &CronQuery) -> StorageResult<i64> {
-        self.with(|connection| {
-            let where_ = cron_where(query);
-            let sql = format!("SELECT COUNT(*) FROM crons t WHERE {}", where_.sql());
-            connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
-        })
+        self.with(|connection| count_rows(connection, "crons", &cron_where(query)))
     }
 
     fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let thread_id = run.thread_id.to_string();
             transaction
                 .execute(
@@ -1082,7 +1083,7 @@ impl Storage for SqliteStorage {
 
     fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let sql = format!(
                 "SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'pending' AND r.created_at <= ?
                    AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id AND x.status = 'running')
@@ -1136,7 +1137,7 @@ impl Storage for SqliteStorage {
 
     fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
         self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(internal)?;
+            let transaction = immediate(connection)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
             transaction
                 .execute(

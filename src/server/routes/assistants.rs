@@ -253,7 +253,7 @@ struct DeleteQuery {
 
 async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, Query(query): Query<DeleteQuery>) -> Result<StatusCode, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
-    let delete_threads = query.delete_threads.as_deref().is_some_and(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()));
+    let delete_threads = super::is_true(query.delete_threads.as_deref());
     let authorization = auth.authorize(Endpoint::AssistantsDelete { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Delete).cloned();
     state

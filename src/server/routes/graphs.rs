@@ -7,6 +7,7 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::assistants::resolve_id;
+use super::{is_true, last, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
 use crate::python::GraphQuery;
@@ -35,17 +36,8 @@ async fn graph_id_of(state: &AppState, auth: &Auth, raw: &str) -> Result<String,
     Ok(assistant.graph_id)
 }
 
-fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))
-}
 
-fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.as_str())
-}
 
-fn is_true(value: Option<&str>) -> bool {
-    value.is_some_and(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()))
-}
 
 /// `xray`: `true`/`false` (any case) or a positive depth.
 fn parse_xray(value: Option<&str>) -> Result<Value, ApiError> {

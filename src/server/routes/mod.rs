@@ -52,3 +52,18 @@ pub(super) fn strip_reserved_metadata(metadata: &mut serde_json::Map<String, ser
         metadata.remove(key);
     }
 }
+
+/// A query string as (key, value) pairs, decoded, repeated keys kept.
+pub(super) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))
+}
+
+/// The last non-empty value of `name` (an empty value counts as absent).
+pub(super) fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().rev().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.as_str())
+}
+
+/// Query booleans: `true`, `1`, `yes` (any case) are true, anything else false.
+pub(super) fn is_true(value: Option<&str>) -> bool {
+    value.is_some_and(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()))
+}

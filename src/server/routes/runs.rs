@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{path_uuid, strip_reserved_metadata};
+use super::{is_true, last, path_uuid, query_pairs, strip_reserved_metadata};
 use crate::assistants::system_assistant_id;
 use crate::auth::events::RunMode;
 use crate::auth::{Action, AuthUser, Endpoint, Resource};
@@ -680,17 +680,8 @@ async fn batch(State(state): State<AppState>, auth: Auth, ApiJson(bodies): ApiJs
     Ok(axum::Json(Value::Array(runs)))
 }
 
-fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))
-}
 
-fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.as_str())
-}
 
-fn is_true(value: Option<&str>) -> bool {
-    value.is_some_and(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()))
-}
 
 /// Checks the parent thread against the event's filter: `Ok(false)` when hidden or missing.
 async fn thread_visible(state: &AppState, thread_id: Uuid, filter: Option<crate::auth::Filter>) -> Result<bool, ApiError> {

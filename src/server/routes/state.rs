@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::path_uuid;
+use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -45,8 +45,7 @@ fn graph_of(thread: &Thread) -> Option<String> {
 }
 
 fn query_flag(query: Option<&str>, name: &str) -> bool {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
-    pairs.iter().rev().find(|(key, _)| key == name).is_some_and(|(_, value)| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()))
+    query_pairs(query).is_ok_and(|pairs| is_true(last(&pairs, name)))
 }
 
 async fn state_json(state: &AppState, thread: &Thread, configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
@@ -221,8 +220,7 @@ async fn history_post(State(state): State<AppState>, auth: Auth, Path(raw): Path
 
 async fn history_get(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))?;
-    let last = |name: &str| pairs.iter().rev().find(|(key, value)| key == name && !value.is_empty()).map(|(_, value)| value.clone());
-    let limit = last("limit").map_or(Ok(1), |text| text.parse::<i64>()).map_err(|_| ApiError::validation("limit: must be an integer"))?;
-    Ok(axum::Json(history(&state, &auth, thread_id, limit, last("before"), None, None).await?))
+    let pairs = query_pairs(query.as_deref())?;
+    let limit = last(&pairs, "limit").map_or(Ok(1), str::parse::<i64>).map_err(|_| ApiError::validation("limit: must be an integer"))?;
+    Ok(axum::Json(history(&state, &auth, thread_id, limit, last(&pairs, "before").map(str::to_string), None, None).await?))
 }

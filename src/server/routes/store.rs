@@ -103,8 +103,8 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
 }
 
 async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| ApiError::validation(format!("invalid query string: {error}")))?;
-    let last = |name: &str| pairs.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone()).filter(|value| !value.is_empty());
+    let pairs = super::query_pairs(query.as_deref())?;
+    let last = |name: &str| super::last(&pairs, name).map(str::to_string);
     let Some(namespace) = last("namespace") else {
         return Err(ApiError::validation("namespace: is required"));
     };
@@ -113,7 +113,7 @@ async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): Ra
     };
     let namespace: Vec<String> = namespace.split('.').map(str::to_string).collect();
     validate_labels(&namespace)?;
-    let refresh_ttl = last("refresh_ttl").map(|value| ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str()));
+    let refresh_ttl = last("refresh_ttl").map(|value| super::is_true(Some(&value)));
     let authorization = auth.authorize(Endpoint::StoreGet { namespace: namespace.clone(), key: key.clone(), refresh_ttl }).await?;
     let effective = event_value(&authorization, Action::Get);
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
