@@ -108,7 +108,7 @@ impl RunChannel {
 }
 
 /// `<ms>-<seq>` as numbers, so `…-10` sorts after `…-9`.
-fn parse_id(id: &str) -> (u64, u64) {
+pub(super) fn parse_id(id: &str) -> (u64, u64) {
     let (millis, sequence) = id.split_once('-').unwrap_or((id, "0"));
     (millis.parse().unwrap_or(0), sequence.parse().unwrap_or(0))
 }

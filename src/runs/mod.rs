@@ -8,6 +8,7 @@
 //! of a stream and then reads the run gets its final status.
 
 mod channel;
+mod thread_stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,6 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 pub use channel::{RunChannel, RunEvent, Subscription};
+pub use thread_stream::{ThreadChannel, valid_last_event_id};
 
 use crate::python::PythonHost;
 use crate::storage::{Run, RunStatus, StorageHandle, ThreadOutcome, ThreadStatus};
@@ -51,6 +53,8 @@ struct Inner {
     python: PythonHost,
     /// Live and recently finished runs' events. A std mutex: held for map operations only.
     channels: Mutex<HashMap<Uuid, Arc<RunChannel>>>,
+    /// Thread-wide streams that have (or had) a subscriber.
+    threads: Mutex<HashMap<Uuid, Arc<ThreadChannel>>>,
     /// Cancel tokens of executing runs, and the action requested for them.
     executing: Mutex<HashMap<Uuid, (u64, Option<CancelAction>)>>,
     /// Wakes the scheduler: a run was created or a slot freed.
@@ -68,6 +72,7 @@ impl RunManager {
                 storage,
                 python,
                 channels: Mutex::new(HashMap::new()),
+                threads: Mutex::new(HashMap::new()),
                 executing: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
@@ -93,6 +98,21 @@ impl RunManager {
     pub fn channel(&self, run_id: Uuid, resumable: bool) -> Arc<RunChannel> {
         let mut channels = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(channels.entry(run_id).or_insert_with(|| Arc::new(RunChannel::new(resumable))))
+    }
+
+    /// The thread-wide stream of a thread, created for a subscriber.
+    pub fn thread_channel(&self, thread_id: Uuid) -> Arc<ThreadChannel> {
+        let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        // Streams nobody listens to any more are dropped here, on the next subscription.
+        threads.retain(|_, channel| channel.has_subscribers());
+        Arc::clone(threads.entry(thread_id).or_default())
+    }
+
+    fn publish_to_thread(&self, thread_id: Uuid, event: &str, data: Arc<str>) {
+        let channel = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner).get(&thread_id).cloned();
+        if let Some(channel) = channel {
+            channel.publish(event, data);
+        }
     }
 
     /// The channel of a run if it is live or recently finished.
@@ -188,7 +208,9 @@ impl RunManager {
         let execution = run.kwargs.get(EXECUTION_KEY).cloned().unwrap_or(Value::Null);
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
-        channel.push("metadata", json!({"run_id": run.run_id.to_string(), "attempt": 1}).to_string());
+        let started = json!({"run_id": run.run_id.to_string(), "attempt": 1}).to_string();
+        channel.push("metadata", started.clone());
+        self.publish_to_thread(run.thread_id, "metadata", started.into());
 
         let mut spec = Map::new();
         for key in ["input", "command", "config", "context", "stream_mode", "interrupt_before", "interrupt_after", "durability", "subgraphs"] {
@@ -200,7 +222,15 @@ impl RunManager {
             spec.insert(key.to_string(), execution.get(key).cloned().unwrap_or(Value::Null));
         }
         let sink = Arc::clone(&channel);
-        let (token, result) = self.inner.python.start_run(Value::Object(spec), Arc::new(move |event, data| sink.push(&event, data)));
+        let manager = self.clone();
+        let thread_of_run = run.thread_id;
+        let (token, result) = self.inner.python.start_run(
+            Value::Object(spec),
+            Arc::new(move |event, data| {
+                manager.publish_to_thread(thread_of_run, &event, Arc::from(data.as_str()));
+                sink.push(&event, data);
+            }),
+        );
         self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).insert(run.run_id, (token, None));
         let result = result.await;
         let cancel = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).remove(&run.run_id).and_then(|(_, action)| action);
@@ -264,6 +294,7 @@ impl RunManager {
             let _ = self.inner.storage.run(move |storage| storage.delete_thread(thread_id, None)).await;
         }
         channel.finish();
+        self.publish_to_thread(thread_id, "metadata", json!({"status": "run_done", "run_id": run_id.to_string()}).to_string().into());
         tracing::info!(%run_id, %thread_id, status = status.as_str(), "run finished");
         if let Some(webhook) = run.kwargs.get("webhook").and_then(Value::as_str).filter(|url| !url.is_empty()) {
             let mut payload = run_json(&Run { status, updated_at: now_micros(), ..run.clone() });

@@ -50,6 +50,12 @@ fn health() -> Value {
 fn any_object() -> Value {
     json!({"type": "object"})
 }
+fn any_list() -> Value {
+    json!({"type": "array"})
+}
+fn sse() -> Value {
+    json!({"type": "string", "description": "text/event-stream"})
+}
 fn html() -> Value {
     json!({"type": "string"})
 }
@@ -109,6 +115,27 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "get", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Get a cron", body: None, response: cron_ref },
     RouteDoc { method: "patch", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Update a cron", body: Some("CronCreate"), response: cron_ref },
     RouteDoc { method: "delete", path: "/runs/crons/{cron_id}", tag: "Crons", summary: "Delete a cron", body: None, response: empty },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/runs", tag: "Thread Runs", summary: "Create a background run", body: Some("RunCreate"), response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/runs", tag: "Thread Runs", summary: "List a thread's runs", body: None, response: any_list },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/runs/stream", tag: "Thread Runs", summary: "Create a run and stream it (SSE)", body: Some("RunCreate"), response: sse },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/runs/wait", tag: "Thread Runs", summary: "Create a run and wait for its result", body: Some("RunCreate"), response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/runs/{run_id}", tag: "Thread Runs", summary: "Get a run", body: None, response: any_object },
+    RouteDoc { method: "delete", path: "/threads/{thread_id}/runs/{run_id}", tag: "Thread Runs", summary: "Delete a run", body: None, response: empty },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/runs/{run_id}/join", tag: "Thread Runs", summary: "Wait for a run's result", body: None, response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/runs/{run_id}/stream", tag: "Thread Runs", summary: "Join a run's stream (Last-Event-ID)", body: None, response: sse },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/runs/{run_id}/cancel", tag: "Thread Runs", summary: "Cancel a run", body: None, response: empty },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/stream", tag: "Thread Runs", summary: "Stream every run of a thread (SSE)", body: None, response: sse },
+    RouteDoc { method: "post", path: "/runs", tag: "Stateless Runs", summary: "Create a stateless background run", body: Some("RunCreate"), response: any_object },
+    RouteDoc { method: "post", path: "/runs/stream", tag: "Stateless Runs", summary: "Create a stateless run and stream it", body: Some("RunCreate"), response: sse },
+    RouteDoc { method: "post", path: "/runs/wait", tag: "Stateless Runs", summary: "Create a stateless run and wait for it", body: Some("RunCreate"), response: any_object },
+    RouteDoc { method: "post", path: "/runs/batch", tag: "Stateless Runs", summary: "Create several stateless runs", body: None, response: any_list },
+    RouteDoc { method: "post", path: "/runs/cancel", tag: "Thread Runs", summary: "Cancel runs by ids or status", body: None, response: empty },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/state", tag: "Threads", summary: "The thread's latest state", body: None, response: any_object },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/state", tag: "Threads", summary: "Update the thread's state", body: None, response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/state/{checkpoint_id}", tag: "Threads", summary: "The thread's state at a checkpoint", body: None, response: any_object },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/state/checkpoint", tag: "Threads", summary: "The thread's state at a checkpoint object", body: None, response: any_object },
+    RouteDoc { method: "get", path: "/threads/{thread_id}/history", tag: "Threads", summary: "The thread's state history", body: None, response: any_list },
+    RouteDoc { method: "post", path: "/threads/{thread_id}/history", tag: "Threads", summary: "The thread's state history (filtered)", body: None, response: any_list },
     RouteDoc { method: "put", path: "/store/items", tag: "Store", summary: "Put an item", body: Some("StorePutRequest"), response: empty },
     RouteDoc { method: "get", path: "/store/items", tag: "Store", summary: "Get an item (namespace=a.b&key=k)", body: None, response: item_or_null },
     RouteDoc { method: "delete", path: "/store/items", tag: "Store", summary: "Delete an item", body: Some("StoreDeleteRequest"), response: empty },
@@ -303,6 +330,27 @@ pub fn document(graph_ids: &[&str]) -> Value {
                 "offset": {"type": "integer", "default": 0},
                 "sort_by": {"type": "string", "enum": ["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]},
                 "sort_order": {"type": "string", "enum": ["asc", "desc"]},
+            }},
+            "RunCreate": {"type": "object", "required": ["assistant_id"], "properties": {
+                "assistant_id": {"type": "string"},
+                "input": {},
+                "command": {"type": "object"},
+                "metadata": {"type": "object"},
+                "config": {"type": "object"},
+                "context": {"type": "object"},
+                "stream_mode": {},
+                "stream_subgraphs": {"type": "boolean"},
+                "stream_resumable": {"type": "boolean"},
+                "interrupt_before": {},
+                "interrupt_after": {},
+                "checkpoint_id": {"type": "string"},
+                "multitask_strategy": {"type": "string", "enum": ["reject", "interrupt", "rollback", "enqueue"]},
+                "if_not_exists": {"type": "string", "enum": ["create", "reject"]},
+                "on_disconnect": {"type": "string", "enum": ["cancel", "continue"]},
+                "on_completion": {"type": "string", "enum": ["delete", "keep"]},
+                "after_seconds": {"type": "number"},
+                "webhook": {"type": "string"},
+                "durability": {"type": "string", "enum": ["sync", "async", "exit"]},
             }},
             "AssistantCountRequest": {
                 "type": "object",

@@ -329,3 +329,31 @@ def test_events_stream_mode(server):
     assert root[0]["run_id"] == run_id
     assert "on_chain_end" in [event["event"] for event in root]
     assert texts([part for part in parts if part.event == "values"][-1].data) == ["hi", "echo: hi"]
+
+
+def test_thread_stream_sees_every_run(server):
+    """`GET /threads/{id}/stream` carries each run's events and a `run_done` marker."""
+    import threading
+
+    client = get_sync_client(url=server.url, headers=USER1)
+    tid = client.threads.create()["thread_id"]
+    seen = []
+    done = threading.Event()
+
+    def listen():
+        for part in get_sync_client(url=server.url, headers=USER1).threads.join_stream(tid):
+            seen.append(part)
+            if part.event == "metadata" and part.data.get("status") == "run_done":
+                done.set()
+                return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)
+    run = client.runs.create(tid, "agent", input=HI, stream_mode="updates")
+    assert done.wait(20), seen
+    events = [part.event for part in seen]
+    assert events[0] == "metadata" and seen[0].data["run_id"] == run["run_id"]
+    assert "values" in events and all(part.id for part in seen)
+    bad = httpx.get(f"{server.url}/threads/{tid}/stream", headers={**USER1, "Last-Event-ID": "-1"})
+    assert bad.status_code == 422

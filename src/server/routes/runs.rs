@@ -35,6 +35,7 @@ pub(in crate::server) fn router() -> Router<AppState> {
         .route("/threads/{thread_id}/runs/{run_id}/join", get(join))
         .route("/threads/{thread_id}/runs/{run_id}/stream", get(join_stream))
         .route("/threads/{thread_id}/runs/{run_id}/cancel", post(cancel))
+        .route("/threads/{thread_id}/stream", get(thread_stream))
         .route("/runs", post(create_stateless_background))
         .route("/runs/stream", post(create_stateless_stream))
         .route("/runs/wait", post(create_stateless_wait))
@@ -568,6 +569,7 @@ fn sse_response(subscription: Subscription, modes: Vec<String>, headers: HeaderM
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response_headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     response
 }
 
@@ -1015,4 +1017,77 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
             Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
         }
     }
+}
+
+/// `GET /threads/{id}/stream`: every run of the thread, current and future, until the client
+/// goes away (spec runs.md §4.14). Modes: `run_modes` (default), `lifecycle`, `state_update`,
+/// given as `stream_modes` or (what the SDKs send) `stream_mode`.
+async fn thread_stream(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let thread_id = path_uuid(&raw, "thread")?;
+    let pairs = query_pairs(query.as_deref())?;
+    let mut modes = Vec::new();
+    for (key, value) in &pairs {
+        if (key == "stream_modes" || key == "stream_mode") && !value.is_empty() {
+            for mode in value.split(',').map(str::trim) {
+                if !["run_modes", "lifecycle", "state_update"].contains(&mode) {
+                    return Err(ApiError::validation(format!("Invalid stream mode: {mode}")));
+                }
+                modes.push(mode.to_string());
+            }
+        }
+    }
+    if modes.is_empty() {
+        modes.push("run_modes".to_string());
+    }
+    let last_event_id = request_headers.get("last-event-id").and_then(|value| value.to_str().ok()).map(str::to_string);
+    if let Some(id) = &last_event_id
+        && !crate::runs::valid_last_event_id(id)
+    {
+        return Err(ApiError::validation("Invalid last-event-id: must be a valid Redis stream ID"));
+    }
+    let authorization = auth.authorize(Endpoint::ThreadsStream { thread_id: thread_id.to_string() }).await?;
+    if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
+        return Ok(sse_error("404: Thread not found"));
+    }
+    let channel = state.runs().thread_channel(thread_id);
+    let (replay, receiver) = channel.subscribe(last_event_id.as_deref());
+    let wanted = move |event: &RunEvent| {
+        let lifecycle = event.event == "metadata";
+        let state_update = event.event == "state_update";
+        (modes.iter().any(|mode| mode == "run_modes") && !state_update)
+            || (modes.iter().any(|mode| mode == "lifecycle") && lifecycle)
+            || (modes.iter().any(|mode| mode == "state_update") && state_update)
+    };
+    let replay: std::collections::VecDeque<RunEvent> = replay.into_iter().collect();
+    let stream = futures_util::stream::unfold((replay, receiver, channel), move |(mut replay, mut receiver, channel)| {
+        let wanted = wanted.clone();
+        async move {
+            loop {
+                if let Some(event) = replay.pop_front() {
+                    if wanted(&event) {
+                        return Some((Ok::<Bytes, Infallible>(Bytes::from(event.frame())), (replay, receiver, channel)));
+                    }
+                    continue;
+                }
+                match tokio::time::timeout(KEEPALIVE, receiver.recv()).await {
+                    Err(_) => return Some((Ok(Bytes::from_static(b": heartbeat\r\n\r\n")), (replay, receiver, channel))),
+                    Ok(Ok(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (replay, receiver, channel))),
+                    Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
+                }
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }
