@@ -340,7 +340,7 @@ def _state(snapshot):
     for task in snapshot.tasks:
         state = task.state
         task_state, task_checkpoint = None, None
-        if state is not None and hasattr(state, "values"):
+        if state is not None and hasattr(state, "next") and hasattr(state, "config"):
             task_state = _state(state)
         elif state is not None:
             task_checkpoint = dict(state.get("configurable", {}))

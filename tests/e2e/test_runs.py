@@ -357,3 +357,29 @@ def test_thread_stream_sees_every_run(server):
     assert "values" in events and all(part.id for part in seen)
     bad = httpx.get(f"{server.url}/threads/{tid}/stream", headers={**USER1, "Last-Event-ID": "-1"})
     assert bad.status_code == 422
+
+
+def test_subgraphs_interrupt_before_and_time_travel(make_server):
+    from test_system import SUBGRAPH_APP
+
+    server = make_server({"langgraph.json": '{"graphs": {"nested": "./graph.py:graph"}}', "graph.py": SUBGRAPH_APP})
+    client = get_sync_client(url=server.url)
+    tid = client.threads.create()["thread_id"]
+    parts = list(client.runs.stream(tid, "nested", input={"text": "a"}, stream_mode="updates", stream_subgraphs=True))
+    names = [part.event for part in parts]
+    assert "updates" in names and any(name.startswith("updates|sub:") for name in names), names
+    assert client.threads.get_state(tid)["values"] == {"text": "a!"}
+
+    paused = client.threads.create()["thread_id"]
+    client.runs.wait(paused, "nested", input={"text": "b"}, interrupt_before=["last"])
+    state = client.threads.get_state(paused)
+    assert state["next"] == ["last"] and client.threads.get(paused)["status"] == "interrupted"
+    finished = client.runs.wait(paused, "nested", input=None)
+    assert finished == {"text": "b!"} and client.threads.get(paused)["status"] == "idle"
+
+    # Fork from the first checkpoint after the input: the history then holds both branches.
+    history = client.threads.get_history(tid, limit=20)
+    first_input = [state for state in history if state["metadata"]["source"] == "input"][-1]
+    forked = client.runs.wait(tid, "nested", input={"text": "c"}, checkpoint_id=first_input["checkpoint_id"])
+    assert forked == {"text": "c!"}
+    assert len(client.threads.get_history(tid, limit=50)) > len(history)
