@@ -774,6 +774,10 @@ class AuthHost:
                     _reraise_if_task_needed(error)
                     return self._failure("authorize", error, handler, index, f"auth handler for {resource}.{action}")
             effective = dict(value) if resource == "store" and isinstance(value, dict) else original
+            # Values without nested dicts (e.g. `{"thread_id": UUID}`) cannot be changed in a way
+            # that sticks, so they are not sent back (Rust keeps its own copy).
+            if resource != "store" and isinstance(original, dict) and not any(isinstance(item, dict) for item in original.values()):
+                effective = None
             outcomes.append({"handler": _name(handler), "filter": filter_, "value": effective})
         return {"ok": True, "studio": studio, "user": summary, "user_object": user, "events": outcomes}
 

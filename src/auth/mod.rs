@@ -192,14 +192,15 @@ impl AuthPolicy {
             return Ok(Authorization { user: None, events });
         };
         let pairs: Vec<(Resource, Action)> = events.iter().map(|event| (event.resource, event.action)).collect();
+        let originals: Vec<Value> = events.iter().map(|event| event.value.to_json()).collect();
         let reply = python.auth_dispatch(request.clone(), events, self.timeout).await;
-        let outcome = decide(reply, &pairs);
+        let outcome = decide(reply, &pairs, originals);
         log_decision(request, &outcome);
         outcome
     }
 }
 
-fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)]) -> Result<Authorization, AuthError> {
+fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)], originals: Vec<Value>) -> Result<Authorization, AuthError> {
     let reply = match reply {
         Ok(reply) => reply,
         Err(PythonError::TimedOut) => return Err(AuthError::TimedOut),
@@ -225,12 +226,13 @@ fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)
             let events = events
                 .into_iter()
                 .zip(pairs)
-                .map(|(event, &(resource, action))| {
+                .zip(originals)
+                .map(|((event, &(resource, action)), original)| {
                     let filter = match event.filter {
                         Some(raw) => Some(Filter::parse(&raw)?).filter(|filter| !filter.is_empty()),
                         None => None,
                     };
-                    Ok(EventDecision { resource, action, handler: event.handler, filter, value: event.value })
+                    Ok(EventDecision { resource, action, handler: event.handler, filter, value: event.value.unwrap_or(original) })
                 })
                 .collect::<Result<Vec<_>, FilterError>>()?;
             Ok(Authorization { user: Some(user), events })

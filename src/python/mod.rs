@@ -116,8 +116,9 @@ pub struct DispatchedEvent {
     pub handler: Option<String>,
     /// The raw filter dict the handler returned, if any.
     pub filter: Option<serde_json::Value>,
-    /// The effective value after the handler.
-    pub value: serde_json::Value,
+    /// The effective value after the handler; `None`: unchanged (the host does not send back
+    /// values a handler cannot change).
+    pub value: Option<serde_json::Value>,
 }
 
 /// Which `langgraph_sdk` the user's code imports.
@@ -530,7 +531,10 @@ fn parse_dispatch_reply(reply: &Bound<'_, PyAny>) -> PyResult<DispatchReply> {
             events.push(DispatchedEvent {
                 handler: event.get_item("handler")?.extract()?,
                 filter: if filter.is_none() { None } else { Some(convert::py_to_json(&filter)?) },
-                value: convert::py_to_json(&event.get_item("value")?)?,
+                value: {
+                    let value = event.get_item("value")?;
+                    if value.is_none() { None } else { Some(convert::py_to_json(&value)?) }
+                },
             });
         }
         Ok(DispatchReply::Allowed { user, events })

@@ -847,7 +847,7 @@ def test_resolution_order(make, registered, pair, expected):
     assert out["ok"]
     ran = module_of(host)["RAN"]
     if expected is None:
-        assert ran == [] and out["events"] == [{"handler": None, "filter": None, "value": value}]
+        assert ran == [] and out["events"] == [{"handler": None, "filter": None, "value": None}]
     else:
         assert ran == [(expected, *pair, True)]
         assert out["events"][0]["handler"] == expected
@@ -879,12 +879,14 @@ def test_success_shape(make):
         "studio": False,
         "user": {"identity": "alice", "display_name": "alice", "is_authenticated": True, "permissions": ["read"]},
         "user_object": out["user_object"],
+        # Values without nested dicts cannot change in a way that sticks: not sent back.
         "events": [
-            {"handler": "own", "filter": {"owner": "alice"}, "value": {"thread_id": tid}},
-            {"handler": None, "filter": None, "value": {"assistant_id": "x"}},
+            {"handler": "own", "filter": {"owner": "alice"}, "value": None},
+            {"handler": None, "filter": None, "value": None},
         ],
     }
-    assert out["events"][0]["value"]["thread_id"] is tid
+    kept = dispatch(host, events=[("threads", "update", {"thread_id": tid, "metadata": {}})])
+    assert kept["events"][0]["value"]["thread_id"] is tid
     assert AUTH_HOST.user_mapping(out["user_object"]) == {"identity": "alice", "is_authenticated": True, "display_name": "alice", "permissions": ["read"]}
 
 
