@@ -109,6 +109,13 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     state.runs().start(base_url).await.map_err(std::io::Error::other)?;
     server::spawn_background(state.clone());
     let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // No Nagle delay: streamed bodies (SSE, `/wait`) are written in several small pieces, and
+    // Nagle plus the client's delayed ACK would hold each back ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
