@@ -29,7 +29,7 @@ use crate::timestamp::now_micros;
 /// shown to clients).
 pub const EXECUTION_KEY: &str = "__graphward__";
 
-/// How long a finished run's events stay joinable (resumable streams replay from them).
+/// How long a finished resumable run's events stay available for `Last-Event-ID` replays.
 const RETAIN_FINISHED: Duration = Duration::from_secs(600);
 
 /// What cancelling does to a run.
@@ -317,11 +317,17 @@ impl RunManager {
                 }
             });
         }
-        let manager = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(RETAIN_FINISHED).await;
-            manager.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
-        });
+        // Readers hold their own handle; the map keeps a finished run's events only when a
+        // resumable stream may replay them.
+        if resumable {
+            let manager = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(RETAIN_FINISHED).await;
+                manager.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+            });
+        } else {
+            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+        }
     }
 }
 
