@@ -292,6 +292,21 @@ fn select_page<T>(
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
 }
 
+/// Deletes a record in one write transaction, after `visible` confirmed it exists and passes
+/// the caller's auth filter (`NotFound` otherwise).
+fn delete_visible(
+    connection: &mut Connection,
+    table: &str,
+    id_column: &str,
+    record_id: Uuid,
+    visible: impl FnOnce(&Connection) -> StorageResult<()>,
+) -> StorageResult<()> {
+    let transaction = immediate(connection)?;
+    visible(&transaction)?;
+    transaction.execute(&format!("DELETE FROM {table} WHERE {id_column} = ?"), [record_id.to_string()]).map_err(internal)?;
+    transaction.commit().map_err(internal)
+}
+
 /// `SELECT COUNT(*) FROM <table> t WHERE …`.
 fn count_rows(connection: &Connection, table: &str, where_: &Where) -> StorageResult<i64> {
     let sql = format!("SELECT COUNT(*) FROM {table} t WHERE {}", where_.sql());
@@ -722,12 +737,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| {
-            let transaction = immediate(connection)?;
-            get_thread_in(&transaction, thread_id, auth)?;
-            transaction.execute("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
-            transaction.commit().map_err(internal)
-        })
+        self.with(|connection| delete_visible(connection, "threads", "thread_id", thread_id, |transaction| get_thread_in(transaction, thread_id, auth).map(|_| ())))
     }
 
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
@@ -824,12 +834,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| {
-            let transaction = immediate(connection)?;
-            get_assistant_in(&transaction, assistant_id, auth)?;
-            transaction.execute("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
-            transaction.commit().map_err(internal)
-        })
+        self.with(|connection| delete_visible(connection, "assistants", "assistant_id", assistant_id, |transaction| get_assistant_in(transaction, assistant_id, auth).map(|_| ())))
     }
 
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
@@ -958,12 +963,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| {
-            let transaction = immediate(connection)?;
-            get_cron_in(&transaction, cron_id, auth)?;
-            transaction.execute("DELETE FROM crons WHERE cron_id = ?", [cron_id.to_string()]).map_err(internal)?;
-            transaction.commit().map_err(internal)
-        })
+        self.with(|connection| delete_visible(connection, "crons", "cron_id", cron_id, |transaction| get_cron_in(transaction, cron_id, auth).map(|_| ())))
     }
 
     fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {

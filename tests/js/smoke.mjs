@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import { Client } from "@langchain/langgraph-sdk";
+import { check, finish, section } from "./harness.mjs";
 
 const apiUrl = process.argv[2];
 if (!apiUrl) {
@@ -29,37 +30,6 @@ const anonymous = new Client({ apiUrl });
 // uuid5(6ba7b821-9dad-11d1-80b4-00c04fd430c8, "agent"): the example graph's system assistant.
 const SYSTEM_ASSISTANT = "fe096781-5601-53d2-b2f6-0d3403f7e9ca";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-let passed = 0;
-let failed = 0;
-const abortSection = Symbol("abort section");
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed += 1;
-    const detail = error instanceof assert.AssertionError ? error.message : `${error?.name}: ${error?.message}`;
-    console.log(`not ok - ${name}\n    ${String(detail).replaceAll("\n", "\n    ")}`);
-    throw abortSection;
-  }
-}
-
-async function section(name, fn) {
-  console.log(`# ${name}`);
-  try {
-    await fn();
-  } catch (error) {
-    if (error !== abortSection) {
-      failed += 1;
-      console.log(`not ok - ${name} (unexpected error)\n    ${error?.stack ?? error}`);
-    } else {
-      console.log(`# ${name}: remaining checks skipped`);
-    }
-  }
-}
 
 /** Awaits a call that must fail with an HTTP error of `status`; returns the error. */
 async function rejectsWith(promise, status) {
@@ -247,5 +217,4 @@ await section("authentication", async () => {
   });
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed ? 1 : 0;
+finish();

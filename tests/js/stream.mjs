@@ -14,6 +14,7 @@
 
 import assert from "node:assert/strict";
 import { Client } from "@langchain/langgraph-sdk";
+import { abortSection, check, finish, section } from "./harness.mjs";
 
 const apiUrl = process.argv[2];
 if (!apiUrl) {
@@ -28,37 +29,6 @@ const intruder = client("not-a-token");
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const INPUT = { messages: [{ role: "human", content: "hi" }] };
-
-let passed = 0;
-let failed = 0;
-const abortSection = Symbol("abort section");
-
-async function check(name, fn) {
-  try {
-    const note = await fn();
-    passed += 1;
-    console.log(`ok - ${name}${note ? ` (${note})` : ""}`);
-  } catch (error) {
-    failed += 1;
-    const detail = error instanceof assert.AssertionError ? error.message : `${error?.name}: ${error?.message}`;
-    console.log(`not ok - ${name}\n    ${String(detail).replaceAll("\n", "\n    ")}`);
-    throw abortSection;
-  }
-}
-
-async function section(name, fn) {
-  console.log(`# ${name}`);
-  try {
-    await fn();
-  } catch (error) {
-    if (error !== abortSection) {
-      failed += 1;
-      console.log(`not ok - ${name} (unexpected error)\n    ${error?.stack ?? error}`);
-    } else {
-      console.log(`# ${name}: remaining checks skipped`);
-    }
-  }
-}
 
 /** Drains a stream into `{event, data, id}` chunks. */
 async function collect(stream) {
@@ -225,5 +195,4 @@ await section("runs.wait and messages-tuple", async () => {
   });
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed ? 1 : 0;
+finish();
