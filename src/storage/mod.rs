@@ -2,7 +2,8 @@
 //!
 //! The trait is synchronous: implementations do blocking I/O (SQLite now; a Postgres
 //! implementation can follow with a blocking client or its own thread pool). Async callers go
-//! through [`StorageHandle::run`], which moves the call onto tokio's blocking pool. Auth
+//! through [`StorageHandle::run`], which moves the call onto tokio's blocking pool, or
+//! [`StorageHandle::read`], which tries a read on the calling thread first (see [`inline`]). Auth
 //! filters arrive as typed [`Filter`]s and are compiled into the query, never applied after a
 //! LIMIT. This module knows neither HTTP nor pyo3.
 
@@ -341,6 +342,23 @@ impl StorageHandle {
         Self { inner: storage }
     }
 
+    /// Runs a read-only storage call on the calling (tokio worker) thread under the
+    /// [`inline`] work budget; a read that exceeds it is abandoned and run again on the
+    /// blocking pool. Most reads are index lookups of a few microseconds, for which the two
+    /// thread hand-offs of the blocking pool cost more than the read itself.
+    ///
+    /// `call` must not write: it may run twice.
+    pub async fn read<T, F>(&self, call: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Storage) -> StorageResult<T> + Send + 'static,
+    {
+        if let Some(result) = inline::attempt(|| call(self.inner.as_ref())) {
+            return result;
+        }
+        self.run(move |storage| call(storage)).await
+    }
+
     /// Runs a storage call on the blocking pool.
     pub async fn run<T, F>(&self, call: F) -> StorageResult<T>
     where
@@ -351,5 +369,57 @@ impl StorageHandle {
         tokio::task::spawn_blocking(move || call(storage.as_ref()))
             .await
             .map_err(|error| StorageError::Internal(format!("storage task failed: {error}")))?
+    }
+}
+
+/// The work budget of reads run on a tokio worker ([`StorageHandle::read`]).
+///
+/// While [`attempt`] runs, [`budget`] tells the implementation how much work the read may do
+/// (SQLite: virtual-machine instructions, enforced with a progress handler); past it, the
+/// implementation aborts the read and calls [`exceeded`], and `attempt` answers `None` so the
+/// caller runs the read again on the blocking pool. A worker is thus never held for long by a
+/// read that turns out to scan many rows.
+pub mod inline {
+    use std::cell::Cell;
+
+    /// SQLite VM instructions an inline read may run: about a millisecond of work.
+    pub const BUDGET_OPS: u64 = 200_000;
+
+    thread_local! {
+        static ACTIVE: Cell<bool> = const { Cell::new(false) };
+        static EXCEEDED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `read` with the budget on; `None` if it ran out.
+    pub fn attempt<T>(read: impl FnOnce() -> T) -> Option<T> {
+        ACTIVE.with(|active| active.set(true));
+        EXCEEDED.with(|exceeded| exceeded.set(false));
+        let result = read();
+        ACTIVE.with(|active| active.set(false));
+        if EXCEEDED.with(Cell::take) { None } else { Some(result) }
+    }
+
+    /// The budget in force on this thread, if any.
+    pub fn budget() -> Option<u64> {
+        ACTIVE.with(Cell::get).then_some(BUDGET_OPS)
+    }
+
+    /// Records that the read on this thread ran out of budget and was aborted.
+    pub fn exceeded() {
+        EXCEEDED.with(|exceeded| exceeded.set(true));
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn attempt_reports_an_exceeded_budget_and_resets() {
+            assert_eq!(budget(), None);
+            assert_eq!(attempt(|| budget()), Some(Some(BUDGET_OPS)));
+            assert_eq!(attempt(exceeded), None);
+            assert_eq!(budget(), None);
+            assert_eq!(attempt(|| 7), Some(7));
+        }
     }
 }

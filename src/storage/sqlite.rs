@@ -160,6 +160,11 @@ impl SqliteStorage {
         let connection = Connection::open(&self.path)?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        connection.set_prepared_statement_cache_capacity(128);
+        // Plans must not depend on bound values: otherwise SQLite (built with STAT4) marks
+        // cached statements to be re-prepared whenever a parameter is rebound, and every call
+        // pays for parsing and planning again.
+        connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         Ok(connection)
     }
 
@@ -177,9 +182,42 @@ impl SqliteStorage {
             Some(connection) => connection,
             None => self.connect().map_err(internal)?,
         };
+        let budget = super::inline::budget();
+        if let Some(ops) = budget {
+            // Checked every 10,000 instructions; counted across the read's statements.
+            let mut remaining = ops / 10_000;
+            connection.progress_handler(10_000, Some(move || {
+                remaining = remaining.saturating_sub(1);
+                if remaining == 0 {
+                    super::inline::exceeded();
+                }
+                remaining == 0
+            }))
+            .map_err(internal)?;
+        }
         let result = work(&mut connection);
+        if budget.is_some() {
+            let _ = connection.progress_handler(0, None::<fn() -> bool>);
+        }
         self.release(connection);
         result
+    }
+}
+
+/// Statements through the connection's prepared-statement cache: the SQL is parsed once per
+/// connection, not once per call (parsing was a visible share of a point read's cost).
+trait Cached {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn one<T, P: rusqlite::Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn one<T, P: rusqlite::Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
     }
 }
 
@@ -303,14 +341,14 @@ fn delete_visible(
 ) -> StorageResult<()> {
     let transaction = immediate(connection)?;
     visible(&transaction)?;
-    transaction.execute(&format!("DELETE FROM {table} WHERE {id_column} = ?"), [record_id.to_string()]).map_err(internal)?;
+    transaction.run(&format!("DELETE FROM {table} WHERE {id_column} = ?"), [record_id.to_string()]).map_err(internal)?;
     transaction.commit().map_err(internal)
 }
 
 /// `SELECT COUNT(*) FROM <table> t WHERE …`.
 fn count_rows(connection: &Connection, table: &str, where_: &Where) -> StorageResult<i64> {
     let sql = format!("SELECT COUNT(*) FROM {table} t WHERE {}", where_.sql());
-    connection.query_row(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
+    connection.one(&sql, params_from_iter(where_.params.iter()), |row| row.get(0)).map_err(internal)
 }
 
 /// Compiles an auth filter to SQL over the side table `meta` for the row aliased `t`.
@@ -413,7 +451,7 @@ fn thread_where(query: &ThreadQuery) -> Where {
 /// Rewrites the side-table rows of one record.
 fn index_metadata_in(connection: &Connection, meta: MetaTable, record_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
     let MetaTable { table, id, .. } = meta;
-    connection.execute(&format!("DELETE FROM {table} WHERE {id} = ?"), [record_id])?;
+    connection.run(&format!("DELETE FROM {table} WHERE {id} = ?"), [record_id])?;
     let mut insert = connection.prepare_cached(&format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES (?, ?, ?, ?)"))?;
     let thread_id = record_id;
     for (key, value) in metadata {
@@ -436,7 +474,7 @@ fn get_thread_in(connection: &Connection, thread_id: Uuid, auth: Option<&Filter>
     where_.push("t.thread_id = ?".to_string(), [SqlValue::Text(thread_id.to_string())]);
     let sql = format!("SELECT {THREAD_COLUMNS} FROM threads t WHERE {}", where_.sql());
     connection
-        .query_row(&sql, params_from_iter(where_.params.iter()), thread_from_row)
+        .one(&sql, params_from_iter(where_.params.iter()), thread_from_row)
         .optional()
         .map_err(internal)?
         .ok_or(StorageError::NotFound)
@@ -484,7 +522,7 @@ fn get_assistant_in(connection: &Connection, assistant_id: Uuid, auth: Option<&F
     where_.push("t.assistant_id = ?".to_string(), [SqlValue::Text(assistant_id.to_string())]);
     let sql = format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t WHERE {}", where_.sql());
     connection
-        .query_row(&sql, params_from_iter(where_.params.iter()), assistant_from_row)
+        .one(&sql, params_from_iter(where_.params.iter()), assistant_from_row)
         .optional()
         .map_err(internal)?
         .ok_or(StorageError::NotFound)
@@ -493,7 +531,7 @@ fn get_assistant_in(connection: &Connection, assistant_id: Uuid, auth: Option<&F
 /// Writes the assistant row (insert or replace), its side-table rows and its version row.
 fn write_assistant(connection: &Connection, assistant: &Assistant, version_created_at: i64) -> rusqlite::Result<()> {
     let id = assistant.assistant_id.to_string();
-    connection.execute(
+    connection.run(
         "INSERT INTO assistants (assistant_id, graph_id, name, description, config, context, metadata, version, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (assistant_id) DO UPDATE SET graph_id = excluded.graph_id, name = excluded.name, description = excluded.description,
@@ -511,7 +549,7 @@ fn write_assistant(connection: &Connection, assistant: &Assistant, version_creat
             assistant.updated_at
         ],
     )?;
-    connection.execute(
+    connection.run(
         "INSERT OR REPLACE INTO assistant_versions (assistant_id, version, graph_id, name, description, config, context, metadata, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
@@ -631,7 +669,7 @@ fn get_cron_in(connection: &Connection, cron_id: Uuid, auth: Option<&Filter>) ->
     where_.push("t.cron_id = ?".to_string(), [SqlValue::Text(cron_id.to_string())]);
     let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE {}", where_.sql());
     connection
-        .query_row(&sql, params_from_iter(where_.params.iter()), cron_from_row)
+        .one(&sql, params_from_iter(where_.params.iter()), cron_from_row)
         .optional()
         .map_err(internal)?
         .ok_or(StorageError::NotFound)
@@ -683,7 +721,7 @@ impl Storage for SqliteStorage {
         self.with(|connection| {
             let transaction = immediate(connection)?;
             let id = thread.thread_id.to_string();
-            let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
+            let exists: bool = transaction.one("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
             if exists {
                 // An existing thread the caller's create filter hides is a conflict, whatever
                 // `if_exists` says (spec auth.md §5.4).
@@ -693,7 +731,7 @@ impl Storage for SqliteStorage {
                 };
             }
             transaction
-                .execute(
+                .run(
                     r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"#,
                     params![
@@ -728,7 +766,7 @@ impl Storage for SqliteStorage {
             thread.updated_at = now;
             let id = thread_id.to_string();
             transaction
-                .execute("UPDATE threads SET metadata = ?, updated_at = ? WHERE thread_id = ?", params![to_text(&thread.metadata), now, id])
+                .run("UPDATE threads SET metadata = ?, updated_at = ? WHERE thread_id = ?", params![to_text(&thread.metadata), now, id])
                 .map_err(internal)?;
             index_metadata(&transaction, &id, &thread.metadata).map_err(internal)?;
             transaction.commit().map_err(internal)?;
@@ -765,7 +803,7 @@ impl Storage for SqliteStorage {
                 Ok(existing) => {
                     if existing.name != assistant.name || existing.description != assistant.description {
                         transaction
-                            .execute(
+                            .run(
                                 "UPDATE assistants SET name = ?, description = ? WHERE assistant_id = ?",
                                 params![assistant.name, assistant.description, assistant.assistant_id.to_string()],
                             )
@@ -807,7 +845,7 @@ impl Storage for SqliteStorage {
             let transaction = immediate(connection)?;
             let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
             let latest: i64 = transaction
-                .query_row("SELECT COALESCE(MAX(version), 0) FROM assistant_versions WHERE assistant_id = ?", [assistant_id.to_string()], |row| row.get(0))
+                .one("SELECT COALESCE(MAX(version), 0) FROM assistant_versions WHERE assistant_id = ?", [assistant_id.to_string()], |row| row.get(0))
                 .map_err(internal)?;
             if let Some(graph_id) = &patch.graph_id {
                 assistant.graph_id.clone_from(graph_id);
@@ -886,7 +924,7 @@ impl Storage for SqliteStorage {
             let transaction = immediate(connection)?;
             let current = get_assistant_in(&transaction, assistant_id, auth)?;
             let chosen = transaction
-                .query_row(
+                .one(
                     "SELECT t.assistant_id, t.version, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.created_at
                      FROM assistant_versions t WHERE t.assistant_id = ? AND t.version = ?",
                     params![assistant_id.to_string(), version],
@@ -898,7 +936,7 @@ impl Storage for SqliteStorage {
             let assistant = Assistant { created_at: current.created_at, updated_at: now, ..chosen };
             let id = assistant_id.to_string();
             transaction
-                .execute(
+                .run(
                     "UPDATE assistants SET graph_id = ?, name = ?, description = ?, config = ?, context = ?, metadata = ?, version = ?, updated_at = ?
                      WHERE assistant_id = ?",
                     params![
@@ -924,7 +962,7 @@ impl Storage for SqliteStorage {
         self.with(|connection| {
             let transaction = immediate(connection)?;
             transaction
-                .execute(
+                .run(
                     "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
                        created_at, updated_at, payload, user_id, next_run_date, metadata, enabled)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -947,7 +985,7 @@ impl Storage for SqliteStorage {
             let id = params.remove(0);
             params.push(id);
             let changed = transaction
-                .execute(
+                .run(
                     "UPDATE crons SET assistant_id = ?, thread_id = ?, on_run_completed = ?, end_time = ?, end_time_micros = ?, schedule = ?,
                        timezone = ?, created_at = ?, updated_at = ?, payload = ?, user_id = ?, next_run_date = ?, metadata = ?, enabled = ?
                      WHERE cron_id = ?",
@@ -991,7 +1029,7 @@ impl Storage for SqliteStorage {
             let transaction = immediate(connection)?;
             let thread_id = run.thread_id.to_string();
             transaction
-                .execute(
+                .run(
                     "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, multitask_strategy, kwargs)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params![
@@ -1008,7 +1046,7 @@ impl Storage for SqliteStorage {
                 )
                 .map_err(internal)?;
             transaction
-                .execute(
+                .run(
                     "UPDATE threads SET status = 'busy', metadata = ?, updated_at = ? WHERE thread_id = ?",
                     params![to_text(thread_metadata), run.updated_at, thread_id],
                 )
@@ -1068,7 +1106,7 @@ impl Storage for SqliteStorage {
     fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
         self.with(|connection| {
             connection
-                .execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
+                .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
                 .map(|_| ())
                 .map_err(internal)
         })
@@ -1076,7 +1114,7 @@ impl Storage for SqliteStorage {
 
     fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
         self.with(|connection| {
-            let deleted = connection.execute("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;
+            let deleted = connection.run("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;
             if deleted == 0 { Err(StorageError::NotFound) } else { Ok(()) }
         })
     }
@@ -1095,7 +1133,7 @@ impl Storage for SqliteStorage {
                 return Ok(None);
             };
             transaction
-                .execute("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", params![now, run.run_id.to_string()])
+                .run("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", params![now, run.run_id.to_string()])
                 .map_err(internal)?;
             transaction.commit().map_err(internal)?;
             run.status = RunStatus::Running;
@@ -1106,7 +1144,7 @@ impl Storage for SqliteStorage {
 
     fn next_pending_start(&self) -> StorageResult<Option<i64>> {
         self.with(|connection| {
-            connection.query_row("SELECT MIN(created_at) FROM runs WHERE status = 'pending'", [], |row| row.get(0)).map_err(internal)
+            connection.one("SELECT MIN(created_at) FROM runs WHERE status = 'pending'", [], |row| row.get(0)).map_err(internal)
         })
     }
 
@@ -1114,11 +1152,11 @@ impl Storage for SqliteStorage {
         self.with(|connection| {
             let id = thread_id.to_string();
             let active: bool = connection
-                .query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
+                .one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
                 .map_err(internal)?;
             let status = if active { ThreadStatus::Busy } else { outcome.status };
             connection
-                .execute(
+                .run(
                     r#"UPDATE threads SET "values" = ?, interrupts = ?, status = ?, error = ?, updated_at = ?, state_updated_at = ? WHERE thread_id = ?"#,
                     params![
                         outcome.values.as_ref().map(Value::to_string),
@@ -1140,12 +1178,12 @@ impl Storage for SqliteStorage {
             let transaction = immediate(connection)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
             transaction
-                .execute(
+                .run(
                     "UPDATE threads SET status = 'error', error = ?, updated_at = ? WHERE thread_id IN (SELECT thread_id FROM runs WHERE status = 'running')",
                     params![error, now],
                 )
                 .map_err(internal)?;
-            let recovered = transaction.execute("UPDATE runs SET status = 'error', updated_at = ? WHERE status = 'running'", [now]).map_err(internal)?;
+            let recovered = transaction.run("UPDATE runs SET status = 'error', updated_at = ? WHERE status = 'running'", [now]).map_err(internal)?;
             transaction.commit().map_err(internal)?;
             Ok(recovered)
         })
@@ -1163,7 +1201,7 @@ impl Storage for SqliteStorage {
     fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
         self.with(|connection| {
             connection
-                .execute("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
+                .run("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
                 .map(|_| ())
                 .map_err(internal)
         })
@@ -1172,7 +1210,7 @@ impl Storage for SqliteStorage {
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()> {
         self.with(|connection| {
             connection
-                .execute(
+                .run(
                     "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     params![encode_namespace(namespace), key, to_text(value), now],
@@ -1185,7 +1223,7 @@ impl Storage for SqliteStorage {
     fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
         self.with(|connection| {
             connection
-                .query_row(
+                .one(
                     "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
                     params![encode_namespace(namespace), key],
                     item_from_row,
@@ -1198,7 +1236,7 @@ impl Storage for SqliteStorage {
     fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()> {
         self.with(|connection| {
             connection
-                .execute("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key])
+                .run("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key])
                 .map(|_| ())
                 .map_err(internal)
         })
