@@ -195,7 +195,7 @@ impl RunManager {
                 }
             }
             // Sleep until woken, or until a delayed run becomes due (at most a second).
-            let next = self.inner.storage.read(|storage| storage.next_pending_start()).await.ok().flatten();
+            let next = self.inner.storage.run(|storage| storage.next_pending_start()).await.ok().flatten();
             let wait = next.map_or(Duration::from_secs(1), |start| {
                 Duration::from_micros(u64::try_from(start - now_micros()).unwrap_or(0)).min(Duration::from_secs(1))
             });

@@ -2,8 +2,8 @@
 //!
 //! The trait is synchronous: implementations do blocking I/O (SQLite now; a Postgres
 //! implementation can follow with a blocking client or its own thread pool). Async callers go
-//! through [`StorageHandle::run`], which moves the call onto tokio's blocking pool, or
-//! [`StorageHandle::read`], which tries a read on the calling thread first (see [`inline`]). Auth
+//! through [`StorageHandle::run`], which tries the call on the calling thread under a work
+//! budget and moves it onto tokio's blocking pool if it needs more (see [`inline`]). Auth
 //! filters arrive as typed [`Filter`]s and are compiled into the query, never applied after a
 //! LIMIT. This module knows neither HTTP nor pyo3.
 
@@ -342,13 +342,14 @@ impl StorageHandle {
         Self { inner: storage }
     }
 
-    /// Runs a read-only storage call on the calling (tokio worker) thread under the
-    /// [`inline`] work budget; a read that exceeds it is abandoned and run again on the
-    /// blocking pool. Most reads are index lookups of a few microseconds, for which the two
-    /// thread hand-offs of the blocking pool cost more than the read itself.
+    /// Runs a storage call: first on the calling (tokio worker) thread under the [`inline`]
+    /// work budget, and if it runs out of budget (or would wait for the writer), again on the
+    /// blocking pool. Most calls are index lookups or one-row writes of a few microseconds,
+    /// for which the two thread hand-offs of the blocking pool cost more than the call.
     ///
-    /// `call` must not write: it may run twice.
-    pub async fn read<T, F>(&self, call: F) -> StorageResult<T>
+    /// `call` may therefore start twice; an implementation gives up an attempt before it has
+    /// any effect (SQLite: the aborted statement or transaction is rolled back).
+    pub async fn run<T, F>(&self, call: F) -> StorageResult<T>
     where
         T: Send + 'static,
         F: Fn(&dyn Storage) -> StorageResult<T> + Send + 'static,
@@ -356,15 +357,6 @@ impl StorageHandle {
         if let Some(result) = inline::attempt(|| call(self.inner.as_ref())) {
             return result;
         }
-        self.run(move |storage| call(storage)).await
-    }
-
-    /// Runs a storage call on the blocking pool.
-    pub async fn run<T, F>(&self, call: F) -> StorageResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Storage) -> StorageResult<T> + Send + 'static,
-    {
         let storage = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || call(storage.as_ref()))
             .await
@@ -372,17 +364,18 @@ impl StorageHandle {
     }
 }
 
-/// The work budget of reads run on a tokio worker ([`StorageHandle::read`]).
+/// The work budget of storage calls run on a tokio worker ([`StorageHandle::run`]).
 ///
-/// While [`attempt`] runs, [`budget`] tells the implementation how much work the read may do
-/// (SQLite: virtual-machine instructions, enforced with a progress handler); past it, the
-/// implementation aborts the read and calls [`exceeded`], and `attempt` answers `None` so the
-/// caller runs the read again on the blocking pool. A worker is thus never held for long by a
-/// read that turns out to scan many rows.
+/// While [`attempt`] runs, [`budget`] tells the implementation how much work the call may do
+/// (SQLite: virtual-machine instructions, enforced with a progress handler) and that it must
+/// not wait for a lock. Past the budget, or when it would wait, the implementation abandons
+/// the call without effect and calls [`exceeded`]; `attempt` then answers `None` and the
+/// caller runs the call again on the blocking pool. A worker is thus never held for long by a
+/// call that turns out to scan many rows or to queue behind another writer.
 pub mod inline {
     use std::cell::Cell;
 
-    /// SQLite VM instructions an inline read may run: about a millisecond of work.
+    /// SQLite VM instructions an inline call may run: about a millisecond of work.
     pub const BUDGET_OPS: u64 = 200_000;
 
     thread_local! {
@@ -404,7 +397,7 @@ pub mod inline {
         ACTIVE.with(Cell::get).then_some(BUDGET_OPS)
     }
 
-    /// Records that the read on this thread ran out of budget and was aborted.
+    /// Records that the call on this thread was abandoned (out of budget, or it would wait).
     pub fn exceeded() {
         EXCEEDED.with(|exceeded| exceeded.set(true));
     }

@@ -135,12 +135,16 @@ CREATE INDEX runs_thread ON runs(thread_id, created_at);
 CREATE INDEX runs_status ON runs(status, created_at);
 "#];
 
-/// SQLite storage: a file and a small pool of connections.
+/// SQLite storage: a file, one writer connection and a small pool of reader connections.
 #[derive(Debug)]
 pub struct SqliteStorage {
     path: PathBuf,
-    /// Idle connections. A std mutex: held only to push or pop.
+    /// Idle connections for reads. A std mutex: held only to push or pop.
     pool: Mutex<Vec<Connection>>,
+    /// The one connection that writes. Writers queue on this mutex instead of on SQLite's
+    /// file lock, whose busy handler sleeps 1, 2, 5, 10… ms between retries (that sleep was
+    /// the p99 of concurrent creates).
+    writer: Mutex<Connection>,
 }
 
 impl SqliteStorage {
@@ -149,23 +153,29 @@ impl SqliteStorage {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
         }
-        let storage = Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()) };
-        let mut connection = storage.connect().map_err(|error| format!("cannot open {}: {error}", path.display()))?;
-        migrate(&mut connection).map_err(|error| format!("cannot migrate {}: {error}", path.display()))?;
-        storage.release(connection);
-        Ok(storage)
+        let mut writer = connect(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+        migrate(&mut writer).map_err(|error| format!("cannot migrate {}: {error}", path.display()))?;
+        Ok(Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()), writer: Mutex::new(writer) })
+    }
+
+    /// Runs `work` on the writer connection. Under an inline budget it does not wait: if
+    /// another writer holds the connection, the call is abandoned (see [`super::inline`]).
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
+        let budget = super::inline::budget();
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if budget.is_some() => {
+                super::inline::exceeded();
+                return Err(StorageError::Internal("the writer is busy".to_string()));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => self.writer.lock().unwrap_or_else(PoisonError::into_inner),
+        };
+        budgeted(&mut writer, budget, work)
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
-        let connection = Connection::open(&self.path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
-        connection.set_prepared_statement_cache_capacity(128);
-        // Plans must not depend on bound values: otherwise SQLite (built with STAT4) marks
-        // cached statements to be re-prepared whenever a parameter is rebound, and every call
-        // pays for parsing and planning again.
-        connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        Ok(connection)
+        connect(&self.path)
     }
 
     fn release(&self, connection: Connection) {
@@ -182,23 +192,7 @@ impl SqliteStorage {
             Some(connection) => connection,
             None => self.connect().map_err(internal)?,
         };
-        let budget = super::inline::budget();
-        if let Some(ops) = budget {
-            // Checked every 10,000 instructions; counted across the read's statements.
-            let mut remaining = ops / 10_000;
-            connection.progress_handler(10_000, Some(move || {
-                remaining = remaining.saturating_sub(1);
-                if remaining == 0 {
-                    super::inline::exceeded();
-                }
-                remaining == 0
-            }))
-            .map_err(internal)?;
-        }
-        let result = work(&mut connection);
-        if budget.is_some() {
-            let _ = connection.progress_handler(0, None::<fn() -> bool>);
-        }
+        let result = budgeted(&mut connection, super::inline::budget(), work);
         self.release(connection);
         result
     }
@@ -219,6 +213,44 @@ impl Cached for Connection {
     fn one<T, P: rusqlite::Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T> {
         self.prepare_cached(sql)?.query_row(params, f)
     }
+}
+
+/// Runs `work` on `connection`; with a budget (VM instructions), SQLite interrupts it past
+/// the budget (the statement or transaction is rolled back) and the attempt is marked.
+fn budgeted<T>(connection: &mut Connection, budget: Option<u64>, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
+    let Some(ops) = budget else {
+        return work(connection);
+    };
+    // Checked every 10,000 instructions, counted across the call's statements.
+    let mut remaining = ops / 10_000;
+    connection
+        .progress_handler(
+            10_000,
+            Some(move || {
+                remaining = remaining.saturating_sub(1);
+                if remaining == 0 {
+                    super::inline::exceeded();
+                }
+                remaining == 0
+            }),
+        )
+        .map_err(internal)?;
+    let result = work(connection);
+    let _ = connection.progress_handler(0, None::<fn() -> bool>);
+    result
+}
+
+/// Opens a connection with graphward's settings.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    connection.set_prepared_statement_cache_capacity(128);
+    // Plans must not depend on bound values: otherwise SQLite (built with STAT4) marks
+    // cached statements to be re-prepared whenever a parameter is rebound, and every call
+    // pays for parsing and planning again.
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(connection)
 }
 
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
@@ -718,7 +750,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
 
 impl Storage for SqliteStorage {
     fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let id = thread.thread_id.to_string();
             let exists: bool = transaction.one("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = ?)", [&id], |row| row.get(0)).map_err(internal)?;
@@ -759,7 +791,7 @@ impl Storage for SqliteStorage {
     }
 
     fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut thread = get_thread_in(&transaction, thread_id, auth)?;
             thread.metadata.extend(metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
@@ -775,7 +807,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| delete_visible(connection, "threads", "thread_id", thread_id, |transaction| get_thread_in(transaction, thread_id, auth).map(|_| ())))
+        self.write(|connection| delete_visible(connection, "threads", "thread_id", thread_id, |transaction| get_thread_in(transaction, thread_id, auth).map(|_| ())))
     }
 
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
@@ -797,7 +829,7 @@ impl Storage for SqliteStorage {
     }
 
     fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(existing) => {
@@ -818,7 +850,7 @@ impl Storage for SqliteStorage {
     }
 
     fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
                 Ok(_) => {
@@ -841,7 +873,7 @@ impl Storage for SqliteStorage {
     }
 
     fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
             let latest: i64 = transaction
@@ -872,7 +904,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| delete_visible(connection, "assistants", "assistant_id", assistant_id, |transaction| get_assistant_in(transaction, assistant_id, auth).map(|_| ())))
+        self.write(|connection| delete_visible(connection, "assistants", "assistant_id", assistant_id, |transaction| get_assistant_in(transaction, assistant_id, auth).map(|_| ())))
     }
 
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
@@ -920,7 +952,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let current = get_assistant_in(&transaction, assistant_id, auth)?;
             let chosen = transaction
@@ -959,7 +991,7 @@ impl Storage for SqliteStorage {
     }
 
     fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             transaction
                 .run(
@@ -979,7 +1011,7 @@ impl Storage for SqliteStorage {
     }
 
     fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut params = cron_params(cron);
             let id = params.remove(0);
@@ -1001,7 +1033,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.with(|connection| delete_visible(connection, "crons", "cron_id", cron_id, |transaction| get_cron_in(transaction, cron_id, auth).map(|_| ())))
+        self.write(|connection| delete_visible(connection, "crons", "cron_id", cron_id, |transaction| get_cron_in(transaction, cron_id, auth).map(|_| ())))
     }
 
     fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
@@ -1025,7 +1057,7 @@ impl Storage for SqliteStorage {
     }
 
     fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let thread_id = run.thread_id.to_string();
             transaction
@@ -1104,7 +1136,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             connection
                 .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
                 .map(|_| ())
@@ -1113,14 +1145,14 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let deleted = connection.run("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;
             if deleted == 0 { Err(StorageError::NotFound) } else { Ok(()) }
         })
     }
 
     fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let sql = format!(
                 "SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'pending' AND r.created_at <= ?
@@ -1149,7 +1181,7 @@ impl Storage for SqliteStorage {
     }
 
     fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             let id = thread_id.to_string();
             let active: bool = connection
                 .one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
@@ -1174,7 +1206,7 @@ impl Storage for SqliteStorage {
     }
 
     fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
-        self.with(|connection| {
+        self.write(|connection| {
             let transaction = immediate(connection)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
             transaction
@@ -1199,7 +1231,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             connection
                 .run("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
                 .map(|_| ())
@@ -1208,7 +1240,7 @@ impl Storage for SqliteStorage {
     }
 
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             connection
                 .run(
                     "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
@@ -1234,7 +1266,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()> {
-        self.with(|connection| {
+        self.write(|connection| {
             connection
                 .run("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key])
                 .map(|_| ())

@@ -193,7 +193,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<Stri
     let assistant_id = resolve_id(&state, &raw)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
-    let assistant = state.storage().read(move |storage| storage.get_assistant(assistant_id, filter.as_ref())).await.map_err(|error| match error {
+    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, filter.as_ref())).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -327,7 +327,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
     // `sort_by` without `sort_order` is descending, like the reference.
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    let mut rows = state.storage().read(move |storage| storage.search_assistants(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let mut rows = state.storage().run(move |storage| storage.search_assistants(&query, sort_by, sort_order, limit + 1, offset)).await?;
     let page_size = usize::try_from(limit).unwrap_or(10);
     let has_more = rows.len() > page_size;
     rows.truncate(page_size);
@@ -338,7 +338,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
     let query = authorized_query(&state, &auth, filters, 0, 0).await?;
-    let count = state.storage().read(move |storage| storage.count_assistants(&query)).await?;
+    let count = state.storage().run(move |storage| storage.count_assistants(&query)).await?;
     Ok(axum::Json(Value::from(count)))
 }
 
@@ -355,7 +355,7 @@ async fn versions(State(state): State<AppState>, auth: Auth, Path(raw): Path<Str
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
     let metadata = request.metadata.filter(|map| !map.is_empty());
-    let versions = state.storage().read(move |storage| storage.assistant_versions(assistant_id, metadata.as_ref(), filter.as_ref(), limit, offset)).await?;
+    let versions = state.storage().run(move |storage| storage.assistant_versions(assistant_id, metadata.as_ref(), filter.as_ref(), limit, offset)).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("Assistant {assistant_id} not found")));
     }

@@ -252,12 +252,12 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
             )));
         }
     };
-    let assistant = state.storage().read(move |storage| storage.get_assistant(assistant_id, None)).await.map_err(|error| match error {
+    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, None)).await.map_err(|error| match error {
         StorageError::NotFound => thread_or_assistant_missing(),
         other => other.into(),
     })?;
     let existing_thread = match thread_id {
-        Some(id) => match state.storage().read(move |storage| storage.get_thread(id, None)).await {
+        Some(id) => match state.storage().run(move |storage| storage.get_thread(id, None)).await {
             Ok(thread) => Some(thread),
             Err(StorageError::NotFound) => None,
             Err(other) => return Err(other.into()),
@@ -435,7 +435,7 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
     }
 
     // Multitask strategies against the thread's active runs.
-    let active = state.storage().read(move |storage| storage.active_runs(thread_id)).await?;
+    let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
     if !active.is_empty() {
         match multitask {
             MultitaskStrategy::Reject => {
@@ -575,7 +575,7 @@ fn sse_response(subscription: Subscription, modes: Vec<String>, headers: HeaderM
 
 /// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
 async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
-    let Ok(thread) = state.storage().read(move |storage| storage.get_thread(thread_id, None)).await else {
+    let Ok(thread) = state.storage().run(move |storage| storage.get_thread(thread_id, None)).await else {
         return json!({});
     };
     if thread.status == ThreadStatus::Error
@@ -687,7 +687,7 @@ async fn batch(State(state): State<AppState>, auth: Auth, ApiJson(bodies): ApiJs
 
 /// Checks the parent thread against the event's filter: `Ok(false)` when hidden or missing.
 async fn thread_visible(state: &AppState, thread_id: Uuid, filter: Option<crate::auth::Filter>) -> Result<bool, ApiError> {
-    match state.storage().read(move |storage| storage.get_thread(thread_id, filter.as_ref())).await {
+    match state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await {
         Ok(_) => Ok(true),
         Err(StorageError::NotFound) => Ok(false),
         Err(other) => Err(other.into()),
@@ -710,7 +710,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>
     {
         return Err(ApiError::not_found(format!("Thread with ID {thread_id} not found")));
     }
-    let runs = state.storage().read(move |storage| storage.list_runs(thread_id, status, limit.clamp(0, 10_000), offset.max(0))).await?;
+    let runs = state.storage().run(move |storage| storage.list_runs(thread_id, status, limit.clamp(0, 10_000), offset.max(0))).await?;
     let views = runs
         .iter()
         .map(|run| {
@@ -731,7 +731,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, Path((raw_thread, ra
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
         return Err(ApiError::not_found(format!("Thread with ID {thread_id} not found")));
     }
-    let run = state.storage().read(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -745,7 +745,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, Path((raw_thread, raw
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Delete).cloned()).await? {
         return Err(ApiError::not_found("Not Found"));
     }
-    let run = state.storage().read(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Run not found"),
         other => other.into(),
     })?;
@@ -773,7 +773,7 @@ async fn join(
     }
     let base = format!("/threads/{thread_id}/runs/{run_id}");
     let headers = location_headers(&format!("{base}/join"), &base);
-    let run = match state.storage().read(move |storage| storage.get_run(thread_id, run_id)).await {
+    let run = match state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await {
         Ok(run) => run,
         Err(StorageError::NotFound) => {
             return Ok((headers, axum::Json(json!({"__error__": {"error": "HTTPException", "message": "404: Run not found"}}))).into_response());
@@ -827,7 +827,7 @@ async fn join_stream(
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
         return Ok(sse_error("404: Thread not found"));
     }
-    let run = match state.storage().read(move |storage| storage.get_run(thread_id, run_id)).await {
+    let run = match state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await {
         Ok(run) => run,
         Err(StorageError::NotFound) => return Ok(sse_error("404: Run not found")),
         Err(other) => return Err(other.into()),
@@ -873,7 +873,7 @@ async fn cancel(
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Update).cloned()).await? {
         return Err(ApiError::not_found("No runs found to cancel."));
     }
-    let run = state.storage().read(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("No runs found to cancel."),
         other => other.into(),
     })?;
@@ -931,7 +931,7 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
             };
             let authorization = auth.authorize(Endpoint::RunsCancel { thread_id: None, run_ids: None, status: Some(name.into()), action: action_name.into() }).await?;
             let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
-            let runs = state.storage().read(move |storage| storage.all_active_runs(filter_status)).await?;
+            let runs = state.storage().run(move |storage| storage.all_active_runs(filter_status)).await?;
             let mut visible = Vec::new();
             for run in runs {
                 if thread_visible(&state, run.thread_id, filter.clone()).await? {
@@ -950,7 +950,7 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
             if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Update).cloned()).await? {
                 return Err(ApiError::not_found("No runs found to cancel."));
             }
-            let active = state.storage().read(move |storage| storage.active_runs(thread_id)).await?;
+            let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
             active.into_iter().filter(|run| run_ids.contains(&run.run_id)).collect()
         }
     };
@@ -970,7 +970,7 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
     use crate::crons::{Schedule, next_run, time_zone};
 
     let now = now_micros();
-    let due = match state.storage().read(move |storage| storage.due_crons(now)).await {
+    let due = match state.storage().run(move |storage| storage.due_crons(now)).await {
         Ok(due) => due,
         Err(error) => {
             tracing::error!(%error, "cannot read due crons");

@@ -34,7 +34,7 @@ fn not_found(thread_id: Uuid) -> ApiError {
 async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint: Endpoint) -> Result<Thread, ApiError> {
     let authorization = auth.authorize(endpoint).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    state.storage().read(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+    state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })
@@ -116,7 +116,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, Path(raw): Path
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsUpdateState { thread_id }).await?;
     let read = authorization.filter(Resource::Threads, Action::Read).cloned();
-    let thread = state.storage().read(move |storage| storage.get_thread(thread_id, read.as_ref())).await.map_err(|error| match error {
+    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, read.as_ref())).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
@@ -131,7 +131,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, Path(raw): Path
             format!("Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) or run it once first."),
         ));
     };
-    let active = state.storage().read(move |storage| storage.active_runs(thread_id)).await?;
+    let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
     if !active.is_empty() {
         let ids: Vec<String> = active.iter().map(|run| run.run_id.to_string()).collect();
         return Err(ApiError::new(StatusCode::CONFLICT, format!("Thread {thread_id} has in-flight runs: {}", ids.join(", "))));

@@ -118,7 +118,7 @@ async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): Ra
     let effective = event_value(&authorization, Action::Get);
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
     let key = string_from(&effective, "key", key);
-    let item = state.storage().read(move |storage| storage.get_item(&namespace, &key)).await?;
+    let item = state.storage().run(move |storage| storage.get_item(&namespace, &key)).await?;
     Ok(axum::Json(item.as_ref().map_or(Value::Null, view)))
 }
 
@@ -173,7 +173,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let auth_filter = authorization.event(Resource::Store, Action::Search).and_then(|event| event.filter.as_ref()).map(|filter| filter.to_json());
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let items = state.storage().read(move |storage| storage.items_under(&prefix)).await?;
+    let items = state.storage().run(move |storage| storage.items_under(&prefix)).await?;
     let mut page = Vec::new();
     let mut skipped = 0;
     for item in &items {
@@ -226,7 +226,7 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let all = state.storage().read(|storage| storage.namespaces()).await?;
+    let all = state.storage().run(|storage| storage.namespaces()).await?;
     let mut found: Vec<Vec<String>> = all
         .into_iter()
         .filter(|labels| labels_match(labels, &prefix))

@@ -191,7 +191,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let sort_by = request.sort_by.unwrap_or(ThreadSortBy::UpdatedAt);
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
     // One extra row tells whether a next page exists.
-    let mut rows = state.storage().read(move |storage| storage.search_threads(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let mut rows = state.storage().run(move |storage| storage.search_threads(&query, sort_by, sort_order, limit + 1, offset)).await?;
     let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let page: Vec<Value> = rows
@@ -269,7 +269,7 @@ fn lookup(value: &Value, steps: &[Step]) -> Value {
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<ThreadFilters>) -> Result<axum::Json<Value>, ApiError> {
     let query = authorized_query(&auth, filters, 0, 0).await?;
-    let count = state.storage().read(move |storage| storage.count_threads(&query)).await?;
+    let count = state.storage().run(move |storage| storage.count_threads(&query)).await?;
     Ok(axum::Json(Value::from(count)))
 }
 
@@ -277,7 +277,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<Stri
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    let thread = state.storage().read(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
