@@ -366,35 +366,41 @@ impl StorageHandle {
 
 /// The work budget of storage calls run on a tokio worker ([`StorageHandle::run`]).
 ///
-/// While [`attempt`] runs, [`budget`] tells the implementation how much work the call may do
-/// (SQLite: virtual-machine instructions, enforced with a progress handler) and that it must
-/// not wait for a lock. Past the budget, or when it would wait, the implementation abandons
+/// While [`attempt`] runs, [`deadline`] tells the implementation until when the call may work
+/// (SQLite checks it from a progress handler every 1,000 VM instructions) and that it must not
+/// wait for a lock. Past the budget, or when it would wait, the implementation abandons
 /// the call without effect and calls [`exceeded`]; `attempt` then answers `None` and the
 /// caller runs the call again on the blocking pool. A worker is thus never held for long by a
 /// call that turns out to scan many rows or to queue behind another writer.
 pub mod inline {
     use std::cell::Cell;
+    use std::time::{Duration, Instant};
 
-    /// SQLite VM instructions an inline call may run: about a millisecond of work.
-    pub const BUDGET_OPS: u64 = 200_000;
+    /// How long an inline call may work before it is abandoned.
+    pub const BUDGET: Duration = Duration::from_millis(1);
 
     thread_local! {
-        static ACTIVE: Cell<bool> = const { Cell::new(false) };
+        static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
         static EXCEEDED: Cell<bool> = const { Cell::new(false) };
     }
 
-    /// Runs `read` with the budget on; `None` if it ran out.
-    pub fn attempt<T>(read: impl FnOnce() -> T) -> Option<T> {
-        ACTIVE.with(|active| active.set(true));
+    /// Runs `call` with the budget on; `None` if it was abandoned.
+    pub fn attempt<T>(call: impl FnOnce() -> T) -> Option<T> {
+        attempt_within(BUDGET, call)
+    }
+
+    /// [`attempt`] with another budget.
+    pub fn attempt_within<T>(budget: Duration, call: impl FnOnce() -> T) -> Option<T> {
+        DEADLINE.with(|deadline| deadline.set(Some(Instant::now() + budget)));
         EXCEEDED.with(|exceeded| exceeded.set(false));
-        let result = read();
-        ACTIVE.with(|active| active.set(false));
+        let result = call();
+        DEADLINE.with(|deadline| deadline.set(None));
         if EXCEEDED.with(Cell::take) { None } else { Some(result) }
     }
 
-    /// The budget in force on this thread, if any.
-    pub fn budget() -> Option<u64> {
-        ACTIVE.with(Cell::get).then_some(BUDGET_OPS)
+    /// The deadline in force on this thread, if any.
+    pub fn deadline() -> Option<Instant> {
+        DEADLINE.with(Cell::get)
     }
 
     /// Records that the call on this thread was abandoned (out of budget, or it would wait).
@@ -407,11 +413,11 @@ pub mod inline {
         use super::*;
 
         #[test]
-        fn attempt_reports_an_exceeded_budget_and_resets() {
-            assert_eq!(budget(), None);
-            assert_eq!(attempt(|| budget()), Some(Some(BUDGET_OPS)));
+        fn attempt_reports_an_abandoned_call_and_resets() {
+            assert_eq!(deadline(), None);
+            assert!(attempt(deadline).is_some_and(|deadline| deadline.is_some()));
             assert_eq!(attempt(exceeded), None);
-            assert_eq!(budget(), None);
+            assert_eq!(deadline(), None);
             assert_eq!(attempt(|| 7), Some(7));
         }
     }

@@ -161,17 +161,17 @@ impl SqliteStorage {
     /// Runs `work` on the writer connection. Under an inline budget it does not wait: if
     /// another writer holds the connection, the call is abandoned (see [`super::inline`]).
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
-        let budget = super::inline::budget();
+        let deadline = super::inline::deadline();
         let mut writer = match self.writer.try_lock() {
             Ok(writer) => writer,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) if budget.is_some() => {
+            Err(std::sync::TryLockError::WouldBlock) if deadline.is_some() => {
                 super::inline::exceeded();
                 return Err(StorageError::Internal("the writer is busy".to_string()));
             }
             Err(std::sync::TryLockError::WouldBlock) => self.writer.lock().unwrap_or_else(PoisonError::into_inner),
         };
-        budgeted(&mut writer, budget, work)
+        budgeted(&mut writer, deadline, work)
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
@@ -192,7 +192,7 @@ impl SqliteStorage {
             Some(connection) => connection,
             None => self.connect().map_err(internal)?,
         };
-        let result = budgeted(&mut connection, super::inline::budget(), work);
+        let result = budgeted(&mut connection, super::inline::deadline(), work);
         self.release(connection);
         result
     }
@@ -215,26 +215,20 @@ impl Cached for Connection {
     }
 }
 
-/// Runs `work` on `connection`; with a budget (VM instructions), SQLite interrupts it past
-/// the budget (the statement or transaction is rolled back) and the attempt is marked.
-fn budgeted<T>(connection: &mut Connection, budget: Option<u64>, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
-    let Some(ops) = budget else {
+/// Runs `work` on `connection`; past `deadline`, SQLite interrupts it (the statement or
+/// transaction is rolled back) and the attempt is marked abandoned.
+fn budgeted<T>(connection: &mut Connection, deadline: Option<std::time::Instant>, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
+    let Some(deadline) = deadline else {
         return work(connection);
     };
-    // Checked every 10,000 instructions, counted across the call's statements.
-    let mut remaining = ops / 10_000;
-    connection
-        .progress_handler(
-            10_000,
-            Some(move || {
-                remaining = remaining.saturating_sub(1);
-                if remaining == 0 {
-                    super::inline::exceeded();
-                }
-                remaining == 0
-            }),
-        )
-        .map_err(internal)?;
+    let over = move || {
+        let over = std::time::Instant::now() >= deadline;
+        if over {
+            super::inline::exceeded();
+        }
+        over
+    };
+    connection.progress_handler(1_000, Some(over)).map_err(internal)?;
     let result = work(connection);
     let _ = connection.progress_handler(0, None::<fn() -> bool>);
     result
@@ -1416,5 +1410,32 @@ mod tests {
         assert_eq!(storage.delete_thread(row.thread_id, Some(&other)), Err(StorageError::NotFound));
         storage.delete_thread(row.thread_id, None).expect("delete");
         assert_eq!(storage.get_thread(row.thread_id, None), Err(StorageError::NotFound));
+    }
+
+    /// Under an inline budget, a call that needs more work, or would wait for the writer, is
+    /// abandoned without effect (so `StorageHandle::run` can run it on the blocking pool).
+    #[test]
+    fn inline_attempts_give_up_without_effect() {
+        use super::super::inline::attempt_within;
+        use std::time::Duration;
+        let storage = storage();
+        for index in 0..3_000 {
+            storage.create_thread(&thread(json!({"owner": "a", "i": index})), IfExists::Raise, None).expect("create");
+        }
+        let query = ThreadQuery { metadata: json!({"i": -1}).as_object().cloned(), ..ThreadQuery::default() };
+        // With no time at all, a point read still completes (the deadline is checked every
+        // 1,000 VM instructions), a scan of 3,000 rows does not.
+        assert!(attempt_within(Duration::ZERO, || storage.get_thread(Uuid::nil(), None)).is_some());
+        assert_eq!(attempt_within(Duration::ZERO, || storage.count_threads(&query)), None);
+        assert_eq!(storage.count_threads(&query), Ok(0), "the same call without a budget completes");
+
+        // A write that would queue behind another writer is not started.
+        let row = thread(json!({"owner": "b"}));
+        let held = storage.writer.lock().expect("writer");
+        assert_eq!(attempt_within(Duration::from_secs(5), || storage.create_thread(&row, IfExists::Raise, None)), None);
+        drop(held);
+        assert_eq!(storage.get_thread(row.thread_id, None), Err(StorageError::NotFound));
+        let created = attempt_within(Duration::from_secs(5), || storage.create_thread(&row, IfExists::Raise, None)).expect("within budget");
+        assert_eq!(created.map(|thread| thread.thread_id), Ok(row.thread_id));
     }
 }
