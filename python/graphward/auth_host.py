@@ -376,6 +376,11 @@ def _wrap_user(source):
 
 def _normalise(result):
     """§3.5: an authenticate return value -> (permissions, user object)."""
+    if type(result) is dict and "identity" in result:
+        # The common case, decided without the attribute probes below (same outcome).
+        if "permissions" in result:
+            return list(result["permissions"]), AuthenticatedUserWithPermissions(result)
+        return [], AuthenticatedUser(result)
     if isinstance(result, tuple):
         if len(result) != 2:
             raise _Refusal(
@@ -694,6 +699,36 @@ def _studio_user(types):
     return cls(STUDIO_USERNAME)
 
 
+def _summary(user, permissions):
+    """What Rust keeps of the user."""
+    source = getattr(user, "_source", None) if type(user) in _OWN_USER_TYPES else None
+    if type(source) is dict:
+        # Our own wrapper around a plain dict: read it directly (same values as the properties).
+        identity = source["identity"]
+        return {
+            "identity": str(identity),
+            "display_name": str(source.get("display_name", identity)),
+            "is_authenticated": bool(source.get("is_authenticated", True)),
+            "permissions": permissions,
+        }
+    return {
+        "identity": str(user.identity),
+        "display_name": str(user.display_name),
+        "is_authenticated": bool(user.is_authenticated),
+        "permissions": permissions,
+    }
+
+
+_OWN_USER_TYPES = (AuthenticatedUser, AuthenticatedUserWithPermissions)
+
+
+def _has_dict(mapping):
+    for item in mapping.values():
+        if isinstance(item, dict):
+            return True
+    return False
+
+
 class AuthHost:
     """One loaded `auth.py`: authenticates requests and authorizes their events."""
 
@@ -739,29 +774,27 @@ class AuthHost:
 
     async def dispatch(self, request, events):
         raw_headers = request.get("headers") or ()
-        headers = {bytes(name).lower(): bytes(value) for name, value in raw_headers}
-        studio = self._is_studio(raw_headers, headers)
+        # graphward's server sends the lower-cased map along (hyper's names are lower-case).
+        headers = request.get("header_map")
+        if headers is None:
+            headers = {bytes(name).lower(): bytes(value) for name, value in raw_headers}
+        studio = self._studio_allowed and self._is_studio(raw_headers, headers)
         try:
             if studio:
                 permissions, user = [], _studio_user(self.types)
             else:
                 permissions, user = await self._authenticate_request(request, headers)
-            summary = {
-                "identity": str(user.identity),
-                "display_name": str(user.display_name),
-                "is_authenticated": bool(user.is_authenticated),
-                "permissions": permissions,
-            }
+            summary = _summary(user, permissions)
         except Exception as error:  # noqa: BLE001 - becomes the response
             _reraise_if_task_needed(error)
             return self._failure("authenticate", error, self._authenticate, None, "authenticate handler")
 
         outcomes = []
         for _, _, value in events:
-            if isinstance(value, dict):
+            if type(value) is dict and IDENTITY in value.values():
                 for key, item in value.items():
                     if item is IDENTITY:
-                        value[key] = str(user.identity)
+                        value[key] = summary["identity"]
         for index, (resource, action, value) in enumerate(events):
             original = dict(value) if isinstance(value, dict) else value
             handler, _ = _resolve(self.auth, resource, action)
@@ -776,7 +809,7 @@ class AuthHost:
             effective = dict(value) if resource == "store" and isinstance(value, dict) else original
             # Values without nested dicts (e.g. `{"thread_id": UUID}`) cannot be changed in a way
             # that sticks, so they are not sent back (Rust keeps its own copy).
-            if resource != "store" and isinstance(original, dict) and not any(isinstance(item, dict) for item in original.values()):
+            if resource != "store" and isinstance(original, dict) and not _has_dict(original):
                 effective = None
             outcomes.append({"handler": _name(handler), "filter": filter_, "value": effective})
         return {"ok": True, "studio": studio, "user": summary, "user_object": user, "events": outcomes}
@@ -799,7 +832,9 @@ class AuthHost:
         its first value, like the reference."""
         if not self._studio_allowed:
             return False
-        scheme = next((bytes(value) for name, value in raw_headers if bytes(name).lower() == b"x-auth-scheme"), None)
+        scheme = None
+        if b"x-auth-scheme" in headers:
+            scheme = next((bytes(value) for name, value in raw_headers if bytes(name).lower() == b"x-auth-scheme"), None)
         if scheme == b"langsmith":
             return True
         return self._allow_api_keys and not headers.get(b"authorization", b"").strip()

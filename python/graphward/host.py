@@ -196,6 +196,11 @@ def _as_task(coroutine, reply, token, context):
     task.add_done_callback(lambda done: _finish(done, reply, token))
 
 
+def continue_task(coro, yielded, reply, token, context):
+    """Finishes as a Task (in `context`) a coroutine whose first step Rust already ran."""
+    _as_task(_resume(coro, yielded), reply, token, context)
+
+
 def submit(obj, reply, token=0, eager=True):
     """Runs one bridged call. `reply(ok, value)` is called exactly once, on this thread.
 

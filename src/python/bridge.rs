@@ -132,6 +132,100 @@ where
     })
 }
 
+/// Builds a job for short calls (auth dispatch) that does the eager first step here, in Rust:
+/// `make` returns a coroutine, whose first step runs at once in a fresh `contextvars` context
+/// (`PyIter_Send`). If it returns, the result goes straight to `complete`, with no Python-level
+/// wrapper, reply object or exception in between. If it suspends, the rest becomes a Task in
+/// the same context (`host.continue_task`). If that first step fails because a library needs
+/// a current Task (httpx/anyio do), `make` is called again and the new coroutine runs as a
+/// Task from the start. `host.submit` does the same in Python for the other calls.
+pub(crate) fn eager_job<M, C>(token: u64, make: M, complete: C) -> Job
+where
+    M: for<'py> Fn(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+    C: for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send + 'static,
+{
+    Box::new(move |host| {
+        let py = host.py();
+        let coroutine = match make(host) {
+            Ok(coroutine) => coroutine,
+            Err(error) => return complete(Err(error)),
+        };
+        let step = first_step(&coroutine);
+        let reply = |complete: C| Bound::new(py, Reply { complete: Mutex::new(Some(Box::new(complete))) });
+        let handed_over = match step {
+            Step::Returned(value) => return complete(Ok(value)),
+            Step::Failed(error) => {
+                let needs_task = host.getattr(pyo3::intern!(py, "_needs_task")).and_then(|check| check.call1((error.value(py),))).and_then(|answer| answer.is_truthy());
+                if !needs_task.unwrap_or(false) {
+                    return complete(Err(error));
+                }
+                reply(complete).and_then(|reply| {
+                    let started = make(host).and_then(|coroutine| host.getattr(pyo3::intern!(py, "submit"))?.call1((coroutine, &reply, token, false)));
+                    if let Err(error) = started {
+                        reply.borrow().fire(Err(error));
+                    }
+                    Ok(())
+                })
+            }
+            Step::Suspended { yielded, context } => reply(complete).and_then(|reply| {
+                let continued = host.getattr(pyo3::intern!(py, "continue_task")).and_then(|continue_task| continue_task.call1((coroutine, yielded, &reply, token, context)));
+                if let Err(error) = continued {
+                    reply.borrow().fire(Err(error));
+                }
+                Ok(())
+            }),
+            Step::NotCoroutine => reply(complete).and_then(|reply| {
+                if let Err(error) = host.getattr(pyo3::intern!(py, "submit")).and_then(|submit| submit.call1((coroutine, &reply, token, true))) {
+                    reply.borrow().fire(Err(error));
+                }
+                Ok(())
+            }),
+        };
+        if let Err(error) = handed_over {
+            tracing::error!(%error, "cannot create a bridge reply");
+        }
+    })
+}
+
+/// The outcome of a coroutine's first step.
+enum Step<'py> {
+    Returned(Bound<'py, PyAny>),
+    Suspended { yielded: Bound<'py, PyAny>, context: Bound<'py, PyAny> },
+    Failed(PyErr),
+    /// Not a native coroutine: left to `host.submit`.
+    NotCoroutine,
+}
+
+/// Runs the first step of `coroutine` in a fresh `contextvars.Context`.
+fn first_step<'py>(coroutine: &Bound<'py, PyAny>) -> Step<'py> {
+    let py = coroutine.py();
+    // SAFETY: the GIL is held (we have a `Bound`); every pointer passed is a live object, and
+    // every new reference returned is checked for NULL and owned by a `Bound` at once.
+    #[expect(unsafe_code, reason = "PyIter_Send and the contextvars C API have no pyo3 wrapper")]
+    unsafe {
+        if pyo3::ffi::PyCoro_CheckExact(coroutine.as_ptr()) == 0 {
+            return Step::NotCoroutine;
+        }
+        let context = match Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_New()) {
+            Ok(context) => context,
+            Err(error) => return Step::Failed(error),
+        };
+        if pyo3::ffi::PyContext_Enter(context.as_ptr()) != 0 {
+            return Step::Failed(PyErr::fetch(py));
+        }
+        let mut out = std::ptr::null_mut();
+        let sent = pyo3::ffi::PyIter_Send(coroutine.as_ptr(), pyo3::ffi::Py_None(), &raw mut out);
+        // Exiting cannot fail here: this thread entered `context` just above.
+        let error = if matches!(sent, pyo3::ffi::PySendResult::PYGEN_ERROR) { Some(PyErr::fetch(py)) } else { None };
+        pyo3::ffi::PyContext_Exit(context.as_ptr());
+        match (sent, error) {
+            (_, Some(error)) => Step::Failed(error),
+            (pyo3::ffi::PySendResult::PYGEN_RETURN, None) => Step::Returned(Bound::from_owned_ptr(py, out)),
+            (_, None) => Step::Suspended { yielded: Bound::from_owned_ptr(py, out), context },
+        }
+    }
+}
+
 /// A job that cancels the call submitted with `token`, if it is still running.
 pub(crate) fn cancel_job(token: u64) -> Job {
     Box::new(move |host| {

@@ -112,19 +112,26 @@ pub(crate) fn py_to_json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// The request as the Python auth host reads it (an ASGI-scope-like dict).
 pub(crate) fn request_to_py<'py>(py: Python<'py>, request: &RequestInfo) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    dict.set_item("method", &request.method)?;
-    dict.set_item("path", &request.path)?;
-    dict.set_item("raw_path", PyBytes::new(py, request.raw_path.as_bytes()))?;
-    dict.set_item("query_string", PyBytes::new(py, request.query.as_bytes()))?;
+    dict.set_item(pyo3::intern!(py, "method"), &request.method)?;
+    dict.set_item(pyo3::intern!(py, "path"), &request.path)?;
+    dict.set_item(pyo3::intern!(py, "raw_path"), PyBytes::new(py, request.raw_path.as_bytes()))?;
+    dict.set_item(pyo3::intern!(py, "query_string"), PyBytes::new(py, request.query.as_bytes()))?;
     let headers = PyList::empty(py);
+    // Also as a map by name (names are lower-case already; the last value wins), which the
+    // auth host would otherwise build in Python on every request.
+    let map = PyDict::new(py);
     for (name, value) in &request.headers {
-        headers.append((PyBytes::new(py, name.as_bytes()), PyBytes::new(py, value)))?;
+        let name = PyBytes::new(py, name.as_bytes());
+        let value = PyBytes::new(py, value);
+        map.set_item(&name, &value)?;
+        headers.append((name, value))?;
     }
-    dict.set_item("headers", headers)?;
+    dict.set_item(pyo3::intern!(py, "headers"), headers)?;
+    dict.set_item(pyo3::intern!(py, "header_map"), map)?;
     let address = |address: Option<std::net::SocketAddr>| address.map(|address| (address.ip().to_string(), address.port()));
-    dict.set_item("client", address(request.client))?;
-    dict.set_item("server", address(request.server))?;
-    dict.set_item("scheme", "http")?;
-    dict.set_item("http_version", "1.1")?;
+    dict.set_item(pyo3::intern!(py, "client"), address(request.client))?;
+    dict.set_item(pyo3::intern!(py, "server"), address(request.server))?;
+    dict.set_item(pyo3::intern!(py, "scheme"), "http")?;
+    dict.set_item(pyo3::intern!(py, "http_version"), "1.1")?;
     Ok(dict)
 }

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use tokio::sync::oneshot;
 
 use crate::auth::{AuthEvent, AuthUser, RequestInfo};
@@ -224,6 +224,11 @@ impl PythonHost {
             // The caller may have gone away (client disconnect, timeout); nothing to do then.
             let _ = tx.send(converted);
         }));
+        self.wait(token, timeout, rx).await
+    }
+
+    /// Awaits the reply of the job with `token`; past `timeout`, cancels it.
+    async fn wait<T>(&self, token: u64, timeout: Option<Duration>, rx: oneshot::Receiver<Result<T, PythonError>>) -> Result<T, PythonError> {
         match timeout {
             None => rx.await.map_err(|_| PythonError::Stopped)?,
             Some(limit) => match tokio::time::timeout(limit, rx).await {
@@ -302,22 +307,30 @@ impl PythonHost {
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
     /// round trip (`graphward_auth.HOST.dispatch`).
     pub async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
-        self.call_with_timeout(
-            Some(timeout),
+        if self.bridge.is_stopped() {
+            return Err(PythonError::Stopped);
+        }
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        // The hot path: one call per protected request, so its first step runs from Rust.
+        self.bridge.push(bridge::eager_job(
+            token,
             move |host| {
                 let py = host.py();
-                let auth = py.import(pyo3::intern!(py, "graphward_auth"))?.getattr(pyo3::intern!(py, "HOST"))?;
                 let request = convert::request_to_py(py, &request)?;
                 let list = PyList::empty(py);
                 for event in &events {
                     list.append((event.resource.as_str(), event.action.as_str(), convert::event_value_to_py(py, &event.value)?))?;
                 }
-                // A factory, so the host can restart it as a Task if the eager step cannot run it.
-                py.import(pyo3::intern!(py, "functools"))?.getattr(pyo3::intern!(py, "partial"))?.call1((auth.getattr(pyo3::intern!(py, "dispatch"))?, request, list))
+                host.getattr(pyo3::intern!(py, "AUTH_DISPATCH"))?.call1((request, list))
             },
-            |reply| parse_dispatch_reply(reply),
-        )
-        .await
+            move |result| {
+                let converted = result.and_then(|reply| parse_dispatch_reply(&reply));
+                let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
+                let _ = tx.send(converted);
+            },
+        ));
+        self.wait(token, Some(timeout), rx).await
     }
 
     /// Answers a [`GraphQuery`] as JSON. `Ok(None)`: the graph cannot be drawn.
@@ -483,6 +496,9 @@ fn load_auth(
         loaded
     };
     module.setattr("HOST", &loaded).map_err(describe)?;
+    // Where the bridge's hot path finds it: a module attribute lookup per request.
+    let host = py.import("graphward_host").map_err(describe)?;
+    host.setattr("AUTH_DISPATCH", loaded.getattr("dispatch").map_err(describe)?).map_err(describe)?;
     let mut coverage = Vec::new();
     for row in loaded.call_method0("coverage").and_then(|rows| rows.try_iter()).map_err(describe)? {
         let row = row.map_err(describe)?;
@@ -512,46 +528,47 @@ impl Emitter {
 }
 
 /// Reads the dict `AuthHost.dispatch` returns.
-fn parse_dispatch_reply(reply: &Bound<'_, PyAny>) -> PyResult<DispatchReply> {
-    let get = |name: &str| reply.get_item(name);
-    if get("ok")?.is_truthy()? {
-        let user = get("user")?;
-        let studio: bool = get("studio")?.extract()?;
+fn parse_dispatch_reply<'py>(reply: &Bound<'py, PyAny>) -> PyResult<DispatchReply> {
+    let py = reply.py();
+    let get = |name: &Bound<'py, PyString>| reply.get_item(name);
+    if get(pyo3::intern!(py, "ok"))?.is_truthy()? {
+        let user = get(pyo3::intern!(py, "user"))?;
+        let studio: bool = get(pyo3::intern!(py, "studio"))?.extract()?;
         let user = AuthUser {
-            identity: user.get_item("identity")?.str()?.to_string(),
-            display_name: user.get_item("display_name")?.str()?.to_string(),
-            is_authenticated: user.get_item("is_authenticated")?.is_truthy()?,
-            permissions: user.get_item("permissions")?.try_iter()?.map(|item| Ok(item?.str()?.to_string())).collect::<PyResult<_>>()?,
+            identity: user.get_item(pyo3::intern!(py, "identity"))?.str()?.to_string(),
+            display_name: user.get_item(pyo3::intern!(py, "display_name"))?.str()?.to_string(),
+            is_authenticated: user.get_item(pyo3::intern!(py, "is_authenticated"))?.is_truthy()?,
+            permissions: user.get_item(pyo3::intern!(py, "permissions"))?.try_iter()?.map(|item| Ok(item?.str()?.to_string())).collect::<PyResult<_>>()?,
             studio,
         };
         let mut events = Vec::new();
-        for event in get("events")?.try_iter()? {
+        for event in get(pyo3::intern!(py, "events"))?.try_iter()? {
             let event = event?;
-            let filter = event.get_item("filter")?;
+            let filter = event.get_item(pyo3::intern!(py, "filter"))?;
             events.push(DispatchedEvent {
-                handler: event.get_item("handler")?.extract()?,
+                handler: event.get_item(pyo3::intern!(py, "handler"))?.extract()?,
                 filter: if filter.is_none() { None } else { Some(convert::py_to_json(&filter)?) },
                 value: {
-                    let value = event.get_item("value")?;
+                    let value = event.get_item(pyo3::intern!(py, "value"))?;
                     if value.is_none() { None } else { Some(convert::py_to_json(&value)?) }
                 },
             });
         }
         Ok(DispatchReply::Allowed { user, events })
     } else {
-        let headers = get("headers")?;
+        let headers = get(pyo3::intern!(py, "headers"))?;
         let headers = if headers.is_none() {
             Vec::new()
         } else {
             headers.call_method0("items")?.try_iter()?.map(|item| item?.extract::<(String, String)>()).collect::<PyResult<_>>()?
         };
         Ok(DispatchReply::Refused {
-            stage: get("stage")?.extract()?,
-            status: get("status")?.extract()?,
-            detail: get("detail")?.str()?.to_string(),
+            stage: get(pyo3::intern!(py, "stage"))?.extract()?,
+            status: get(pyo3::intern!(py, "status"))?.extract()?,
+            detail: get(pyo3::intern!(py, "detail"))?.str()?.to_string(),
             headers,
-            handler: get("handler")?.extract()?,
-            log: get("log")?.str()?.to_string(),
+            handler: get(pyo3::intern!(py, "handler"))?.extract()?,
+            log: get(pyo3::intern!(py, "log"))?.str()?.to_string(),
         })
     }
 }
