@@ -182,6 +182,10 @@ async def run(spec, emit):
             modes.append(actual)
     if "values" not in modes:
         modes.append("values")
+    # `updates` tells, through its `__interrupt__` chunk, whether the run stopped at an
+    # interrupt or breakpoint; if it did not, the thread's state is the last `values` chunk.
+    if "updates" not in modes:
+        modes.append("updates")
     emitted = {("messages" if mode in ("messages-tuple", "messages") else mode) for mode in requested}
     with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
     graph = _graph_for(spec["graph_id"], with_checkpointer)
@@ -209,16 +213,19 @@ async def run(spec, emit):
     if context:
         kwargs["context"] = context
     last_values = None
+    interrupted = False
     legacy = _LegacyMessages(emit)
     outcome = {"status": "success", "error": None}
     def handle(item):
-        nonlocal last_values
+        nonlocal last_values, interrupted
         if kwargs["subgraphs"]:
             namespace, mode, chunk = item
         else:
             namespace, (mode, chunk) = (), item
         if mode == "values" and not namespace:
             last_values = chunk
+        elif mode == "updates" and not namespace and isinstance(chunk, dict) and "__interrupt__" in chunk:
+            interrupted = True
         suffix = ("|" + "|".join(namespace)) if namespace else ""
         if mode == "messages":
             if "messages-tuple" in requested:
@@ -253,7 +260,12 @@ async def run(spec, emit):
         log.warning("run failed: %s", graphward_host.describe_error(error))
         outcome = {"status": "error", "error": _error_of(error)}
         emit("error", dumps(outcome["error"]))
-    summary = await _summary(graph, config, with_checkpointer, last_values)
+    if outcome["status"] == "success" and not interrupted and last_values is not None:
+        # Ran to the end: nothing is next and the state is what was streamed last, so the
+        # checkpoint is not loaded (and its whole history deserialized) a second time.
+        summary = {"values": jsonable(last_values), "interrupts": {}, "has_next": False}
+    else:
+        summary = await _summary(graph, config, with_checkpointer, last_values)
     summary.update(outcome)
     return summary
 

@@ -101,6 +101,25 @@ def test_interrupt_and_resume(server):
     assert client.threads.get(tid)["status"] == "idle"
 
 
+def test_thread_values_after_runs_match_the_checkpoint(server):
+    """A run that ends without an interrupt reports the state it streamed last; one that
+    streams nothing (no input, nothing to do) leaves the thread's values as they were."""
+    client = get_sync_client(url=server.url, headers=USER1)
+    tid = client.threads.create()["thread_id"]
+    first = client.runs.wait(tid, "agent", input=HI)
+    assert texts(first) == ["hi", "echo: hi"]
+    thread = client.threads.get(tid)
+    assert thread["status"] == "idle" and thread["interrupts"] == {}
+    assert thread["values"] == first == client.threads.get_state(tid)["values"]
+    again = client.runs.wait(tid, "agent", input=None)
+    assert again == first
+    assert client.threads.get(tid)["values"] == first and client.threads.get(tid)["status"] == "idle"
+    # A run that stops at an interrupt reads its summary from the checkpoint instead.
+    paused = client.runs.wait(tid, "interrupt", input={"messages": [{"role": "human", "content": "q"}]})
+    assert "__interrupt__" in paused and client.threads.get(tid)["status"] == "interrupted"
+    assert client.threads.get_state(tid)["next"] == ["ask"]
+
+
 def test_errors_stateless_and_multitask(server):
     client = get_sync_client(url=server.url, headers=USER1)
     thread = client.threads.create()
