@@ -172,8 +172,8 @@ async def run(spec, emit):
     stream_mode (requested modes), subgraphs, interrupt_before, interrupt_after, durability,
     checkpointer (bool), auth_user (dict or None).
 
-    Emits every requested chunk; returns {"status", "error", "values", "interrupts",
-    "has_next"} describing the thread afterwards."""
+    Emits every requested chunk; returns {"status", "error", "values" (or "values_json", the
+    same as JSON text), "interrupts", "has_next"} describing the thread afterwards."""
     requested = list(spec.get("stream_mode") or ["values"])
     modes = []
     for mode in requested:
@@ -213,11 +213,12 @@ async def run(spec, emit):
     if context:
         kwargs["context"] = context
     last_values = None
+    last_values_json = None
     interrupted = False
     legacy = _LegacyMessages(emit)
     outcome = {"status": "success", "error": None}
     def handle(item):
-        nonlocal last_values, interrupted
+        nonlocal last_values, last_values_json, interrupted
         if kwargs["subgraphs"]:
             namespace, mode, chunk = item
         else:
@@ -237,7 +238,10 @@ async def run(spec, emit):
         # requested modes.
         if mode not in emitted and not (mode == "values" and not namespace):
             return
-        emit(mode + suffix, dumps(chunk))
+        text = dumps(chunk)
+        if mode == "values" and not namespace:
+            last_values_json = text
+        emit(mode + suffix, text)
 
     try:
         if "events" in requested:
@@ -260,10 +264,11 @@ async def run(spec, emit):
         log.warning("run failed: %s", graphward_host.describe_error(error))
         outcome = {"status": "error", "error": _error_of(error)}
         emit("error", dumps(outcome["error"]))
-    if outcome["status"] == "success" and not interrupted and last_values is not None:
+    if outcome["status"] == "success" and not interrupted and last_values_json is not None:
         # Ran to the end: nothing is next and the state is what was streamed last, so the
         # checkpoint is not loaded (and its whole history deserialized) a second time.
-        summary = {"values": jsonable(last_values), "interrupts": {}, "has_next": False}
+        # The values go back as the JSON text already made for the stream.
+        summary = {"values_json": last_values_json, "interrupts": {}, "has_next": False}
     else:
         summary = await _summary(graph, config, with_checkpointer, last_values)
     summary.update(outcome)

@@ -262,8 +262,12 @@ impl RunManager {
         } else {
             ThreadStatus::Idle
         };
+        let values = match summary.get("values_json").and_then(Value::as_str) {
+            Some(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            None => summary.get("values").cloned().unwrap_or(Value::Null),
+        };
         let outcome = ThreadOutcome {
-            values: summary.get("values").cloned().filter(|values| !values.is_null()),
+            values: Some(values).filter(|values| !values.is_null()),
             interrupts,
             status: thread_status,
             error: summary.get("error").cloned().filter(|error| !error.is_null()),
@@ -355,7 +359,13 @@ pub fn run_json(run: &Run) -> Value {
 pub fn wait_result(events: &[RunEvent]) -> Option<Value> {
     let mut last_values = None;
     let mut interrupt_chunks = Vec::new();
-    for event in events {
+    // Only the last `values` matters, unless others carry interrupts: the rest (whole states,
+    // growing with the thread) are not parsed.
+    let last_values_index = events.iter().rposition(|event| event.event == "values");
+    for (index, event) in events.iter().enumerate() {
+        if event.event != "error" && Some(index) != last_values_index && !event.data.contains("\"__interrupt__\"") {
+            continue;
+        }
         match event.event.as_str() {
             "error" => {
                 let error = serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null);
@@ -383,4 +393,30 @@ pub fn wait_result(events: &[RunEvent]) -> Option<Value> {
         return Some(json!({"__interrupt__": all}));
     }
     last_values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, data: &str) -> RunEvent {
+        RunEvent { id: None, event: name.to_string(), data: Arc::from(data) }
+    }
+
+    #[test]
+    fn wait_result_is_the_last_values_or_every_interrupt() {
+        let plain = [event("metadata", "{}"), event("values", r#"{"n":1}"#), event("updates", r#"{"a":{}}"#), event("values", r#"{"n":2}"#)];
+        assert_eq!(wait_result(&plain), Some(json!({"n": 2})));
+        let one = [event("values", r#"{"n":1}"#), event("values", r#"{"n":1,"__interrupt__":[{"value":"q"}]}"#)];
+        assert_eq!(wait_result(&one), Some(json!({"n": 1, "__interrupt__": [{"value": "q"}]})));
+        let two = [
+            event("updates", r#"{"__interrupt__":[{"value":"a"}]}"#),
+            event("values", r#"{"n":1}"#),
+            event("updates", r#"{"__interrupt__":[{"value":"b"}]}"#),
+        ];
+        assert_eq!(wait_result(&two), Some(json!({"__interrupt__": [{"value": "a"}, {"value": "b"}]})));
+        let failed = [event("values", r#"{"n":1}"#), event("error", r#"{"error":"ValueError"}"#)];
+        assert_eq!(wait_result(&failed), Some(json!({"__error__": {"error": "ValueError"}})));
+        assert_eq!(wait_result(&[event("metadata", "{}")]), None);
+    }
 }
