@@ -169,8 +169,8 @@ impl RunManager {
                     return Ok(());
                 }
                 let status = if !thread.interrupts.is_empty() { ThreadStatus::Interrupted } else { ThreadStatus::Idle };
-                let outcome = ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
-                storage.finish_thread(thread_id, &outcome, now_micros())
+                let outcome = Arc::new(ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
+                storage.finish_thread(thread_id, &stored_outcome, now_micros())
             })
             .await;
     }
@@ -243,7 +243,7 @@ impl RunManager {
                 channel.push("error", failure.to_string());
                 json!({"status": "error", "error": failure, "values": null, "interrupts": {}, "has_next": false})
             }
-        };
+        });
         let mut status = match summary.get("status").and_then(Value::as_str) {
             Some("error") => RunStatus::Error,
             Some("interrupted") => RunStatus::Interrupted,
@@ -278,6 +278,7 @@ impl RunManager {
         if rollback {
             let _ = self.inner.python.runner("delete_for_runs", vec![json!([run_id.to_string()])]).await;
         }
+        let stored_outcome = Arc::clone(&outcome);
         let stored = self
             .inner
             .storage
@@ -287,7 +288,7 @@ impl RunManager {
                 } else {
                     storage.set_run_status(run_id, status, now_micros())?;
                 }
-                storage.finish_thread(thread_id, &outcome, now_micros())
+                storage.finish_thread(thread_id, &stored_outcome, now_micros())
             })
             .await;
         if let Err(error) = stored {
@@ -305,7 +306,7 @@ impl RunManager {
             payload["run_started_at"] = Value::from(crate::timestamp::format_micros(started_at));
             payload["run_ended_at"] = Value::from(crate::timestamp::format_micros(now_micros()));
             payload["webhook_sent_at"] = Value::from(crate::timestamp::format_micros(now_micros()));
-            payload["values"] = summary.get("values").cloned().unwrap_or(Value::Null);
+            payload["values"] = outcome.values.clone().unwrap_or(Value::Null);
             if let Some(error) = summary.get("error").filter(|error| !error.is_null()) {
                 payload["error"] = error.clone();
             }
