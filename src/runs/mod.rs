@@ -169,8 +169,8 @@ impl RunManager {
                     return Ok(());
                 }
                 let status = if !thread.interrupts.is_empty() { ThreadStatus::Interrupted } else { ThreadStatus::Idle };
-                let outcome = Arc::new(ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
-                storage.finish_thread(thread_id, &stored_outcome, now_micros())
+                let outcome = ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
+                storage.finish_thread(thread_id, &outcome, now_micros())
             })
             .await;
     }
@@ -243,7 +243,7 @@ impl RunManager {
                 channel.push("error", failure.to_string());
                 json!({"status": "error", "error": failure, "values": null, "interrupts": {}, "has_next": false})
             }
-        });
+        };
         let mut status = match summary.get("status").and_then(Value::as_str) {
             Some("error") => RunStatus::Error,
             Some("interrupted") => RunStatus::Interrupted,
@@ -266,12 +266,12 @@ impl RunManager {
             Some(text) => serde_json::from_str(text).unwrap_or(Value::Null),
             None => summary.get("values").cloned().unwrap_or(Value::Null),
         };
-        let outcome = ThreadOutcome {
+        let outcome = Arc::new(ThreadOutcome {
             values: Some(values).filter(|values| !values.is_null()),
             interrupts,
             status: thread_status,
             error: summary.get("error").cloned().filter(|error| !error.is_null()),
-        };
+        });
         let stateless_delete = execution.get("delete_thread").and_then(Value::as_bool).unwrap_or(false);
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let rollback = cancel == Some(CancelAction::Rollback);
