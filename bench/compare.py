@@ -16,6 +16,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -26,6 +27,8 @@ from pathlib import Path
 import benchlib as bl
 
 CRUD_RATIO, UNAUTH_RATIO = 30.0, 30.0
+RUNS_C1_LATENCY_FRACTION, RUNS_C8_RATIO = 1 / 50, 4.0
+AUTH_ADDED_US = 15.0
 
 SEARCH_BODY = b'{"limit":10}'
 RUN_BODY = b'{"assistant_id":"agent","input":{"messages":[{"role":"human","content":"hi"}]}}'
@@ -60,6 +63,7 @@ class Harness:
         self.instances: dict[str, list[dict]] = {"reference": [], "graphward": []}
         self.counter = 0
         self.seed_info: dict[str, list] = {"reference": [], "graphward": []}
+        self.auth: dict | None = None
 
     # -- servers -------------------------------------------------------------------------------
 
@@ -77,10 +81,14 @@ class Harness:
                     shutil.copytree(path, dest / path.relative_to(src), ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api"))
         return dest
 
-    def make_server(self, kind: str) -> bl.Server:
+    def make_server(self, kind: str, auth: bool = True) -> bl.Server:
         self.counter += 1
-        name = f"{kind}-{self.counter}"
+        name = f"{kind}-{self.counter}" + ("" if auth else "-noauth")
         app = self.app_copy(f"app-{name}")
+        if not auth:
+            config = json.loads((app / "langgraph.json").read_text())
+            config.pop("auth", None)
+            (app / "langgraph.json").write_text(json.dumps(config))
         port = bl.free_port()
         env = dict(os.environ)
         env["VIRTUAL_ENV"] = str(self.ref_venv)
@@ -167,6 +175,53 @@ class Harness:
         summary["status"] = "ok" if probe["ok"] else f"probe answered {probe['status']}: {probe['body'][:120]}"
         return summary
 
+    # -- the Python round trip ------------------------------------------------------------------
+
+    def auth_round_trip(self, server: bl.Server, seed: dict) -> dict:
+        """What the Python auth round trip adds to one request at 1 client: `GET /threads/{id}`
+        at c=1 on graphward with the app's auth against a second graphward on the same app
+        without `auth` (no Python call), interleaved run by run; plus `graphward bench-auth`,
+        the round trip alone, without HTTP."""
+        plain = self.make_server("graphward", auth=False)
+        plain.start(90)
+        try:
+            status, body = bl.request(plain.port, "POST", "/threads", b'{"metadata":{"owner":"user1"}}', None)
+            if status != 200:
+                raise RuntimeError(f"{plain.name}: POST /threads answered {status}")
+            plain_tid = json.loads(body)["thread_id"]
+            urls = {"auth": f"http://{bl.HOST}:{server.port}/threads/{seed['get_thread_id']}", "plain": f"http://{bl.HOST}:{plain.port}/threads/{plain_tid}"}
+            runs: dict[str, list] = {"auth": [], "plain": []}
+            for side, url in urls.items():
+                bl.wrk("get.lua", url, 1, self.settings.warmup or 1, self.settings)
+            for _ in range(self.settings.runs):
+                for side, url in urls.items():
+                    log(f"{server.name if side == 'auth' else plain.name}: GET /threads/{{id}} c=1 ({self.settings.seconds:g} s)")
+                    runs[side].append(bl.wrk("get.lua", url, 1, self.settings.seconds, self.settings))
+        finally:
+            plain.stop()
+        http = {side: bl.summarize(side_runs) for side, side_runs in runs.items()}
+        added_p50 = (http["auth"]["p50_ms"] - http["plain"]["p50_ms"]) * 1000
+        added_mean = (1 / http["auth"]["rps"] - 1 / http["plain"]["rps"]) * 1e6
+        micro = self.bench_auth(server)
+        log(f"auth round trip: +{added_p50:.0f} µs p50 at c=1 over HTTP; bench-auth: {micro.get('line', micro.get('error'))}")
+        return {"http_c1": http, "added_p50_us": added_p50, "added_mean_us": added_mean, "bench_auth": micro}
+
+    def bench_auth(self, server: bl.Server) -> dict:
+        env = dict(os.environ)
+        env["VIRTUAL_ENV"] = str(self.ref_venv)
+        cmd = [str(self.args.graphward), "bench-auth", "--config", str(server.cwd / "langgraph.json")]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        except subprocess.TimeoutExpired:
+            return {"error": "bench-auth timed out"}
+        line = next((line for line in proc.stdout.splitlines() if line.startswith("auth round trip:")), None)
+        if line is None:
+            return {"error": f"bench-auth failed (exit {proc.returncode}): {proc.stderr[-300:]}"}
+        match = re.search(r"([\d.]+) µs per call sequential; (\d+) calls/s .*\(([\d.]+) µs/call amortised\)", line)
+        if not match:
+            return {"line": line}
+        return {"line": line, "sequential_us": float(match[1]), "calls_per_s": int(match[2]), "amortised_us": float(match[3])}
+
     # -- the whole comparison ------------------------------------------------------------------
 
     def run(self) -> dict:
@@ -179,7 +234,7 @@ class Harness:
         started = time.time()
 
         main_keys = [key for key in order if not (key == "create" and fresh_create)]
-        if main_keys:
+        if main_keys or "auth" in only:
             servers = {}
             try:
                 for kind in ("reference", "graphward"):
@@ -189,6 +244,8 @@ class Harness:
                     for kind in ("reference", "graphward"):
                         server, seed = servers[kind]
                         results[key][kind] = self.run_route(server, seed, specs[key])
+                if not only or "auth" in only:
+                    self.auth = self.auth_round_trip(*servers["graphward"])
             finally:
                 for server, _ in servers.values():
                     self.stop(server)
@@ -246,11 +303,18 @@ class Harness:
                 row["targets"]["graphward p99 < reference p50"] = bool(gw.get("p99_ms") is not None and ref.get("p50_ms") is not None and gw["p99_ms"] < ref["p50_ms"])
             elif key == "unauth":
                 row["targets"][f"ratio >= {UNAUTH_RATIO:g}x"] = ratio is not None and ratio >= UNAUTH_RATIO
+            elif key == "runs_c1":
+                row["targets"][f"graphward p50 <= reference p50 / {1 / RUNS_C1_LATENCY_FRACTION:g}"] = bool(
+                    gw.get("p50_ms") is not None and ref.get("p50_ms") and gw["p50_ms"] <= ref["p50_ms"] * RUNS_C1_LATENCY_FRACTION)
+            elif key == "runs_c8":
+                row["targets"][f"ratio >= {RUNS_C8_RATIO:g}x"] = ratio is not None and ratio >= RUNS_C8_RATIO
             for name, passed in row["targets"].items():
                 targets.append({"target": f"{spec['route']}: {name}", "pass": passed})
             rows.append(row)
         ref_rss, gw_rss = servers["reference"]["peak_rss_mib"], servers["graphward"]["peak_rss_mib"]
         targets.append({"target": "peak RSS: graphward < reference", "pass": bool(ref_rss and gw_rss and gw_rss < ref_rss)})
+        if self.auth is not None:
+            targets.append({"target": f"Python round trip adds <= {AUTH_ADDED_US:g} µs at 1 client (HTTP p50)", "pass": self.auth["added_p50_us"] <= AUTH_ADDED_US})
 
         versions = {}
         for package in ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph", "langgraph-sdk", "uvicorn", "starlette"):
@@ -272,6 +336,7 @@ class Harness:
             "versions": versions,
             "servers": servers,
             "rows": rows,
+            "auth_round_trip": self.auth,
             "targets": targets,
         }
         data["table"] = render(data)
@@ -327,6 +392,15 @@ def render(data: dict) -> str:
         ["peak RSS (VmHWM, process tree)", mib(ref["peak_rss_mib"]), mib(gw["peak_rss_mib"]), ratio],
         ["time to first GET /ok 200 (median)", startup(ref), startup(gw), ""],
     ]))
+    auth = data.get("auth_round_trip")
+    if auth:
+        with_auth, plain = auth["http_c1"]["auth"], auth["http_c1"]["plain"]
+        micro = auth["bench_auth"]
+        out.append("")
+        out.append(bl.render_table(["Python auth round trip", "graphward, auth", "graphward, no auth", "added"], [
+            ["GET /threads/{id} c=1, p50 / p99 ms", cell_lat(with_auth), cell_lat(plain), f"{auth['added_p50_us']:.0f} µs (p50), {auth['added_mean_us']:.0f} µs (mean)"],
+            ["bench-auth (no HTTP)", micro.get("line", micro.get("error", "-")).removeprefix("auth round trip: "), "", ""],
+        ]))
     for kind in ("reference", "graphward"):
         side = data["servers"][kind]
         if side.get("seeding_retried_5xx"):
