@@ -18,6 +18,8 @@ import decimal
 import enum
 import json
 import logging
+import sys
+import types
 import uuid
 
 import graphward_host
@@ -42,17 +44,18 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(database_path, store_path=None):
-    """Opens the checkpointer: LangGraph's AsyncSqliteSaver on `database_path` when
-    `langgraph-checkpoint-sqlite` is importable, else an in-memory saver. Returns its kind.
-    `store_path` is graphward's own database, whose store items graphs read and write."""
+async def setup(database_path, store_path=None, saver_source=None):
+    """Opens the checkpointer: graphward's own SQLite saver (`saver.py`, compiled here from
+    `saver_source`) on `database_path`; an in-memory saver only if this LangGraph has no
+    `BaseCheckpointSaver` to build it on. Returns its kind. `store_path` is graphward's own
+    database, whose store items graphs read and write."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
     if store_path:
         STORE = _make_store(store_path)
     try:
-        import aiosqlite
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    except ImportError:
+        saver = _load_saver(saver_source)
+    except ImportError as error:
+        log.warning("cannot build graphward's checkpointer (%s); checkpoints stay in memory", graphward_host.describe_error(error))
         try:
             from langgraph.checkpoint.memory import InMemorySaver
         except ImportError:
@@ -60,14 +63,24 @@ async def setup(database_path, store_path=None):
             return CHECKPOINTER_KIND
         CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
         return CHECKPOINTER_KIND
-    connection = await aiosqlite.connect(database_path)
-    # WAL with synchronous=NORMAL: durable across process crashes, no fsync per checkpoint.
-    await connection.execute("PRAGMA journal_mode=WAL")
-    await connection.execute("PRAGMA synchronous=NORMAL")
-    saver = AsyncSqliteSaver(connection)
-    await saver.setup()
-    CHECKPOINTER, CHECKPOINTER_KIND = saver, "sqlite"
+    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(database_path), "sqlite"
     return CHECKPOINTER_KIND
+
+
+def _load_saver(source):
+    """The `graphward_saver` module (raises ImportError if LangGraph cannot support it)."""
+    if source is None:
+        raise ImportError("no saver source")
+    name, filename = "graphward_saver", "<graphward>/graphward/saver.py"
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - graphward's own module
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ const RUNNER_SOURCE: &str = include_str!("../../python/graphward/runner.py");
 /// The auth host: loads `auth.path`, authenticates and authorizes (python/graphward/auth_host.py).
 const AUTH_SOURCE: &str = include_str!("../../python/graphward/auth_host.py");
 
+/// graphward's LangGraph checkpointer, compiled by `graphward_runner.setup`.
+const SAVER_SOURCE: &str = include_str!("../../python/graphward/saver.py");
+
 /// Our `langgraph_sdk` shim: (module name, is package, source). Registered only when the
 /// real package is not importable.
 const SHIM_SOURCES: &[(&str, bool, &str)] = &[
@@ -77,7 +80,7 @@ pub struct StartupReport {
     pub langgraph_version: Option<String>,
     /// The loaded `auth.path`, if configured.
     pub auth: Option<AuthReport>,
-    /// The checkpointer in use: `sqlite` (langgraph-checkpoint-sqlite), `memory` or `none`.
+    /// The checkpointer in use: `sqlite` (graphward's saver), `memory` or `none`.
     pub checkpointer: String,
 }
 
@@ -291,7 +294,7 @@ impl PythonHost {
     /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and
     /// returns the result as JSON.
     pub async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
-        // A Task from the start: these call libraries (aiosqlite, httpx) that may need one.
+        // A Task from the start: these may call libraries (httpx, anyio) that need one.
         let (_, result) = self.call_cancellable(
             move |host| {
                 let py = host.py();
@@ -452,7 +455,7 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     let store_path = setup.database.as_ref().map(|path| path.display().to_string());
     let setup_coroutine = runner
         .getattr("setup")
-        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store_path)))
+        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store_path, SAVER_SOURCE)))
         .map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
