@@ -151,40 +151,40 @@ where
             Err(error) => return complete(Err(error)),
         };
         let step = first_step(&coroutine);
-        let reply = |complete: C| Bound::new(py, Reply { complete: Mutex::new(Some(Box::new(complete))) });
-        let handed_over = match step {
-            Step::Returned(value) => return complete(Ok(value)),
+        let submit = pyo3::intern!(py, "submit");
+        match step {
+            Step::Returned(value) => complete(Ok(value)),
             Step::Failed(error) => {
                 let needs_task = host.getattr(pyo3::intern!(py, "_needs_task")).and_then(|check| check.call1((error.value(py),))).and_then(|answer| answer.is_truthy());
-                if !needs_task.unwrap_or(false) {
-                    return complete(Err(error));
+                if needs_task.unwrap_or(false) {
+                    hand_over(host, complete, |reply| host.getattr(submit)?.call1((make(host)?, reply, token, false)));
+                } else {
+                    complete(Err(error));
                 }
-                reply(complete).and_then(|reply| {
-                    let started = make(host).and_then(|coroutine| host.getattr(pyo3::intern!(py, "submit"))?.call1((coroutine, &reply, token, false)));
-                    if let Err(error) = started {
-                        reply.borrow().fire(Err(error));
-                    }
-                    Ok(())
-                })
             }
-            Step::Suspended { yielded, context } => reply(complete).and_then(|reply| {
-                let continued = host.getattr(pyo3::intern!(py, "continue_task")).and_then(|continue_task| continue_task.call1((coroutine, yielded, &reply, token, context)));
-                if let Err(error) = continued {
-                    reply.borrow().fire(Err(error));
-                }
-                Ok(())
-            }),
-            Step::NotCoroutine => reply(complete).and_then(|reply| {
-                if let Err(error) = host.getattr(pyo3::intern!(py, "submit")).and_then(|submit| submit.call1((coroutine, &reply, token, true))) {
-                    reply.borrow().fire(Err(error));
-                }
-                Ok(())
-            }),
-        };
-        if let Err(error) = handed_over {
-            tracing::error!(%error, "cannot create a bridge reply");
+            Step::Suspended { yielded, context } => {
+                hand_over(host, complete, |reply| host.getattr(pyo3::intern!(py, "continue_task"))?.call1((coroutine, yielded, reply, token, context)));
+            }
+            Step::NotCoroutine => hand_over(host, complete, |reply| host.getattr(submit)?.call1((coroutine, reply, token, true))),
         }
     })
+}
+
+/// Gives the rest of a call to Python (`start`) with a `Reply` that fires `complete`; if
+/// `start` fails, the reply fires with the error.
+fn hand_over<'py, C, S>(host: &Bound<'py, PyModule>, complete: C, start: S)
+where
+    C: for<'a> FnOnce(PyResult<Bound<'a, PyAny>>) + Send + 'static,
+    S: FnOnce(&Bound<'py, Reply>) -> PyResult<Bound<'py, PyAny>>,
+{
+    match Bound::new(host.py(), Reply { complete: Mutex::new(Some(Box::new(complete))) }) {
+        Ok(reply) => {
+            if let Err(error) = start(&reply) {
+                reply.borrow().fire(Err(error));
+            }
+        }
+        Err(error) => tracing::error!(%error, "cannot create a bridge reply"),
+    }
 }
 
 /// The outcome of a coroutine's first step.

@@ -7,7 +7,7 @@
 //! `json_extract` comparisons.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -144,7 +144,77 @@ pub struct SqliteStorage {
     /// The one connection that writes. Writers queue on this mutex instead of on SQLite's
     /// file lock, whose busy handler sleeps 1, 2, 5, 10… ms between retries (that sleep was
     /// the p99 of concurrent creates).
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    /// Copies the WAL back into the database file on its own thread (see [`WalCheckpointer`]).
+    _checkpointer: WalCheckpointer,
+}
+
+/// WAL checkpoints off the request path. SQLite's automatic checkpoint runs inside the commit
+/// that crosses 1,000 WAL pages and syncs the file: a write that lands on it takes
+/// milliseconds, and writes run on tokio workers. Instead, the writer's WAL hook signals this
+/// thread, which takes the writer connection (so no new frames arrive and the checkpoint can
+/// finish, letting the next write restart the WAL) and checkpoints. Meanwhile inline writes see
+/// the writer busy and move to the blocking pool, so no worker waits.
+#[derive(Debug)]
+struct WalCheckpointer {
+    signal: Arc<(Mutex<WalSignal>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct WalSignal {
+    due: bool,
+    stop: bool,
+}
+
+impl WalCheckpointer {
+    /// WAL pages after which a checkpoint is due (SQLite's own threshold).
+    const PAGES: i32 = 1_000;
+
+    fn start(writer: &Arc<Mutex<Connection>>) -> rusqlite::Result<Self> {
+        let signal = Arc::new((Mutex::new(WalSignal::default()), Condvar::new()));
+        let hook_signal = Arc::clone(&signal);
+        writer.lock().unwrap_or_else(PoisonError::into_inner).wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            if pages >= Self::PAGES {
+                let (lock, wake) = &*hook_signal;
+                lock.lock().unwrap_or_else(PoisonError::into_inner).due = true;
+                wake.notify_one();
+            }
+            Ok(())
+        }))?;
+        let shared = Arc::clone(&signal);
+        let writer = Arc::downgrade(writer);
+        let spawned = std::thread::Builder::new().name("graphward-wal".into()).spawn(move || {
+            let (lock, wake) = &*shared;
+            loop {
+                let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                while !state.due && !state.stop {
+                    state = wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+                if state.stop {
+                    break;
+                }
+                state.due = false;
+                drop(state);
+                let Some(writer) = writer.upgrade() else { break };
+                let connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the WAL checkpoint thread");
+        }
+        Ok(Self { signal })
+    }
+}
+
+impl Drop for WalCheckpointer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.signal;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
+        wake.notify_one();
+    }
 }
 
 impl SqliteStorage {
@@ -155,7 +225,9 @@ impl SqliteStorage {
         }
         let mut writer = connect(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
         migrate(&mut writer).map_err(|error| format!("cannot migrate {}: {error}", path.display()))?;
-        Ok(Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()), writer: Mutex::new(writer) })
+        let writer = Arc::new(Mutex::new(writer));
+        let checkpointer = WalCheckpointer::start(&writer).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+        Ok(Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()), writer, _checkpointer: checkpointer })
     }
 
     /// Runs `work` on the writer connection. Under an inline budget it does not wait: if
@@ -1437,5 +1509,24 @@ mod tests {
         assert_eq!(storage.get_thread(row.thread_id, None), Err(StorageError::NotFound));
         let created = attempt_within(Duration::from_secs(5), || storage.create_thread(&row, IfExists::Raise, None)).expect("within budget");
         assert_eq!(created.map(|thread| thread.thread_id), Ok(row.thread_id));
+    }
+
+    /// WAL frames are copied back into the database file by the checkpoint thread (automatic
+    /// checkpoints are off on the writer), so the data does not pile up in the WAL.
+    #[test]
+    fn the_checkpoint_thread_moves_the_wal_into_the_database() {
+        let path = std::env::temp_dir().join(format!("graphward-wal-{}", Uuid::new_v4())).join("state.db");
+        let storage = SqliteStorage::open(&path).expect("open");
+        let value = json!({"text": "x".repeat(4_000)});
+        for index in 0..2_000 {
+            storage.put_item(&["wal".to_string()], &index.to_string(), value.as_object().expect("object"), 1).expect("put");
+        }
+        let started = std::time::Instant::now();
+        let size = || std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
+        while size() < 4_000_000 && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(size() >= 4_000_000, "the database file holds {} bytes after 8 MB of writes", size());
+        assert_eq!(storage.get_item(&["wal".to_string()], "1999").expect("get").map(|item| item.value), value.as_object().cloned());
     }
 }
