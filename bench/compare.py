@@ -140,6 +140,22 @@ class Harness:
             return {"status": None, "ok": False, "body": str(error)}
         return {"status": status, "ok": status in spec["expect"], "body": payload[:300].decode("utf-8", "replace")}
 
+    def fresh_run_threads(self, server: bl.Server, key: str, count: int = 64) -> Path:
+        """New, empty run threads (user1) for one wrk run of a runs/wait row. The echo graph
+        appends to a thread's messages on every run, so a run's cost grows with the runs before
+        it on that thread: reusing threads would make the server that already ran more (at
+        c=1 graphward runs ~100x more) pay for longer histories."""
+        ids = []
+        for _ in range(count):
+            status, body = bl.request(server.port, "POST", "/threads", b'{"metadata":{"purpose":"runs"}}', "user1-token", timeout=30)
+            if status != 200:
+                raise RuntimeError(f"{server.name}: creating a run thread answered {status}: {body[:200]!r}")
+            ids.append(json.loads(body)["thread_id"])
+        path = self.work / "seed" / server.name / f"run_threads_{key}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(ids) + "\n")
+        return path
+
     @staticmethod
     def path(spec: dict, seed: dict) -> str:
         return spec["path"].replace("{tid}", seed["get_thread_id"])
@@ -152,11 +168,20 @@ class Harness:
         conns = spec.get("connections", self.settings.connections)
         seconds = self.settings.runs_seconds if spec.get("runs") else self.settings.seconds
         env = dict(spec.get("env", {}))
-        if spec.get("runs"):
-            env["RUN_THREADS"] = seed["run_threads_file"]
         url = f"http://{bl.HOST}:{server.port}{self.path(spec, seed)}"
         log(f"{server.name}: {spec['key']} c={conns} ({seconds:g} s x {runs or self.settings.runs})")
-        result = bl.measure(spec["script"], url, conns, seconds, self.settings, env, runs=runs, warmup=warmup)
+        if spec.get("runs"):
+            # Each wrk run (the warm-up too) on its own new threads: see fresh_run_threads.
+            measured = []
+            for index in range((1 if warmup and self.settings.warmup > 0 else 0) + (runs or self.settings.runs)):
+                env["RUN_THREADS"] = str(self.fresh_run_threads(server, f"{spec['key']}_{index}"))
+                if index == 0 and warmup and self.settings.warmup > 0:
+                    bl.wrk(spec["script"], url, conns, self.settings.warmup, self.settings, env)
+                else:
+                    measured.append(bl.wrk(spec["script"], url, conns, seconds, self.settings, env))
+            result = bl.summarize(measured)
+        else:
+            result = bl.measure(spec["script"], url, conns, seconds, self.settings, env, runs=runs, warmup=warmup)
         result["connections"] = conns
         return self.finish(spec, result, probe)
 
