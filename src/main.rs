@@ -261,7 +261,7 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
         })?;
         let local: SocketAddr = listener.local_addr()?;
         let (state, report) = tokio::task::spawn_blocking(move || graphward::start(config, options)).await?.map_err(anyhow::Error::msg)?;
-        tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), auth = report.auth.is_some(), "interpreter ready");
+        tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), auth = report.auth.is_some(), checkpointer = %report.checkpointer, "interpreter ready");
         if let Some(auth) = &report.auth
             && !auth.missing_paths.is_empty()
         {
