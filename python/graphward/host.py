@@ -7,7 +7,8 @@ Entry points used by Rust (src/python/):
   setup(...)           prepare sys.path, the user's environment and `env`, before user imports
   install_shim(...)    register the embedded langgraph_sdk when the real one is not importable
   load_graphs(specs)   import every graph of langgraph.json (coroutine)
-  submit(obj, reply)   the async bridge: run one call and report its result through `reply`
+  submit(obj, reply)   the async bridge: run one call as a Task, report its result through `reply`
+  continue_task(...)   finish as a Task a coroutine whose first step Rust already ran
 """
 
 from __future__ import annotations
@@ -201,42 +202,14 @@ def continue_task(coro, yielded, reply, token, context):
     _as_task(_resume(coro, yielded), reply, token, context)
 
 
-def submit(obj, reply, token=0, eager=True):
-    """Runs one bridged call. `reply(ok, value)` is called exactly once, on this thread.
-
-    `obj` is a coroutine, a zero-argument factory of one (which allows a retry), or a plain
-    result. A coroutine runs its first step at once (`eager`), in a fresh contextvars
-    context; only if it suspends does the rest become a Task (in the same context). If that
-    first step fails because a library needs a current Task (httpx/anyio do), a factory's
-    coroutine is started again as a Task. With `eager=False` it is a Task from the start.
-    """
-    factory = None
-    if callable(obj) and not inspect.iscoroutine(obj):
-        factory = obj
-        try:
-            obj = factory()
-        except BaseException as error:  # noqa: BLE001 - reported to Rust
-            reply(False, error)
-            return
+def submit(obj, reply, token=0):
+    """Runs one bridged call as a Task from the start, in a fresh contextvars context (the
+    eager first step of short calls happens in Rust: bridge.rs `eager_job`). `reply(ok, value)`
+    is called exactly once, on this thread; a non-coroutine `obj` is the result itself."""
     if not inspect.iscoroutine(obj):
         reply(True, obj)
         return
-    context = contextvars.Context()
-    if not eager:
-        _as_task(obj, reply, token, context)
-        return
-    try:
-        yielded = context.run(obj.send, None)
-    except StopIteration as stop:
-        reply(True, stop.value)
-        return
-    except BaseException as error:  # noqa: BLE001 - reported to Rust
-        if factory is not None and _needs_task(error):
-            _as_task(factory(), reply, token, contextvars.Context())
-            return
-        reply(False, error)
-        return
-    _as_task(_resume(obj, yielded), reply, token, context)
+    _as_task(obj, reply, token, contextvars.Context())
 
 
 def describe_error(error):

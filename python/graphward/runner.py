@@ -185,8 +185,8 @@ async def run(spec, emit):
     stream_mode (requested modes), subgraphs, interrupt_before, interrupt_after, durability,
     checkpointer (bool), auth_user (dict or None).
 
-    Emits every requested chunk; returns {"status", "error", "values" (or "values_json", the
-    same as JSON text), "interrupts", "has_next"} describing the thread afterwards."""
+    Emits every requested chunk; returns {"status", "error", "values_json" (the thread's values
+    as JSON text), "interrupts", "has_next"} describing the thread afterwards."""
     requested = list(spec.get("stream_mode") or ["values"])
     modes = []
     for mode in requested:
@@ -319,18 +319,19 @@ class _LegacyMessages:
 
 
 async def _summary(graph, config, with_checkpointer, last_values):
-    """Thread values, interrupts (task id -> list) and whether tasks remain."""
+    """Thread values (as JSON text), interrupts (task id -> list) and whether tasks remain."""
+    fallback = {"values_json": dumps(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
     if not with_checkpointer:
-        return {"values": jsonable(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
+        return fallback
     try:
         state = await graph.aget_state(config)
     except Exception:  # noqa: BLE001 - a run that never checkpointed
-        return {"values": jsonable(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
+        return fallback
     interrupts = {}
     for task in state.tasks:
         if task.interrupts:
             interrupts[task.id] = [_interrupt(interrupt) for interrupt in task.interrupts]
-    return {"values": jsonable(state.values), "interrupts": interrupts, "has_next": bool(state.next)}
+    return {"values_json": dumps(state.values), "interrupts": interrupts, "has_next": bool(state.next)}
 
 
 def _interrupt(interrupt):

@@ -3,11 +3,11 @@
 //! A caller pushes a [`Job`] onto a queue and awaits a oneshot channel. The interpreter thread
 //! is woken through an eventfd that its asyncio loop watches (`loop.add_reader`), but only when
 //! the queue goes from empty to non-empty, so a burst of calls costs one wake-up. The loop
-//! thread drains the queue; for each job it builds the Python object (usually a coroutine) and
-//! hands it to `host.submit`, which runs the first step eagerly in a fresh `contextvars`
-//! context and only makes a Task if the coroutine suspends (`perf-baseline.md` §7). The
-//! result is converted to Rust data on the loop thread, inside the reply callback, and sent
-//! back through the oneshot.
+//! thread drains the queue; for each job it builds the Python object (usually a coroutine).
+//! Short calls ([`eager_job`]) run the coroutine's first step at once, from Rust, in a fresh
+//! `contextvars` context, and only make a Task if it suspends (`perf-baseline.md` §7); long
+//! calls ([`submit_job`]) are Tasks from the start (`host.submit`). The result is converted to
+//! Rust data on the loop thread and sent back through the oneshot.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -106,39 +106,28 @@ impl Bridge {
     }
 }
 
-/// Builds a job that submits the object `make` returns to `host.submit` and hands the result
-/// to `complete` on the loop thread.
-/// `token` (non-zero) lets [`cancel_job`] cancel the call if it suspends and outlives its caller.
-/// `eager` runs the coroutine's first step at once (see `host.submit`); otherwise it is a Task
-/// from the start.
-pub(crate) fn submit_job<M, C>(token: u64, eager: bool, make: M, complete: C) -> Job
+/// Builds a job that hands the object `make` returns to `host.submit` (a coroutine becomes a
+/// Task from the start, in a fresh `contextvars` context) and the result to `complete` on the
+/// loop thread. For long calls (runs) whose code may need a current Task from its first line.
+/// `token` (non-zero) lets [`cancel_job`] cancel the call if it outlives its caller.
+pub(crate) fn submit_job<M, C>(token: u64, make: M, complete: C) -> Job
 where
     M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
     C: for<'py> FnOnce(PyResult<Bound<'py, PyAny>>) + Send + 'static,
 {
-    Box::new(move |host| {
-        let py = host.py();
-        let reply = match Bound::new(py, Reply { complete: Mutex::new(Some(Box::new(complete))) }) {
-            Ok(reply) => reply,
-            Err(error) => {
-                tracing::error!(%error, "cannot create a bridge reply");
-                return;
-            }
-        };
-        let submitted = make(host).and_then(|obj| host.getattr(pyo3::intern!(py, "submit"))?.call1((obj, reply.clone(), token, eager)));
-        if let Err(error) = submitted {
-            reply.borrow().fire(Err(error));
-        }
+    Box::new(move |host| match make(host) {
+        Ok(obj) => hand_over(host, complete, |reply| host.getattr(pyo3::intern!(host.py(), "submit"))?.call1((obj, reply, token))),
+        Err(error) => complete(Err(error)),
     })
 }
 
-/// Builds a job for short calls (auth dispatch) that does the eager first step here, in Rust:
-/// `make` returns a coroutine, whose first step runs at once in a fresh `contextvars` context
-/// (`PyIter_Send`). If it returns, the result goes straight to `complete`, with no Python-level
-/// wrapper, reply object or exception in between. If it suspends, the rest becomes a Task in
-/// the same context (`host.continue_task`). If that first step fails because a library needs
-/// a current Task (httpx/anyio do), `make` is called again and the new coroutine runs as a
-/// Task from the start. `host.submit` does the same in Python for the other calls.
+/// Builds a job for short calls (auth dispatch, graph queries) that does the eager first step
+/// here, in Rust: `make` returns a coroutine (or a plain result), whose first step runs at once
+/// in a fresh `contextvars` context (`PyIter_Send`). If it returns, the result goes straight
+/// to `complete`, with no Python-level wrapper, reply object or exception in between. If it
+/// suspends, the rest becomes a Task in the same context (`host.continue_task`). If that
+/// first step fails because a library needs a current Task (httpx/anyio do), `make` is called
+/// again and the new coroutine runs as a Task from the start (`host.submit`).
 pub(crate) fn eager_job<M, C>(token: u64, make: M, complete: C) -> Job
 where
     M: for<'py> Fn(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
@@ -150,14 +139,13 @@ where
             Ok(coroutine) => coroutine,
             Err(error) => return complete(Err(error)),
         };
-        let step = first_step(&coroutine);
-        let submit = pyo3::intern!(py, "submit");
-        match step {
+        match first_step(&coroutine) {
             Step::Returned(value) => complete(Ok(value)),
+            Step::NotCoroutine => complete(Ok(coroutine)),
             Step::Failed(error) => {
                 let needs_task = host.getattr(pyo3::intern!(py, "_needs_task")).and_then(|check| check.call1((error.value(py),))).and_then(|answer| answer.is_truthy());
                 if needs_task.unwrap_or(false) {
-                    hand_over(host, complete, |reply| host.getattr(submit)?.call1((make(host)?, reply, token, false)));
+                    hand_over(host, complete, |reply| host.getattr(pyo3::intern!(py, "submit"))?.call1((make(host)?, reply, token)));
                 } else {
                     complete(Err(error));
                 }
@@ -165,7 +153,6 @@ where
             Step::Suspended { yielded, context } => {
                 hand_over(host, complete, |reply| host.getattr(pyo3::intern!(py, "continue_task"))?.call1((coroutine, yielded, reply, token, context)));
             }
-            Step::NotCoroutine => hand_over(host, complete, |reply| host.getattr(submit)?.call1((coroutine, reply, token, true))),
         }
     })
 }
@@ -192,7 +179,7 @@ enum Step<'py> {
     Returned(Bound<'py, PyAny>),
     Suspended { yielded: Bound<'py, PyAny>, context: Bound<'py, PyAny> },
     Failed(PyErr),
-    /// Not a native coroutine: left to `host.submit`.
+    /// Not a coroutine: the object is the result.
     NotCoroutine,
 }
 
@@ -216,7 +203,9 @@ fn first_step<'py>(coroutine: &Bound<'py, PyAny>) -> Step<'py> {
         let mut out = std::ptr::null_mut();
         let sent = pyo3::ffi::PyIter_Send(coroutine.as_ptr(), pyo3::ffi::Py_None(), &raw mut out);
         // Exiting cannot fail here: this thread entered `context` just above.
-        let error = if matches!(sent, pyo3::ffi::PySendResult::PYGEN_ERROR) { Some(PyErr::fetch(py)) } else { None };
+        // `into_value` attaches the fetched traceback to the exception (`__traceback__`), where
+        // error reports read it.
+        let error = if matches!(sent, pyo3::ffi::PySendResult::PYGEN_ERROR) { Some(PyErr::from_value(PyErr::fetch(py).into_value(py).into_bound(py).into_any())) } else { None };
         pyo3::ffi::PyContext_Exit(context.as_ptr());
         match (sent, error) {
             (_, Some(error)) => Step::Failed(error),

@@ -196,12 +196,13 @@ impl PythonHost {
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
-    /// driven on the loop; anything else is the result), then converts the result with
-    /// `convert`, still on the interpreter thread.
+    /// driven on the loop, its first step at once: see [`bridge::eager_job`]; anything else is
+    /// the result), then converts the result with `convert`, still on the interpreter thread.
+    /// `make` may run twice (a coroutine that needs a current Task is started again as one).
     pub async fn call<T, M, C>(&self, make: M, convert: C) -> Result<T, PythonError>
     where
         T: Send + 'static,
-        M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        M: for<'py> Fn(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
         C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
     {
         self.call_with_timeout(None, make, convert).await
@@ -213,7 +214,7 @@ impl PythonHost {
     pub async fn call_with_timeout<T, M, C>(&self, timeout: Option<Duration>, make: M, convert: C) -> Result<T, PythonError>
     where
         T: Send + 'static,
-        M: for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        M: for<'py> Fn(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
         C: for<'py> FnOnce(&Bound<'py, PyAny>) -> PyResult<T> + Send + 'static,
     {
         if self.bridge.is_stopped() {
@@ -221,17 +222,12 @@ impl PythonHost {
         }
         let token = if timeout.is_some() { self.next_token.fetch_add(1, Ordering::Relaxed) } else { 0 };
         let (tx, rx) = oneshot::channel();
-        self.bridge.push(bridge::submit_job(token, true, make, move |result| {
+        self.bridge.push(bridge::eager_job(token, make, move |result| {
             let converted = result.and_then(|value| convert(&value));
             let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
             // The caller may have gone away (client disconnect, timeout); nothing to do then.
             let _ = tx.send(converted);
         }));
-        self.wait(token, timeout, rx).await
-    }
-
-    /// Awaits the reply of the job with `token`; past `timeout`, cancels it.
-    async fn wait<T>(&self, token: u64, timeout: Option<Duration>, rx: oneshot::Receiver<Result<T, PythonError>>) -> Result<T, PythonError> {
         match timeout {
             None => rx.await.map_err(|_| PythonError::Stopped)?,
             Some(limit) => match tokio::time::timeout(limit, rx).await {
@@ -258,7 +254,7 @@ impl PythonHost {
             let _ = tx.send(Err(PythonError::Stopped));
         } else {
             // Long calls (runs) are Tasks from the start: graph code may need a current task.
-            self.bridge.push(bridge::submit_job(token, false, make, move |result| {
+            self.bridge.push(bridge::submit_job(token, make, move |result| {
                 let converted = result.and_then(|value| convert(&value));
                 let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
                 let _ = tx.send(converted);
@@ -310,14 +306,8 @@ impl PythonHost {
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
     /// round trip (`graphward_auth.HOST.dispatch`).
     pub async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
-        if self.bridge.is_stopped() {
-            return Err(PythonError::Stopped);
-        }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        // The hot path: one call per protected request, so its first step runs from Rust.
-        self.bridge.push(bridge::eager_job(
-            token,
+        self.call_with_timeout(
+            Some(timeout),
             move |host| {
                 let py = host.py();
                 let request = convert::request_to_py(py, &request)?;
@@ -327,13 +317,9 @@ impl PythonHost {
                 }
                 host.getattr(pyo3::intern!(py, "AUTH_DISPATCH"))?.call1((request, list))
             },
-            move |result| {
-                let converted = result.and_then(|reply| parse_dispatch_reply(&reply));
-                let converted = converted.map_err(|error| Python::attach(|py| PythonError::from_py(py, &error)));
-                let _ = tx.send(converted);
-            },
-        ));
-        self.wait(token, Some(timeout), rx).await
+            parse_dispatch_reply,
+        )
+        .await
     }
 
     /// Answers a [`GraphQuery`] as JSON. `Ok(None)`: the graph cannot be drawn.
@@ -654,7 +640,7 @@ async def uses_loop():
                         helpers
                     }
                 };
-                helpers.getattr(function)?.call1(pyo3::types::PyTuple::new(py, args)?)
+                helpers.getattr(function)?.call1(pyo3::types::PyTuple::new(py, &args)?)
             },
             |value| Ok(value.repr()?.to_string()),
         )

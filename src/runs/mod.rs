@@ -241,7 +241,7 @@ impl RunManager {
                 tracing::error!(run_id = %run.run_id, %error, "run failed in the host");
                 let failure = json!({"error": "RuntimeError", "message": "An internal error occurred"});
                 channel.push("error", failure.to_string());
-                json!({"status": "error", "error": failure, "values": null, "interrupts": {}, "has_next": false})
+                json!({"status": "error", "error": failure, "values_json": null, "interrupts": {}, "has_next": false})
             }
         };
         let mut status = match summary.get("status").and_then(Value::as_str) {
@@ -262,12 +262,8 @@ impl RunManager {
         } else {
             ThreadStatus::Idle
         };
-        let values = match summary.get("values_json").and_then(Value::as_str) {
-            Some(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-            None => summary.get("values").cloned().unwrap_or(Value::Null),
-        };
         let outcome = Arc::new(ThreadOutcome {
-            values: Some(values).filter(|values| !values.is_null()),
+            values: summary_values(&summary),
             interrupts,
             status: thread_status,
             error: summary.get("error").cloned().filter(|error| !error.is_null()),
@@ -352,6 +348,13 @@ pub fn run_json(run: &Run) -> Value {
         "kwargs": kwargs,
         "langsmith_session_name": null,
     })
+}
+
+/// The thread values of a run or update summary from the runner (`values_json`, JSON text);
+/// `None` when it has none.
+pub fn summary_values(summary: &Value) -> Option<Value> {
+    let text = summary.get("values_json").and_then(Value::as_str)?;
+    serde_json::from_str::<Value>(text).ok().filter(|values| !values.is_null())
 }
 
 /// The body of `/wait`, `/join` and `cancel?wait=1`, from a run's events (spec runs.md

@@ -246,10 +246,6 @@ impl SqliteStorage {
         budgeted(&mut writer, deadline, work)
     }
 
-    fn connect(&self) -> rusqlite::Result<Connection> {
-        connect(&self.path)
-    }
-
     fn release(&self, connection: Connection) {
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         if pool.len() < 16 {
@@ -262,7 +258,7 @@ impl SqliteStorage {
         let pooled = self.pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => self.connect().map_err(internal)?,
+            None => connect(&self.path).map_err(internal)?,
         };
         let result = budgeted(&mut connection, super::inline::deadline(), work);
         self.release(connection);

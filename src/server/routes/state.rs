@@ -158,7 +158,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, Path(raw): Path
     let summary = updated.get("summary").cloned().unwrap_or(Value::Null);
     let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
     let outcome = ThreadOutcome {
-        values: summary.get("values").cloned().filter(|values| !values.is_null()),
+        values: crate::runs::summary_values(&summary),
         interrupts: summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default(),
         status: if has_next { ThreadStatus::Interrupted } else { ThreadStatus::Idle },
         error: None,
