@@ -23,6 +23,16 @@ pub mod env_vars {
     pub const GRAPHWARD_DATABASE: &str = "GRAPHWARD_DATABASE";
     /// How many runs may execute at once (`--max-runs`).
     pub const GRAPHWARD_MAX_RUNS: &str = "GRAPHWARD_MAX_RUNS";
+    /// Connections served at once (`--max-connections`).
+    pub const GRAPHWARD_MAX_CONNECTIONS: &str = "GRAPHWARD_MAX_CONNECTIONS";
+    /// Seconds for a request's headers to arrive (`--header-timeout`).
+    pub const GRAPHWARD_HEADER_TIMEOUT: &str = "GRAPHWARD_HEADER_TIMEOUT";
+    /// Seconds a connection may stay silent (`--idle-timeout`).
+    pub const GRAPHWARD_IDLE_TIMEOUT: &str = "GRAPHWARD_IDLE_TIMEOUT";
+    /// `1` lets webhooks reach loopback and private addresses (local development).
+    pub const GRAPHWARD_WEBHOOK_ALLOW_PRIVATE: &str = "GRAPHWARD_WEBHOOK_ALLOW_PRIVATE";
+    /// Body bytes accepted before authentication (`--preauth-body-limit`).
+    pub const GRAPHWARD_PREAUTH_BODY_LIMIT: &str = "GRAPHWARD_PREAUTH_BODY_LIMIT";
 }
 
 /// Keys of a Python app's `langgraph.json` that graphward accepts but does not act on (yet).

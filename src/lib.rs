@@ -67,6 +67,8 @@ pub struct StartOptions {
     pub database: PathBuf,
     /// How many runs may execute at once.
     pub max_runs: usize,
+    /// Connection and pre-authentication limits.
+    pub limits: server::listener::Limits,
 }
 
 /// The default database of `dev`: `.graphward/state.db` next to `langgraph.json`.
@@ -98,7 +100,7 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
     }
     let storage = StorageHandle::new(Arc::new(storage));
     let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs);
-    let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone());
+    let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone(), options.limits);
     Ok((state, report))
 }
 
@@ -108,15 +110,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let base_url = format!("http://{}", listener.local_addr()?);
     state.runs().start(base_url).await.map_err(std::io::Error::other)?;
     server::spawn_background(state.clone());
-    let app = server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // No Nagle delay: streamed bodies (SSE, `/wait`) are written in several small pieces, and
-    // Nagle plus the client's delayed ACK would hold each back ~40 ms.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let limits = state.limits();
+    server::listener::serve(listener, server::app(state), limits, shutdown).await
 }
 
 /// The auth round trip in isolation: `calls` sequential authorizations of a `threads.read`

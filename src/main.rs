@@ -77,6 +77,8 @@ struct DevArgs {
     auth: AuthArgs,
     #[command(flatten)]
     storage: StorageArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +89,23 @@ struct StorageArgs {
     /// SQLite database file [default: .graphward/state.db next to langgraph.json].
     #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
     database: Option<PathBuf>,
+}
+
+/// Connection limits (README: "Limits").
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Connections served at once; at the cap new ones wait to be accepted.
+    #[arg(long, env = env_vars::GRAPHWARD_MAX_CONNECTIONS, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds for a request's headers to arrive (also how long an idle kept-alive connection stays open).
+    #[arg(long, env = env_vars::GRAPHWARD_HEADER_TIMEOUT, default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a connection may go without moving a byte before it is closed.
+    #[arg(long, env = env_vars::GRAPHWARD_IDLE_TIMEOUT, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Body bytes a request may send before it is authenticated (bigger bodies are read only after authentication).
+    #[arg(long, env = env_vars::GRAPHWARD_PREAUTH_BODY_LIMIT, default_value_t = 65536)]
+    preauth_body_limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +129,8 @@ struct ServeArgs {
     auth: AuthArgs,
     #[command(flatten)]
     storage: StorageArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -162,12 +183,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
             let config = load_config(&args.config)?;
-            let options = options(&config, Mode::Dev, &args.auth, &args.storage)?;
+            let mut options = options(&config, Mode::Dev, &args.auth, &args.storage)?;
+            options.limits = limits(&args.limits)?;
             serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
-            let options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
+            let mut options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
+            options.limits = limits(&args.limits)?;
             serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
         }
         Command::BenchAuth(args) => {
@@ -241,6 +264,22 @@ fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArg
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
         database: storage.database.clone().unwrap_or_else(|| graphward::default_database(config)),
         max_runs: storage.max_runs,
+        limits: graphward::server::listener::Limits::default(),
+    })
+}
+
+fn limits(args: &LimitArgs) -> anyhow::Result<graphward::server::listener::Limits> {
+    let seconds = |flag: &str, value: f64| {
+        if value.is_finite() && value > 0.0 { Ok(Duration::from_secs_f64(value)) } else { Err(anyhow::anyhow!("`--{flag}` must be a positive number of seconds, got {value}")) }
+    };
+    if args.max_connections == 0 {
+        anyhow::bail!("`--max-connections` must be at least 1");
+    }
+    Ok(graphward::server::listener::Limits {
+        max_connections: args.max_connections,
+        header_timeout: seconds("header-timeout", args.header_timeout)?,
+        idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+        preauth_body_limit: args.preauth_body_limit,
     })
 }
 

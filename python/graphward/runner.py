@@ -444,9 +444,11 @@ async def update_state(graph_id, configurable, values, as_node):
     return {"checkpoint": _checkpoint(new_config), "summary": summary}
 
 
-async def delete_thread(thread_id):
+async def delete_threads(thread_ids):
+    """Removes the checkpoints and pending writes of deleted threads."""
     if CHECKPOINTER is not None:
-        await CHECKPOINTER.adelete_thread(thread_id)
+        for thread_id in thread_ids:
+            await CHECKPOINTER.adelete_thread(thread_id)
 
 
 async def copy_thread(source_id, target_id):
@@ -526,6 +528,20 @@ def _make_store(path):
                 return False
         return True
 
+    try:
+        from langgraph.store.base import InvalidNamespaceError
+    except ImportError:  # older langgraph
+        InvalidNamespaceError = ValueError  # noqa: N806
+
+    def check_namespace(namespace, prefix=False):
+        """The rule `/store` applies too: every label a non-empty string without `.` (labels
+        are joined with `.` in storage, so `("alice.smith",)` would read as `("alice", "smith")`)."""
+        if not prefix and not namespace:
+            raise InvalidNamespaceError("Namespace cannot be empty.")
+        for label in namespace:
+            if not isinstance(label, str) or not label or "." in label:
+                raise InvalidNamespaceError(f"Namespace label {label!r} must be a non-empty string without periods")
+
     def labels_match(labels, pattern):
         return len(labels) >= len(pattern) and all(want == "*" or have == want for have, want in zip(labels, pattern))
 
@@ -543,6 +559,16 @@ def _make_store(path):
             return cls(namespace=tuple(namespace.split(".")), key=key, value=json.loads(value), created_at=to_datetime(created), updated_at=to_datetime(updated))
 
         def batch(self, ops):
+            ops = list(ops)
+            # Every namespace is checked before anything is written.
+            for op in ops:
+                if isinstance(op, (GetOp, PutOp)):
+                    check_namespace(op.namespace)
+                elif isinstance(op, SearchOp):
+                    check_namespace(op.namespace_prefix, prefix=True)
+                elif isinstance(op, ListNamespacesOp):
+                    for condition in op.match_conditions or ():
+                        check_namespace([label for label in condition.path if label != "*"], prefix=True)
             results = []
             for op in ops:
                 if isinstance(op, GetOp):
@@ -601,53 +627,63 @@ def _make_store(path):
 # Webhooks
 
 
-def _webhook_target_allowed(url):
-    """The reference's URL safety default: no loopback, private or link-local hosts, unless
-    GRAPHWARD_WEBHOOK_ALLOW_PRIVATE=1 (calls to the server itself use a path, not a URL)."""
+def _is_global(address):
+    """Globally routable (the rule of `runs/webhook.rs`); IPv4-mapped IPv6 as its IPv4."""
     import ipaddress
-    import os
+
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _post_pinned(url, body, allow_private):
+    """POSTs `body` to `url` over one connection to one address, resolved once here: every
+    resolved address must be global (unless `allow_private`), the request goes to the first,
+    TLS still verifies the URL's host name, and a redirect is an answer, never followed."""
+    import http.client
     import socket
+    import ssl
     import urllib.parse
 
-    if os.environ.get("GRAPHWARD_WEBHOOK_ALLOW_PRIVATE") == "1":
-        return True
-    host = urllib.parse.urlsplit(url).hostname
-    if not host:
-        return False
+    parts = urllib.parse.urlsplit(url)
+    host, scheme = parts.hostname, parts.scheme.lower()
+    if not host or scheme not in ("http", "https") or parts.username is not None:
+        return "blocked: not an http(s) URL without credentials"
+    port = parts.port or (443 if scheme == "https" else 80)
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-            return False
-    return True
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        return f"cannot resolve {host}: {error}"
+    if not infos:
+        return f"cannot resolve {host}"
+    if not allow_private and not all(_is_global(info[4][0]) for info in infos):
+        return "blocked: the host resolves to a loopback, private or other non-global address"
+    family, kind, protocol, _, address = infos[0]
+    sock = socket.socket(family, kind, protocol)
+    sock.settimeout(30)
+    try:
+        sock.connect(address)
+        if scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        connection = http.client.HTTPSConnection(host, port, timeout=30) if scheme == "https" else http.client.HTTPConnection(host, port, timeout=30)
+        connection.sock = sock
+        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        connection.request("POST", path, body=body, headers={"content-type": "application/json", "host": parts.netloc})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        sock.close()
 
 
-async def send_webhook(url, payload, internal=False):
-    """POSTs the run's JSON to `url`. Returns the HTTP status, or an error string."""
-    if not internal and not _webhook_target_allowed(url):
-        log.warning("webhook to %s skipped: loopback or private address", url)
-        return "blocked"
+async def send_webhook(url, payload, allow_private=False):
+    """POSTs the run's JSON to `url` (see `_post_pinned`). Returns the HTTP status, or why not."""
     body = dumps(payload).encode()
     try:
-        import httpx
-    except ImportError:
-        import urllib.request
-
-        def post():
-            request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"}, method="POST")
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
-
-        try:
-            return await asyncio.to_thread(post)
-        except Exception as error:  # noqa: BLE001 - reported, never raised
-            return graphward_host.describe_error(error)
-    try:
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(url, content=body, headers={"content-type": "application/json"})
-            return response.status_code
+        outcome = await asyncio.to_thread(_post_pinned, url, body, allow_private)
     except Exception as error:  # noqa: BLE001 - reported, never raised
         return graphward_host.describe_error(error)
+    if isinstance(outcome, str) and outcome.startswith("blocked"):
+        log.warning("webhook to %s skipped: %s", url, outcome)
+    return outcome

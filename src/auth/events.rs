@@ -90,6 +90,9 @@ pub enum Endpoint {
     ThreadsHistory { thread_id: Uuid },
     ThreadsUpdate { thread_id: Uuid, metadata: Map<String, Value> },
     ThreadsDelete { thread_id: Uuid },
+    /// `DELETE /assistants/{id}?delete_threads=true`: one `threads.delete` per thread of the
+    /// assistant (a second round trip, after the assistant's own events).
+    ThreadsDeleteEach { thread_ids: Vec<Uuid> },
     /// `POST /threads/prune`: one batch event, then one per thread.
     ThreadsPrune { thread_ids: Vec<String> },
     /// `POST /threads/{id}/state`.
@@ -189,6 +192,7 @@ impl Endpoint {
                 vec![event(Threads, Update, map(vec![("thread_id", uuid(*thread_id)), ("metadata", object(metadata))]))]
             }
             Self::ThreadsDelete { thread_id } => vec![event(Threads, Delete, map(vec![("thread_id", uuid(*thread_id))]))],
+            Self::ThreadsDeleteEach { thread_ids } => thread_ids.iter().map(|id| event(Threads, Delete, map(vec![("thread_id", uuid(*id))]))).collect(),
             Self::ThreadsPrune { thread_ids } => {
                 let mut events = vec![event(Threads, Delete, map(vec![("thread_ids", json(thread_ids.clone()))]))];
                 for id in thread_ids {

@@ -9,8 +9,9 @@
 
 mod channel;
 mod thread_stream;
+pub mod webhook;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ pub use channel::{RunChannel, RunEvent, Subscription};
 pub use thread_stream::{ThreadChannel, valid_last_event_id};
 
 use crate::python::PythonHost;
-use crate::storage::{Run, RunStatus, StorageHandle, ThreadOutcome, ThreadStatus};
+use crate::storage::{Run, RunStatus, Storage, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
 /// The key of a run's `kwargs` where graphward keeps what it needs to execute the run (never
@@ -31,6 +32,10 @@ pub const EXECUTION_KEY: &str = "__graphward__";
 
 /// How long a finished resumable run's events stay available for `Last-Event-ID` replays.
 const RETAIN_FINISHED: Duration = Duration::from_secs(600);
+
+/// How long deleting a thread waits for its cancelled runs to stop before it removes their
+/// checkpoints anyway (a graph that swallows `CancelledError` is not waited for forever).
+const STOP_WAIT: Duration = Duration::from_secs(30);
 
 /// What cancelling does to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +60,8 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, Arc<RunChannel>>>,
     /// Thread-wide streams that have (or had) a subscriber.
     threads: Mutex<HashMap<Uuid, Arc<ThreadChannel>>>,
-    /// Cancel tokens of executing runs, and the action requested for them.
-    executing: Mutex<HashMap<Uuid, (u64, Option<CancelAction>)>>,
+    /// Executing runs, and the threads being deleted (one lock: see [`RunManager::delete_threads`]).
+    executing: Mutex<Executing>,
     /// Wakes the scheduler: a run was created or a slot freed.
     wake: Notify,
     /// Bounds how many runs execute at once.
@@ -73,7 +78,7 @@ impl RunManager {
                 python,
                 channels: Mutex::new(HashMap::new()),
                 threads: Mutex::new(HashMap::new()),
-                executing: Mutex::new(HashMap::new()),
+                executing: Mutex::new(Executing::default()),
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
                 base_url: std::sync::OnceLock::new(),
@@ -132,9 +137,9 @@ impl RunManager {
     pub async fn cancel(&self, run: &Run, action: CancelAction) -> Result<(), String> {
         let token = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            executing.get_mut(&run.run_id).map(|(token, requested)| {
-                *requested = Some(action);
-                *token
+            executing.runs.get_mut(&run.run_id).map(|running| {
+                running.cancel = Some(action);
+                running.token
             })
         };
         if let Some(token) = token {
@@ -173,6 +178,126 @@ impl RunManager {
                 storage.finish_thread(thread_id, &outcome, now_micros())
             })
             .await;
+    }
+
+    /// Submits the run to the interpreter and registers it as executing, unless its thread is
+    /// being deleted or is gone: a run claimed just before its thread was deleted never writes
+    /// a checkpoint after the deletion removed them. `None`: not started.
+    async fn start_unless_deleted(
+        &self,
+        run: &Run,
+        spec: Value,
+        emit: Arc<dyn Fn(String, String) + Send + Sync>,
+    ) -> Option<impl Future<Output = Result<Value, crate::python::PythonError>> + Send + 'static> {
+        // Whether this run waited for a deletion of its thread to end.
+        let mut waited = false;
+        loop {
+            let deleting = {
+                let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+                let deleting = executing.deleting.contains(&run.thread_id);
+                if !deleting && !waited {
+                    let (token, result) = self.inner.python.start_run(spec, emit);
+                    executing.runs.insert(run.run_id, Running { token, thread_id: run.thread_id, cancel: None });
+                    return Some(result);
+                }
+                deleting
+            };
+            if deleting {
+                waited = true;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            // The deletion ended: was this run's thread among the deleted?
+            let (thread_id, run_id) = (run.thread_id, run.run_id);
+            if self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_err() {
+                return None;
+            }
+            waited = false;
+        }
+    }
+
+    /// Whether a thread with this id may be created now: not while a deletion of the same id
+    /// is stopping its runs and removing its checkpoints.
+    pub fn thread_id_free(&self, thread_id: Uuid) -> bool {
+        !self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).deleting.contains(&thread_id)
+    }
+
+    /// Deletes threads as one step: `delete` removes the rows (one storage transaction, each
+    /// thread checked as the caller) and answers the ids it deleted, out of `candidates`;
+    /// then the runs of those threads stop (pending ones end, executing ones are cancelled and
+    /// awaited, and store nothing), then their checkpoints are removed. Until then no thread
+    /// with one of the `candidates`' ids can be created or start a run.
+    pub async fn delete_threads<T, F>(&self, candidates: &[Uuid], delete: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
+    {
+        let candidates: Vec<Uuid> = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            candidates.iter().copied().filter(|id| executing.deleting.insert(*id)).collect()
+        };
+        let outcome = self.stop_and_forget(&candidates, delete).await;
+        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &candidates {
+            executing.deleting.remove(id);
+        }
+        outcome
+    }
+
+    async fn stop_and_forget<T, F>(&self, candidates: &[Uuid], delete: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
+    {
+        let ids = candidates.to_vec();
+        let (answer, deleted, pending) = self
+            .inner
+            .storage
+            .run(move |storage| {
+                let mut pending = Vec::new();
+                for id in &ids {
+                    pending.extend(storage.active_runs(*id)?.into_iter().map(|run| run.run_id));
+                }
+                let (answer, deleted) = delete(storage)?;
+                Ok((answer, deleted, pending))
+            })
+            .await?;
+        if deleted.is_empty() {
+            return Ok(answer);
+        }
+        let gone: HashSet<Uuid> = deleted.iter().copied().collect();
+        let stopping: Vec<(Uuid, u64)> = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            executing
+                .runs
+                .iter_mut()
+                .filter(|(_, running)| gone.contains(&running.thread_id))
+                .map(|(run_id, running)| {
+                    running.cancel = Some(CancelAction::Interrupt);
+                    (*run_id, running.token)
+                })
+                .collect()
+        };
+        let mut waits = Vec::new();
+        for (run_id, token) in &stopping {
+            self.inner.python.cancel(*token);
+            if let Some(channel) = self.existing_channel(*run_id) {
+                waits.push(channel.subscribe_from_start());
+            }
+        }
+        // Runs that were pending end now; their waiters and streams close.
+        for run_id in pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)) {
+            if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(run_id) {
+                channel.finish();
+            }
+        }
+        let all_stopped = futures_util::future::join_all(waits.into_iter().map(|mut subscription| async move { while subscription.next().await.is_some() {} }));
+        if tokio::time::timeout(STOP_WAIT, all_stopped).await.is_err() {
+            tracing::warn!(threads = deleted.len(), "runs of deleted threads did not stop within {STOP_WAIT:?}; removing their checkpoints anyway");
+        }
+        let ids: Vec<String> = deleted.iter().map(Uuid::to_string).collect();
+        self.inner.python.runner("delete_threads", vec![json!(ids)]).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
+        Ok(answer)
     }
 
     async fn schedule(self) {
@@ -224,16 +349,18 @@ impl RunManager {
         let sink = Arc::clone(&channel);
         let manager = self.clone();
         let thread_of_run = run.thread_id;
-        let (token, result) = self.inner.python.start_run(
-            Value::Object(spec),
-            Arc::new(move |event, data| {
-                manager.publish_to_thread(thread_of_run, &event, Arc::from(data.as_str()));
-                sink.push(&event, data);
-            }),
-        );
-        self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).insert(run.run_id, (token, None));
+        let emit: Arc<dyn Fn(String, String) + Send + Sync> = Arc::new(move |event, data| {
+            manager.publish_to_thread(thread_of_run, &event, Arc::from(data.as_str()));
+            sink.push(&event, data);
+        });
+        let Some(result) = self.start_unless_deleted(&run, Value::Object(spec), emit).await else {
+            tracing::info!(run_id = %run.run_id, thread_id = %run.thread_id, "run not started: its thread was deleted");
+            channel.finish();
+            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run.run_id);
+            return;
+        };
         let result = result.await;
-        let cancel = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).remove(&run.run_id).and_then(|(_, action)| action);
+        let cancel = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).runs.remove(&run.run_id).and_then(|running| running.cancel);
 
         let summary = match result {
             Ok(summary) => summary,
@@ -275,23 +402,24 @@ impl RunManager {
             let _ = self.inner.python.runner("delete_for_runs", vec![json!([run_id.to_string()])]).await;
         }
         let stored_outcome = Arc::clone(&outcome);
-        let stored = self
-            .inner
-            .storage
-            .run(move |storage| {
-                if rollback {
-                    storage.delete_run(run_id)?;
-                } else {
-                    storage.set_run_status(run_id, status, now_micros())?;
-                }
-                storage.finish_thread(thread_id, &stored_outcome, now_micros())
-            })
-            .await;
-        if let Err(error) = stored {
-            tracing::error!(%run_id, %error, "cannot store the end of a run");
+        let final_status = (!rollback).then_some(status);
+        let stored = self.inner.storage.run(move |storage| storage.finish_run(run_id, thread_id, final_status, &stored_outcome, now_micros())).await;
+        let deleted = match stored {
+            Ok(kept) => !kept,
+            Err(error) => {
+                tracing::error!(%run_id, %error, "cannot store the end of a run");
+                false
+            }
+        };
+        if deleted {
+            // Its thread was deleted while it ran: nothing of it is kept or announced.
+            tracing::info!(%run_id, %thread_id, "run stopped: its thread was deleted");
+            channel.finish();
+            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+            return;
         }
         if stateless_delete {
-            let _ = self.inner.python.runner("delete_thread", vec![json!(thread_id.to_string())]).await;
+            let _ = self.inner.python.runner("delete_threads", vec![json!([thread_id.to_string()])]).await;
             let _ = self.inner.storage.run(move |storage| storage.delete_thread(thread_id, None)).await;
         }
         channel.finish();
@@ -306,13 +434,15 @@ impl RunManager {
             if let Some(error) = summary.get("error").filter(|error| !error.is_null()) {
                 payload["error"] = error.clone();
             }
-            let (url, internal) = match webhook.strip_prefix('/') {
-                Some(path) => (format!("{}/{path}", self.inner.base_url.get().map_or("http://127.0.0.1:2024", String::as_str)), true),
-                None => (webhook.to_string(), false),
+            // A path (allowed only with GRAPHWARD_WEBHOOK_ALLOW_PRIVATE=1) is this server.
+            let url = match webhook.strip_prefix('/') {
+                Some(path) => format!("{}/{path}", self.inner.base_url.get().map_or("http://127.0.0.1:2024", String::as_str)),
+                None => webhook.to_string(),
             };
+            let allow_private = webhook::private_targets_allowed();
             let python = self.inner.python.clone();
             tokio::spawn(async move {
-                match python.runner("send_webhook", vec![json!(url), payload, json!(internal)]).await {
+                match python.runner("send_webhook", vec![json!(url), payload, json!(allow_private)]).await {
                     Ok(outcome) => tracing::info!(%run_id, %url, %outcome, "webhook sent"),
                     Err(error) => tracing::warn!(%run_id, %url, %error, "webhook failed"),
                 }
@@ -330,6 +460,21 @@ impl RunManager {
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
         }
     }
+}
+
+/// The runs executing now, and the thread ids being deleted.
+#[derive(Debug, Default)]
+struct Executing {
+    runs: HashMap<Uuid, Running>,
+    deleting: HashSet<Uuid>,
+}
+
+/// An executing run: its cancel token, its thread, and the action requested for it.
+#[derive(Debug)]
+struct Running {
+    token: u64,
+    thread_id: Uuid,
+    cancel: Option<CancelAction>,
 }
 
 /// The wire form of a run (API responses and webhook payloads).

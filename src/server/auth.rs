@@ -1,5 +1,7 @@
 //! The `Auth` extractor: what a protected handler needs to authorize its request once.
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -7,13 +9,16 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use crate::auth::{AuthError, AuthPolicy, AuthUser, Authorization, Endpoint, RequestInfo};
 use crate::error::ApiError;
 use crate::server::AppState;
+use crate::server::gate::Authenticated;
 
 /// The policy plus the request's auth-relevant parts. Taking it costs no Python call; the
 /// handler calls [`Auth::authorize`] once with its [`Endpoint`].
 #[derive(Debug, Clone)]
 pub(in crate::server) struct Auth {
     policy: AuthPolicy,
-    request: RequestInfo,
+    request: Arc<RequestInfo>,
+    /// The gate's flag for this request (see `gate.rs`), set once authenticated.
+    authenticated: Option<Authenticated>,
     /// Set for work the server does on a user's behalf without a request (a cron firing):
     /// authentication is skipped and handlers are not run.
     acting_as: Option<AuthUser>,
@@ -24,12 +29,17 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let policy = state.auth_policy().clone();
-        let request = if policy.is_enabled() { request_info(parts) } else { RequestInfo::default() };
-        Ok(Self { policy, request, acting_as: None })
+        let request = match parts.extensions.get::<Arc<RequestInfo>>() {
+            Some(info) => Arc::clone(info),
+            None if policy.is_enabled() => Arc::new(request_info(parts)),
+            None => Arc::default(),
+        };
+        Ok(Self { policy, request, authenticated: parts.extensions.get::<Authenticated>().cloned(), acting_as: None })
     }
 }
 
-fn request_info(parts: &Parts) -> RequestInfo {
+/// What authenticate sees of a request (built once per request, by the gate).
+pub(in crate::server) fn request_info(parts: &Parts) -> RequestInfo {
     let path = percent_decode(parts.uri.path());
     let mut headers: Vec<(String, Vec<u8>)> = parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
     // Like the reference, thread and run requests carry an `x-request-id` (generated if absent).
@@ -74,12 +84,15 @@ fn hex(byte: u8) -> Option<u8> {
 impl Auth {
     /// Work on behalf of `user` (the identity a cron was created with).
     pub(in crate::server) fn acting_as(user: Option<AuthUser>) -> Self {
-        Self { policy: AuthPolicy::open(), request: RequestInfo::default(), acting_as: user }
+        Self { policy: AuthPolicy::open(), request: Arc::default(), authenticated: None, acting_as: user }
     }
 
     /// Authenticates and authorizes the events of `endpoint` (one Python round trip).
     pub(in crate::server) async fn authorize(&self, endpoint: Endpoint) -> Result<Authorization, ApiError> {
         let mut authorization = self.policy.authorize(&self.request, endpoint).await.map_err(ApiError::from)?;
+        if let Some(authenticated) = &self.authenticated {
+            authenticated.mark();
+        }
         if self.acting_as.is_some() {
             authorization.user.clone_from(&self.acting_as);
         }

@@ -4,6 +4,8 @@
 pub mod extract;
 mod auth;
 mod cors;
+mod gate;
+pub mod listener;
 pub mod openapi;
 mod routes;
 
@@ -42,6 +44,8 @@ struct SharedState {
     runs: RunManager,
     /// The installed `langgraph` version, for `/info`.
     langgraph_version: Option<String>,
+    /// Connection and pre-authentication limits.
+    limits: listener::Limits,
 }
 
 impl AppState {
@@ -52,8 +56,13 @@ impl AppState {
         storage: StorageHandle,
         runs: RunManager,
         langgraph_version: Option<String>,
+        limits: listener::Limits,
     ) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version }) }
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits }) }
+    }
+
+    pub fn limits(&self) -> listener::Limits {
+        self.inner.limits
     }
 
     pub fn python(&self) -> &PythonHost {
@@ -89,23 +98,23 @@ impl AppState {
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::system::router())
-        .merge(routes::assistants::router())
-        .merge(routes::graphs::router())
-        .merge(routes::crons::router())
-        .merge(routes::runs::router())
-        .merge(routes::state::router())
-        .merge(routes::threads::router())
-        .merge(routes::store::router())
+    routes::all()
+        .into_iter()
+        .fold(Router::new(), |router, routes| router.merge(routes.router))
         // Like the reference, unknown routes are authenticated first: 401 before 404/405.
         .fallback(|auth: auth::Auth| async move { auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::NOT_FOUND))) })
         .method_not_allowed_fallback(|auth: auth::Auth| async move {
             auth.authenticate().await.and(Err::<(), _>(ApiError::reason(StatusCode::METHOD_NOT_ALLOWED)))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(axum::middleware::from_fn(cors::cors))
         .with_state(state)
+}
+
+/// Every path the router serves (for the route-coverage test).
+pub fn route_paths() -> Vec<&'static str> {
+    routes::all().into_iter().flat_map(|routes| routes.paths).collect()
 }
 
 impl From<StorageError> for ApiError {

@@ -254,6 +254,15 @@ pub enum IfExists {
     DoNothing,
 }
 
+/// What [`Storage::delete_threads`] does with a thread that exists but fails its filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// Leave it, delete the others.
+    Skip,
+    /// Delete nothing, answer `NotFound`.
+    Refuse,
+}
+
 /// Every record the server keeps. Implementations must be safe to call from many threads.
 pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Creates a thread. An existing id: `Conflict` if `if_exists` is `Raise` or the existing
@@ -265,6 +274,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread>;
     /// Deletes the thread (and everything that belongs to it).
     fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    /// Deletes threads in one transaction, each only if it passes its own filter, with their
+    /// runs and crons; returns the ids deleted. A missing thread is skipped; one that exists
+    /// but fails its filter is skipped too, or with [`Hidden::Refuse`] aborts the whole
+    /// deletion with `NotFound` (nothing deleted).
+    fn delete_threads(&self, targets: &[(Uuid, Option<Filter>)], hidden: Hidden) -> StorageResult<Vec<Uuid>>;
     /// A page of threads.
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>>;
     /// How many threads match.
@@ -278,7 +292,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant>;
     /// Applies a patch as a new version and makes it current.
     fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant>;
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    /// Deletes the assistant (if it passes `auth`, else `NotFound`) with its versions and
+    /// crons and, in the same transaction, those of `threads` that still belong to it
+    /// (`metadata.assistant_id`) and pass their own filter; returns the thread ids deleted.
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, threads: &[(Uuid, Option<Filter>)]) -> StorageResult<Vec<Uuid>>;
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
     fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64>;
     /// Versions, newest first, filtered by containment on the version's metadata and by `auth`.
@@ -318,13 +335,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Sets a thread's values, interrupts, status and error; `busy` wins while other runs
     /// are active.
     fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()>;
+    /// The end of an executed run, in one transaction: its final status (`None`: the run is
+    /// deleted, a rollback) and its thread's outcome. A run whose row is gone (its thread was
+    /// deleted meanwhile) changes nothing and answers `false`: a thread created later with
+    /// the same id never receives a deleted run's state.
+    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool>;
     /// Marks runs left `running` by a previous process as `error` (returns how many).
     fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize>;
 
-    /// Inserts or replaces an item (keeping `created_at` of a replaced one).
-    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()>;
+    /// Inserts or replaces an item (keeping `created_at` of a replaced one). With a `guard`
+    /// (a store filter, [`store_filter`]) the new value and the item it replaces, if any,
+    /// must both pass it, else nothing is written and the answer is `false`.
+    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool>;
     fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>>;
-    fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()>;
+    /// Deletes an item; with a `guard`, only if its value passes it.
+    fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()>;
     /// Every item under `prefix`, newest first.
     fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>>;
     /// Every distinct namespace that holds an item, sorted.

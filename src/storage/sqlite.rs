@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::canonical::canonical;
 use super::{
-    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, Hidden, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -437,6 +437,72 @@ fn delete_visible(
     visible(&transaction)?;
     transaction.run(&format!("DELETE FROM {table} WHERE {id_column} = ?"), [record_id.to_string()]).map_err(internal)?;
     transaction.commit().map_err(internal)
+}
+
+/// Deletes each target thread that exists, passes its filter and `belongs`; see
+/// [`Storage::delete_threads`] for `hidden`.
+fn delete_threads_in(transaction: &Connection, targets: &[(Uuid, Option<Filter>)], hidden: Hidden, belongs: impl Fn(&Thread) -> bool) -> StorageResult<Vec<Uuid>> {
+    let mut doomed = Vec::new();
+    for (thread_id, filter) in targets {
+        match get_thread_in(transaction, *thread_id, filter.as_ref()) {
+            Ok(thread) if belongs(&thread) => doomed.push(*thread_id),
+            Ok(_) => {}
+            Err(StorageError::NotFound) => {
+                if hidden == Hidden::Refuse && filter.is_some() && get_thread_in(transaction, *thread_id, None).is_ok() {
+                    return Err(StorageError::NotFound);
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    for thread_id in &doomed {
+        transaction.run("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
+    }
+    Ok(doomed)
+}
+
+/// See [`Storage::finish_thread`].
+fn finish_thread_in(connection: &Connection, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+    let id = thread_id.to_string();
+    let active: bool = connection
+        .one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
+        .map_err(internal)?;
+    let status = if active { ThreadStatus::Busy } else { outcome.status };
+    connection
+        .run(
+            r#"UPDATE threads SET "values" = ?, interrupts = ?, status = ?, error = ?, updated_at = ?, state_updated_at = ? WHERE thread_id = ?"#,
+            params![
+                outcome.values.as_ref().map(Value::to_string),
+                to_text(&outcome.interrupts),
+                status.as_str(),
+                outcome.error.as_ref().map(Value::to_string),
+                now,
+                now,
+                id
+            ],
+        )
+        .map(|_| ())
+        .map_err(internal)
+}
+
+fn item_in(connection: &Connection, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
+    connection
+        .one(
+            "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
+            params![encode_namespace(namespace), key],
+            item_from_row,
+        )
+        .optional()
+        .map_err(internal)
+}
+
+/// Whether an item's value (`None`: no item) passes a store filter; an operator the filter
+/// language lacks is an error, never a pass.
+fn passes(value: Option<&Map<String, Value>>, guard: &Map<String, Value>) -> StorageResult<bool> {
+    match value {
+        None => Ok(false),
+        Some(value) => super::store_filter::matches(value, guard).map_err(StorageError::Internal),
+    }
 }
 
 /// `SELECT COUNT(*) FROM <table> t WHERE …`.
@@ -872,6 +938,15 @@ impl Storage for SqliteStorage {
         self.write(|connection| delete_visible(connection, "threads", "thread_id", thread_id, |transaction| get_thread_in(transaction, thread_id, auth).map(|_| ())))
     }
 
+    fn delete_threads(&self, targets: &[(Uuid, Option<Filter>)], hidden: Hidden) -> StorageResult<Vec<Uuid>> {
+        self.write(|connection| {
+            let transaction = immediate(connection)?;
+            let deleted = delete_threads_in(&transaction, targets, hidden, |_| true)?;
+            transaction.commit().map_err(internal)?;
+            Ok(deleted)
+        })
+    }
+
     fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
         self.with(|connection| {
             let column = match sort_by {
@@ -965,8 +1040,16 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
-        self.write(|connection| delete_visible(connection, "assistants", "assistant_id", assistant_id, |transaction| get_assistant_in(transaction, assistant_id, auth).map(|_| ())))
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, threads: &[(Uuid, Option<Filter>)]) -> StorageResult<Vec<Uuid>> {
+        self.write(|connection| {
+            let transaction = immediate(connection)?;
+            get_assistant_in(&transaction, assistant_id, auth)?;
+            transaction.run("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
+            let owner = Value::from(assistant_id.to_string());
+            let deleted = delete_threads_in(&transaction, threads, Hidden::Skip, |thread| thread.metadata.get("assistant_id") == Some(&owner))?;
+            transaction.commit().map_err(internal)?;
+            Ok(deleted)
+        })
     }
 
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
@@ -1242,29 +1325,26 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
-            let id = thread_id.to_string();
-            let active: bool = connection
-                .one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))", [&id], |row| row.get(0))
-                .map_err(internal)?;
-            let status = if active { ThreadStatus::Busy } else { outcome.status };
-            connection
-                .run(
-                    r#"UPDATE threads SET "values" = ?, interrupts = ?, status = ?, error = ?, updated_at = ?, state_updated_at = ? WHERE thread_id = ?"#,
-                    params![
-                        outcome.values.as_ref().map(Value::to_string),
-                        to_text(&outcome.interrupts),
-                        status.as_str(),
-                        outcome.error.as_ref().map(Value::to_string),
-                        now,
-                        now,
-                        id
-                    ],
-                )
-                .map(|_| ())
-                .map_err(internal)
+            let transaction = immediate(connection)?;
+            let changed = match status {
+                Some(status) => transaction
+                    .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ? AND thread_id = ?", params![status.as_str(), now, run_id.to_string(), thread_id.to_string()]),
+                None => transaction.run("DELETE FROM runs WHERE run_id = ? AND thread_id = ?", params![run_id.to_string(), thread_id.to_string()]),
+            }
+            .map_err(internal)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            finish_thread_in(&transaction, thread_id, outcome, now)?;
+            transaction.commit().map_err(internal)?;
+            Ok(true)
         })
+    }
+
+    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+        self.write(|connection| finish_thread_in(connection, thread_id, outcome, now))
     }
 
     fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
@@ -1301,38 +1381,42 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, now: i64) -> StorageResult<()> {
+    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
-            connection
+            let transaction = immediate(connection)?;
+            if let Some(guard) = guard {
+                let replaced = item_in(&transaction, namespace, key)?;
+                let allowed = passes(Some(value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
+                if !allowed {
+                    return Ok(false);
+                }
+            }
+            transaction
                 .run(
                     "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     params![encode_namespace(namespace), key, to_text(value), now],
                 )
-                .map(|_| ())
-                .map_err(internal)
+                .map_err(internal)?;
+            transaction.commit().map_err(internal)?;
+            Ok(true)
         })
     }
 
     fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
-        self.with(|connection| {
-            connection
-                .one(
-                    "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
-                    params![encode_namespace(namespace), key],
-                    item_from_row,
-                )
-                .optional()
-                .map_err(internal)
-        })
+        self.with(|connection| item_in(connection, namespace, key))
     }
 
-    fn delete_item(&self, namespace: &[String], key: &str) -> StorageResult<()> {
+    fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()> {
         self.write(|connection| {
-            connection
-                .run("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key])
-                .map(|_| ())
-                .map_err(internal)
+            let transaction = immediate(connection)?;
+            if let Some(guard) = guard
+                && !passes(item_in(&transaction, namespace, key)?.as_ref().map(|item| &item.value), guard)?
+            {
+                return Ok(());
+            }
+            transaction.run("DELETE FROM store_items WHERE namespace = ? AND key = ?", params![encode_namespace(namespace), key]).map_err(internal)?;
+            transaction.commit().map_err(internal)
         })
     }
 
@@ -1515,7 +1599,7 @@ mod tests {
         let storage = SqliteStorage::open(&path).expect("open");
         let value = json!({"text": "x".repeat(4_000)});
         for index in 0..2_000 {
-            storage.put_item(&["wal".to_string()], &index.to_string(), value.as_object().expect("object"), 1).expect("put");
+            storage.put_item(&["wal".to_string()], &index.to_string(), value.as_object().expect("object"), None, 1).expect("put");
         }
         let started = std::time::Instant::now();
         let size = || std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);

@@ -81,10 +81,16 @@ impl Drop for Server {
 impl Server {
     /// Starts `graphward dev` on a free port with the given config and waits for `/ok`.
     pub(crate) fn start(config: &Path) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub(crate) fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = graphward(&scratch())
             .args(["dev", "--no-browser", "--port", &port.to_string(), "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -3,4 +3,5 @@
 
 mod common;
 mod http;
+mod routes;
 mod startup;

@@ -1,7 +1,6 @@
 //! `/assistants…`: the system assistants of `langgraph.json` and user-created ones, with
 //! versions.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,11 +16,12 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
-use crate::storage::{AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, StorageError, ThreadQuery, ThreadSortBy};
+use crate::runs::CancelAction;
+use crate::storage::{AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, ThreadQuery, ThreadSortBy};
 use crate::timestamp::{format_micros, now_micros};
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/assistants", post(create))
         .route("/assistants/search", post(search))
         .route("/assistants/count", post(count))
@@ -254,34 +254,68 @@ struct DeleteQuery {
 async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, Query(query): Query<DeleteQuery>) -> Result<StatusCode, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     let delete_threads = super::is_true(query.delete_threads.as_deref());
+    let missing = || ApiError::not_found(format!("Assistant with ID {assistant_id} not found"));
     let authorization = auth.authorize(Endpoint::AssistantsDelete { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Delete).cloned();
+    let visible = filter.clone();
+    state.storage().run(move |storage| storage.get_assistant(assistant_id, visible.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => missing(),
+        other => other.into(),
+    })?;
+    // The cascade deletes only the threads the caller may delete: one `threads.delete` event
+    // per thread of the assistant, each with its own filter (spec http-api.md).
+    let mut targets = Vec::new();
+    if delete_threads {
+        let candidates = state.storage().run(move |storage| threads_of(storage, assistant_id)).await?;
+        if !candidates.is_empty() {
+            let per_thread = auth.authorize(Endpoint::ThreadsDeleteEach { thread_ids: candidates.clone() }).await?;
+            targets = candidates.into_iter().zip(per_thread.events.into_iter().map(|event| event.filter)).collect();
+        }
+    }
+    let candidates: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
     state
-        .storage()
-        .run(move |storage| {
-            storage.delete_assistant(assistant_id, filter.as_ref())?;
-            if delete_threads {
-                let mut metadata = Map::new();
-                metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
-                let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
-                loop {
-                    let batch = storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 1000, 0)?;
-                    if batch.is_empty() {
-                        break;
-                    }
-                    for thread in batch {
-                        storage.delete_thread(thread.thread_id, None)?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        .runs()
+        .delete_threads(&candidates, move |storage| storage.delete_assistant(assistant_id, filter.as_ref(), &targets).map(|deleted| ((), deleted)))
         .await
         .map_err(|error| match error {
-            StorageError::NotFound => ApiError::not_found(format!("Assistant with ID {assistant_id} not found")),
+            StorageError::NotFound => missing(),
             other => other.into(),
         })?;
+    // Its runs on the threads that stay are interrupted, where the caller may update the thread.
+    let update = authorization.filter(Resource::Threads, Action::Update).cloned();
+    let runs = state
+        .storage()
+        .run(move |storage| {
+            let mut visible = Vec::new();
+            for run in storage.all_active_runs(None)?.into_iter().filter(|run| run.assistant_id == assistant_id) {
+                if storage.get_thread(run.thread_id, update.as_ref()).is_ok() {
+                    visible.push(run);
+                }
+            }
+            Ok(visible)
+        })
+        .await?;
+    for run in &runs {
+        state.runs().cancel(run, CancelAction::Interrupt).await.map_err(ApiError::internal)?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The ids of every thread whose `metadata.assistant_id` is this assistant.
+fn threads_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
+    let mut metadata = Map::new();
+    metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
+    let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
+    let mut ids = Vec::new();
+    loop {
+        let offset = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let page = storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 1000, offset)?;
+        let full = page.len() == 1000;
+        ids.extend(page.into_iter().map(|thread| thread.thread_id));
+        if !full {
+            return Ok(ids);
+        }
+    }
 }
 
 /// Filters shared by search and count.

@@ -1,7 +1,6 @@
 //! `/runs/crons…` and `/threads/{id}/runs/crons`: scheduled runs. (Firing them belongs with
 //! runs.)
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,8 +20,8 @@ use crate::server::extract::ApiJson;
 use crate::storage::{CronQuery, CronSortBy, SortOrder, StorageError};
 use crate::timestamp::{format_micros, now_micros};
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/runs/crons", post(create_stateless))
         .route("/threads/{thread_id}/runs/crons", post(create_for_thread))
         .route("/runs/crons/search", post(search))
@@ -127,6 +126,14 @@ fn bool_field(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiE
     }
 }
 
+/// A cron's `webhook`, checked like a run's when the cron is written (not only when it fires).
+fn check_webhook(body: &Map<String, Value>) -> Result<(), ApiError> {
+    match string_field(body, "webhook")? {
+        Some(url) => crate::runs::webhook::check_target(&url, crate::runs::webhook::private_targets_allowed()).map_err(ApiError::validation),
+        None => Ok(()),
+    }
+}
+
 fn on_run_completed(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     match string_field(body, "on_run_completed")? {
         None => Ok(None),
@@ -166,6 +173,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
     };
     let on_run_completed = if thread_id.is_some() { None } else { Some(on_run_completed(&body)?.unwrap_or_else(|| "delete".to_string())) };
     let enabled = bool_field(&body, "enabled")?.unwrap_or(true);
+    check_webhook(&body)?;
     let mut metadata = object_field(&body, "metadata")?.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
 
@@ -201,12 +209,15 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
         assistant_read: !is_system,
     };
     let authorization = auth.authorize(endpoint).await?;
-    let metadata = authorization
-        .event(Resource::Crons, Action::Create)
-        .and_then(|event| event.value.get("metadata"))
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or(metadata);
+    let event = authorization.event(Resource::Crons, Action::Create);
+    // What the handler made of the value is what is kept: its `payload` (if it edited one)
+    // and its `metadata`, which the payload carries too (the runs the cron starts get it).
+    if let Some(payload) = event.and_then(|event| event.value.get("payload")).and_then(Value::as_object) {
+        body.clone_from(payload);
+        body.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
+    }
+    let metadata = event.and_then(|event| event.value.get("metadata")).and_then(Value::as_object).cloned().unwrap_or(metadata);
+    body.insert("metadata".to_string(), Value::Object(metadata.clone()));
     if let Some(filter) = authorization.filter(Resource::Assistants, Action::Read)
         && !filter.matches(&assistant.metadata)
     {
@@ -274,6 +285,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String
         Some(other) => return Err(ApiError::validation(format!("end_time: expected a date-time, got {other}"))),
     };
     let enabled = bool_field(&body, "enabled")?;
+    check_webhook(&body)?;
     let completed = on_run_completed(&body)?;
     let mut new_metadata = object_field(&body, "metadata")?;
     if let Some(metadata) = &mut new_metadata {
@@ -321,6 +333,8 @@ async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String
     if let Some(metadata) = new_metadata {
         cron.metadata.extend(metadata);
     }
+    // The payload's metadata is the cron's, as the handler left it (never the body's own).
+    cron.payload.insert("metadata".to_string(), Value::Object(cron.metadata.clone()));
     if let Some(flag) = enabled {
         cron.enabled = flag;
     }

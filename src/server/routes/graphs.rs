@@ -1,7 +1,6 @@
 //! `/assistants/{id}/graph`, `/schemas`, `/subgraphs`: the assistant's graph, introspected in
 //! the interpreter.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use serde_json::Value;
@@ -15,8 +14,8 @@ use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::storage::StorageError;
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/assistants/{assistant_id}/graph", get(graph))
         .route("/assistants/{assistant_id}/schemas", get(schemas))
         .route("/assistants/{assistant_id}/subgraphs", get(subgraphs))

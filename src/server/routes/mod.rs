@@ -9,10 +9,37 @@ pub(super) mod store;
 pub(super) mod system;
 pub(super) mod threads;
 
+use axum::Router;
 use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::MethodRouter;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A resource's routes: the router, and the paths it registered (the route-coverage test
+/// checks every one against its auth events; see `tests/integration/routes.rs`).
+pub(super) struct Routes {
+    pub(super) router: Router<AppState>,
+    pub(super) paths: Vec<&'static str>,
+}
+
+impl Routes {
+    pub(super) fn new() -> Self {
+        Self { router: Router::new(), paths: Vec::new() }
+    }
+
+    pub(super) fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+/// Every resource's routes.
+pub(super) fn all() -> [Routes; 8] {
+    [system::router(), assistants::router(), graphs::router(), crons::router(), runs::router(), state::router(), threads::router(), store::router()]
+}
 
 /// `X-Pagination-Next` when more rows follow; `X-Pagination-Total` as the reference computes
 /// it (a lower bound `offset+limit+1` when there is a next page).

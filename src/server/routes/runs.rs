@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,8 +25,8 @@ use crate::server::extract::ApiJson;
 use crate::storage::{IfExists, Run, RunStatus, StorageError, Thread, ThreadStatus};
 use crate::timestamp::now_micros;
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/threads/{thread_id}/runs", post(create_background).get(list))
         .route("/threads/{thread_id}/runs/stream", post(create_stream))
         .route("/threads/{thread_id}/runs/wait", post(create_wait))
@@ -235,10 +234,8 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
             "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable.",
         ));
     }
-    if let Some(webhook) = &body.webhook
-        && !(webhook.starts_with('/') || webhook.starts_with("http://") || webhook.starts_with("https://"))
-    {
-        return Err(ApiError::validation(format!("Invalid webhook hostname '{webhook}'")));
+    if let Some(webhook) = &body.webhook {
+        crate::runs::webhook::check_target(webhook, crate::runs::webhook::private_targets_allowed()).map_err(ApiError::validation)?;
     }
     let assistant_id = match Uuid::parse_str(&body.assistant_id) {
         Ok(id) => id,
@@ -291,27 +288,17 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
         (None, Some(context)) => merge_into(&mut configurable, Some(context)),
         (None, None) => {}
     }
-    for key in [
-        "langgraph_auth_user",
-        "langgraph_auth_user_id",
-        "langgraph_auth_permissions",
-        "langgraph_request_id",
-        "__after_seconds__",
-        "__request_start_time_ms__",
-    ] {
-        configurable.remove(key);
-    }
-    configurable.insert("thread_id".to_string(), Value::from(thread_id.to_string()));
-    configurable.insert("run_id".to_string(), Value::from(run_id.to_string()));
-    configurable.insert("graph_id".to_string(), Value::from(assistant.graph_id.clone()));
-    configurable.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
     if let Some(checkpoint_id) = &body.checkpoint_id {
         configurable.insert("checkpoint_id".to_string(), Value::from(checkpoint_id.clone()));
     }
-    merge_into(&mut configurable, body.checkpoint.as_ref());
-    if !stateless {
-        configurable.insert("thread_id".to_string(), Value::from(thread_id.to_string()));
+    // A checkpoint names a position in the run's own thread, never another thread.
+    for (key, value) in body.checkpoint.iter().flatten() {
+        if CHECKPOINT_KEYS.contains(&key.as_str()) {
+            configurable.insert(key.clone(), value.clone());
+        }
     }
+    let ids = RunIds { thread_id, run_id, assistant_id, graph_id: assistant.graph_id.clone() };
+    ids.stamp(&mut configurable, true);
     config.insert("configurable".to_string(), Value::Object(configurable));
     config.insert("metadata".to_string(), Value::Object(metadata.clone()));
     if !config.contains_key("run_id") {
@@ -319,6 +306,7 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
     }
     let mut context = assistant.context.clone();
     merge_into(&mut context, body.context.as_ref());
+    ids.stamp(&mut context, false);
     let durability = body.durability.map(|durability| match durability {
         Durability::Sync => "sync",
         Durability::Async => "async",
@@ -379,20 +367,17 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
         return Err(thread_or_assistant_missing());
     }
 
-    // The identity the graph sees (spec runs.md §6).
+    // The identity the graph sees (spec runs.md §6): with custom auth, the server's only.
     let user = authorization.user.clone();
     if let Some(Value::Object(config)) = kwargs.get_mut("config") {
         if let Some(Value::Object(configurable)) = config.get_mut("configurable") {
-            let identity = user.as_ref().map_or_else(String::new, |user| user.identity.clone());
-            configurable.entry("user_id").or_insert_with(|| Value::from(identity.clone()));
-            configurable.insert("langgraph_auth_user_id".to_string(), Value::from(identity));
-            configurable.insert(
-                "langgraph_auth_permissions".to_string(),
-                Value::from(user.as_ref().map(|user| user.permissions.clone()).unwrap_or_default()),
-            );
+            stamp_identity(configurable, user.as_ref(), true);
             configurable.insert("langgraph_request_id".to_string(), Value::from(Uuid::new_v4().to_string()));
         }
         config.insert("metadata".to_string(), Value::Object(metadata.clone()));
+    }
+    if let Some(Value::Object(context)) = kwargs.get_mut("context") {
+        stamp_identity(context, user.as_ref(), false);
     }
     kwargs.insert(
         EXECUTION_KEY.to_string(),
@@ -419,6 +404,11 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
     thread_metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
     let now = now_micros();
     if existing_thread.is_none() {
+        if !state.runs().thread_id_free(thread_id) {
+            return Err(super::threads::being_deleted(thread_id));
+        }
+        // Created as the caller: an id someone else took meanwhile is a conflict, not theirs.
+        let filter = authorization.filter(Resource::Threads, Action::CreateRun).cloned();
         let thread = Thread {
             thread_id,
             created_at: now,
@@ -431,7 +421,10 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
             interrupts: Map::new(),
             error: None,
         };
-        state.storage().run(move |storage| storage.create_thread(&thread, IfExists::DoNothing, None)).await?;
+        state.storage().run(move |storage| storage.create_thread(&thread, IfExists::DoNothing, filter.as_ref())).await.map_err(|error| match error {
+            StorageError::Conflict => thread_or_assistant_missing(),
+            other => other.into(),
+        })?;
     }
 
     // Multitask strategies against the thread's active runs.
@@ -477,6 +470,58 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
         on_disconnect: body.on_disconnect.unwrap_or(OnDisconnect::Continue),
         modes: modes.iter().map(|mode| mode.as_str().to_string()).collect(),
     })
+}
+
+/// The keys of a run's `checkpoint` the client may set (all within the run's own thread).
+const CHECKPOINT_KEYS: [&str; 3] = ["checkpoint_id", "checkpoint_ns", "checkpoint_map"];
+
+/// The ids of a run, which only the server sets in its `configurable` and `context`.
+#[derive(Debug)]
+struct RunIds {
+    thread_id: Uuid,
+    run_id: Uuid,
+    assistant_id: Uuid,
+    graph_id: String,
+}
+
+impl RunIds {
+    /// Drops what a client may not set (the identity keys and every `__`-prefixed internal
+    /// key) and writes the run's ids: always into a `configurable` (`insert`), and over keys
+    /// already present in a `context` (whose schema is the graph's).
+    fn stamp(&self, map: &mut Map<String, Value>, insert: bool) {
+        map.retain(|key, _| !key.starts_with("__") && !IDENTITY_KEYS.contains(&key.as_str()));
+        for (key, value) in [
+            ("thread_id", self.thread_id.to_string()),
+            ("run_id", self.run_id.to_string()),
+            ("graph_id", self.graph_id.clone()),
+            ("assistant_id", self.assistant_id.to_string()),
+        ] {
+            if insert || map.contains_key(key) {
+                map.insert(key.to_string(), Value::from(value));
+            }
+        }
+    }
+}
+
+/// Identity keys of a run's config that only the server writes.
+const IDENTITY_KEYS: [&str; 4] = ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions", "langgraph_request_id"];
+
+/// The caller's identity in a run's `configurable` (`insert`) or `context` (over keys already
+/// there). With custom auth `user_id` is the authenticated identity, whatever the client
+/// sent; without it, a client's `user_id` stays (there is no identity to protect).
+fn stamp_identity(map: &mut Map<String, Value>, user: Option<&AuthUser>, insert: bool) {
+    let identity = user.map_or_else(String::new, |user| user.identity.clone());
+    if user.is_some() && (insert || map.contains_key("user_id")) {
+        map.insert("user_id".to_string(), Value::from(identity.clone()));
+    } else if insert {
+        map.entry("user_id").or_insert_with(|| Value::from(identity.clone()));
+    }
+    if insert || map.contains_key("langgraph_auth_user_id") {
+        map.insert("langgraph_auth_user_id".to_string(), Value::from(identity));
+    }
+    if insert || map.contains_key("langgraph_auth_permissions") {
+        map.insert("langgraph_auth_permissions".to_string(), Value::from(user.map(|user| user.permissions.clone()).unwrap_or_default()));
+    }
 }
 
 fn user_json(user: &AuthUser) -> Value {
@@ -991,9 +1036,10 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
         if cron.end_time_micros.is_some_and(|end| now > end) {
             continue;
         }
+        // The cron's metadata (what its handlers approved) wins over anything in the payload.
         let mut payload = cron.payload.clone();
-        let mut metadata = cron.metadata.clone();
-        merge_into(&mut metadata, payload.get("metadata").and_then(Value::as_object));
+        let mut metadata = payload.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+        merge_into(&mut metadata, Some(&cron.metadata));
         payload.insert("metadata".to_string(), Value::Object(metadata));
         if cron.thread_id.is_none() {
             payload.insert("on_completion".to_string(), Value::from(cron.on_run_completed.clone().unwrap_or_else(|| "delete".to_string())));

@@ -1,7 +1,6 @@
 //! Thread state and history (spec runs.md §7), through the graph's own `aget_state`,
 //! `aget_state_history` and `aupdate_state` with the server's checkpointer.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -18,8 +17,8 @@ use crate::server::extract::ApiJson;
 use crate::storage::{StorageError, Thread, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/threads/{thread_id}/state", get(get_state).post(update_state))
         .route("/threads/{thread_id}/state/checkpoint", post(get_state_at_checkpoint))
         .route("/threads/{thread_id}/state/{checkpoint_id}", get(get_state_at))

@@ -3,7 +3,6 @@
 //! Store events differ from the others: after the handler runs, the route re-reads the
 //! event value's top-level keys (a handler may rewrite the namespace) and validates them again.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
@@ -18,8 +17,8 @@ use crate::server::extract::ApiJson;
 use crate::storage::{StoreItem, store_filter};
 use crate::timestamp::{format_micros, now_micros};
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/store/items", put(put_item).get(get_item).delete(delete_item))
         .route("/store/items/search", post(search))
         .route("/store/namespaces", post(namespaces))
@@ -41,6 +40,13 @@ fn validate_labels(namespace: &[String]) -> Result<(), ApiError> {
         Some(label) => Err(ApiError::validation(format!("Namespace label '{label}' must be a non-empty string without periods"))),
         None => Ok(()),
     }
+}
+
+/// The filter a store handler returned for `action`, as a store value filter. It applies to
+/// items' values everywhere there is an item (README: "Store filters"); `list_namespaces` has
+/// none to apply it to and refuses the request (fail closed).
+fn value_guard(authorization: &Authorization, action: Action) -> Option<Map<String, Value>> {
+    authorization.filter(Resource::Store, action).and_then(|filter| filter.to_json().as_object().cloned())
 }
 
 /// The store event's value after its handler: the route uses these keys, not the request's.
@@ -98,7 +104,10 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
     }
     let key = string_from(&effective, "key", request.key);
     let value = effective.get("value").and_then(Value::as_object).cloned().unwrap_or(request.value);
-    state.storage().run(move |storage| storage.put_item(&namespace, &key, &value, now_micros())).await?;
+    let guard = value_guard(&authorization, Action::Put);
+    if !state.storage().run(move |storage| storage.put_item(&namespace, &key, &value, guard.as_ref(), now_micros())).await? {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden: the item does not pass the store filter of your auth handler"));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,6 +128,10 @@ async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): Ra
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
     let key = string_from(&effective, "key", key);
     let item = state.storage().run(move |storage| storage.get_item(&namespace, &key)).await?;
+    let item = match (item, value_guard(&authorization, Action::Get)) {
+        (Some(item), Some(guard)) => store_filter::matches(&item.value, &guard).map_err(ApiError::internal)?.then_some(item),
+        (item, _) => item,
+    };
     Ok(axum::Json(item.as_ref().map_or(Value::Null, view)))
 }
 
@@ -134,7 +147,8 @@ async fn delete_item(State(state): State<AppState>, auth: Auth, ApiJson(request)
     let effective = event_value(&authorization, Action::Delete);
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(request.namespace);
     let key = string_from(&effective, "key", request.key);
-    state.storage().run(move |storage| storage.delete_item(&namespace, &key)).await?;
+    let guard = value_guard(&authorization, Action::Delete);
+    state.storage().run(move |storage| storage.delete_item(&namespace, &key, guard.as_ref())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,7 +184,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let request_filter = effective.get("filter").and_then(Value::as_object).cloned().or(request.filter);
     // The handler's filter is a value filter too; both must hold (the reference combines them
     // in a way its store does not understand and returns nothing).
-    let auth_filter = authorization.event(Resource::Store, Action::Search).and_then(|event| event.filter.as_ref()).map(|filter| filter.to_json());
+    let auth_filter = value_guard(&authorization, Action::Search);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
     let items = state.storage().run(move |storage| storage.items_under(&prefix)).await?;
@@ -178,7 +192,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let mut skipped = 0;
     for item in &items {
         let mut passes = true;
-        for filter in [request_filter.as_ref(), auth_filter.as_ref().and_then(Value::as_object)].into_iter().flatten() {
+        for filter in [request_filter.as_ref(), auth_filter.as_ref()].into_iter().flatten() {
             passes &= store_filter::matches(&item.value, filter).map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
         }
         if !passes {
@@ -220,6 +234,12 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     }
     let endpoint = Endpoint::StoreListNamespaces { namespace: request.prefix.clone(), suffix: request.suffix.clone(), max_depth: request.max_depth, limit, offset };
     let authorization = auth.authorize(endpoint).await?;
+    if authorization.filter(Resource::Store, Action::ListNamespaces).is_some() {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The store handler returned a filter for list_namespaces; store filters apply to item values and a namespace listing has none, so the request is refused",
+        ));
+    }
     let effective = event_value(&authorization, Action::ListNamespaces);
     let prefix = namespace_from(&effective, "namespace")?.or(request.prefix).unwrap_or_default();
     let suffix = namespace_from(&effective, "suffix")?.or(request.suffix).unwrap_or_default();

@@ -1,6 +1,5 @@
 //! `/ok`, `/`, `/info`, `/openapi.json`, `/docs`: public, never authenticated.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -8,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::server::{AppState, openapi};
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/ok", get(ok))
         .route("/", get(ok))
         .route("/info", get(info))

@@ -1,6 +1,5 @@
 //! `/threads…` resource endpoints (state, history and runs come with runs).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,11 +14,11 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
-use crate::storage::{IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
 use crate::timestamp::{format_micros, now_micros};
 
-pub(in crate::server) fn router() -> Router<AppState> {
-    Router::new()
+pub(in crate::server) fn router() -> super::Routes {
+    super::Routes::new()
         .route("/threads", post(create))
         .route("/threads/search", post(search))
         .route("/threads/count", post(count))
@@ -117,6 +116,9 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
+    if !state.runs().thread_id_free(thread_id) {
+        return Err(being_deleted(thread_id));
+    }
     let now = now_micros();
     let thread = Thread {
         thread_id,
@@ -135,6 +137,11 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         other => other.into(),
     })?;
     Ok(axum::Json(view(&created, None)).into_response())
+}
+
+/// A thread id whose deletion is still stopping runs and removing checkpoints.
+pub(super) fn being_deleted(thread_id: Uuid) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} is being deleted; try again"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -309,12 +316,14 @@ async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String
 async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsDelete { thread_id }).await?;
-    let filter = authorization.filter(Resource::Threads, Action::Delete).cloned();
-    state.storage().run(move |storage| storage.delete_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
-        StorageError::NotFound => not_found(thread_id),
-        other => other.into(),
-    })?;
-    state.python().runner("delete_thread", vec![json!(thread_id.to_string())]).await.map_err(ApiError::internal)?;
+    let targets = vec![(thread_id, authorization.filter(Resource::Threads, Action::Delete).cloned())];
+    let deleted = state
+        .runs()
+        .delete_threads(&[thread_id], move |storage| storage.delete_threads(&targets, Hidden::Skip).map(|deleted| (deleted.len(), deleted)))
+        .await?;
+    if deleted == 0 {
+        return Err(not_found(thread_id));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -365,42 +374,15 @@ async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJ
     let ids = request.thread_ids;
     let authorization = auth.authorize(Endpoint::ThreadsPrune { thread_ids: ids.iter().map(Uuid::to_string).collect() }).await?;
     // Event 0 is the batch; events 1.. are one per thread, in order.
-    let filters: Vec<Option<Filter>> = authorization.events.iter().skip(1).map(|event| event.filter.clone()).collect();
+    // Every thread is checked as the caller before anything is deleted (spec: all or nothing).
+    let targets: Vec<(Uuid, Option<Filter>)> = ids.iter().copied().zip(authorization.events.iter().skip(1).map(|event| event.filter.clone())).collect();
     let pruned = state
-        .storage()
-        .run(move |storage| {
-            // Check every filtered thread before deleting anything.
-            for (id, filter) in ids.iter().zip(&filters) {
-                if let Some(filter) = filter {
-                    match storage.get_thread(*id, Some(filter)) {
-                        Ok(_) => {}
-                        Err(StorageError::NotFound) if storage.get_thread(*id, None).is_err() => {}
-                        Err(_) => return Err(StorageError::NotFound),
-                    }
-                }
-            }
-            let mut pruned = 0;
-            let mut deleted = Vec::new();
-            for id in &ids {
-                match storage.delete_thread(*id, None) {
-                    Ok(()) => {
-                        pruned += 1;
-                        deleted.push(*id);
-                    }
-                    Err(StorageError::NotFound) => {}
-                    Err(other) => return Err(other),
-                }
-            }
-            Ok((pruned, deleted))
-        })
+        .runs()
+        .delete_threads(&ids, move |storage| storage.delete_threads(&targets, Hidden::Refuse).map(|deleted| (deleted.len(), deleted)))
         .await
         .map_err(|error| match error {
             StorageError::NotFound => ApiError::not_found("At least one thread not found or not authorized"),
             other => other.into(),
         })?;
-    let (pruned, deleted) = pruned;
-    for id in deleted {
-        state.python().runner("delete_thread", vec![json!(id.to_string())]).await.map_err(ApiError::internal)?;
-    }
     Ok(axum::Json(json!({"pruned_count": pruned})))
 }
