@@ -245,6 +245,11 @@ fn check(config: &Arc<AppConfig>, options: StartOptions, strict: bool) -> anyhow
                 };
                 println!("  {:<12} {:<16} {handler}", row.resource, row.action);
             }
+            if auth.coverage.iter().any(|row| row.resource == "store" && row.handler.is_some()) {
+                println!("\n  store filters: a filter a store handler returns applies to item values: `put` writes only a");
+                println!("  value that passes it over an item that passes it (else 403), `get`/`delete` treat other items as");
+                println!("  missing, `search` returns passing items only; `list_namespaces` with a filter is refused (500).");
+            }
             if strict && uncovered > 0 {
                 eprintln!("error: {uncovered} resource/action pair(s) have no auth handler (--strict)");
                 return Ok(ExitCode::from(EXIT_UNCOVERED));

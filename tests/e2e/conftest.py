@@ -31,7 +31,7 @@ def free_port() -> int:
 class Server:
     """A running `graphward dev`; stopped with SIGTERM (and checked to exit cleanly)."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None, command: str = "dev"):
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, command: str = "dev", extra_args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cwd = tempfile.mkdtemp(prefix="graphward-e2e-")
@@ -41,6 +41,7 @@ class Server:
         args = [binary, command, "--port", str(self.port), "--config", str(config)]
         if command == "dev":
             args.append("--no-browser")
+        args.extend(extra_args or [])
         self.log = open(Path(self.cwd) / "server.log", "w+")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, cwd=self.cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()

@@ -1,7 +1,7 @@
 //! `/assistants…`: the system assistants of `langgraph.json` and user-created ones, with
 //! versions.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use crate::auth::{Action, Authorization, Endpoint, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::ApiJson;
+use crate::server::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::runs::CancelAction;
 use crate::storage::{AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, ThreadQuery, ThreadSortBy};
 use crate::timestamp::{format_micros, now_micros};
@@ -189,7 +189,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     Ok(axum::Json(view(&created, None)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
@@ -210,7 +210,7 @@ struct AssistantPatchRequest {
     description: Option<String>,
 }
 
-async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<AssistantPatchRequest>) -> Result<axum::Json<Value>, ApiError> {
+async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<AssistantPatchRequest>) -> Result<axum::Json<Value>, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     if let Some(graph_id) = &request.graph_id {
         check_graph(&state, graph_id)?;
@@ -251,7 +251,7 @@ struct DeleteQuery {
     delete_threads: Option<String>,
 }
 
-async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, Query(query): Query<DeleteQuery>) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiQuery(query): ApiQuery<DeleteQuery>) -> Result<StatusCode, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     let delete_threads = super::is_true(query.delete_threads.as_deref());
     let missing = || ApiError::not_found(format!("Assistant with ID {assistant_id} not found"));
@@ -383,7 +383,7 @@ struct VersionsRequest {
     offset: Option<i64>,
 }
 
-async fn versions(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<VersionsRequest>) -> Result<axum::Json<Value>, ApiError> {
+async fn versions(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<VersionsRequest>) -> Result<axum::Json<Value>, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     let (limit, offset) = page_bounds(request.limit, request.offset)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
@@ -401,7 +401,7 @@ struct SetLatestRequest {
     version: i64,
 }
 
-async fn set_latest(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<SetLatestRequest>) -> Result<axum::Json<Value>, ApiError> {
+async fn set_latest(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<SetLatestRequest>) -> Result<axum::Json<Value>, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
     let version = request.version;
     let authorization = auth.authorize(Endpoint::AssistantsSetLatest { assistant_id, version }).await?;

@@ -1,7 +1,7 @@
 //! `/runs/crons…` and `/threads/{id}/runs/crons`: scheduled runs. (Firing them belongs with
 //! runs.)
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +16,7 @@ use crate::crons::{Cron, Schedule, next_run, parse_timestamp, time_zone};
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::ApiJson;
+use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{CronQuery, CronSortBy, SortOrder, StorageError};
 use crate::timestamp::{format_micros, now_micros};
 
@@ -149,7 +149,7 @@ async fn create_stateless(State(state): State<AppState>, auth: Auth, ApiJson(bod
 async fn create_for_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
@@ -256,7 +256,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
     Ok(axum::Json(view(&cron, None)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
     let cron_id = path_uuid(&raw, "cron")?;
     let authorization = auth.authorize(Endpoint::CronsRead { cron_id }).await?;
     let filter = authorization.filter(Resource::Crons, Action::Read).cloned();
@@ -267,7 +267,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<Stri
     Ok(axum::Json(view(&cron, None)))
 }
 
-async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(body): ApiJson<Map<String, Value>>) -> Result<axum::Json<Value>, ApiError> {
+async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(body): ApiJson<Map<String, Value>>) -> Result<axum::Json<Value>, ApiError> {
     let cron_id = path_uuid(&raw, "cron")?;
     if body.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Request body cannot be empty"));
@@ -371,7 +371,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String
     Ok(axum::Json(view(&cron, None)))
 }
 
-async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let cron_id = path_uuid(&raw, "cron")?;
     let authorization = auth.authorize(Endpoint::CronsDelete { cron_id }).await?;
     let filter = authorization.filter(Resource::Crons, Action::Delete).cloned();

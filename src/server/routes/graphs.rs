@@ -1,7 +1,7 @@
 //! `/assistants/{id}/graph`, `/schemas`, `/subgraphs`: the assistant's graph, introspected in
 //! the interpreter.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::python::GraphQuery;
 use crate::server::AppState;
 use crate::server::auth::Auth;
+use crate::server::extract::{ApiPath};
 use crate::storage::StorageError;
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -51,19 +52,19 @@ fn parse_xray(value: Option<&str>) -> Result<Value, ApiError> {
     }
 }
 
-async fn graph(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+async fn graph(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
     let xray = parse_xray(last(&pairs, "xray"))?;
     let graph_id = graph_id_of(&state, &auth, &raw).await?;
     introspect(&state, GraphQuery::Drawable { graph_id, xray }).await
 }
 
-async fn schemas(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn schemas(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
     let graph_id = graph_id_of(&state, &auth, &raw).await?;
     introspect(&state, GraphQuery::Schemas { graph_id }).await
 }
 
-async fn subgraphs(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+async fn subgraphs(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
     let graph_id = graph_id_of(&state, &auth, &raw).await?;
     introspect(&state, GraphQuery::Subgraphs { graph_id, namespace: None, recurse: is_true(last(&pairs, "recurse")) }).await
@@ -72,7 +73,7 @@ async fn subgraphs(State(state): State<AppState>, auth: Auth, Path(raw): Path<St
 async fn subgraphs_in(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw, namespace)): Path<(String, String)>,
+    ApiPath((raw, namespace)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::runs::{CancelAction, EXECUTION_KEY, RunChannel, RunEvent, Subscription, wait_result};
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::ApiJson;
+use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{IfExists, Run, RunStatus, StorageError, Thread, ThreadStatus};
 use crate::timestamp::now_micros;
 
@@ -688,17 +688,17 @@ async fn answer(state: AppState, auth: Auth, thread_id: Option<Uuid>, body: RunC
     }
 }
 
-async fn create_background(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
+async fn create_background(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     answer(state, auth, Some(thread_id), body, Answer::Background).await
 }
 
-async fn create_stream(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
+async fn create_stream(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     answer(state, auth, Some(thread_id), body, Answer::Stream).await
 }
 
-async fn create_wait(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
+async fn create_wait(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(body): ApiJson<RunCreate>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     answer(state, auth, Some(thread_id), body, Answer::Wait).await
 }
@@ -739,7 +739,7 @@ async fn thread_visible(state: &AppState, thread_id: Uuid, filter: Option<crate:
     }
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let pairs = query_pairs(query.as_deref())?;
     let limit: i64 = last(&pairs, "limit").map_or(Ok(10), str::parse).map_err(|_| ApiError::validation("limit: must be an integer"))?;
@@ -769,7 +769,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>
     Ok(axum::Json(Value::Array(views)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, Path((raw_thread, raw_run)): Path<(String, String)>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, raw_run)): ApiPath<(String, String)>) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw_thread, "thread")?;
     let run_id = path_uuid(&raw_run, "run")?;
     let authorization = auth.authorize(Endpoint::RunsGet { thread_id }).await?;
@@ -783,7 +783,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, Path((raw_thread, ra
     Ok(axum::Json(view(&run)))
 }
 
-async fn delete(State(state): State<AppState>, auth: Auth, Path((raw_thread, raw_run)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, raw_run)): ApiPath<(String, String)>) -> Result<StatusCode, ApiError> {
     let thread_id = path_uuid(&raw_thread, "thread")?;
     let run_id = path_uuid(&raw_run, "run")?;
     let authorization = auth.authorize(Endpoint::RunsDelete { thread_id, run_id }).await?;
@@ -806,7 +806,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, Path((raw_thread, raw
 async fn join(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw_thread, raw_run)): Path<(String, String)>,
+    ApiPath((raw_thread, raw_run)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw_thread, "thread")?;
@@ -851,7 +851,7 @@ fn sse_error(message: &str) -> Response {
 async fn join_stream(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw_thread, raw_run)): Path<(String, String)>,
+    ApiPath((raw_thread, raw_run)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -904,7 +904,7 @@ fn cancel_action(pairs: &[(String, String)]) -> CancelAction {
 async fn cancel(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw_thread, raw_run)): Path<(String, String)>,
+    ApiPath((raw_thread, raw_run)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw_thread, "thread")?;
@@ -1071,7 +1071,7 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
 async fn thread_stream(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath<String>,
     RawQuery(query): RawQuery,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {

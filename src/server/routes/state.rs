@@ -1,7 +1,7 @@
 //! Thread state and history (spec runs.md §7), through the graph's own `aget_state`,
 //! `aget_state_history` and `aupdate_state` with the server's checkpointer.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::ApiJson;
+use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{StorageError, Thread, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
@@ -61,7 +61,7 @@ fn root_configurable(thread_id: Uuid) -> Map<String, Value> {
     configurable
 }
 
-async fn get_state(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+async fn get_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let thread = visible_thread(&state, &auth, thread_id, Endpoint::ThreadsRead { thread_id }).await?;
     Ok(axum::Json(state_json(&state, &thread, root_configurable(thread_id), query_flag(query.as_deref(), "subgraphs")).await?))
@@ -70,7 +70,7 @@ async fn get_state(State(state): State<AppState>, auth: Auth, Path(raw): Path<St
 async fn get_state_at(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw, checkpoint_id)): Path<(String, String)>,
+    ApiPath((raw, checkpoint_id)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
@@ -89,7 +89,7 @@ struct CheckpointRequest {
 async fn get_state_at_checkpoint(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(raw): ApiPath<String>,
     ApiJson(request): ApiJson<CheckpointRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
@@ -111,7 +111,7 @@ struct UpdateRequest {
     checkpoint_id: Option<String>,
 }
 
-async fn update_state(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<UpdateRequest>) -> Result<axum::Json<Value>, ApiError> {
+async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<UpdateRequest>) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsUpdateState { thread_id }).await?;
     let read = authorization.filter(Resource::Threads, Action::Read).cloned();
@@ -211,13 +211,13 @@ struct HistoryRequest {
     checkpoint: Option<Map<String, Value>>,
 }
 
-async fn history_post(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, ApiJson(request): ApiJson<HistoryRequest>) -> Result<axum::Json<Value>, ApiError> {
+async fn history_post(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<HistoryRequest>) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let before = before_id(request.before.as_ref());
     Ok(axum::Json(history(&state, &auth, thread_id, request.limit.unwrap_or(1), before, request.metadata, request.checkpoint).await?))
 }
 
-async fn history_get(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
+async fn history_get(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let pairs = query_pairs(query.as_deref())?;
     let limit = last(&pairs, "limit").map_or(Ok(1), str::parse::<i64>).map_err(|_| ApiError::validation("limit: must be an integer"))?;

@@ -1,6 +1,6 @@
 //! `/threads…` resource endpoints (state, history and runs come with runs).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::ApiJson;
+use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
 use crate::timestamp::{format_micros, now_micros};
 
@@ -280,7 +280,7 @@ async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJ
     Ok(axum::Json(Value::from(count)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
@@ -298,7 +298,7 @@ struct ThreadPatch {
     ttl: Option<Value>,
 }
 
-async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>, headers: HeaderMap, ApiJson(request): ApiJson<ThreadPatch>) -> Result<Response, ApiError> {
+async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, headers: HeaderMap, ApiJson(request): ApiJson<ThreadPatch>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
@@ -313,7 +313,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, Path(raw): Path<String
     Ok(axum::Json(view(&thread, None)).into_response())
 }
 
-async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsDelete { thread_id }).await?;
     let targets = vec![(thread_id, authorization.filter(Resource::Threads, Action::Delete).cloned())];
@@ -327,7 +327,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<Strin
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn copy(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn copy(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = Uuid::parse_str(&raw).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "badly formed hexadecimal UUID string"))?;
     let new_thread_id = Uuid::now_v7();
     let authorization = auth.authorize(Endpoint::ThreadsCopy { thread_id, new_thread_id }).await?;
