@@ -73,6 +73,14 @@ pub(super) fn path_uuid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::validation(format!("Invalid {what} ID: must be a UUID")))
 }
 
+/// The keys of a client's `checkpoint` object that name a position in a thread: everything
+/// else (`thread_id` above all, and LangGraph's internal `__pregel_*` keys) is dropped, so a
+/// checkpoint can only ever point into the thread of the route.
+pub(super) fn checkpoint_position(checkpoint: Option<serde_json::Map<String, serde_json::Value>>) -> impl Iterator<Item = (String, serde_json::Value)> {
+    const KEYS: [&str; 3] = ["checkpoint_id", "checkpoint_ns", "checkpoint_map"];
+    checkpoint.into_iter().flatten().filter(|(key, value)| KEYS.contains(&key.as_str()) && !value.is_null())
+}
+
 /// Metadata keys the server owns, silently dropped from write requests (spec §1.5).
 pub(super) fn strip_reserved_metadata(metadata: &mut serde_json::Map<String, serde_json::Value>) {
     for key in ["thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"] {

@@ -292,11 +292,7 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
         configurable.insert("checkpoint_id".to_string(), Value::from(checkpoint_id.clone()));
     }
     // A checkpoint names a position in the run's own thread, never another thread.
-    for (key, value) in body.checkpoint.iter().flatten() {
-        if CHECKPOINT_KEYS.contains(&key.as_str()) {
-            configurable.insert(key.clone(), value.clone());
-        }
-    }
+    configurable.extend(super::checkpoint_position(body.checkpoint.clone()));
     let ids = RunIds { thread_id, run_id, assistant_id, graph_id: assistant.graph_id.clone() };
     ids.stamp(&mut configurable, true);
     config.insert("configurable".to_string(), Value::Object(configurable));
@@ -471,9 +467,6 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
         modes: modes.iter().map(|mode| mode.as_str().to_string()).collect(),
     })
 }
-
-/// The keys of a run's `checkpoint` the client may set (all within the run's own thread).
-const CHECKPOINT_KEYS: [&str; 3] = ["checkpoint_id", "checkpoint_ns", "checkpoint_map"];
 
 /// The ids of a run, which only the server sets in its `configurable` and `context`.
 #[derive(Debug)]

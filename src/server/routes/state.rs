@@ -95,11 +95,7 @@ async fn get_state_at_checkpoint(
     let thread_id = path_uuid(&raw, "thread")?;
     let thread = visible_thread(&state, &auth, thread_id, Endpoint::ThreadsRead { thread_id }).await?;
     let mut configurable = root_configurable(thread_id);
-    for (key, value) in request.checkpoint {
-        if key != "thread_id" && !value.is_null() {
-            configurable.insert(key, value);
-        }
-    }
+    configurable.extend(super::checkpoint_position(Some(request.checkpoint)));
     Ok(axum::Json(state_json(&state, &thread, configurable, request.subgraphs.unwrap_or(false)).await?))
 }
 
@@ -136,13 +132,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         return Err(ApiError::new(StatusCode::CONFLICT, format!("Thread {thread_id} has in-flight runs: {}", ids.join(", "))));
     }
     let mut configurable = root_configurable(thread_id);
-    if let Some(checkpoint) = request.checkpoint {
-        for (key, value) in checkpoint {
-            if key != "thread_id" && !value.is_null() {
-                configurable.insert(key, value);
-            }
-        }
-    }
+    configurable.extend(super::checkpoint_position(request.checkpoint));
     if let Some(checkpoint_id) = request.checkpoint_id {
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
@@ -192,13 +182,7 @@ async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, bef
     let thread = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
     let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
     let mut configurable = root_configurable(thread_id);
-    if let Some(checkpoint) = checkpoint {
-        for (key, value) in checkpoint {
-            if key != "thread_id" && !value.is_null() {
-                configurable.insert(key, value);
-            }
-        }
-    }
+    configurable.extend(super::checkpoint_position(checkpoint));
     let args = vec![json!(graph_id), Value::Object(configurable), json!(limit), before.map_or(Value::Null, Value::from), metadata.map_or(Value::Null, Value::Object)];
     state.python().runner("get_history", args).await.map_err(ApiError::internal)
 }
