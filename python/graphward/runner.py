@@ -628,22 +628,52 @@ def _make_store(path):
 
 
 def _is_global(address):
-    """Globally routable (the rule of `runs/webhook.rs`); IPv4-mapped IPv6 as its IPv4."""
+    """Globally routable: the rule of `runs/webhook.rs` (`is_global`). IPv6 forms that carry an
+    IPv4 address (mapped, compatible, NAT64, 6to4) are judged by it; Teredo is refused."""
     import ipaddress
 
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        packed = ip.packed
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif packed[:12] == bytes(12) and ip not in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+            ip = ipaddress.IPv4Address(packed[12:])
+        elif ip in ipaddress.IPv6Network("64:ff9b::/96"):
+            ip = ipaddress.IPv4Address(packed[12:])
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip.teredo is not None:
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+# Webhooks are sent from their own few threads, never the loop's default executor (which
+# sync graph nodes use), and at most this many wait or run at once (more are dropped).
+_WEBHOOK_POOL = None
+_WEBHOOK_SLOTS = None
+_WEBHOOK_DEADLINE = 30.0
+
+
+def _webhook_pool():
+    global _WEBHOOK_POOL, _WEBHOOK_SLOTS
+    if _WEBHOOK_POOL is None:
+        import concurrent.futures
+
+        _WEBHOOK_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphward-webhook")
+        _WEBHOOK_SLOTS = asyncio.Semaphore(256)
+    return _WEBHOOK_POOL, _WEBHOOK_SLOTS
 
 
 def _post_pinned(url, body, allow_private):
     """POSTs `body` to `url` over one connection to one address, resolved once here: every
     resolved address must be global (unless `allow_private`), the request goes to the first,
-    TLS still verifies the URL's host name, and a redirect is an answer, never followed."""
+    TLS still verifies the URL's host name, a redirect is an answer (never followed), only the
+    status line and headers are read, and the whole exchange has one deadline."""
     import http.client
     import socket
     import ssl
+    import threading
     import urllib.parse
 
     parts = urllib.parse.urlsplit(url)
@@ -661,29 +691,42 @@ def _post_pinned(url, body, allow_private):
         return "blocked: the host resolves to a loopback, private or other non-global address"
     family, kind, protocol, _, address = infos[0]
     sock = socket.socket(family, kind, protocol)
-    sock.settimeout(30)
+    sock.settimeout(_WEBHOOK_DEADLINE)
+
+    def cut_off():
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    deadline = threading.Timer(_WEBHOOK_DEADLINE, cut_off)
+    deadline.start()
     try:
         sock.connect(address)
         if scheme == "https":
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        connection = http.client.HTTPSConnection(host, port, timeout=30) if scheme == "https" else http.client.HTTPConnection(host, port, timeout=30)
+        connection = http.client.HTTPSConnection(host, port) if scheme == "https" else http.client.HTTPConnection(host, port)
         connection.sock = sock
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         connection.request("POST", path, body=body, headers={"content-type": "application/json", "host": parts.netloc})
-        response = connection.getresponse()
-        response.read()
-        return response.status
+        return connection.getresponse().status
     finally:
+        deadline.cancel()
         sock.close()
 
 
 async def send_webhook(url, payload, allow_private=False):
     """POSTs the run's JSON to `url` (see `_post_pinned`). Returns the HTTP status, or why not."""
+    pool, slots = _webhook_pool()
+    if slots.locked():
+        log.warning("webhook to %s dropped: too many webhooks in flight", url)
+        return "dropped: too many webhooks in flight"
     body = dumps(payload).encode()
-    try:
-        outcome = await asyncio.to_thread(_post_pinned, url, body, allow_private)
-    except Exception as error:  # noqa: BLE001 - reported, never raised
-        return graphward_host.describe_error(error)
+    async with slots:
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(pool, _post_pinned, url, body, allow_private)
+        except Exception as error:  # noqa: BLE001 - reported, never raised
+            return graphward_host.describe_error(error)
     if isinstance(outcome, str) and outcome.startswith("blocked"):
         log.warning("webhook to %s skipped: %s", url, outcome)
     return outcome

@@ -93,6 +93,9 @@ pub enum Endpoint {
     /// `DELETE /assistants/{id}?delete_threads=true`: one `threads.delete` per thread of the
     /// assistant (a second round trip, after the assistant's own events).
     ThreadsDeleteEach { thread_ids: Vec<Uuid> },
+    /// `DELETE /assistants/{id}`: one `crons.delete` per cron of the assistant (its crons go
+    /// with it).
+    CronsDeleteEach { cron_ids: Vec<Uuid> },
     /// `POST /threads/prune`: one batch event, then one per thread.
     ThreadsPrune { thread_ids: Vec<String> },
     /// `POST /threads/{id}/state`.
@@ -192,6 +195,7 @@ impl Endpoint {
                 vec![event(Threads, Update, map(vec![("thread_id", uuid(*thread_id)), ("metadata", object(metadata))]))]
             }
             Self::ThreadsDelete { thread_id } => vec![event(Threads, Delete, map(vec![("thread_id", uuid(*thread_id))]))],
+            Self::CronsDeleteEach { cron_ids } => cron_ids.iter().map(|id| event(Crons, Delete, map(vec![("cron_id", uuid(*id))]))).collect(),
             Self::ThreadsDeleteEach { thread_ids } => thread_ids.iter().map(|id| event(Threads, Delete, map(vec![("thread_id", uuid(*id))]))).collect(),
             Self::ThreadsPrune { thread_ids } => {
                 let mut events = vec![event(Threads, Delete, map(vec![("thread_ids", json(thread_ids.clone()))]))];

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 pub use channel::{RunChannel, RunEvent, Subscription};
-pub use thread_stream::{ThreadChannel, valid_last_event_id};
+pub use thread_stream::{ThreadChannel, CLOSED as THREAD_STREAM_CLOSED, valid_last_event_id};
 
 use crate::python::PythonHost;
 use crate::storage::{Run, RunStatus, Storage, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
@@ -137,7 +137,7 @@ impl RunManager {
     pub async fn cancel(&self, run: &Run, action: CancelAction) -> Result<(), String> {
         let token = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            executing.runs.get_mut(&run.run_id).map(|running| {
+            executing.runs.get_mut(&run.run_id).and_then(|running| {
                 running.cancel = Some(action);
                 running.token
             })
@@ -146,7 +146,7 @@ impl RunManager {
             self.inner.python.cancel(token);
             return Ok(());
         }
-        // Not executing (pending, or between claim and start): end it here.
+        // Not executing (pending, or claimed and not started: it will not start): end it here.
         let run_id = run.run_id;
         let thread_id = run.thread_id;
         match action {
@@ -180,46 +180,62 @@ impl RunManager {
             .await;
     }
 
-    /// Submits the run to the interpreter and registers it as executing, unless its thread is
-    /// being deleted or is gone: a run claimed just before its thread was deleted never writes
-    /// a checkpoint after the deletion removed them. `None`: not started.
-    async fn start_unless_deleted(
+    /// Starts a claimed run on the interpreter, unless its thread is being deleted or is gone,
+    /// or it was cancelled before it started; `None`: not started (its channel is finished).
+    ///
+    /// The run is registered (without a token) before its row is checked, under the lock that
+    /// [`RunManager::delete_threads`] takes to stop a thread's runs: a deletion either sees the
+    /// registration and marks it cancelled, or happened before the row check, which then fails.
+    /// So a run never writes a checkpoint after its thread's deletion removed them.
+    async fn start_claimed(
         &self,
         run: &Run,
+        channel: &RunChannel,
         spec: Value,
         emit: Arc<dyn Fn(String, String) + Send + Sync>,
     ) -> Option<impl Future<Output = Result<Value, crate::python::PythonError>> + Send + 'static> {
-        // Whether this run waited for a deletion of its thread to end.
-        let mut waited = false;
         loop {
-            let deleting = {
+            let reserved = {
                 let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-                let deleting = executing.deleting.contains(&run.thread_id);
-                if !deleting && !waited {
-                    let (token, result) = self.inner.python.start_run(spec, emit);
-                    executing.runs.insert(run.run_id, Running { token, thread_id: run.thread_id, cancel: None });
-                    return Some(result);
+                let free = !executing.deleting.contains_key(&run.thread_id);
+                if free {
+                    executing.runs.insert(run.run_id, Running { token: None, thread_id: run.thread_id, cancel: None });
                 }
-                deleting
+                free
             };
-            if deleting {
-                waited = true;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
+            if reserved {
+                break;
             }
-            // The deletion ended: was this run's thread among the deleted?
-            let (thread_id, run_id) = (run.thread_id, run.run_id);
-            if self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_err() {
-                return None;
-            }
-            waited = false;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let (thread_id, run_id) = (run.thread_id, run.run_id);
+        let exists = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok();
+        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        let cancelled = executing.runs.get(&run_id).is_none_or(|running| running.cancel.is_some());
+        if !exists || cancelled {
+            executing.runs.remove(&run_id);
+            drop(executing);
+            tracing::info!(%run_id, %thread_id, "run not started: cancelled, or its thread was deleted");
+            channel.finish();
+            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+            return None;
+        }
+        let (token, result) = self.inner.python.start_run(spec, emit);
+        if let Some(running) = executing.runs.get_mut(&run_id) {
+            running.token = Some(token);
+        }
+        Some(result)
     }
 
     /// Whether a thread with this id may be created now: not while a deletion of the same id
-    /// is stopping its runs and removing its checkpoints.
-    pub fn thread_id_free(&self, thread_id: Uuid) -> bool {
-        !self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).deleting.contains(&thread_id)
+    /// is stopping its runs and removing its checkpoints. Checked with the lock held, around
+    /// `create` (a storage call that creates the thread), so no deletion can begin between.
+    pub fn create_unless_deleting<T>(&self, thread_id: Uuid, create: impl FnOnce() -> StorageResult<T>) -> StorageResult<Option<T>> {
+        let executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        if executing.deleting.contains_key(&thread_id) {
+            return Ok(None);
+        }
+        create().map(Some)
     }
 
     /// Deletes threads as one step: `delete` removes the rows (one storage transaction, each
@@ -232,14 +248,22 @@ impl RunManager {
         T: Send + 'static,
         F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
     {
-        let candidates: Vec<Uuid> = {
+        // Counted: overlapping deletions of one id each hold it until they end.
+        {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            candidates.iter().copied().filter(|id| executing.deleting.insert(*id)).collect()
-        };
-        let outcome = self.stop_and_forget(&candidates, delete).await;
+            for id in candidates {
+                *executing.deleting.entry(*id).or_default() += 1;
+            }
+        }
+        let outcome = self.stop_and_forget(candidates, delete).await;
         let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-        for id in &candidates {
-            executing.deleting.remove(id);
+        for id in candidates {
+            if let Some(count) = executing.deleting.get_mut(id) {
+                *count -= 1;
+                if *count == 0 {
+                    executing.deleting.remove(id);
+                }
+            }
         }
         outcome
     }
@@ -266,7 +290,8 @@ impl RunManager {
             return Ok(answer);
         }
         let gone: HashSet<Uuid> = deleted.iter().copied().collect();
-        let stopping: Vec<(Uuid, u64)> = {
+        // Executing runs (and claimed ones about to start, which then do not) are cancelled.
+        let stopping: Vec<(Uuid, Option<u64>)> = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
             executing
                 .runs
@@ -280,7 +305,9 @@ impl RunManager {
         };
         let mut waits = Vec::new();
         for (run_id, token) in &stopping {
-            self.inner.python.cancel(*token);
+            if let Some(token) = token {
+                self.inner.python.cancel(*token);
+            }
             if let Some(channel) = self.existing_channel(*run_id) {
                 waits.push(channel.subscribe_from_start());
             }
@@ -289,6 +316,16 @@ impl RunManager {
         for run_id in pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)) {
             if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(run_id) {
                 channel.finish();
+            }
+        }
+        // Thread streams of the deleted threads end: a thread created later with the same id
+        // starts a new stream, with none of the old events.
+        {
+            let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            for thread_id in &deleted {
+                if let Some(channel) = threads.remove(thread_id) {
+                    channel.close();
+                }
             }
         }
         let all_stopped = futures_util::future::join_all(waits.into_iter().map(|mut subscription| async move { while subscription.next().await.is_some() {} }));
@@ -353,10 +390,7 @@ impl RunManager {
             manager.publish_to_thread(thread_of_run, &event, Arc::from(data.as_str()));
             sink.push(&event, data);
         });
-        let Some(result) = self.start_unless_deleted(&run, Value::Object(spec), emit).await else {
-            tracing::info!(run_id = %run.run_id, thread_id = %run.thread_id, "run not started: its thread was deleted");
-            channel.finish();
-            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run.run_id);
+        let Some(result) = self.start_claimed(&run, &channel, Value::Object(spec), emit).await else {
             return;
         };
         let result = result.await;
@@ -462,17 +496,19 @@ impl RunManager {
     }
 }
 
-/// The runs executing now, and the thread ids being deleted.
+/// The runs executing now, and the thread ids being deleted (with how many deletions of each
+/// are under way).
 #[derive(Debug, Default)]
 struct Executing {
     runs: HashMap<Uuid, Running>,
-    deleting: HashSet<Uuid>,
+    deleting: HashMap<Uuid, usize>,
 }
 
-/// An executing run: its cancel token, its thread, and the action requested for it.
+/// An executing run: its cancel token (`None` while it is being started), its thread, and the
+/// action requested for it.
 #[derive(Debug)]
 struct Running {
-    token: u64,
+    token: Option<u64>,
     thread_id: Uuid,
     cancel: Option<CancelAction>,
 }

@@ -13,6 +13,9 @@ use super::RunEvent;
 /// How many recent events a thread stream keeps for `Last-Event-ID` replays.
 const REPLAY: usize = 1000;
 
+/// The event name that tells a thread stream's subscriber the stream is over.
+pub const CLOSED: &str = "";
+
 /// Live events of one thread.
 #[derive(Debug)]
 pub struct ThreadChannel {
@@ -55,6 +58,12 @@ impl ThreadChannel {
             }
         };
         (replay, receiver)
+    }
+
+    /// Ends every subscriber's stream (the thread was deleted): they receive [`CLOSED`].
+    pub fn close(&self) {
+        let _recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self.live.send(RunEvent { id: None, event: CLOSED.to_string(), data: std::sync::Arc::from("") });
     }
 
     /// Whether anyone is listening.

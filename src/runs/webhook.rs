@@ -91,14 +91,24 @@ fn is_global_v4(address: Ipv4Addr) -> bool {
 }
 
 fn is_global_v6(address: Ipv6Addr) -> bool {
-    let first = address.segments()[0];
+    let segments = address.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_global_v4(embedded(segments[6], segments[7])); // NAT64
+    }
+    if segments[0] == 0x2002 {
+        return is_global_v4(embedded(segments[1], segments[2])); // 6to4
+    }
     !(address.is_unspecified()
         || address.is_loopback()
         || address.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && address.segments()[1] == 0x0db8) // documentation
-        || address.to_ipv4().is_some_and(|v4| !is_global_v4(v4)))
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] == 0x2001 && segments[1] == 0) // Teredo: an IPv4 address behind it
+        || segments[0] == 0x0100 && segments[1..4] == [0, 0, 0] // discard-only
+        || address.to_ipv4().is_some_and(|v4| !is_global_v4(v4))) // IPv4-compatible, mapped
 }
 
 #[cfg(test)]
@@ -124,6 +134,10 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://[fd00::1]/",
             "http://[fe80::1]/",
+            "http://[::7f00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:c0a8:101::1]/",
+            "http://[2001:0:4136:e378::1]/",
             "http://user@example.com/",
             "http://example.com@127.0.0.1/",
             "ftp://example.com/",

@@ -106,10 +106,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, limits: Li
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let connection = builder.serve_connection(io, service).with_upgrades();
     let mut connection = std::pin::pin!(connection);
-    let mut closing = false;
+    // Set once the connection was asked to finish: if it then stays silent for another idle
+    // period, it is dropped.
+    let mut closing_since: Option<Instant> = None;
     loop {
         let last = Duration::from_micros(activity.load(Ordering::Relaxed));
-        let idle_deadline = started + last + limits.idle_timeout;
+        let quiet_since = closing_since.map_or(started + last, |since| (started + last).max(since));
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -117,22 +119,22 @@ async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, limits: Li
                 }
                 return;
             }
-            () = tokio::time::sleep_until(idle_deadline.into()) => {
+            () = tokio::time::sleep_until((quiet_since + limits.idle_timeout).into()) => {
                 if Duration::from_micros(activity.load(Ordering::Relaxed)) > last {
                     continue;
                 }
-                if closing {
+                if closing_since.is_some() {
                     tracing::debug!(%peer, "idle connection dropped");
                     return;
                 }
                 tracing::debug!(%peer, "idle connection shut down");
                 connection.as_mut().graceful_shutdown();
-                closing = true;
+                closing_since = Some(Instant::now());
             }
-            changed = stopped.changed(), if !closing => {
+            changed = stopped.changed(), if closing_since.is_none() => {
                 if changed.is_err() || *stopped.borrow() {
                     connection.as_mut().graceful_shutdown();
-                    closing = true;
+                    closing_since = Some(Instant::now());
                 }
             }
         }

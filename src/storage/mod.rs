@@ -254,6 +254,13 @@ pub enum IfExists {
     DoNothing,
 }
 
+/// The records an assistant's deletion takes with it, each with the caller's filter for it.
+#[derive(Debug, Clone, Default)]
+pub struct AssistantCascade {
+    pub threads: Vec<(Uuid, Option<Filter>)>,
+    pub crons: Vec<(Uuid, Option<Filter>)>,
+}
+
 /// What [`Storage::delete_threads`] does with a thread that exists but fails its filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hidden {
@@ -293,9 +300,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Applies a patch as a new version and makes it current.
     fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant>;
     /// Deletes the assistant (if it passes `auth`, else `NotFound`) with its versions and
-    /// crons and, in the same transaction, those of `threads` that still belong to it
+    /// crons and, in the same transaction, those of `cascade.threads` that still belong to it
     /// (`metadata.assistant_id`) and pass their own filter; returns the thread ids deleted.
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, threads: &[(Uuid, Option<Filter>)]) -> StorageResult<Vec<Uuid>>;
+    /// Every cron of the assistant must be in `cascade.crons` and pass its filter, else
+    /// nothing is deleted and the answer is `Conflict`.
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, cascade: &AssistantCascade) -> StorageResult<Vec<Uuid>>;
     fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
     fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64>;
     /// Versions, newest first, filtered by containment on the version's metadata and by `auth`.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::canonical::canonical;
 use super::{
-    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, Hidden, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, Hidden, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -1040,10 +1040,24 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, threads: &[(Uuid, Option<Filter>)]) -> StorageResult<Vec<Uuid>> {
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, cascade: &AssistantCascade) -> StorageResult<Vec<Uuid>> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             get_assistant_in(&transaction, assistant_id, auth)?;
+            // Its crons go with it (foreign key): each must be one the caller may delete.
+            let crons: Vec<String> = {
+                let mut statement = transaction.prepare_cached("SELECT cron_id FROM crons WHERE assistant_id = ?").map_err(internal)?;
+                let rows = statement.query_map([assistant_id.to_string()], |row| row.get(0)).map_err(internal)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)?
+            };
+            for cron_id in crons {
+                let allowed = cascade.crons.iter().find(|(id, _)| id.to_string() == cron_id);
+                match allowed {
+                    Some((id, filter)) if get_cron_in(&transaction, *id, filter.as_ref()).is_ok() => {}
+                    _ => return Err(StorageError::Conflict),
+                }
+            }
+            let threads = &cascade.threads;
             transaction.run("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id.to_string()]).map_err(internal)?;
             let owner = Value::from(assistant_id.to_string());
             let deleted = delete_threads_in(&transaction, threads, Hidden::Skip, |thread| thread.metadata.get("assistant_id") == Some(&owner))?;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import uuid
 
@@ -60,6 +61,13 @@ async def authenticate(authorization: str | None):
         raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid token")
     return {"identity": TOKENS[token]}
 
+@auth.on.crons
+async def crons(ctx, value):
+    filters = {"owner": ctx.user.identity}
+    if isinstance(value.get("metadata"), dict):
+        value["metadata"].update(filters)
+    return filters
+
 @auth.on.threads
 async def threads(ctx, value):
     filters = {"owner": ctx.user.identity}
@@ -112,6 +120,16 @@ async def slow(state):
     return {"seen": [{"step": state.get("text")}]}
 
 
+async def stubborn(state):
+    """Takes a while to stop when cancelled (cleanup in a finally, say)."""
+    try:
+        await asyncio.sleep(0.2)
+    except asyncio.CancelledError:
+        await asyncio.sleep(1.5)
+        raise
+    return {"seen": [{"step": state.get("text")}]}
+
+
 async def remember(state):
     identity = get_config()["configurable"]["langgraph_auth_user_id"]
     await get_store().abatch([PutOp((identity, "mem"), "k", {"text": state.get("text")})])
@@ -132,6 +150,7 @@ def build(*nodes):
 
 who_graph = build(who)
 slow_graph = build(*[slow] * 20)
+stubborn_graph = build(*[stubborn] * 40)
 memory_graph = build(remember)
 '''
 
@@ -139,7 +158,7 @@ memory_graph = build(remember)
 def start(make_server, auth: str, **kwargs):
     files = {
         "langgraph.json": json.dumps({
-            "graphs": {"who": "./graphs.py:who_graph", "slow": "./graphs.py:slow_graph", "memory": "./graphs.py:memory_graph"},
+            "graphs": {"who": "./graphs.py:who_graph", "slow": "./graphs.py:slow_graph", "stubborn": "./graphs.py:stubborn_graph", "memory": "./graphs.py:memory_graph"},
             "auth": {"path": "./auth.py:auth"},
         }),
         "graphs.py": GRAPHS,
@@ -218,6 +237,91 @@ def test_a_deleted_threads_run_never_reaches_a_new_thread_with_its_id(make_serve
         bob.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "bob"}}).raise_for_status()
     assert "alice" not in json.dumps(bob.post(f"/threads/{thread}/history", json={"limit": 100}).json())
     assert all(r["status"] == "success" for r in bob.get(f"/threads/{thread}/runs").json())
+
+
+def test_a_thread_id_stays_taken_until_its_deletion_ends(make_server):
+    """Another user's concurrent deletes of the same id (a prune that names it) never end the
+    guard early: while the first deletion is still stopping a slow run, the id cannot be
+    created, so the new thread never sees the old one's checkpoints."""
+    server = start(make_server, OWNER_AUTH)
+    alice, bob = client(server, "alice-token"), client(server, "bob-token")
+    thread = alice.post("/threads", json={}).json()["thread_id"]
+    run = alice.post(f"/threads/{thread}/runs", json={"assistant_id": "stubborn", "input": {"text": "alice-secret"}}).json()
+    while alice.get(f"/threads/{thread}/runs/{run['run_id']}").json()["status"] != "running":
+        time.sleep(0.05)
+    time.sleep(0.5)
+    done = threading.Event()
+
+    def prune_in_a_loop():
+        pruner = client(server, "bob-token")
+        while not done.is_set():
+            pruner.post("/threads/prune", json={"thread_ids": [str(uuid.uuid4()) for _ in range(200)] + [thread]})
+
+    def delete():
+        alice.delete(f"/threads/{thread}")
+        done.set()
+
+    pruning = threading.Thread(target=prune_in_a_loop)
+    deleting = threading.Thread(target=delete)
+    pruning.start()
+    time.sleep(0.1)
+    deleting.start()
+    seen = []
+    while not done.is_set() or not seen:
+        created = bob.post("/threads", json={"thread_id": thread, "metadata": {"graph_id": "stubborn"}})
+        if created.status_code == 200:
+            seen.append(json.dumps(bob.get(f"/threads/{thread}/state").json()) + json.dumps(bob.get(f"/threads/{thread}/history").json()))
+            break
+        assert created.status_code == 409, created.text
+        time.sleep(0.02)
+    deleting.join()
+    pruning.join()
+    assert seen and "alice" not in seen[0], seen
+
+
+def test_thread_streams_end_with_their_thread(make_server):
+    server = start(make_server, OWNER_AUTH)
+    alice, bob = client(server, "alice-token"), client(server, "bob-token")
+    thread = alice.post("/threads", json={}).json()["thread_id"]
+    lines: list[str] = []
+
+    def listen():
+        with alice.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=20) as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.3)
+    alice.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "alice-secret"}}).raise_for_status()
+    assert alice.delete(f"/threads/{thread}").status_code == 204
+    listener.join(timeout=10)
+    assert not listener.is_alive(), "the deleted thread's stream did not end"
+    assert any("alice-secret" in line for line in lines)
+    # The same id, created anew by another user: nothing of the old stream is replayed.
+    bob.post("/threads", json={"thread_id": thread}).raise_for_status()
+    replayed: list[str] = []
+    with bob.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=5) as stream:
+        try:
+            for line in stream.iter_lines():
+                replayed.append(line)
+        except httpx.ReadTimeout:
+            pass
+    assert not any("alice" in line for line in replayed), replayed
+
+
+def test_assistant_delete_never_takes_other_users_crons(make_server):
+    server = start(make_server, THREADS_ONLY_AUTH)
+    alice, bob = client(server, "alice-token"), client(server, "bob-token")
+    cron = alice.post("/runs/crons", json={"assistant_id": "who", "schedule": "0 0 1 1 *"}).json()
+    system = cron["assistant_id"]
+    answer = bob.delete(f"/assistants/{system}")
+    assert answer.status_code == 409, answer.text
+    assert alice.get(f"/runs/crons/{cron['cron_id']}").status_code == 200
+    assert alice.post("/runs/wait", json={"assistant_id": "who", "input": {"text": "a"}}).status_code == 200
+    # Alice may: her own crons go with the assistant.
+    assert alice.delete(f"/assistants/{system}").status_code == 204
+    assert alice.get(f"/runs/crons/{cron['cron_id']}").status_code == 404
 
 
 def test_store_namespaces_are_checked_on_every_path(make_server):

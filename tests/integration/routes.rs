@@ -94,7 +94,7 @@ const ROUTES: &[(&str, &str, &str, Option<&str>, &[&str])] = &[
     ("DELETE", "/threads/{thread_id}/runs/{run_id}", "/threads/{T}/runs/{R}", None, &["threads.delete"]),
     ("POST", "/threads/prune", "/threads/prune", Some(r#"{"thread_ids": ["{T3}"]}"#), &["threads.delete", "threads.delete"]),
     ("DELETE", "/threads/{thread_id}", "/threads/{T2}", None, &["threads.delete"]),
-    ("DELETE", "/assistants/{assistant_id}", "/assistants/{A}?delete_threads=true", None, &["assistants.delete", "threads.update", "threads.delete"]),
+    ("DELETE", "/assistants/{assistant_id}", "/assistants/{A}?delete_threads=true", None, &["assistants.delete", "threads.update", "crons.delete", "threads.delete"]),
 ];
 
 fn runtime() -> tokio::runtime::Runtime {

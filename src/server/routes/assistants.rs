@@ -17,7 +17,9 @@ use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::runs::CancelAction;
-use crate::storage::{AssistantPatch, AssistantQuery, AssistantSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, ThreadQuery, ThreadSortBy};
+use crate::storage::{
+    AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, IfExists, SortOrder, Storage, StorageError, StorageResult, ThreadQuery, ThreadSortBy,
+};
 use crate::timestamp::{format_micros, now_micros};
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -262,23 +264,26 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath
         StorageError::NotFound => missing(),
         other => other.into(),
     })?;
-    // The cascade deletes only the threads the caller may delete: one `threads.delete` event
-    // per thread of the assistant, each with its own filter (spec http-api.md).
-    let mut targets = Vec::new();
-    if delete_threads {
-        let candidates = state.storage().run(move |storage| threads_of(storage, assistant_id)).await?;
-        if !candidates.is_empty() {
-            let per_thread = auth.authorize(Endpoint::ThreadsDeleteEach { thread_ids: candidates.clone() }).await?;
-            targets = candidates.into_iter().zip(per_thread.events.into_iter().map(|event| event.filter)).collect();
-        }
+    // The cascade touches only what the caller may delete, each record authorized on its own
+    // (a second round trip): its crons (all of them, or nothing is deleted) and, with
+    // `delete_threads`, the threads that pass their `threads.delete` event (spec http-api.md).
+    let (cron_ids, thread_ids) = state.storage().run(move |storage| Ok((crons_of(storage, assistant_id)?, if delete_threads { threads_of(storage, assistant_id)? } else { Vec::new() }))).await?;
+    let mut cascade = AssistantCascade::default();
+    if !cron_ids.is_empty() {
+        let per_cron = auth.authorize(Endpoint::CronsDeleteEach { cron_ids: cron_ids.clone() }).await?;
+        cascade.crons = cron_ids.into_iter().zip(per_cron.events.into_iter().map(|event| event.filter)).collect();
     }
-    let candidates: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
+    if !thread_ids.is_empty() {
+        let per_thread = auth.authorize(Endpoint::ThreadsDeleteEach { thread_ids: thread_ids.clone() }).await?;
+        cascade.threads = thread_ids.iter().copied().zip(per_thread.events.into_iter().map(|event| event.filter)).collect();
+    }
     state
         .runs()
-        .delete_threads(&candidates, move |storage| storage.delete_assistant(assistant_id, filter.as_ref(), &targets).map(|deleted| ((), deleted)))
+        .delete_threads(&thread_ids, move |storage| storage.delete_assistant(assistant_id, filter.as_ref(), &cascade).map(|deleted| ((), deleted)))
         .await
         .map_err(|error| match error {
             StorageError::NotFound => missing(),
+            StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Assistant {assistant_id} has crons you may not delete; it was not deleted")),
             other => other.into(),
         })?;
     // Its runs on the threads that stay are interrupted, where the caller may update the thread.
@@ -299,6 +304,21 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath
         state.runs().cancel(run, CancelAction::Interrupt).await.map_err(ApiError::internal)?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The ids of every cron of this assistant.
+fn crons_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
+    let query = CronQuery { assistant_id: Some(assistant_id), ..CronQuery::default() };
+    let mut ids = Vec::new();
+    loop {
+        let offset = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let page = storage.search_crons(&query, CronSortBy::CreatedAt, SortOrder::Asc, 1000, offset)?;
+        let full = page.len() == 1000;
+        ids.extend(page.into_iter().map(|cron| cron.cron_id));
+        if !full {
+            return Ok(ids);
+        }
+    }
 }
 
 /// The ids of every thread whose `metadata.assistant_id` is this assistant.

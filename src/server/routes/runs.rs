@@ -400,9 +400,6 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
     thread_metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
     let now = now_micros();
     if existing_thread.is_none() {
-        if !state.runs().thread_id_free(thread_id) {
-            return Err(super::threads::being_deleted(thread_id));
-        }
         // Created as the caller: an id someone else took meanwhile is a conflict, not theirs.
         let filter = authorization.filter(Resource::Threads, Action::CreateRun).cloned();
         let thread = Thread {
@@ -417,10 +414,18 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
             interrupts: Map::new(),
             error: None,
         };
-        state.storage().run(move |storage| storage.create_thread(&thread, IfExists::DoNothing, filter.as_ref())).await.map_err(|error| match error {
-            StorageError::Conflict => thread_or_assistant_missing(),
-            other => other.into(),
-        })?;
+        let runs = state.runs().clone();
+        let created = state
+            .storage()
+            .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, IfExists::DoNothing, filter.as_ref())))
+            .await
+            .map_err(|error| match error {
+                StorageError::Conflict => thread_or_assistant_missing(),
+                other => other.into(),
+            })?;
+        if created.is_none() {
+            return Err(super::threads::being_deleted(thread_id));
+        }
     }
 
     // Multitask strategies against the thread's active runs.
@@ -1116,6 +1121,7 @@ async fn thread_stream(
                 }
                 match tokio::time::timeout(KEEPALIVE, receiver.recv()).await {
                     Err(_) => return Some((Ok(Bytes::from_static(b": heartbeat\r\n\r\n")), (replay, receiver, channel))),
+                    Ok(Ok(event)) if event.event == crate::runs::THREAD_STREAM_CLOSED => return None,
                     Ok(Ok(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (replay, receiver, channel))),
                     Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,

@@ -116,9 +116,6 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
-    if !state.runs().thread_id_free(thread_id) {
-        return Err(being_deleted(thread_id));
-    }
     let now = now_micros();
     let thread = Thread {
         thread_id,
@@ -132,10 +129,16 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         interrupts: Map::new(),
         error: None,
     };
-    let created = state.storage().run(move |storage| storage.create_thread(&thread, if_exists, filter.as_ref())).await.map_err(|error| match error {
-        StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists")),
-        other => other.into(),
-    })?;
+    let runs = state.runs().clone();
+    let created = state
+        .storage()
+        .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, if_exists, filter.as_ref())))
+        .await
+        .map_err(|error| match error {
+            StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists")),
+            other => other.into(),
+        })?
+        .ok_or_else(|| being_deleted(thread_id))?;
     Ok(axum::Json(view(&created, None)).into_response())
 }
 
