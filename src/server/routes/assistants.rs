@@ -309,16 +309,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath
 /// The ids of every cron of this assistant.
 fn crons_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
     let query = CronQuery { assistant_id: Some(assistant_id), ..CronQuery::default() };
-    let mut ids = Vec::new();
-    loop {
-        let offset = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        let page = storage.search_crons(&query, CronSortBy::CreatedAt, SortOrder::Asc, 1000, offset)?;
-        let full = page.len() == 1000;
-        ids.extend(page.into_iter().map(|cron| cron.cron_id));
-        if !full {
-            return Ok(ids);
-        }
-    }
+    every_page(|offset| Ok(storage.search_crons(&query, CronSortBy::CreatedAt, SortOrder::Asc, PAGE, offset)?.into_iter().map(|cron| cron.cron_id).collect()))
 }
 
 /// The ids of every thread whose `metadata.assistant_id` is this assistant.
@@ -326,12 +317,18 @@ fn threads_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uu
     let mut metadata = Map::new();
     metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
     let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
+    every_page(|offset| Ok(storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, PAGE, offset)?.into_iter().map(|thread| thread.thread_id).collect()))
+}
+
+const PAGE: i64 = 1000;
+
+/// Reads pages of `PAGE` ids from offset 0 until a short page.
+fn every_page(page: impl Fn(i64) -> StorageResult<Vec<Uuid>>) -> StorageResult<Vec<Uuid>> {
     let mut ids = Vec::new();
     loop {
-        let offset = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        let page = storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 1000, offset)?;
-        let full = page.len() == 1000;
-        ids.extend(page.into_iter().map(|thread| thread.thread_id));
+        let next = page(i64::try_from(ids.len()).unwrap_or(i64::MAX))?;
+        let full = i64::try_from(next.len()).unwrap_or(0) == PAGE;
+        ids.extend(next);
         if !full {
             return Ok(ids);
         }
