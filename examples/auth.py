@@ -44,4 +44,4 @@ async def add_owner(ctx: Auth.types.AuthContext, value: dict):
 async def authorize_store(ctx: Auth.types.AuthContext, value: dict):
     """A user may only touch store namespaces that start with their identity."""
     namespace: tuple = value["namespace"]
-    assert namespace[0] == ctx.user.identity, "Not authorized"
+    assert namespace and namespace[0] == ctx.user.identity, "Not authorized"

@@ -44,8 +44,20 @@ impl ApiError {
     }
 }
 
+/// Details quote client input (a graph id, a schedule); past this length they are cut, so an
+/// answer never echoes a megabyte back.
+const MAX_DETAIL: usize = 1024;
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.detail.len() > MAX_DETAIL {
+            let mut end = MAX_DETAIL;
+            while !self.detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.detail.truncate(end);
+            self.detail.push('…');
+        }
         let mut response = (self.status, axum::Json(json!({ "detail": self.detail }))).into_response();
         response.headers_mut().extend(self.headers);
         response

@@ -292,7 +292,10 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
         strip_reserved_metadata(metadata);
     }
 
-    let authorization = auth.authorize(Endpoint::CronsUpdate { cron_id, fields: body.clone() }).await?;
+    // `null` means absent (spec): a handler never receives `metadata: None` to stamp.
+    let mut fields = body.clone();
+    fields.retain(|_, value| !value.is_null());
+    let authorization = auth.authorize(Endpoint::CronsUpdate { cron_id, fields }).await?;
     let new_metadata = authorization
         .event(Resource::Crons, Action::Update)
         .and_then(|event| event.value.get("metadata"))

@@ -152,9 +152,14 @@ async fn delete_item(State(state): State<AppState>, auth: Auth, ApiJson(request)
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 #[derive(Debug, Deserialize)]
 struct SearchRequest {
-    #[serde(default)]
+    /// `null` or absent: every namespace.
+    #[serde(default, deserialize_with = "null_as_empty")]
     namespace_prefix: Vec<String>,
     filter: Option<Map<String, Value>>,
     limit: Option<i64>,
