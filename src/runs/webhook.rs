@@ -56,10 +56,37 @@ pub fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
     if lower == "localhost" || lower.ends_with(".localhost") {
         return refused("loopback targets are not allowed");
     }
-    match host.parse::<IpAddr>() {
-        Ok(address) if !is_global(address) => refused("loopback, private and other non-global addresses are not allowed"),
+    match host.parse::<IpAddr>().ok().or_else(|| legacy_ipv4(&lower).map(IpAddr::V4)) {
+        Some(address) if !is_global(address) => refused("loopback, private and other non-global addresses are not allowed"),
         _ => Ok(()),
     }
+}
+
+/// The IPv4 spellings resolvers accept besides dotted quads (`inet_aton`): `127.1`,
+/// `2130706433`, `0x7f.0.0.1`, `0177.0.0.1` — so `http://127.1/` is loopback here too.
+fn legacy_ipv4(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let numbers: Vec<u64> = parts
+        .iter()
+        .map(|part| {
+            if let Some(hex) = part.strip_prefix("0x") {
+                u64::from_str_radix(hex, 16).ok()
+            } else if part.len() > 1 && part.starts_with('0') {
+                u64::from_str_radix(&part[1..], 8).ok()
+            } else {
+                part.parse::<u64>().ok()
+            }
+        })
+        .collect::<Option<_>>()?;
+    let (last, leading) = numbers.split_last()?;
+    if leading.iter().any(|&number| number > 255) || *last >= 1 << (8 * (5 - numbers.len())) {
+        return None;
+    }
+    let value = leading.iter().enumerate().fold(*last, |value, (index, &number)| value | (number << (24 - 8 * index)));
+    u32::try_from(value).ok().map(Ipv4Addr::from)
 }
 
 /// Whether an address is globally routable (the rule `runner.py` applies to resolved
@@ -124,6 +151,11 @@ mod tests {
             "http://api.localhost/hook",
             "http://127.0.0.1:9/hook",
             "http://127.1.2.3/",
+            "http://127.1:8000/",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://0177.0.0.1/",
+            "http://10.1/",
             "http://10.0.0.1/",
             "http://192.168.1.1/",
             "http://172.16.0.1/",

@@ -1,0 +1,3779 @@
+"""A model-based, randomized multi-user hunter for cross-user leaks.
+
+The hunter starts graphward on its own app (`app_files`: a `langgraph.json`, an `auth.py`
+written against `langgraph_sdk.Auth`, and two graphs), then lets a few users issue random,
+weighted operations over every resource — threads, assistants, runs, crons, the store — mixing
+in other users' ids, forged owners and configs, bad credentials and malformed input. A model
+of who owns what predicts every answer; every difference is a violation, printed with a
+replayable sequence of `curl` commands.
+
+The oracles, from generic to specific:
+
+* **Canaries.** Every value a user writes carries a unique marker `canary-<identity>-<n>`.
+  A response (JSON or SSE) to user X that contains a canary of another user is a leak, unless
+  X itself sent that very canary in the request.
+* **Denials.** Another user's thread, assistant or cron is 404 (thread copy: 409, the
+  reference's quirk, or 404; a create with another user's existing id: 409 as spec auth.md
+  §5.4 prescribes, or 404, which reveals less; a state update: 404 or 403). Another user's
+  store namespace is 403, a namespace label with a dot 422 (either, when both apply).
+  Without valid credentials every route but `/ok`, `/`, `/info`, `/docs` and
+  `/openapi.json` is 401, before any 404 or 422. Malformed input is a 4xx with a JSON
+  `{"detail": "..."}` body; no answer is ever a 5xx, no request hangs, and after the hunt
+  the server's SQLite files pass `PRAGMA integrity_check`.
+* **Nothing changes behind the owner's back.** Before and after another user touches a
+  resource, its owner reads it (a thread: the thread, its state, its history and its runs;
+  an assistant, a cron, a store item: the record) and both readings must agree, even when the
+  intruder's answer looked right.
+* **Searches and counts** return exactly the caller's own records.
+* **Runs.** A run's graph sees `configurable.user_id` and `langgraph_auth_user_id` equal to
+  the requesting identity and `configurable.thread_id` equal to the run's own thread, whatever
+  the request forged (`config.configurable`, `context`, `checkpoint.thread_id`, another
+  thread's `checkpoint_id`). Webhooks given as a path or a loopback URL are refused (422).
+* **The store from graphs.** The `memory` graph writes `(user_id, "mem")` items through
+  `store.abatch([PutOp(...)])` and `store.aput`, then searches `(user_id,)`: the identity
+  `alice.smith` must get an error (a label with a dot), the others exactly their own items.
+  `alice` may own the namespace `["alice", "smith", "mem"]`, which must never meet
+  `alice.smith`'s items.
+* **Crons** store and fire as their creator: `metadata.owner` and `payload.metadata.owner`
+  are the creator even when the request forged another owner, and the thread a stateless
+  cron's run creates belongs to the creator.
+* **The delete/re-create race.** A user deletes a thread while a run of theirs is still
+  executing on it and another user creates a thread with the same id: the new thread must show
+  only its new owner's data, before and after they run on it.
+
+The app's policy: a global `@auth.on` handler stamps `metadata.owner` in place and returns
+`{"owner": identity}`; `crons.create`/`crons.update` have their own handler doing the same; the
+store handler requires `namespace[0] == identity`. One graph per worker (`shared`, …) has a
+*public* system assistant that every user may read, run and delete, so that
+`DELETE /assistants/{public}?delete_threads=true` by one user can be checked never to delete
+another user's threads. `disable_studio_auth` is on, so nothing bypasses authentication.
+
+Runs are deterministic per seed as far as the server allows: operations come from a seeded
+`random.Random`, thread and assistant ids are chosen by the client from that generator (so
+replays reuse them); run and cron ids are the server's, and background runs race with the
+next operations.
+
+When the model and the server part ways, the violation is reported once and the model learns
+the server's view of that resource again (`resync`, `store_unknown`), so that one bug does not
+make every later reading fail. Violations are de-duplicated by kind and subject (repeats are
+counted) and at most a dozen of each kind are kept with their replay: the `curl` commands of
+the exchanges that mention the ids, canaries or store keys involved, in order.
+
+`hunt()` runs one or more workers on one server; each worker has its own users
+(`identities_for`), its own public assistant and its own model, so that workers never share a
+record and their models stay exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# --------------------------------------------------------------------------------------------
+# Identities and the app
+
+BASE_NAMES = ("alice", "bob", "carol", "alice.smith")
+SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot")
+GRAPHS = ("echo", "memory")
+NEVER_SCHEDULE = "0 0 1 1 *"  # yearly: never fires during a hunt
+STORE_KEYS = tuple(f"k{n}" for n in range(8))
+MAX_WORKERS = 64  # workers of one hunt (each with its own users and public assistant)
+
+
+def identities_for(worker: int) -> list[str]:
+    """The users of one worker: `alice`, `bob`, `carol`, `alice.smith`; with a suffix after the
+    first label for workers after the first (`alice_w1`, `alice_w1.smith`), so that every
+    worker has its own universe with the same prefix tricks."""
+    suffix = f"_w{worker}" if worker else ""
+    return [name.replace(".", f"{suffix}.") if "." in name else f"{name}{suffix}" for name in BASE_NAMES]
+
+
+def public_graph_for(worker: int) -> str:
+    return f"shared_w{worker}" if worker else "shared"
+
+
+def system_assistant_id(graph_id: str) -> str:
+    return str(uuid.uuid5(SYSTEM_NAMESPACE, graph_id))
+
+
+def token_of(identity: str) -> str:
+    return f"tok-{identity}"
+
+
+AUTH_PY = '''"""The hunter's auth: bearer tokens, owner stamping, per-user store namespaces."""
+
+from langgraph_sdk import Auth
+
+TOKENS = __TOKENS__
+# System assistants every user may read, run and delete (and re-create).
+PUBLIC_ASSISTANTS = __PUBLIC__
+
+auth = Auth()
+
+
+@auth.authenticate
+async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
+    """`Authorization: Bearer <token>` for a known token, else 401."""
+    if not authorization:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="Missing credentials")
+    scheme, _, token = authorization.partition(" ")
+    if scheme != "Bearer" or token not in TOKENS:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid credentials")
+    return {"identity": TOKENS[token]}
+
+
+def stamp_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
+    """Stamps the owner in place on the value's metadata and filters on it."""
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = value["metadata"] = {}
+    metadata["owner"] = ctx.user.identity
+    return {"owner": ctx.user.identity}
+
+
+@auth.on
+async def owner_only(ctx: Auth.types.AuthContext, value: dict):
+    """Everything is its creator's, except that public assistants may be read and deleted."""
+    public = ctx.resource == "assistants" and ctx.action in ("read", "delete")
+    if public and str(value.get("assistant_id")) in PUBLIC_ASSISTANTS:
+        return None
+    return stamp_owner(ctx, value)
+
+
+@auth.on.crons.create
+@auth.on.crons.update
+async def own_crons(ctx: Auth.types.AuthContext, value: dict):
+    """Crons get their own handler, so that stamping a cron's payload is exercised."""
+    return stamp_owner(ctx, value)
+
+
+@auth.on.store()
+async def own_namespace(ctx: Auth.types.AuthContext, value: dict):
+    namespace = tuple(value.get("namespace") or ())
+    assert namespace and namespace[0] == ctx.user.identity, "Not authorized"
+'''
+
+GRAPHS_PY = '''"""The hunter's graphs: `echo` replies to the last message; `memory` writes and searches
+the store as `configurable.user_id`. Both record what the run's config claimed (`seen`)."""
+
+import asyncio
+import operator
+from typing import Annotated, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.store.base import BaseStore, PutOp
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list, add_messages]
+    sleep: float
+    key: str
+    seen: Annotated[list, operator.add]
+    memories: list
+    store_errors: dict
+
+
+def seen(config: RunnableConfig) -> dict:
+    configurable = config.get("configurable", {})
+    return {
+        "user_id": configurable.get("user_id"),
+        "auth_user_id": configurable.get("langgraph_auth_user_id"),
+        "thread_id": configurable.get("thread_id"),
+        "run_id": configurable.get("run_id"),
+    }
+
+
+def last_text(state: State) -> str:
+    messages = state.get("messages") or []
+    if not messages:
+        return ""
+    last = messages[-1]
+    return last.get("content", "") if isinstance(last, dict) else getattr(last, "content", "")
+
+
+async def respond(state: State, config: RunnableConfig) -> dict:
+    if state.get("sleep"):
+        await asyncio.sleep(min(float(state["sleep"]), 5.0))
+    return {"messages": [{"role": "ai", "content": f"echo: {last_text(state)}"}], "seen": [seen(config)], "sleep": 0.0}
+
+
+def error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+async def remember(state: State, config: RunnableConfig, store: BaseStore) -> dict:
+    identity = config["configurable"].get("user_id")
+    key = state.get("key") or "k"
+    text = last_text(state)
+    errors = {}
+    try:
+        await store.abatch([PutOp((identity, "mem"), key, {"text": text, "via": "abatch"})])
+    except Exception as error:
+        errors["abatch"] = error_text(error)
+    try:
+        await store.aput((identity, "mem"), f"{key}-aput", {"text": text, "via": "aput"})
+    except Exception as error:
+        errors["aput"] = error_text(error)
+    memories = []
+    try:
+        found = await store.asearch((identity,), limit=1000)
+        memories = [{"namespace": list(item.namespace), "key": item.key, "value": item.value} for item in found]
+    except Exception as error:
+        errors["search"] = error_text(error)
+    return {
+        "messages": [{"role": "ai", "content": f"remembered: {text}"}],
+        "seen": [seen(config)],
+        "memories": memories,
+        "store_errors": errors,
+    }
+
+
+def one_node(node) -> object:
+    builder = StateGraph(State)
+    builder.add_node("step", node)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    return builder.compile()
+
+
+echo = one_node(respond)
+memory = one_node(remember)
+'''
+
+
+def app_files(workers: int) -> dict[str, str]:
+    """The hunter's app for `workers` disjoint universes of users."""
+    assert 1 <= workers <= MAX_WORKERS, f"between 1 and {MAX_WORKERS} workers"
+    identities = [identity for worker in range(workers) for identity in identities_for(worker)]
+    tokens = {token_of(identity): identity for identity in identities}
+    public_graphs = [public_graph_for(worker) for worker in range(workers)]
+    graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory"}
+    graphs.update({graph: "./graphs.py:echo" for graph in public_graphs})
+    config = {"graphs": graphs, "auth": {"path": "./auth.py:auth", "disable_studio_auth": True}}
+    auth = AUTH_PY.replace("__TOKENS__", json.dumps(tokens, indent=4)).replace(
+        "__PUBLIC__", json.dumps(sorted(system_assistant_id(graph) for graph in public_graphs))
+    )
+    return {"langgraph.json": json.dumps(config, indent=2), "auth.py": auth, "graphs.py": GRAPHS_PY}
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`graphward dev` on the hunter's app in a temporary folder, on a free port."""
+
+    def __init__(self, binary: str, workers: int = 1, *, log_level: str | None = None, max_runs: int | None = None):
+        binary = str(Path(binary).resolve())  # the server runs in the app's folder
+        self.folder = Path(tempfile.mkdtemp(prefix="graphward-hunt-"))
+        for name, content in app_files(workers).items():
+            (self.folder / name).write_text(content)
+        environment = {**os.environ, "VIRTUAL_ENV": sys.prefix}
+        environment.pop("GRAPHWARD_LOG", None)
+        if log_level:
+            environment["GRAPHWARD_LOG"] = log_level
+        self.log_path = self.folder / "server.log"
+        for _attempt in range(5):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            args = [binary, "dev", "--no-browser", "--port", str(self.port), "--config", str(self.folder / "langgraph.json")]
+            if max_runs:
+                args += ["--max-runs", str(max_runs)]
+            self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in stop()
+            self.process = subprocess.Popen(args, cwd=self.folder, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+            if self._wait_ready():
+                return
+            self.log.close()  # the port was taken between picking and binding: try another
+        raise RuntimeError(f"graphward did not start:\n{self.output()}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                if "in use" in self.output():
+                    return False
+                raise RuntimeError(f"graphward exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"graphward did not answer /ok within 60 s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def memory_kib(self) -> dict[str, int]:
+        """`VmRSS` and `VmHWM` (peak) of the server process, in KiB (empty if unreadable)."""
+        figures = {}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    figures[name] = int(value.split()[0])
+        return figures
+
+    def stop(self) -> int | None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+    def database_problems(self) -> dict[str, str]:
+        """`PRAGMA integrity_check` of each SQLite file of the stopped server: file -> problem."""
+        import sqlite3
+
+        problems = {}
+        for path in sorted((self.folder / ".graphward").glob("*.db")):
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+                    rows = [row[0] for row in database.execute("PRAGMA integrity_check").fetchall()]
+            except sqlite3.DatabaseError as error:
+                rows = [str(error)]
+            if rows != ["ok"]:
+                problems[path.name] = "; ".join(rows[:5])
+        return problems
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Canaries
+
+CANARY = re.compile(r"canary-([A-Za-z0-9_.]+)-(\d+)")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Ids every exchange may mention (system assistants): useless to tell which requests matter.
+SHARED_IDS = frozenset(system_assistant_id(graph) for graph in (*GRAPHS, *(public_graph_for(worker) for worker in range(MAX_WORKERS))))
+
+
+class Canaries:
+    """Unique markers `canary-<identity>-<n>` (one counter per worker)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def new(self, identity: str) -> str:
+        self.count += 1
+        return f"canary-{identity}-{self.count}"
+
+
+def canaries_in(text: str) -> Iterator[tuple[str, str]]:
+    """(canary, identity) for every canary in `text`."""
+    for match in CANARY.finditer(text):
+        yield match.group(0), match.group(1)
+
+
+# --------------------------------------------------------------------------------------------
+# The trace and its replay
+
+BODY_KEEP = 8192
+EXCERPT = 600
+REQUEST_DEADLINE = 60.0  # seconds; waits and joins send keep-alive newlines, so read timeouts never fire
+HUNG_LIMIT = 3  # requests that never completed before the hunt gives up on the server
+
+
+@dataclasses.dataclass
+class Exchange:
+    """One request and the gist of its answer."""
+
+    seq: int
+    user: str  # the identity, or a label for bad credentials ("no credentials", ...)
+    authorization: str | None
+    method: str
+    path: str  # with the query string
+    body: str | None  # JSON text or raw bytes as sent (truncated)
+    headers: dict[str, str]
+    status: int
+    excerpt: str
+    tokens: frozenset[str]
+
+    def curl(self) -> str:
+        parts = ["curl -sS", "-X", self.method, f'"$BASE{self.path}"']
+        if self.authorization is not None:
+            parts += ["-H", shlex.quote(f"Authorization: {self.authorization}")]
+        for name, value in self.headers.items():
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if self.body is not None:
+            parts += ["-H", shlex.quote("Content-Type: application/json"), "-d", shlex.quote(self.body)]
+        return " ".join(parts)
+
+
+class Trace:
+    """Every exchange of one worker (the newest `keep` of them)."""
+
+    def __init__(self, keep: int | None = None) -> None:
+        self.exchanges: deque[Exchange] = deque(maxlen=keep)
+        self.seq = 0
+
+    def add(self, **fields: Any) -> Exchange:
+        self.seq += 1
+        exchange = Exchange(seq=self.seq, **fields)
+        self.exchanges.append(exchange)
+        return exchange
+
+    def dump(self, path: Path) -> None:
+        """Every kept exchange, one per line: `#seq user METHOD path body -> status excerpt`."""
+        with open(path, "w") as out:
+            out.writelines(f"#{e.seq} {e.user} {e.method} {e.path} {e.body or ''} -> {e.status} {e.excerpt[:300]!r}\n" for e in self.exchanges)
+
+    def relevant(self, tokens: set[str], upto: int, limit: int = 40) -> tuple[list[Exchange], int]:
+        """The exchanges up to `upto` that mention any of `tokens` (ids, canaries, store
+        keys): the first one per token (its creation) and the newest, at most `limit`.
+        Returns them and how many were left out."""
+        hits = [exchange for exchange in self.exchanges if exchange.seq <= upto and exchange.tokens & tokens]
+        if len(hits) <= limit:
+            return hits, 0
+        first = {}
+        for exchange in hits:
+            for token in exchange.tokens & tokens:
+                first.setdefault(token, exchange)
+        keep = {exchange.seq for exchange in first.values()}
+        for exchange in reversed(hits):
+            if len(keep) >= limit:
+                break
+            keep.add(exchange.seq)
+        chosen = [exchange for exchange in hits if exchange.seq in keep]
+        return chosen, len(hits) - len(chosen)
+
+
+# --------------------------------------------------------------------------------------------
+# Violations
+
+
+@dataclasses.dataclass
+class Violation:
+    kind: str
+    message: str
+    expected: str
+    seen: str
+    tokens: set[str]
+    worker: int
+    seq: int
+    replay: list[str]
+    omitted: int
+    repeats: int = 0
+
+    def report(self, base_url: str = "") -> str:
+        lines = [f"[{self.kind}] {self.message} (worker {self.worker}, request #{self.seq}, seen {self.repeats + 1}x)"]
+        lines.append(f"  expected: {self.expected}")
+        lines.append(f"  seen:     {self.seen}")
+        lines.append(f"  replay{' (' + str(self.omitted) + ' more requests on these ids left out)' if self.omitted else ''}:")
+        lines.append(f"    BASE={base_url or 'http://127.0.0.1:PORT'}")
+        lines.extend(f"    {line}" for line in self.replay)
+        return "\n".join(lines)
+
+
+class Violations:
+    """Collected violations, de-duplicated by kind and subject; thread-safe."""
+
+    def __init__(self, cap: int = 200, per_kind: int = 12) -> None:
+        self.cap = cap
+        self.per_kind = per_kind
+        self.items: list[Violation] = []
+        self.shown: Counter[str] = Counter()
+        self.by_key: dict[tuple[str, frozenset[str]], Violation] = {}
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def add(self, violation: Violation, key: frozenset[str]) -> None:
+        with self.lock:
+            self.counts[violation.kind] += 1
+            known = self.by_key.get((violation.kind, key))
+            if known is not None:
+                known.repeats += 1
+                return
+            if len(self.items) < self.cap and self.shown[violation.kind] < self.per_kind:
+                self.items.append(violation)
+                self.shown[violation.kind] += 1
+                self.by_key[(violation.kind, key)] = violation
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def report(self, base_url: str = "", full: int | None = None) -> str:
+        """Every collected violation with its replay (only the first `full` ones with their
+        replay, the others in one line each)."""
+        if not self.items:
+            return "no violations"
+        header = f"{self.total} violations ({', '.join(f'{kind}: {n}' for kind, n in sorted(self.counts.items()))}); distinct shown: {len(self.items)}"
+        shown = self.items if full is None else self.items[:full]
+        rest = [] if full is None else self.items[full:]
+        parts = [header, *(violation.report(base_url) for violation in shown)]
+        if rest:
+            parts.append("more:\n" + "\n".join(f"  [{v.kind}] {v.message} (request #{v.seq})" for v in rest))
+        return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP with the generic oracles
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    identity: str
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {token_of(self.identity)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """Credentials that must be refused (or none at all)."""
+
+    label: str
+    authorization: str | None
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+BAD_CREDENTIALS = (
+    Credential("no credentials", None),
+    Credential("unknown token", "Bearer tok-mallory"),
+    Credential("empty token", 'Bearer ""'),
+    Credential("bare scheme", "Bearer"),
+    Credential("wrong scheme", "Basic dG9rLWFsaWNlOg=="),
+    Credential("lower-case scheme", "bearer tok-alice"),
+    Credential("token with a suffix", "Bearer tok-alice extra"),
+    Credential("token case", "Bearer TOK-ALICE"),
+    Credential("studio header", None, (("x-auth-scheme", "langsmith"),)),
+)
+
+
+@dataclasses.dataclass
+class SseEvent:
+    event: str
+    data: Any
+    id: str | None
+
+
+def parse_sse(text: str) -> list[SseEvent]:
+    events = []
+    for block in re.split(r"\r?\n\r?\n", text):
+        name, data, event_id = "message", [], None
+        for line in block.splitlines():
+            if not line or line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+            elif field == "id":
+                event_id = value
+        if data:
+            text_data = "\n".join(data)
+            try:
+                parsed = json.loads(text_data)
+            except ValueError:
+                parsed = text_data
+            events.append(SseEvent(name, parsed, event_id))
+    return events
+
+
+_UNSET = object()
+
+
+class Reply:
+    """An answer: status, text, headers, parsed JSON or SSE events."""
+
+    def __init__(self, status: int, text: str, headers: httpx.Headers, exchange: Exchange):
+        self.status = status
+        self.text = text
+        self.headers = headers
+        self.exchange = exchange
+        self._json: Any = _UNSET
+
+    @property
+    def is_sse(self) -> bool:
+        return "text/event-stream" in self.headers.get("content-type", "")
+
+    def json(self) -> Any:
+        if self._json is _UNSET:
+            try:
+                self._json = json.loads(self.text) if self.text.strip() else None
+            except ValueError:
+                self._json = None
+        return self._json
+
+    def events(self) -> list[SseEvent]:
+        return parse_sse(self.text) if self.is_sse else []
+
+    def brief(self) -> str:
+        return f"{self.status} {self.text[:300]!r}"
+
+
+PUBLIC_PATHS = ("/ok", "/", "/info", "/docs", "/openapi.json")
+
+
+class ServerGone(RuntimeError):
+    """The server stopped answering: the hunt cannot go on."""
+
+
+class OperationAborted(RuntimeError):
+    """A request got no answer (reported): the rest of the operation is skipped."""
+
+
+class DeadlinePassed(httpx.TimeoutException):
+    """An answer did not complete within REQUEST_DEADLINE."""
+
+
+class Api:
+    """One worker's HTTP client. Records every exchange in the trace and applies the generic
+    oracles to every answer: no 5xx, 4xx bodies are `{"detail": str}`, and no canary of
+    another user reaches an authenticated caller."""
+
+    def __init__(self, base_url: str, trace: Trace, report: Callable[..., None], identities: set[str]):
+        # graphward closes a kept-alive connection after 10 idle seconds: drop ours before that.
+        limits = httpx.Limits(keepalive_expiry=5.0)
+        self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0), limits=limits)
+        self.trace = trace
+        self.report = report
+        self.identities = identities
+        self.requests = 0
+        self.hung = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def call(
+        self,
+        who: User | Credential,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = _UNSET,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        stream_seconds: float | None = None,
+    ) -> Reply:
+        request_headers = dict(headers or {})
+        authorization = who.authorization
+        if authorization is not None:
+            request_headers["Authorization"] = authorization
+        if isinstance(who, Credential):
+            request_headers.update(who.extra)
+        body_text = None
+        if json_body is not _UNSET:
+            content = json.dumps(json_body).encode()
+        if content is not None:
+            request_headers["Content-Type"] = "application/json"
+            body_text = content.decode(errors="replace")[:BODY_KEEP]
+        timeout = httpx.Timeout(10.0, read=stream_seconds) if stream_seconds else None
+        request = self.client.build_request(method, path, params=params, content=content, headers=request_headers, **({"timeout": timeout} if timeout else {}))
+        full_path = request.url.raw_path.decode()
+        self.requests += 1
+        try:
+            status, text, response_headers = self._send(request, stream_seconds)
+        except (httpx.TransportError, DeadlinePassed) as error:
+            if not self.server_answers():
+                raise ServerGone(f"{method} {full_path}: {error!r}") from error
+            label = who.identity if isinstance(who, User) else who.label
+            exchange = self.trace.add(
+                user=label,
+                authorization=authorization,
+                method=method,
+                path=full_path,
+                body=body_text,
+                headers={},
+                status=0,
+                excerpt=repr(error),
+                tokens=frozenset(UUID.findall(full_path)),
+            )
+            reply = Reply(0, "", httpx.Headers(), exchange)
+            if isinstance(error, DeadlinePassed):
+                self.hung += 1
+                self.report(
+                    "hung", f"{method} {full_path} did not complete within {REQUEST_DEADLINE:.0f} s", "a complete answer", "still waiting", set(), reply
+                )
+                if self.hung >= HUNG_LIMIT:
+                    raise ServerGone(f"{self.hung} requests never completed; the last: {method} {full_path}") from error
+            else:
+                self.report("connection-dropped", f"{method} {full_path} got no answer ({error!r})", "an HTTP answer", "the connection closed", set(), reply)
+            raise OperationAborted(str(error)) from error
+        label = who.identity if isinstance(who, User) else who.label
+        extra = {name: value for name, value in request_headers.items() if name.lower() not in ("authorization", "content-type")}
+        scanned = f"{full_path} {body_text or ''} {text if len(text) < 2048 else ''}"
+        tokens = (frozenset(UUID.findall(scanned)) - SHARED_IDS) | frozenset(canary for canary, _ in canaries_in(f"{full_path} {body_text or ''}"))
+        exchange = self.trace.add(
+            user=label,
+            authorization=authorization,
+            method=method,
+            path=full_path,
+            body=body_text,
+            headers=extra,
+            status=status,
+            excerpt=text[:EXCERPT],
+            tokens=tokens,
+        )
+        reply = Reply(status, text, response_headers, exchange)
+        self._generic_oracles(who, reply, f"{full_path} {body_text or ''}")
+        return reply
+
+    def server_answers(self) -> bool:
+        try:
+            return httpx.get(str(self.client.base_url.join("/ok")), timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _send(self, request: httpx.Request, stream_seconds: float | None) -> tuple[int, str, httpx.Headers]:
+        """Status, body and headers. With `stream_seconds` (endless streams) whatever came in
+        that time; otherwise the whole body, which must come within REQUEST_DEADLINE."""
+        response = self.client.send(request, stream=True)
+        chunks: list[bytes] = []
+        started = time.monotonic()
+        try:
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                elapsed = time.monotonic() - started
+                if stream_seconds is not None and elapsed > stream_seconds:
+                    break
+                if stream_seconds is None and elapsed > REQUEST_DEADLINE:
+                    raise DeadlinePassed(f"no complete answer within {REQUEST_DEADLINE:.0f} s")
+        except httpx.ReadTimeout:
+            if stream_seconds is None:
+                raise
+        finally:
+            response.close()
+        return response.status_code, b"".join(chunks).decode(errors="replace"), response.headers
+
+    def _generic_oracles(self, who: User | Credential, reply: Reply, request_text: str) -> None:
+        what = f"{reply.exchange.method} {reply.exchange.path}"
+        if reply.status >= 500:
+            self.report("server-error", f"{what} answered {reply.status}", "a non-5xx answer", reply.brief(), set(), reply)
+        elif reply.status >= 400:
+            body = reply.json()
+            if not (isinstance(body, dict) and isinstance(body.get("detail"), str)):
+                self.report("error-shape", f"{what} answered {reply.status} without a JSON detail", '{"detail": "..."}', reply.brief(), set(), reply)
+        if not isinstance(who, User):
+            return
+        for canary, identity in canaries_in(reply.text):
+            if identity != who.identity and identity in self.identities and canary not in request_text:
+                self.report(
+                    "canary-leak",
+                    f"{who.identity} received {identity}'s {canary} from {what}",
+                    f"no data of another user in an answer to {who.identity}",
+                    excerpt_around(reply.text, canary),
+                    {canary},
+                    reply,
+                    key={canary},
+                )
+
+
+def excerpt_around(text: str, needle: str, width: int = 160) -> str:
+    at = text.find(needle)
+    if at < 0:
+        return text[: 2 * width]
+    return ("…" if at > width else "") + text[max(0, at - width) : at + len(needle) + width] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# The model: who owns what
+
+
+class Relation(enum.Enum):
+    OWN = "own"
+    FOREIGN = "foreign"
+    MISSING = "missing"
+
+
+@dataclasses.dataclass
+class RunModel:
+    run_id: str
+    thread_id: str
+    owner: str
+    canary: str
+    graph: str
+    stateless: bool = False
+    keep: bool = True
+    cancelled: bool = False  # its fate is the canceller's: not checked
+
+
+@dataclasses.dataclass
+class ThreadModel:
+    thread_id: str
+    owner: str
+    metadata: dict | None  # None: learned at the owner's next read
+    history: int | None = 0  # checkpoints; None: learned at the owner's next read
+    lineage: set[str] = dataclasses.field(default_factory=set)  # this id and those it was copied from
+    runs: dict[str, RunModel] = dataclasses.field(default_factory=dict)
+    maybe_gone_runs: set[str] = dataclasses.field(default_factory=set)
+    active: list[RunModel] = dataclasses.field(default_factory=list)
+    reserved: bool = False  # a scenario's: never a random target
+    runs_known: bool = True  # False: the run list is learned at the owner's next read
+    checkpoint_id: str | None = None
+    parent_checkpoint_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.lineage.add(self.thread_id)
+
+    @property
+    def graph(self) -> str | None:
+        return (self.metadata or {}).get("graph_id")
+
+    def run_count(self) -> int:
+        return len(self.runs)
+
+
+@dataclasses.dataclass
+class AssistantModel:
+    assistant_id: str
+    owner: str
+    graph_id: str
+    versions: list[dict]  # per version: {"metadata": ..., "name": ...}
+    version: int = 1
+    public: bool = False
+
+    @property
+    def current(self) -> dict:
+        return self.versions[self.version - 1]
+
+
+@dataclasses.dataclass
+class CronModel:
+    cron_id: str
+    owner: str
+    thread_id: str | None
+    assistant_id: str
+    metadata: dict
+    schedule: str
+    enabled: bool = True
+    firing: bool = False
+    tag: str | None = None
+    canary: str | None = None
+    forged_owner: str | None = None
+    next_run: float | None = None
+
+
+@dataclasses.dataclass
+class PublicAssistant:
+    graph_id: str
+    assistant_id: str
+    exists: bool = True
+    owner: str | None = None  # None: the system one; else who re-created it
+
+
+class Model:
+    """What each user of one worker created, and what they may therefore see."""
+
+    THREAD_CAP = 30
+    ASSISTANT_CAP = 10
+    CRON_CAP = 8
+    GONE_CAP = 200
+
+    def __init__(self, identities: list[str], public_graph: str):
+        self.users = [User(identity) for identity in identities]
+        self.threads: dict[str, ThreadModel] = {}
+        self.gone_threads: deque[str] = deque(maxlen=self.GONE_CAP)
+        self.assistants: dict[str, AssistantModel] = {}
+        self.gone_assistants: deque[str] = deque(maxlen=self.GONE_CAP)
+        self.crons: dict[str, CronModel] = {}
+        self.gone_crons: deque[str] = deque(maxlen=self.GONE_CAP)
+        self.store: dict[tuple[tuple[str, ...], str], dict] = {}
+        self.transient: dict[str, RunModel] = {}  # stateless background runs: their threads come and go
+        self.store_unknown: set[str] = set()  # users whose store a reported bug changed: learned again
+        self.public = PublicAssistant(public_graph, system_assistant_id(public_graph))
+
+    def threads_of(self, identity: str, usable: Callable[[ThreadModel], bool] | None = None) -> list[ThreadModel]:
+        return [t for t in self.threads.values() if t.owner == identity and not t.reserved and (usable is None or usable(t))]
+
+    def assistants_of(self, identity: str) -> list[AssistantModel]:
+        return [a for a in self.assistants.values() if a.owner == identity]
+
+    def crons_of(self, identity: str) -> list[CronModel]:
+        return [c for c in self.crons.values() if c.owner == identity]
+
+    def add_thread(self, thread: ThreadModel) -> ThreadModel:
+        self.threads[thread.thread_id] = thread
+        with contextlib.suppress(ValueError):
+            self.gone_threads.remove(thread.thread_id)
+        return thread
+
+    def drop_thread(self, thread_id: str, only: ThreadModel | None = None) -> None:
+        """Forgets a deleted thread (`only`: unless the id now belongs to another thread)."""
+        if only is not None and self.threads.get(thread_id) is not only:
+            return
+        self.threads.pop(thread_id, None)
+        self.gone_threads.append(thread_id)
+        for cron in [c for c in self.crons.values() if c.thread_id == thread_id]:
+            self.drop_cron(cron.cron_id)
+
+    def drop_assistant(self, assistant_id: str) -> None:
+        self.assistants.pop(assistant_id, None)
+        self.gone_assistants.append(assistant_id)
+        for cron in [c for c in self.crons.values() if c.assistant_id == assistant_id]:
+            self.drop_cron(cron.cron_id)
+
+    def drop_cron(self, cron_id: str) -> None:
+        self.crons.pop(cron_id, None)
+        self.gone_crons.append(cron_id)
+
+    def store_items(self, prefix: list[str]) -> dict[tuple[tuple[str, ...], str], dict]:
+        size = len(prefix)
+        return {item: value for item, value in self.store.items() if list(item[0][:size]) == prefix}
+
+
+def clean_metadata(metadata: dict) -> dict:
+    return {key: value for key, value in metadata.items() if key not in RESERVED_METADATA}
+
+
+def label_error(namespace: list[str]) -> bool:
+    """Whether a namespace has a label the API must refuse (empty, or with a dot)."""
+    return any(not label or "." in label for label in namespace)
+
+
+def message_texts(values: Any) -> list[str]:
+    messages = values.get("messages") if isinstance(values, dict) else None
+    texts = []
+    for message in messages or ():
+        if isinstance(message, dict):
+            texts.append(str(message.get("content", "")))
+    return texts
+
+
+def content_location(reply: Reply) -> tuple[str | None, str | None]:
+    """(thread id, run id) of `Content-Location: [/threads/<tid>]/runs/<rid>`."""
+    match = re.search(r"(?:/threads/([0-9a-f-]{36}))?/runs/([0-9a-f-]{36})", reply.headers.get("content-location", ""))
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+def last_values(events: list[SseEvent]) -> Any:
+    values = [event.data for event in events if event.event == "values"]
+    return values[-1] if values else None
+
+
+def diff(before: Any, after: Any) -> tuple[str, str]:
+    """The parts of two readings that differ, as short texts."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+        return (json.dumps({key: before.get(key) for key in keys}, default=str)[:700], json.dumps({key: after.get(key) for key in keys}, default=str)[:700])
+    return json.dumps(before, default=str)[:700], json.dumps(after, default=str)[:700]
+
+
+# --------------------------------------------------------------------------------------------
+# The hunter
+
+OPERATIONS: dict[str, tuple[float, Callable[[Hunter], None]]] = {}
+
+
+def operation(name: str, weight: float) -> Callable[[Callable[[Hunter], None]], Callable[[Hunter], None]]:
+    """Registers a random operation and its weight."""
+
+    def register(function: Callable[[Hunter], None]) -> Callable[[Hunter], None]:
+        OPERATIONS[name] = (weight, function)
+        return function
+
+    return register
+
+
+RUNS_PER_THREAD = 5  # keeps histories (and their readings) short
+FORGERIES = ("user_id", "auth_user_id", "thread_id", "context", "checkpoint", "checkpoint_id", "owner")
+DENIED_THREAD_CREATE = {404, 409}
+DENIED_COPY = {404, 409}
+DENIED_STATE_UPDATE = {403, 404}
+HISTORY_PER_RUN = 3  # a one-node graph writes the input checkpoint and two loop checkpoints
+
+
+class Hunter:
+    """One worker: its users, its model, its operations. `run(n)` performs `n` random
+    operations, then settles everything and checks each user's whole view once more."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        seed: int,
+        worker: int = 0,
+        violations: Violations | None = None,
+        trace_keep: int | None = None,
+        all_identities: set[str] | None = None,
+        firing_crons: bool = True,
+        firing_every: int | None = None,
+    ):
+        self.base_url = base_url
+        self.port = httpx.URL(base_url).port
+        self.worker = worker
+        self.rng = random.Random(f"{seed}:{worker}")
+        self.model = Model(identities_for(worker), public_graph_for(worker))
+        self.canaries = Canaries()
+        self.trace = Trace(trace_keep)
+        self.violations = violations if violations is not None else Violations()
+        self.api = Api(base_url, self.trace, self._report_from_api, all_identities or set(identities_for(worker)))
+        self.stats: Counter[str] = Counter()
+        self.firing_crons = firing_crons
+        self.firing_every = firing_every  # operations between two pairs of firing crons (None: once)
+        self.cron_tags: dict[str, str] = {}  # tag of a firing cron -> its creator
+        self.operations_done = 0
+        self.names = list(OPERATIONS)
+        self.weights = [OPERATIONS[name][0] for name in self.names]
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def violation(self, kind: str, message: str, expected: Any, seen: Any, subject: set[str], reply: Reply | None = None, key: set[str] | None = None) -> None:
+        seq = reply.exchange.seq if reply is not None else self.trace.seq
+        tokens = {token for token in subject if token} | (set(reply.exchange.tokens) if reply is not None else set())
+        chosen, omitted = self.trace.relevant(tokens, seq)
+        if reply is not None and all(exchange.seq != reply.exchange.seq for exchange in chosen):
+            chosen.append(reply.exchange)
+        replay = []
+        for exchange in chosen:
+            replay.append(f"# #{exchange.seq} as {exchange.user} -> {exchange.status} {exchange.excerpt[:160]!r}")
+            replay.append(exchange.curl())
+        found = Violation(kind, message, str(expected)[:1200], str(seen)[:1200], tokens, self.worker, seq, replay, omitted)
+        self.violations.add(found, frozenset(key if key is not None else {token for token in subject if token}))
+
+    def _report_from_api(self, kind: str, message: str, expected: str, seen: str, subject: set[str], reply: Reply, key: set[str] | None = None) -> None:
+        self.violation(kind, message, expected, seen, subject, reply, key)
+
+    def check(
+        self, condition: bool, kind: str, message: str, expected: Any, seen: Any, subject: set[str], reply: Reply | None = None, key: set[str] | None = None
+    ) -> bool:
+        if not condition:
+            self.violation(kind, message, expected, seen, subject, reply, key)
+        return condition
+
+    def expect_status(self, reply: Reply, allowed: int | set[int], message: str, subject: set[str]) -> bool:
+        allowed = {allowed} if isinstance(allowed, int) else allowed
+        if reply.status in allowed:
+            return True
+        if all(status >= 400 for status in allowed) and reply.status < 400:
+            kind = "not-denied"
+        elif all(status < 400 for status in allowed) and reply.status >= 400:
+            kind = "wrongly-refused"
+        else:
+            kind = "status"
+        self.violation(
+            kind,
+            f"{message} ({reply.exchange.method} {reply.exchange.path} as {reply.exchange.user})",
+            f"status {sorted(allowed)}",
+            reply.brief(),
+            subject,
+            reply,
+        )
+        return False
+
+    # --- picking --------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def actor(self) -> User:
+        return self.rng.choice(self.model.users)
+
+    def other(self, user: User) -> User:
+        return self.rng.choice([other for other in self.model.users if other != user])
+
+    def chance(self, probability: float) -> bool:
+        return self.rng.random() < probability
+
+    def missing_thread_id(self) -> str:
+        gone = [thread_id for thread_id in self.model.gone_threads if thread_id not in self.model.threads]
+        return self.rng.choice(gone) if gone and self.chance(0.5) else self.new_id()
+
+    def pick_thread(
+        self, actor: User, own: float = 0.65, foreign: float = 0.25, usable: Callable[[ThreadModel], bool] | None = None
+    ) -> tuple[Relation, ThreadModel | None, str]:
+        roll = self.rng.random()
+        if roll < own:
+            mine = self.model.threads_of(actor.identity, usable)
+            if mine:
+                thread = self.rng.choice(mine)
+                return Relation.OWN, thread, thread.thread_id
+        elif roll < own + foreign:
+            theirs = self.foreign_threads(actor)
+            if theirs:
+                thread = self.rng.choice(theirs)
+                return Relation.FOREIGN, thread, thread.thread_id
+        return Relation.MISSING, None, self.missing_thread_id()
+
+    def foreign_threads(self, actor: User) -> list[ThreadModel]:
+        return [thread for thread in self.model.threads.values() if thread.owner != actor.identity and not thread.reserved]
+
+    def pick_victim(self, actor: User) -> ThreadModel | None:
+        theirs = self.foreign_threads(actor)
+        return self.rng.choice(theirs) if theirs else None
+
+    def pick_assistant(self, actor: User, own: float = 0.6, foreign: float = 0.25) -> tuple[Relation, AssistantModel | None, str]:
+        roll = self.rng.random()
+        if roll < own:
+            mine = [a for a in self.model.assistants_of(actor.identity) if not a.public]
+            if mine:
+                assistant = self.rng.choice(mine)
+                return Relation.OWN, assistant, assistant.assistant_id
+        elif roll < own + foreign:
+            theirs = [a for a in self.model.assistants.values() if a.owner != actor.identity and not a.public]
+            if theirs:
+                assistant = self.rng.choice(theirs)
+                return Relation.FOREIGN, assistant, assistant.assistant_id
+        gone = [a for a in self.model.gone_assistants if a not in self.model.assistants and a != self.model.public.assistant_id]
+        return Relation.MISSING, None, self.rng.choice(gone) if gone and self.chance(0.5) else self.new_id()
+
+    def pick_cron(self, actor: User) -> tuple[Relation, CronModel | None, str]:
+        roll = self.rng.random()
+        if roll < 0.6:
+            mine = [c for c in self.model.crons_of(actor.identity) if not c.firing]
+            if mine:
+                cron = self.rng.choice(mine)
+                return Relation.OWN, cron, cron.cron_id
+        elif roll < 0.9:
+            theirs = [c for c in self.model.crons.values() if c.owner != actor.identity and not c.firing]
+            if theirs:
+                cron = self.rng.choice(theirs)
+                return Relation.FOREIGN, cron, cron.cron_id
+        gone = list(self.model.gone_crons)
+        return Relation.MISSING, None, self.rng.choice(gone) if gone and self.chance(0.5) else self.new_id()
+
+    # --- readings: what an owner sees, checked against the model ---------------------------
+
+    def settle(self, thread: ThreadModel) -> None:
+        """Waits for the thread's background runs (joined by their owner) and checks them."""
+        for run in list(thread.active):
+            self.settle_run(run)
+
+    def settle_run(self, run: RunModel) -> None:
+        owner = User(run.owner)
+        thread = self.model.threads.get(run.thread_id)
+        if thread is not None and run in thread.active:
+            thread.active.remove(run)
+        self.model.transient.pop(run.thread_id, None)
+        subject = {run.thread_id, run.run_id}
+        reply = self.api.call(owner, "GET", f"/threads/{run.thread_id}/runs/{run.run_id}/join")
+        if run.stateless and not run.keep:
+            self.expect_status(reply, {200, 404}, "joining a stateless run", subject)
+            if reply.status == 200 and not run.cancelled and reply.json() not in ({}, None) and "__error__" not in (reply.json() or {}):
+                self.check_run_values(owner, reply.json(), thread_id=run.thread_id, canary=run.canary, run_id=run.run_id, graph=run.graph, reply=reply)
+            return
+        if not self.expect_status(reply, 200, "the owner joins their run", subject):
+            return
+        if run.cancelled:
+            if thread is not None:
+                thread.history = None
+            return
+        in_place = self.check_run_values(
+            owner,
+            reply.json(),
+            thread_id=run.thread_id,
+            canary=run.canary,
+            run_id=run.run_id,
+            graph=run.graph,
+            reply=reply,
+            lineage=thread.lineage if thread else None,
+        )
+        if not in_place and thread is not None:
+            thread.history = None
+        status = self.api.call(owner, "GET", f"/threads/{run.thread_id}/runs/{run.run_id}")
+        if self.expect_status(status, 200, "the owner reads their run", subject):
+            self.check(
+                (status.json() or {}).get("status") == "success",
+                "run-status",
+                "a run nobody cancelled did not succeed",
+                "success",
+                (status.json() or {}).get("status"),
+                subject,
+                status,
+            )
+        if thread is not None and thread.history is not None:
+            thread.history += HISTORY_PER_RUN
+
+    def thread_reading(self, thread: ThreadModel, check: bool = True) -> dict:
+        """The owner's view of a thread (record, state, history, runs), checked against the
+        model (unless `check` is off: a guard's second reading is only compared with its
+        first); unknown parts of the model are learned from it."""
+        if not check:
+            return self.raw_thread_reading(thread)
+        self.settle(thread)
+        owner = User(thread.owner)
+        subject = {thread.thread_id}
+        record = self.api.call(owner, "GET", f"/threads/{thread.thread_id}")
+        if record.status == 404:
+            self.thread_lost(thread, record)
+            return {"status": record.status}
+        if not self.expect_status(record, 200, f"{owner.identity} reads their own thread", subject):
+            return {"status": record.status}
+        body = record.json() or {}
+        metadata = body.get("metadata") or {}
+        self.check(metadata.get("owner") == owner.identity, "owner", "a thread's owner changed", owner.identity, metadata.get("owner"), subject, record)
+        if thread.metadata is None:
+            thread.metadata = metadata
+        if not self.check(
+            metadata == thread.metadata, "metadata", "a thread's metadata differs from what its owner wrote", thread.metadata, metadata, subject, record
+        ):
+            thread.metadata = metadata
+        state = self.api.call(owner, "GET", f"/threads/{thread.thread_id}/state")
+        history = self.api.call(owner, "POST", f"/threads/{thread.thread_id}/history", json_body={"limit": 1000})
+        runs = self.api.call(owner, "GET", f"/threads/{thread.thread_id}/runs", params={"limit": 1000})
+        for reply in (state, history, runs):
+            self.expect_status(reply, 200, f"{owner.identity} reads their own thread", subject)
+        checkpoint = (state.json() or {}).get("checkpoint") or {}
+        thread.checkpoint_id = checkpoint.get("checkpoint_id")
+        thread.parent_checkpoint_id = ((state.json() or {}).get("parent_checkpoint") or {}).get("checkpoint_id")
+        checkpoints = [((entry.get("checkpoint") or {}).get("checkpoint_id")) for entry in (history.json() or []) if isinstance(entry, dict)]
+        if thread.history is None:
+            thread.history = len(checkpoints)
+        if not self.check(
+            len(checkpoints) == thread.history,
+            "history",
+            "a thread's history has another length than its owner's runs and updates made",
+            thread.history,
+            len(checkpoints),
+            subject | thread.lineage,
+            history,
+            key=subject,
+        ):
+            thread.history = len(checkpoints)
+        for entry in history.json() or []:
+            self.check_seen_entries(owner, (entry or {}).get("values"), thread, history)
+        run_ids = {run.get("run_id") for run in (runs.json() or []) if isinstance(run, dict)}
+        if not thread.runs_known:
+            thread.runs = {run_id: thread.runs.get(run_id) or RunModel(run_id, thread.thread_id, owner.identity, "", "echo") for run_id in run_ids}
+            thread.maybe_gone_runs.clear()
+            thread.runs_known = True
+        unexpected = run_ids - set(thread.runs) - thread.maybe_gone_runs
+        lost = set(thread.runs) - run_ids - thread.maybe_gone_runs
+        self.check(
+            not unexpected,
+            "foreign-run",
+            "runs nobody of the owner created are on the thread",
+            sorted(thread.runs),
+            sorted(unexpected),
+            subject | unexpected,
+            runs,
+        )
+        self.check(not lost, "run-lost", "runs of the owner vanished from the thread", sorted(thread.runs), sorted(run_ids), subject | lost, runs)
+        if unexpected or lost:
+            thread.runs_known = False
+            thread.runs = {run_id: thread.runs.get(run_id) or RunModel(run_id, thread.thread_id, owner.identity, "", "echo") for run_id in run_ids}
+        return {
+            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error")},
+            "status": body.get("status"),
+            "checkpoint": thread.checkpoint_id,
+            "history": checkpoints,
+            "runs": sorted((run.get("run_id"), run.get("status")) for run in (runs.json() or []) if isinstance(run, dict)),
+        }
+
+    def raw_thread_reading(self, thread: ThreadModel) -> dict:
+        owner = User(thread.owner)
+        path = f"/threads/{thread.thread_id}"
+        record = self.api.call(owner, "GET", path)
+        if record.status != 200:
+            return {"status": record.status}
+        body = record.json() or {}
+        state = self.api.call(owner, "GET", f"{path}/state").json() or {}
+        history = self.api.call(owner, "POST", f"{path}/history", json_body={"limit": 1000}).json() or []
+        runs = self.api.call(owner, "GET", f"{path}/runs", params={"limit": 1000}).json() or []
+        return {
+            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error")},
+            "status": body.get("status"),
+            "checkpoint": ((state.get("checkpoint") or {}) if isinstance(state, dict) else {}).get("checkpoint_id"),
+            "history": [((entry.get("checkpoint") or {}).get("checkpoint_id")) for entry in history if isinstance(entry, dict)]
+            if isinstance(history, list)
+            else history,
+            "runs": sorted((run.get("run_id"), run.get("status")) for run in runs if isinstance(run, dict)) if isinstance(runs, list) else runs,
+        }
+
+    def thread_lost(self, thread: ThreadModel, reply: Reply) -> None:
+        """The owner cannot read a thread the model says is theirs: reported, then dropped."""
+        self.violation(
+            "thread-lost", f"{thread.owner}'s thread {thread.thread_id} vanished", "the owner reads it (200)", reply.brief(), {thread.thread_id}, reply
+        )
+        self.model.drop_thread(thread.thread_id, only=thread)
+
+    def resync(self, thread: ThreadModel, reading: dict) -> None:
+        """After a divergence was reported: learn the thread again at the owner's next read
+        (or drop it if it is gone), so that one bug is reported once, not at every reading."""
+        if reading.get("status") == 404:
+            self.model.drop_thread(thread.thread_id, only=thread)
+            return
+        thread.metadata = None
+        thread.history = None
+        thread.runs_known = False
+
+    def check_seen_entries(self, owner: User, values: Any, thread: ThreadModel, reply: Reply) -> None:
+        """Every run recorded in a thread's values ran as its owner, on this thread (or one it
+        was copied from)."""
+        entries = values.get("seen") or [] if isinstance(values, dict) else []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            identity_ok = entry.get("user_id") == owner.identity and entry.get("auth_user_id") == owner.identity
+            self.check(
+                identity_ok,
+                "foreign-history",
+                f"{owner.identity}'s thread holds a run that ran as someone else",
+                owner.identity,
+                entry,
+                {thread.thread_id},
+                reply,
+                key={thread.thread_id},
+            )
+            self.check(
+                entry.get("thread_id") in thread.lineage,
+                "foreign-history",
+                f"{owner.identity}'s thread holds a run of another thread",
+                sorted(thread.lineage),
+                entry,
+                {thread.thread_id, str(entry.get("thread_id"))},
+                reply,
+                key={thread.thread_id},
+            )
+
+    def assistant_reading(self, assistant: AssistantModel, check: bool = True) -> dict:
+        owner = User(assistant.owner)
+        subject = {assistant.assistant_id}
+        reply = self.api.call(owner, "GET", f"/assistants/{assistant.assistant_id}")
+        if reply.status != 200 and not check:
+            return {"status": reply.status}
+        if not self.expect_status(reply, 200, f"{owner.identity} reads their own assistant", subject):
+            return {"status": reply.status}
+        body = reply.json() or {}
+        seen = {key: body.get(key) for key in ("metadata", "version", "name", "graph_id", "updated_at", "config")}
+        if not check:
+            return seen
+        expected = {"metadata": assistant.current["metadata"], "version": assistant.version, "name": assistant.current["name"], "graph_id": assistant.graph_id}
+        self.check(
+            {key: seen[key] for key in expected} == expected,
+            "assistant",
+            "an assistant differs from what its owner wrote",
+            expected,
+            {key: seen[key] for key in expected},
+            subject,
+            reply,
+        )
+        return seen
+
+    def cron_reading(self, cron: CronModel, check: bool = True) -> dict:
+        owner = User(cron.owner)
+        subject = {cron.cron_id}
+        reply = self.api.call(owner, "GET", f"/runs/crons/{cron.cron_id}")
+        if reply.status != 200 and not check:
+            return {"status": reply.status}
+        if not self.expect_status(reply, 200, f"{owner.identity} reads their own cron", subject):
+            return {"status": reply.status}
+        body = reply.json() or {}
+        if check:
+            self.check_cron_body(owner, body, cron, reply)
+        return {key: body.get(key) for key in ("metadata", "schedule", "enabled", "payload", "updated_at", "next_run_date", "thread_id", "user_id")}
+
+    def check_cron_body(self, owner: User, body: dict, cron: CronModel, reply: Reply) -> None:
+        subject = {cron.cron_id}
+        self.check(
+            body.get("user_id") == owner.identity, "cron-owner", "a cron's user_id is not its creator", owner.identity, body.get("user_id"), subject, reply
+        )
+        self.check(
+            body.get("metadata") == cron.metadata,
+            "cron-owner",
+            "a cron's metadata differs from what its creator wrote",
+            cron.metadata,
+            body.get("metadata"),
+            subject,
+            reply,
+        )
+        payload_metadata = (body.get("payload") or {}).get("metadata")
+        if isinstance(payload_metadata, dict):
+            self.check(
+                payload_metadata.get("owner") == owner.identity,
+                "cron-owner",
+                "a cron's payload.metadata.owner is not its creator",
+                owner.identity,
+                payload_metadata.get("owner"),
+                subject,
+                reply,
+            )
+        self.check(
+            body.get("schedule") == cron.schedule and body.get("enabled") == cron.enabled,
+            "cron",
+            "a cron's schedule differs from what its creator set",
+            (cron.schedule, cron.enabled),
+            (body.get("schedule"), body.get("enabled")),
+            subject,
+            reply,
+        )
+
+    def store_reading(self, identity: str, check: bool = True) -> dict:
+        """The owner's whole store (`namespace_prefix: [identity]`), checked against the model."""
+        if "." in identity:
+            return {}
+        owner = User(identity)
+        reply = self.api.call(owner, "POST", "/store/items/search", json_body={"namespace_prefix": [identity], "limit": 1000})
+        if not self.expect_status(reply, 200, f"{identity} searches their own store", set()):
+            return {"status": reply.status}
+        found = {(tuple(item["namespace"]), item["key"]): item["value"] for item in (reply.json() or {}).get("items", [])}
+        expected = self.model.store_items([identity])
+        relearn = identity in self.model.store_unknown
+        self.model.store_unknown.discard(identity)
+        if check and (relearn or not self.compare_items(expected, found, f"{identity}'s store", reply)):
+            for item in expected:
+                self.model.store.pop(item, None)
+            self.model.store.update(found)  # reported once; learned from here on
+        return {f"{'/'.join(namespace)}:{key}": value for (namespace, key), value in found.items()}
+
+    def compare_items(self, expected: dict, found: dict, what: str, reply: Reply) -> bool:
+        unexpected = {item: value for item, value in found.items() if expected.get(item) != value}
+        missing = {item: value for item, value in expected.items() if item not in found}
+        subject = {f"store:{'/'.join(namespace)}:{key}" for namespace, key in [*unexpected, *missing]}
+        self.check(
+            not unexpected,
+            "store",
+            f"{what} holds items its owner did not write",
+            {f"{'/'.join(n)}:{k}": expected.get((n, k)) for n, k in unexpected},
+            {f"{'/'.join(n)}:{k}": v for (n, k), v in unexpected.items()},
+            subject,
+            reply,
+        )
+        self.check(not missing, "store-lost", f"{what} lost items", {f"{'/'.join(n)}:{k}": v for (n, k), v in missing.items()}, "absent", subject, reply)
+        return not unexpected and not missing
+
+    # --- guards: nothing changes behind an owner's back -------------------------------------
+
+    @contextlib.contextmanager
+    def guard(
+        self,
+        cause: str,
+        *,
+        actor: User | None = None,
+        threads: tuple | list = (),
+        assistants: tuple | list = (),
+        crons: tuple | list = (),
+        stores: tuple | list = (),
+    ) -> Iterator[None]:
+        """The owners read the given resources before and after the block: both readings must
+        agree (`cause` says what the intruder did)."""
+        threads = list({thread.thread_id: thread for thread in threads if thread is not None}.values())
+        assistants = list({a.assistant_id: a for a in assistants if a is not None}.values())
+        crons = list({c.cron_id: c for c in crons if c is not None}.values())
+        stores = sorted(set(stores) - {None})
+        readings = [
+            *(
+                (
+                    t.owner,
+                    f"{t.owner}'s thread {t.thread_id}",
+                    {t.thread_id},
+                    lambda check, t=t: self.thread_reading(t, check),
+                    lambda later, t=t: self.resync(t, later),
+                )
+                for t in threads
+            ),
+            *(
+                (a.owner, f"{a.owner}'s assistant {a.assistant_id}", {a.assistant_id}, lambda check, a=a: self.assistant_reading(a, check), None)
+                for a in assistants
+            ),
+            *((c.owner, f"{c.owner}'s cron {c.cron_id}", {c.cron_id}, lambda check, c=c: self.cron_reading(c, check), None) for c in crons),
+            *((owner, f"{owner}'s store", {f"store:{owner}"}, lambda check, owner=owner: self.store_reading(owner, check), None) for owner in stores),
+        ]
+        before = [reading[3](True) for reading in readings]
+        yield
+        for (owner, what, subject, read, forget), earlier in zip(readings, before):
+            later = read(False)
+            if later != earlier:
+                was, now = diff(earlier, later)
+                own = actor is not None and owner == actor.identity
+                self.violation("refused-but-changed" if own else "changed-by-other", f"{what} changed after {cause}", was, now, subject)
+                if forget is not None:
+                    forget(later)
+
+    # --- runs: bodies and outputs -----------------------------------------------------------
+
+    def pick_run_assistant(self, actor: User, background: bool) -> tuple[str, str, bool, str | None]:
+        """(assistant_id as sent, the graph it runs, whether the actor may use it, its UUID).
+        Background runs stay on echo graphs that nobody can delete under them."""
+        echo = system_assistant_id("echo")
+        options: list[tuple[float, tuple[str, str, bool, str | None]]] = [(3, ("echo", "echo", True, echo)), (1, (echo, "echo", True, echo))]
+        if not background:
+            options.append((2, ("memory", "memory", True, system_assistant_id("memory"))))
+            public = self.model.public
+            options.append((1, (public.assistant_id, public.graph_id, public.exists, public.assistant_id)))
+        mine = [a for a in self.model.assistants_of(actor.identity) if not a.public and (not background or a.graph_id == "echo")]
+        if mine:
+            own = self.rng.choice(mine)
+            options.append((2, (own.assistant_id, own.graph_id, True, own.assistant_id)))
+        theirs = [a for a in self.model.assistants.values() if a.owner != actor.identity and not a.public]
+        if theirs:
+            foreign = self.rng.choice(theirs)
+            options.append((1, (foreign.assistant_id, foreign.graph_id, False, foreign.assistant_id)))
+        options.append((0.3, (self.new_id(), "echo", False, None)))
+        weights, choices = zip(*options)
+        return self.rng.choices(choices, weights)[0]
+
+    def pick_forgeries(self, stateful: bool) -> list[str]:
+        return [name for name in FORGERIES if self.chance(0.12) and (stateful or name != "checkpoint_id")]
+
+    def victims_for(self, actor: User, forged: list[str]) -> list[ThreadModel]:
+        if not {"thread_id", "checkpoint", "checkpoint_id"} & set(forged):
+            return []
+        victim = self.pick_victim(actor)
+        return [victim] if victim else []
+
+    def run_body(
+        self,
+        actor: User,
+        assistant: str,
+        graph: str,
+        canary: str,
+        *,
+        forged: list[str],
+        victim: ThreadModel | None,
+        stateful: bool,
+        sleep: float | None = None,
+        key: str | None = None,
+    ) -> dict:
+        """A run request carrying the actor's canary, with the chosen forgeries."""
+        run_input: dict[str, Any] = {"messages": [{"role": "human", "content": canary}]}
+        if graph == "memory":
+            run_input["key"] = key
+        if sleep:
+            run_input["sleep"] = sleep
+        body: dict[str, Any] = {"assistant_id": assistant, "input": run_input, "metadata": {"tag": canary}}
+        someone_else = self.other(actor).identity
+        claims: dict[str, Any] = {}
+        if "user_id" in forged or "context" in forged:
+            claims["user_id"] = someone_else
+        if "auth_user_id" in forged:
+            claims["langgraph_auth_user_id"] = someone_else
+        if "thread_id" in forged and victim is not None:
+            claims["thread_id"] = victim.thread_id
+        if claims:
+            if "context" in forged:
+                body["context"] = claims
+            else:
+                body["config"] = {"configurable": claims}
+        if "checkpoint" in forged and victim is not None:
+            body["checkpoint"] = {"thread_id": victim.thread_id}
+        if "checkpoint_id" in forged and stateful and victim is not None and victim.checkpoint_id:
+            body["checkpoint_id"] = victim.checkpoint_id
+        if "owner" in forged:
+            body["metadata"]["owner"] = someone_else
+        return body
+
+    def record_memory(self, identity: str, key: str | None, canary: str | None) -> None:
+        """What a `memory` run of `identity` writes (nothing, for a label with a dot)."""
+        if key is None or canary is None or "." in identity:
+            return
+        self.model.store[((identity, "mem"), key)] = {"text": canary, "via": "abatch"}
+        self.model.store[((identity, "mem"), f"{key}-aput")] = {"text": canary, "via": "aput"}
+
+    def check_run_values(
+        self,
+        actor: User,
+        values: Any,
+        *,
+        thread_id: str | None,
+        canary: str,
+        graph: str,
+        reply: Reply,
+        run_id: str | None = None,
+        lineage: set[str] | None = None,
+        forbidden: set[str] | frozenset[str] = frozenset(),
+        memory: tuple[str, str] | None = None,
+    ) -> bool:
+        """A run's final values: its input is there, its graph ran as the actor on the run's
+        own thread, and (memory graph) it met only the actor's store items. False when the
+        run did not run where it should (the caller's model of the thread is then stale)."""
+        subject = {thread_id, canary, run_id} - {None}
+        if graph == "memory" and not (
+            isinstance(values, dict) and any(entry.get("run_id") == run_id for entry in values.get("seen") or [] if isinstance(entry, dict))
+        ):
+            self.model.store_unknown.add(actor.identity)  # what the run wrote cannot be told
+        if not isinstance(values, dict) or "__error__" in values or "__interrupt__" in values:
+            self.violation("run-failed", "a run did not end with its values", "the final values", str(values)[:400], subject, reply)
+            return False
+        texts = message_texts(values)
+        self.check(canary in texts, "run-output", "a run's values lack its input", canary, texts[-4:], subject, reply)
+        seen = [entry for entry in values.get("seen") or [] if isinstance(entry, dict)]
+        mine = [entry for entry in seen if entry.get("run_id") == run_id] if run_id else seen[-1:]
+        if not self.check(bool(mine), "run-output", "a run's values lack its own record", f"an entry for run {run_id}", seen[-3:], subject, reply):
+            return False
+        entry = mine[-1]
+        for claim in ("user_id", "auth_user_id"):
+            name = "langgraph_auth_user_id" if claim == "auth_user_id" else "user_id"
+            self.check(
+                entry.get(claim) == actor.identity,
+                "run-identity",
+                f"the graph saw configurable.{name}={entry.get(claim)!r} in {actor.identity}'s run",
+                actor.identity,
+                entry,
+                subject,
+                reply,
+            )
+        in_place = thread_id is None or entry.get("thread_id") == thread_id
+        if thread_id is not None:
+            self.check(
+                in_place,
+                "run-thread",
+                f"the graph saw configurable.thread_id={entry.get('thread_id')!r} in a run on {thread_id}",
+                thread_id,
+                entry,
+                subject | {str(entry.get("thread_id"))},
+                reply,
+            )
+        else:
+            self.check(
+                entry.get("thread_id") not in forbidden,
+                "run-thread",
+                "a stateless run ran on an existing thread",
+                "its own temporary thread",
+                entry,
+                subject | {str(entry.get("thread_id"))},
+                reply,
+            )
+        if lineage is not None:
+            for other in seen:
+                identity_ok = other.get("user_id") == actor.identity and other.get("auth_user_id") == actor.identity
+                self.check(
+                    identity_ok and other.get("thread_id") in lineage,
+                    "foreign-history",
+                    f"{actor.identity}'s thread holds a run of someone else or of another thread",
+                    sorted(lineage),
+                    other,
+                    subject | {str(other.get("thread_id"))},
+                    reply,
+                )
+        if graph == "memory":
+            self.record_memory_run(actor, values, entry, memory, reply)
+        return in_place
+
+    def record_memory_run(self, actor: User, values: dict, entry: dict, memory: tuple[str, str] | None, reply: Reply) -> None:
+        """The store after a `memory` run (its writes), then what the graph found. A run that
+        ran as someone else wrote where the model cannot follow: both stores are learned again."""
+        ran_as = entry.get("user_id")
+        if ran_as != actor.identity:
+            self.model.store_unknown.update({actor.identity, str(ran_as), str(ran_as).split(".")[0]})
+            return
+        if "." in actor.identity:
+            self.check_memories(actor, values, reply)  # must fail, whatever the model knows
+            return
+        if memory is not None:
+            self.record_memory(actor.identity, *memory)
+        if actor.identity not in self.model.store_unknown:
+            self.check_memories(actor, values, reply)
+
+    def check_memories(self, actor: User, values: dict, reply: Reply) -> None:
+        errors = values.get("store_errors") or {}
+        found = {(tuple(item.get("namespace") or ()), item.get("key")): item.get("value") for item in values.get("memories") or [] if isinstance(item, dict)}
+        subject = {f"store:{actor.identity}"}
+        if "." in actor.identity:
+            if not self.check(
+                "abatch" in errors and "aput" in errors,
+                "graph-store-label",
+                f"{actor.identity}'s graph wrote a namespace whose first label has a dot",
+                "an error from store.abatch and from store.aput",
+                errors or "no error",
+                subject,
+                reply,
+            ):
+                self.model.store_unknown.add(actor.identity.split(".")[0])  # its items landed in that user's namespace
+            self.check(not found, "graph-store-label", f"{actor.identity}'s graph found items under a label with a dot", "nothing", found, subject, reply)
+            return
+        self.check(not errors, "graph-store", f"{actor.identity}'s graph could not use its own namespace", "no errors", errors, subject, reply)
+        self.compare_items(self.model.store_items([actor.identity]), found, f"the store {actor.identity}'s graph searched", reply)
+
+    def check_run_record(self, actor: User, run: Any, thread_id: str | None, reply: Reply) -> None:
+        """A stored run (background answers, `GET .../runs/{id}`) holds the real identity and thread."""
+        if not self.check(isinstance(run, dict), "run-output", "a run answer is not a Run", "a Run object", str(run)[:200], {thread_id or ""}, reply):
+            return
+        configurable = ((run.get("kwargs") or {}).get("config") or {}).get("configurable") or {}
+        subject = {thread_id, run.get("run_id")} - {None}
+        for key in ("user_id", "langgraph_auth_user_id"):
+            self.check(
+                configurable.get(key) == actor.identity,
+                "run-identity",
+                f"a run was stored with configurable.{key}={configurable.get(key)!r}",
+                actor.identity,
+                configurable.get(key),
+                subject,
+                reply,
+            )
+        if thread_id is not None:
+            self.check(
+                run.get("thread_id") == thread_id and configurable.get("thread_id") == thread_id,
+                "run-thread",
+                "a run was stored for another thread",
+                thread_id,
+                (run.get("thread_id"), configurable.get("thread_id")),
+                subject,
+                reply,
+            )
+
+    def record_thread_run(self, actor: User, thread: ThreadModel, reply: Reply, mode: str, plan: dict) -> None:
+        """The model after a run the actor made on their own thread, and its output checks."""
+        if thread.metadata is not None:
+            thread.metadata.update({"graph_id": plan["graph"], "assistant_id": plan["resolved"]})
+        uncertain = bool({"checkpoint_id"} & set(plan["forged"]))
+        if mode == "background":
+            run = reply.json() or {}
+            self.check_run_record(actor, run, thread.thread_id, reply)
+            record = RunModel(str(run.get("run_id")), thread.thread_id, actor.identity, plan["canary"], plan["graph"])
+            thread.runs[record.run_id] = record
+            thread.active.append(record)
+            if uncertain:
+                thread.history = None
+            return
+        values, run_id = self.run_output(reply, mode)
+        if run_id:
+            thread.runs[run_id] = RunModel(run_id, thread.thread_id, actor.identity, plan["canary"], plan["graph"])
+        tid, _ = content_location(reply)
+        if mode == "wait":
+            self.check(tid == thread.thread_id, "run-thread", "a run's Content-Location names another thread", thread.thread_id, tid, {thread.thread_id}, reply)
+        in_place = self.check_run_values(
+            actor,
+            values,
+            thread_id=thread.thread_id,
+            canary=plan["canary"],
+            graph=plan["graph"],
+            reply=reply,
+            run_id=run_id,
+            lineage=thread.lineage,
+            memory=(plan["key"], plan["canary"]),
+        )
+        if uncertain or not in_place:
+            thread.history = None
+        elif thread.history is not None:
+            thread.history += HISTORY_PER_RUN
+
+    def run_output(self, reply: Reply, mode: str) -> tuple[Any, str | None]:
+        """(final values, run id) of a `/wait` or `/stream` answer."""
+        if mode == "wait":
+            return reply.json(), content_location(reply)[1]
+        events = reply.events()
+        for event in events:
+            if event.event == "error":
+                self.violation("run-failed", "a run stream ended with an error", "no error event", event.data, set(), reply)
+        started = [event.data for event in events if event.event == "metadata" and isinstance(event.data, dict) and "run_id" in event.data]
+        return last_values(events), started[0]["run_id"] if started else content_location(reply)[1]
+
+    # --- operations: runs ------------------------------------------------------------------
+
+    @operation("runs.on_thread", 10)
+    def op_run_on_thread(self) -> None:
+        """A run on a thread (wait, stream or background): own, another user's, or missing
+        (`if_not_exists: create` makes it the actor's), with random forgeries."""
+        actor = self.actor()
+        mode = self.rng.choices(["wait", "stream", "background"], [5, 3, 2])[0]
+        relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: t.run_count() < RUNS_PER_THREAD)
+        assistant, graph, usable, resolved = self.pick_run_assistant(actor, background=mode == "background")
+        forged = self.pick_forgeries(stateful=True)
+        victims = self.victims_for(actor, forged)
+        create = relation is Relation.MISSING and self.chance(0.6)
+        plan = {"graph": graph, "resolved": resolved, "forged": forged, "canary": self.canaries.new(actor.identity), "key": self.rng.choice(STORE_KEYS)}
+        guarded = victims + ([thread] if relation is Relation.FOREIGN else [])
+        with self.guard(f"{actor.identity}'s run on {thread_id} (forged {forged})", threads=guarded):
+            body = self.run_body(
+                actor,
+                assistant,
+                graph,
+                plan["canary"],
+                forged=forged,
+                victim=victims[0] if victims else None,
+                stateful=True,
+                sleep=0.05 if mode == "background" and self.chance(0.3) else None,
+                key=plan["key"],
+            )
+            if create:
+                body["if_not_exists"] = "create"
+            suffix = {"wait": "/wait", "stream": "/stream", "background": ""}[mode]
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/runs{suffix}", json_body=body)
+            allowed = usable and (relation is Relation.OWN or create)
+            subject = {thread_id, plan["canary"]}
+            if not allowed:
+                self.expect_status(reply, 404, f"a run on {relation.value} thread / assistant {assistant} must be refused", subject)
+                return
+            if not self.expect_status(reply, 200, f"{actor.identity}'s run on their {relation.value} thread", subject):
+                return
+            if relation is Relation.MISSING:
+                thread = self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None))
+            assert thread is not None
+            self.record_thread_run(actor, thread, reply, mode, plan)
+            if victims and mode == "background":
+                self.settle(thread)
+
+    @operation("runs.stateless", 6)
+    def op_run_stateless(self) -> None:
+        """A stateless run (wait, stream, background, batch), kept or deleted, with forgeries
+        that point at another user's thread."""
+        actor = self.actor()
+        mode = self.rng.choices(["wait", "stream", "background", "batch"], [4, 2, 2, 1])[0]
+        background = mode in ("background", "batch")
+        keep = self.chance(0.5)
+        assistant, graph, usable, _resolved = self.pick_run_assistant(actor, background=background)
+        forged = self.pick_forgeries(stateful=False)
+        victims = self.victims_for(actor, forged)
+        forbidden = {t.thread_id for t in self.model.threads.values() if t.owner != actor.identity}
+        with self.guard(f"{actor.identity}'s stateless run (forged {forged})", threads=victims):
+            canaries = [self.canaries.new(actor.identity) for _ in range(self.rng.randint(1, 3) if mode == "batch" else 1)]
+            key = self.rng.choice(STORE_KEYS)
+            bodies = []
+            for canary in canaries:
+                body = self.run_body(actor, assistant, graph, canary, forged=forged, victim=victims[0] if victims else None, stateful=False, key=key)
+                if keep or self.chance(0.5):
+                    body["on_completion"] = "keep" if keep else "delete"
+                bodies.append(body)
+            path = {"wait": "/runs/wait", "stream": "/runs/stream", "background": "/runs", "batch": "/runs/batch"}[mode]
+            reply = self.api.call(actor, "POST", path, json_body=bodies if mode == "batch" else bodies[0])
+            subject = set(canaries)
+            if not usable:
+                self.expect_status(reply, 404, f"a stateless run on assistant {assistant} must be refused", subject)
+                return
+            if not self.expect_status(reply, 200, f"{actor.identity}'s stateless run", subject):
+                return
+            if background:
+                runs = reply.json() if mode == "batch" else [reply.json()]
+                for run, canary in zip(runs if isinstance(runs, list) else [], canaries):
+                    self.record_stateless_background(actor, run, canary, keep, reply, victims)
+                return
+            values, run_id = self.run_output(reply, mode)
+            thread_id = content_location(reply)[0] if mode == "wait" else None
+            self.check_run_values(
+                actor, values, thread_id=thread_id, canary=canaries[0], graph=graph, reply=reply, run_id=run_id, forbidden=forbidden, memory=(key, canaries[0])
+            )
+            temporary = thread_id or (self.find_kept_thread(actor, canaries[0]) if keep else None)
+            if temporary and temporary not in self.model.threads and temporary not in forbidden:
+                self.after_stateless(actor, temporary, keep, run_id, canaries[0], graph)
+
+    def find_kept_thread(self, actor: User, canary: str) -> str | None:
+        """The thread a kept stateless stream run made (its answer does not name it): the one
+        whose metadata carries the run's tag."""
+        reply = self.api.call(actor, "POST", "/threads/search", json_body={"metadata": {"tag": canary}, "limit": 10})
+        rows = reply.json() if reply.status == 200 and isinstance(reply.json(), list) else []
+        self.check(
+            len(rows) == 1,
+            "stateless-thread",
+            "a kept stateless run's thread is not its creator's (or not there)",
+            "exactly one thread tagged with the run's canary",
+            [row.get("thread_id") for row in rows if isinstance(row, dict)],
+            {canary},
+            reply,
+        )
+        return str(rows[0].get("thread_id")) if len(rows) == 1 and isinstance(rows[0], dict) else None
+
+    def after_stateless(self, actor: User, thread_id: str, keep: bool, run_id: str | None, canary: str, graph: str) -> None:
+        """A finished stateless run's thread: the actor's when kept, gone otherwise."""
+        if keep:
+            thread = self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None, history=HISTORY_PER_RUN))
+            if run_id:
+                thread.runs[run_id] = RunModel(run_id, thread_id, actor.identity, canary, graph, stateless=True)
+        else:
+            self.model.gone_threads.append(thread_id)
+        if self.chance(0.3):
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}")
+            self.expect_status(
+                reply, 200 if keep else 404, f"a stateless run's thread after the run (on_completion={'keep' if keep else 'delete'})", {thread_id}
+            )
+            if keep and reply.status == 200:
+                owner = ((reply.json() or {}).get("metadata") or {}).get("owner")
+                self.check(owner == actor.identity, "owner", "a kept stateless thread is not its creator's", actor.identity, owner, {thread_id}, reply)
+
+    def record_stateless_background(self, actor: User, run: Any, canary: str, keep: bool, reply: Reply, victims: list[ThreadModel]) -> None:
+        self.check_run_record(actor, run, None, reply)
+        if not isinstance(run, dict) or not run.get("thread_id"):
+            return
+        thread_id = str(run["thread_id"])
+        if thread_id in self.model.threads or any(thread_id == t.thread_id for t in victims):
+            self.violation("run-thread", "a stateless run was created on an existing thread", "a new temporary thread", thread_id, {thread_id}, reply)
+            return
+        record = RunModel(str(run.get("run_id")), thread_id, actor.identity, canary, "echo", stateless=True, keep=keep)
+        if keep:
+            thread = self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None))
+            thread.runs[record.run_id] = record
+            thread.active.append(record)
+            if victims:
+                self.settle(thread)
+        else:
+            self.model.transient[thread_id] = record
+            if victims:
+                self.settle_run(record)
+
+    @operation("runs.webhook", 1)
+    def op_run_webhook(self) -> None:
+        """A webhook given as a path on this server or a loopback URL is refused (422)."""
+        actor = self.actor()
+        victim = self.pick_victim(actor)
+        target = victim.thread_id if victim else self.new_id()
+        hooks = [
+            f"/threads/{target}/runs",
+            "/runs/wait",
+            f"http://127.0.0.1:{self.port}/threads/{target}/runs",
+            f"http://localhost:{self.port}/threads/{target}/runs/wait",
+            f"http://LOCALHOST:{self.port}/ok",
+            f"http://[::1]:{self.port}/runs",
+            f"http://127.0.0.2:{self.port}/runs",
+            f"http://127.1:{self.port}/runs",
+            f"http://2130706433:{self.port}/runs",
+            f"http://0.0.0.0:{self.port}/runs",
+        ]
+        hook = self.rng.choice(hooks)
+        mine = self.model.threads_of(actor.identity, lambda t: t.run_count() < RUNS_PER_THREAD)
+        thread = self.rng.choice(mine) if mine and self.chance(0.5) else None
+        path = f"/threads/{thread.thread_id}/runs/wait" if thread else self.rng.choice(["/runs", "/runs/wait", "/runs/stream"])
+        canary = self.canaries.new(actor.identity)
+        with self.guard(f"{actor.identity}'s run with webhook {hook}", actor=actor, threads=[t for t in (victim, thread) if t]):
+            body = self.run_body(actor, "echo", "echo", canary, forged=[], victim=None, stateful=thread is not None)
+            body["webhook"] = hook
+            reply = self.api.call(actor, "POST", path, json_body=body)
+            self.expect_status(reply, 422, f"a run with the webhook {hook} must be refused", {target, canary})
+
+    @operation("runs.list", 2)
+    def op_runs_list(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        with self.guard(f"{actor.identity} listing the runs of {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/runs", params={"limit": 1000})
+            if relation is not Relation.OWN:
+                self.expect_status(reply, 404, f"listing the runs of a {relation.value} thread", {thread_id})
+                return
+            if self.expect_status(reply, 200, "listing the runs of one's own thread", {thread_id}):
+                for run in reply.json() or []:
+                    self.check(
+                        isinstance(run, dict) and run.get("thread_id") == thread_id,
+                        "foreign-run",
+                        "a thread's run list holds another thread's run",
+                        thread_id,
+                        str(run)[:300],
+                        {thread_id},
+                        reply,
+                    )
+                    if isinstance(run, dict) and run.get("run_id") in (thread.runs if thread else {}):
+                        self.check_run_record(actor, run, thread_id, reply)
+
+    @operation("runs.get", 2)
+    def op_runs_get(self) -> None:
+        """One run: of an own thread, of another user's thread, or another thread's run under
+        one's own thread id."""
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: bool(t.runs))
+        runs = [run for t in self.model.threads.values() for run in t.runs.values() if t.thread_id != thread_id]
+        if thread is not None and thread.runs and self.chance(0.75):
+            run_id, crossed = self.rng.choice(list(thread.runs)), False
+        elif runs:
+            run_id, crossed = self.rng.choice(runs).run_id, True
+        else:
+            run_id, crossed = self.new_id(), True
+        with self.guard(f"{actor.identity} reading run {run_id} of {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/runs/{run_id}")
+            if relation is not Relation.OWN or crossed or run_id in thread.maybe_gone_runs:
+                if relation is not Relation.OWN or crossed:
+                    self.expect_status(reply, 404, f"reading a run through a {relation.value} thread", {thread_id, run_id})
+                return
+            if self.expect_status(reply, 200, "reading a run of one's own thread", {thread_id, run_id}):
+                self.check_run_record(actor, reply.json(), thread_id, reply)
+
+    @operation("runs.join", 2)
+    def op_runs_join(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: bool(t.runs))
+        run_id = self.rng.choice(list(thread.runs)) if thread is not None and thread.runs else self.new_id()
+        stream = self.chance(0.4)
+        with self.guard(f"{actor.identity} joining run {run_id} of {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            if relation is Relation.OWN:
+                self.settle(thread)
+            path = f"/threads/{thread_id}/runs/{run_id}/{'stream' if stream else 'join'}"
+            reply = self.api.call(actor, "GET", path)
+            subject = {thread_id, run_id}
+            if relation is Relation.OWN:
+                if self.expect_status(reply, 200, "joining one's own run", subject) and not stream and run_id not in thread.maybe_gone_runs:
+                    values = reply.json()
+                    if isinstance(values, dict) and "seen" in values:
+                        self.check_seen_entries(actor, values, thread, reply)
+                return
+            if stream and reply.status == 200:
+                errors = [event for event in reply.events() if event.event == "error"]
+                others = [event for event in reply.events() if event.event != "error"]
+                self.check(
+                    reply.is_sse and bool(errors) and not others,
+                    "not-denied",
+                    "joining the stream of another user's run",
+                    "an error event (404)",
+                    reply.brief(),
+                    subject,
+                    reply,
+                )
+            else:
+                self.expect_status(reply, 404, f"joining a run of a {relation.value} thread", subject)
+
+    @operation("runs.cancel", 1.5)
+    def op_runs_cancel(self) -> None:
+        """Cancelling: one's own fresh run (it ends interrupted or rolled back), or another
+        user's active run (404, and it ends normally)."""
+        actor = self.actor()
+        mine = self.model.threads_of(actor.identity, lambda t: t.run_count() < RUNS_PER_THREAD)
+        if self.chance(0.5) or not mine:
+            self.cancel_foreign(actor)
+            return
+        thread = self.rng.choice(mine)
+        run = self.start_background(actor, thread, sleep=1.0)
+        if run is None:
+            return
+        action = self.rng.choice(["interrupt", "rollback"])
+        reply = self.api.call(
+            actor, "POST", f"/threads/{thread.thread_id}/runs/{run.run_id}/cancel", params={"action": action, "wait": self.rng.choice(["false", "true"])}
+        )
+        self.expect_status(reply, {200, 202, 404}, "cancelling one's own run", {thread.thread_id, run.run_id})
+        run.cancelled = True
+        if action == "rollback":
+            thread.maybe_gone_runs.add(run.run_id)
+        self.settle(thread)
+
+    def cancel_foreign(self, actor: User) -> None:
+        victim = self.pick_victim(actor)
+        if victim is None:
+            return
+        run = self.start_background(User(victim.owner), victim, sleep=0.3)
+        if run is None:
+            return
+        form = self.rng.choice(["one", "by-ids", "all"])
+        with self.guard(f"{actor.identity} cancelling {victim.owner}'s run ({form})", threads=[victim]):
+            if form == "one":
+                reply = self.api.call(actor, "POST", f"/threads/{victim.thread_id}/runs/{run.run_id}/cancel")
+                self.expect_status(reply, 404, "cancelling another user's run", {victim.thread_id, run.run_id})
+            elif form == "by-ids":
+                reply = self.api.call(actor, "POST", "/runs/cancel", json_body={"thread_id": victim.thread_id, "run_ids": [run.run_id]})
+                self.expect_status(reply, 404, "cancelling another user's runs by id", {victim.thread_id, run.run_id})
+            else:
+                reply = self.api.call(actor, "POST", "/runs/cancel", json_body={"status": self.rng.choice(["all", "pending", "running"])})
+                self.expect_status(reply, {204, 404}, "cancelling all of one's runs", {victim.thread_id, run.run_id})
+                for thread in self.model.threads_of(actor.identity):
+                    for own in thread.active:
+                        own.cancelled = True
+                for own in self.model.transient.values():
+                    if own.owner == actor.identity:
+                        own.cancelled = True
+
+    def start_background(self, owner: User, thread: ThreadModel, sleep: float) -> RunModel | None:
+        canary = self.canaries.new(owner.identity)
+        body = self.run_body(owner, "echo", "echo", canary, forged=[], victim=None, stateful=True, sleep=sleep)
+        reply = self.api.call(owner, "POST", f"/threads/{thread.thread_id}/runs", json_body=body)
+        if not self.expect_status(reply, 200, f"{owner.identity} starts a run on their thread", {thread.thread_id}):
+            return None
+        plan = {"graph": "echo", "resolved": system_assistant_id("echo"), "forged": [], "canary": canary, "key": None}
+        self.record_thread_run(owner, thread, reply, "background", plan)
+        return thread.active[-1] if thread.active else None
+
+    @operation("runs.delete", 1)
+    def op_runs_delete(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: bool(t.runs))
+        run_id = self.rng.choice(list(thread.runs)) if thread is not None and thread.runs else self.new_id()
+        with self.guard(f"{actor.identity} deleting run {run_id} of {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            if relation is Relation.OWN:
+                self.settle(thread)
+            reply = self.api.call(actor, "DELETE", f"/threads/{thread_id}/runs/{run_id}")
+            if relation is not Relation.OWN:
+                self.expect_status(reply, 404, f"deleting a run of a {relation.value} thread", {thread_id, run_id})
+                return
+            self.expect_status(reply, {204, 404} if run_id in thread.maybe_gone_runs else 204, "deleting one's own finished run", {thread_id, run_id})
+            thread.runs.pop(run_id, None)
+            thread.maybe_gone_runs.discard(run_id)
+            thread.history = None  # its checkpoints go with it
+
+    @operation("runs.settle", 2)
+    def op_runs_settle(self) -> None:
+        busy = [t for t in self.model.threads.values() if t.active]
+        if busy:
+            self.settle(self.rng.choice(busy))
+        elif self.model.transient:
+            self.settle_run(self.rng.choice(list(self.model.transient.values())))
+
+    # --- operations: threads ---------------------------------------------------------------
+
+    def all_threads_of(self, identity: str) -> list[ThreadModel]:
+        """Every live thread of a user, reserved ones included (searches return those too)."""
+        return [thread for thread in self.model.threads.values() if thread.owner == identity]
+
+    @operation("threads.create", 6)
+    def op_threads_create(self) -> None:
+        """Create: a new client-chosen id, a server id, one's own existing id (`if_exists`), or
+        the id of a deleted thread; metadata may forge another owner or carry reserved keys."""
+        actor = self.actor()
+        mine = self.model.threads_of(actor.identity)
+        if len(mine) >= Model.THREAD_CAP:
+            idle = [thread for thread in mine if not thread.active]
+            if idle:
+                self.delete_own_thread(actor, self.rng.choice(idle))
+            return
+        canary = self.canaries.new(actor.identity)
+        metadata: dict[str, Any] = {"tag": canary}
+        if self.chance(0.3):
+            metadata["owner"] = self.other(actor).identity
+        if self.chance(0.25):
+            metadata["graph_id"] = self.rng.choice(GRAPHS)
+        if self.chance(0.1):
+            metadata["assistant_id"] = self.new_id()  # reserved: dropped by the server
+        body: dict[str, Any] = {"metadata": metadata}
+        if_exists = self.rng.choice([None, "raise", "do_nothing"])
+        if if_exists:
+            body["if_exists"] = if_exists
+        variant = self.rng.choices(["new", "server-id", "own-existing", "gone-id"], [5, 2, 1, 1])[0]
+        if variant == "own-existing" and mine:
+            existing = self.rng.choice(mine)
+            body["thread_id"] = existing.thread_id
+            reply = self.api.call(actor, "POST", "/threads", json_body=body)
+            if if_exists == "do_nothing":
+                if self.expect_status(reply, 200, "re-creating one's own thread with do_nothing", {existing.thread_id}) and existing.metadata is not None:
+                    self.check(
+                        (reply.json() or {}).get("metadata") == existing.metadata,
+                        "metadata",
+                        "do_nothing changed an existing thread",
+                        existing.metadata,
+                        (reply.json() or {}).get("metadata"),
+                        {existing.thread_id},
+                        reply,
+                    )
+            else:
+                self.expect_status(reply, 409, "re-creating one's own thread", {existing.thread_id})
+            return
+        thread_id = {"new": self.new_id, "gone-id": self.missing_thread_id}.get(variant, lambda: None)()
+        if thread_id:
+            body["thread_id"] = thread_id
+        reply = self.api.call(actor, "POST", "/threads", json_body=body)
+        if not self.expect_status(reply, 200, f"creating a thread ({variant})", {thread_id or "", canary}):
+            return
+        created = reply.json() or {}
+        new_id = str(created.get("thread_id"))
+        expected = {**clean_metadata(metadata), "owner": actor.identity}
+        self.check(thread_id is None or new_id == thread_id, "thread", "a created thread has another id than requested", thread_id, new_id, {new_id}, reply)
+        self.check(
+            created.get("metadata") == expected,
+            "owner" if (created.get("metadata") or {}).get("owner") != actor.identity else "metadata",
+            "a created thread's metadata",
+            expected,
+            created.get("metadata"),
+            {new_id},
+            reply,
+        )
+        self.check(created.get("values") in (None, {}), "fresh-thread", "a new thread already has values", None, created.get("values"), {new_id}, reply)
+        thread = self.model.add_thread(ThreadModel(new_id, actor.identity, metadata=expected))
+        if variant == "gone-id" and self.chance(0.5):
+            self.check_empty_thread(actor, thread)
+
+    def check_empty_thread(self, owner: User, thread: ThreadModel) -> None:
+        """A thread nobody ran on yet: no values, no checkpoint, no history, no runs."""
+        subject = {thread.thread_id}
+        record = self.api.call(owner, "GET", f"/threads/{thread.thread_id}")
+        if self.expect_status(record, 200, "reading one's fresh thread", subject):
+            self.check(
+                (record.json() or {}).get("values") in (None, {}),
+                "fresh-thread",
+                "a fresh thread shows values",
+                None,
+                (record.json() or {}).get("values"),
+                subject,
+                record,
+            )
+        state = self.api.call(owner, "GET", f"/threads/{thread.thread_id}/state")
+        if self.expect_status(state, 200, "reading one's fresh thread's state", subject):
+            body = state.json() or {}
+            checkpoint_id = (body.get("checkpoint") or {}).get("checkpoint_id")
+            self.check(
+                body.get("values") in (None, {}) and checkpoint_id is None,
+                "fresh-thread",
+                "a fresh thread has a state",
+                {"values": {}, "checkpoint_id": None},
+                {"values": body.get("values"), "checkpoint": body.get("checkpoint")},
+                subject,
+                state,
+            )
+        self.thread_reading(thread)
+
+    def delete_own_thread(self, actor: User, thread: ThreadModel) -> None:
+        reply = self.api.call(actor, "DELETE", f"/threads/{thread.thread_id}")
+        if self.expect_status(reply, 204, "deleting one's own thread", {thread.thread_id}):
+            self.model.drop_thread(thread.thread_id)
+
+    @operation("threads.create_taken", 2)
+    def op_threads_create_taken(self) -> None:
+        """Create with another user's existing thread id: refused, their thread unchanged."""
+        actor = self.actor()
+        victim = self.pick_victim(actor)
+        if victim is None:
+            return
+        body: dict[str, Any] = {"thread_id": victim.thread_id, "metadata": {"tag": self.canaries.new(actor.identity)}}
+        if self.chance(0.7):
+            body["if_exists"] = self.rng.choice(["raise", "do_nothing"])
+        with self.guard(f"{actor.identity} creating a thread with {victim.owner}'s id", threads=[victim]):
+            reply = self.api.call(actor, "POST", "/threads", json_body=body)
+            self.expect_status(reply, DENIED_THREAD_CREATE, "creating a thread with another user's id", {victim.thread_id})
+
+    @operation("threads.get", 4)
+    def op_threads_get(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        if relation is Relation.OWN and self.chance(0.3):
+            self.thread_reading(thread)
+            return
+        reply = self.api.call(actor, "GET", f"/threads/{thread_id}")
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"reading a {relation.value} thread", {thread_id})
+            return
+        if self.expect_status(reply, 200, "reading one's own thread", {thread_id}):
+            metadata = (reply.json() or {}).get("metadata")
+            if thread.metadata is None:
+                thread.metadata = metadata
+            self.check(
+                metadata == thread.metadata, "metadata", "a thread's metadata differs from what its owner wrote", thread.metadata, metadata, {thread_id}, reply
+            )
+
+    @operation("threads.patch", 4)
+    def op_threads_patch(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        patch: dict[str, Any] = {"note": self.canaries.new(actor.identity)}
+        if self.chance(0.3):
+            patch["owner"] = self.other(actor).identity
+        if self.chance(0.1):
+            patch["thread_id"] = self.new_id()  # reserved: dropped
+        minimal = self.chance(0.2)
+        headers = {"Prefer": "return=minimal"} if minimal else None
+        with self.guard(f"{actor.identity} patching {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "PATCH", f"/threads/{thread_id}", json_body={"metadata": patch}, headers=headers)
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"patching a {relation.value} thread", {thread_id})
+            return
+        if not self.expect_status(reply, 204 if minimal else 200, "patching one's own thread", {thread_id}):
+            return
+        if thread.metadata is not None:
+            thread.metadata.update(clean_metadata(patch))
+            thread.metadata["owner"] = actor.identity
+            if not minimal:
+                seen = (reply.json() or {}).get("metadata")
+                self.check(
+                    seen == thread.metadata,
+                    "owner" if (seen or {}).get("owner") != actor.identity else "metadata",
+                    "a patched thread's metadata",
+                    thread.metadata,
+                    seen,
+                    {thread_id},
+                    reply,
+                )
+
+    @operation("threads.delete", 3)
+    def op_threads_delete(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor, own=0.5, foreign=0.35, usable=lambda t: not t.active)
+        with self.guard(f"{actor.identity} deleting {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "DELETE", f"/threads/{thread_id}")
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"deleting a {relation.value} thread", {thread_id})
+            return
+        if self.expect_status(reply, 204, "deleting one's own thread", {thread_id}):
+            self.model.drop_thread(thread_id)
+            if self.chance(0.3):
+                again = self.api.call(actor, "GET", f"/threads/{thread_id}")
+                self.expect_status(again, 404, "reading a deleted thread", {thread_id})
+
+    def tolerated_threads(self, identity: str) -> set[str]:
+        """Threads of a user that may or may not be listed: stateless runs' temporary ones."""
+        return {run.thread_id for run in self.model.transient.values() if run.owner == identity}
+
+    def check_listed_threads(self, actor: User, rows: list, sure: set[str], maybe: set[str], reply: Reply, *, exact: bool) -> None:
+        """A search's rows: all the actor's; with `exact`, every `sure` thread is there."""
+        listed = set()
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            thread_id = str(row.get("thread_id"))
+            listed.add(thread_id)
+            metadata = row.get("metadata") or {}
+            tag = metadata.get("cron_tag")
+            if thread_id not in self.model.threads and self.cron_tags.get(tag) == actor.identity and metadata.get("owner") == actor.identity:
+                self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=metadata, history=None, runs_known=False))  # a cron's, adopted
+                maybe.add(thread_id)
+        allowed = sure | maybe | self.tolerated_threads(actor.identity)
+        foreign = {thread_id for thread_id in listed - allowed if thread_id in self.model.threads}
+        unknown = listed - allowed - foreign
+        self.check(
+            not foreign,
+            "search-leak",
+            f"{actor.identity}'s search lists other users' threads",
+            "only own threads",
+            {t: self.model.threads[t].owner for t in foreign},
+            foreign,
+            reply,
+        )
+        described = {str(row.get("thread_id")): row.get("metadata") for row in rows if isinstance(row, dict) and str(row.get("thread_id")) in unknown}
+        self.check(
+            not unknown, "search-unknown", f"{actor.identity}'s search lists threads nobody of theirs created", "only own threads", described, unknown, reply
+        )
+        if exact:
+            missing = sure - listed
+            if not self.check(
+                not missing, "search-missing", f"{actor.identity}'s search misses their own threads", sorted(sure), sorted(missing), missing, reply
+            ):
+                for thread_id in missing:
+                    again = self.api.call(actor, "GET", f"/threads/{thread_id}")
+                    if again.status == 404 and thread_id in self.model.threads:
+                        self.thread_lost(self.model.threads[thread_id], again)
+
+    def thread_search_plan(self, actor: User, variant: str) -> tuple[dict, set[str], set[str], bool]:
+        """(request body, sure ids, maybe ids, exact) of a thread search variant."""
+        mine = self.all_threads_of(actor.identity)
+        known = {t.thread_id for t in mine if t.metadata is not None}
+        unknown = {t.thread_id for t in mine if t.metadata is None}
+        if variant == "tag":
+            tags = [t.metadata["tag"] for t in mine if t.metadata and "tag" in t.metadata]
+            tag = self.rng.choice(tags) if tags else self.canaries.new(actor.identity)
+            sure = {t.thread_id for t in mine if t.metadata is not None and t.metadata.get("tag") == tag}
+            return {"metadata": {"tag": tag}}, sure, unknown, True
+        if variant == "forged-owner":
+            return {"metadata": {"owner": self.other(actor).identity}}, set(), known | unknown, False
+        if variant == "ids":
+            picked = self.rng.sample(sorted(known | unknown), min(2, len(mine)))
+            others = self.rng.sample([t.thread_id for t in self.foreign_threads(actor)], min(2, len(self.foreign_threads(actor))))
+            ids = [*picked, *others, self.new_id()]
+            self.rng.shuffle(ids)
+            return {"ids": ids}, set(picked), set(), True
+        if variant == "page":
+            return {"limit": 2, "offset": self.rng.randint(0, 3)}, set(), known | unknown, False
+        if variant == "status":
+            return {"status": self.rng.choice(["idle", "busy", "error", "interrupted"])}, set(), known | unknown, False
+        if variant == "select":
+            return {"select": ["thread_id", "metadata"]}, known | unknown, set(), True
+        return {}, known | unknown, set(), True
+
+    @operation("threads.search", 4)
+    def op_threads_search(self) -> None:
+        actor = self.actor()
+        variant = self.rng.choice(["all", "tag", "forged-owner", "ids", "page", "status", "select"])
+        body, sure, maybe, exact = self.thread_search_plan(actor, variant)
+        body.setdefault("limit", 1000)
+        reply = self.api.call(actor, "POST", "/threads/search", json_body=body)
+        if not self.expect_status(reply, 200, f"searching one's threads ({variant})", set()):
+            return
+        rows = reply.json() if isinstance(reply.json(), list) else []
+        self.check(len(rows) <= body["limit"], "search", "a search returned more rows than its limit", body["limit"], len(rows), set(), reply)
+        if variant == "select":
+            self.check(
+                all(isinstance(row, dict) and set(row) == {"thread_id", "metadata"} for row in rows),
+                "search",
+                "select returned other fields",
+                ["thread_id", "metadata"],
+                [sorted(row) for row in rows[:3]],
+                set(),
+                reply,
+            )
+        self.check_listed_threads(actor, rows, sure, maybe, reply, exact=exact)
+
+    @operation("threads.count", 2)
+    def op_threads_count(self) -> None:
+        actor = self.actor()
+        variant = self.rng.choice(["all", "tag", "forged-owner", "status"])
+        body, sure, maybe, exact = self.thread_search_plan(actor, variant)
+        reply = self.api.call(actor, "POST", "/threads/count", json_body=body)
+        if not self.expect_status(reply, 200, f"counting one's threads ({variant})", set()):
+            return
+        count = reply.json()
+        slack = len(self.tolerated_threads(actor.identity)) + 3 * sum(1 for tag, owner in self.cron_tags.items() if owner == actor.identity)
+        low = len(sure) if exact else 0
+        high = len(sure) + len(maybe) + slack
+        self.check(
+            isinstance(count, int) and low <= count <= high,
+            "count",
+            f"{actor.identity}'s thread count ({variant}) is not their own threads'",
+            f"between {low} and {high}",
+            count,
+            set(),
+            reply,
+        )
+
+    @operation("threads.copy", 2)
+    def op_threads_copy(self) -> None:
+        actor = self.actor()
+        if len(self.model.threads_of(actor.identity)) >= Model.THREAD_CAP:
+            return
+        relation, thread, thread_id = self.pick_thread(actor)
+        with self.guard(f"{actor.identity} copying {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            if relation is Relation.OWN:
+                self.settle(thread)
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/copy")
+        if relation is not Relation.OWN:
+            self.expect_status(reply, DENIED_COPY, f"copying a {relation.value} thread", {thread_id})
+            return
+        if not self.expect_status(reply, 200, "copying one's own thread", {thread_id}):
+            return
+        copied = reply.json() or {}
+        copy_id = str(copied.get("thread_id"))
+        self.check(copy_id != thread_id, "thread", "a copy kept its source's id", "a new id", copy_id, {thread_id}, reply)
+        if thread.metadata is not None:
+            self.check(
+                copied.get("metadata") == thread.metadata,
+                "owner" if (copied.get("metadata") or {}).get("owner") != actor.identity else "metadata",
+                "a copy's metadata differs from its source's",
+                thread.metadata,
+                copied.get("metadata"),
+                {thread_id, copy_id},
+                reply,
+            )
+        metadata = dict(thread.metadata) if thread.metadata is not None else None
+        self.model.add_thread(ThreadModel(copy_id, actor.identity, metadata=metadata, history=thread.history, lineage=set(thread.lineage)))
+
+    @operation("threads.prune", 1)
+    def op_threads_prune(self) -> None:
+        """Prune a mix of own, other users' and missing ids: any foreign id refuses it all."""
+        actor = self.actor()
+        mine = self.rng.sample(
+            self.model.threads_of(actor.identity, lambda t: not t.active),
+            min(self.rng.randint(0, 2), len(self.model.threads_of(actor.identity, lambda t: not t.active))),
+        )
+        theirs = self.foreign_threads(actor)
+        foreign = self.rng.sample(theirs, 1) if theirs and self.chance(0.5) else []
+        missing = [self.new_id()] if self.chance(0.3) else []
+        ids = [t.thread_id for t in mine + foreign] + missing
+        self.rng.shuffle(ids)
+        with self.guard(f"{actor.identity} pruning {ids}", threads=foreign):
+            reply = self.api.call(actor, "POST", "/threads/prune", json_body={"thread_ids": ids})
+        subject = set(ids)
+        if foreign:
+            self.expect_status(reply, 404, "pruning with another user's thread among the ids", subject)
+            for thread in mine:
+                again = self.api.call(actor, "GET", f"/threads/{thread.thread_id}")
+                self.expect_status(again, 200, "a refused prune deleted one's own thread", {thread.thread_id})
+            return
+        if self.expect_status(reply, 200, "pruning one's own threads", subject):
+            self.check(reply.json() == {"pruned_count": len(mine)}, "prune", "pruned count", {"pruned_count": len(mine)}, reply.json(), subject, reply)
+            self.expect_gone(actor, mine, "pruned")
+
+    def expect_gone(self, actor: User, threads: list[ThreadModel], how: str) -> None:
+        """The actor's threads must be gone now; the model follows what the server shows."""
+        for thread in threads:
+            again = self.api.call(actor, "GET", f"/threads/{thread.thread_id}")
+            if self.expect_status(again, 404, f"reading a {how} thread", {thread.thread_id}):
+                self.model.drop_thread(thread.thread_id, only=thread)
+
+    @operation("threads.state", 3)
+    def op_threads_state(self) -> None:
+        """State: latest, at a checkpoint (one's own or another thread's), or through a
+        checkpoint object naming another thread."""
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        victim = self.pick_victim(actor)
+        variant = self.rng.choice(["latest", "at-checkpoint", "checkpoint-object", "foreign-checkpoint"])
+        subject = {thread_id}
+        if variant == "at-checkpoint" and thread is not None and thread.checkpoint_id:
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/state/{thread.checkpoint_id}")
+        elif variant == "foreign-checkpoint" and victim is not None and victim.checkpoint_id:
+            subject.add(victim.thread_id)
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/state/{victim.checkpoint_id}")
+        elif variant == "checkpoint-object":
+            target = victim.thread_id if victim is not None else thread_id
+            subject.add(target)
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/state/checkpoint", json_body={"checkpoint": {"thread_id": target}})
+        else:
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/state")
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"reading the state of a {relation.value} thread", subject)
+            return
+        allowed = {200, 404} if variant == "foreign-checkpoint" else 200
+        if self.expect_status(reply, allowed, "reading one's own thread's state", subject) and reply.status == 200:
+            self.check_seen_entries(actor, (reply.json() or {}).get("values"), thread, reply)
+
+    @operation("threads.state_update", 2)
+    def op_threads_state_update(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        canary = self.canaries.new(actor.identity)
+        body = {"values": {"messages": [{"role": "human", "content": canary}]}}
+        if relation is Relation.OWN and thread.metadata is None:
+            self.thread_reading(thread)
+        with self.guard(f"{actor.identity} updating the state of {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            if relation is Relation.OWN:
+                self.settle(thread)
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/state", json_body=body)
+        subject = {thread_id, canary}
+        if relation is not Relation.OWN:
+            self.expect_status(reply, DENIED_STATE_UPDATE if relation is Relation.FOREIGN else 404, f"updating the state of a {relation.value} thread", subject)
+            return
+        if thread.graph is None:
+            self.expect_status(reply, 400, "updating the state of a thread without a graph", subject)
+            return
+        if self.expect_status(reply, 200, "updating one's own thread's state", subject):
+            thread.checkpoint_id = ((reply.json() or {}).get("checkpoint") or {}).get("checkpoint_id")
+            if thread.history is not None:
+                thread.history += 1
+
+    @operation("threads.history", 3)
+    def op_threads_history(self) -> None:
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        victim = self.pick_victim(actor)
+        variant = self.rng.choice(["post", "get", "checkpoint-object"])
+        subject = {thread_id}
+        if variant == "get":
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}/history", params={"limit": 1000})
+        else:
+            body: dict[str, Any] = {"limit": 1000}
+            if variant == "checkpoint-object" and victim is not None:
+                body["checkpoint"] = {"thread_id": victim.thread_id}
+                subject.add(victim.thread_id)
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/history", json_body=body)
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"reading the history of a {relation.value} thread", subject)
+            return
+        if not self.expect_status(reply, 200, "reading one's own thread's history", subject):
+            return
+        entries = reply.json() if isinstance(reply.json(), list) else []
+        if thread.history is None and not thread.active:
+            thread.history = len(entries)
+        if not thread.active:
+            self.check(
+                len(entries) == thread.history,
+                "history",
+                "a thread's history has another length than its owner's runs and updates made",
+                thread.history,
+                len(entries),
+                subject,
+                reply,
+            )
+        for entry in entries:
+            self.check_seen_entries(actor, (entry or {}).get("values") if isinstance(entry, dict) else None, thread, reply)
+
+    @operation("threads.stream", 1)
+    def op_threads_stream(self) -> None:
+        """The thread-wide stream, replaying from the start: never another user's events."""
+        actor = self.actor()
+        relation, _thread, thread_id = self.pick_thread(actor)
+        headers = {"Last-Event-ID": "0"} if self.chance(0.5) else None
+        reply = self.api.call(actor, "GET", f"/threads/{thread_id}/stream", headers=headers, stream_seconds=0.25)
+        if relation is Relation.OWN:
+            self.expect_status(reply, 200, "streaming one's own thread", {thread_id})
+            return
+        if reply.status == 200:
+            events = reply.events()
+            self.check(
+                reply.is_sse and events and all(event.event == "error" for event in events),
+                "not-denied",
+                f"streaming a {relation.value} thread",
+                "an error event (404) or a 404",
+                reply.brief(),
+                {thread_id},
+                reply,
+            )
+        else:
+            self.expect_status(reply, 404, f"streaming a {relation.value} thread", {thread_id})
+
+    @operation("threads.verify", 2)
+    def op_threads_verify(self) -> None:
+        actor = self.actor()
+        mine = self.model.threads_of(actor.identity)
+        if mine:
+            self.thread_reading(self.rng.choice(mine))
+
+    # --- operations: assistants ------------------------------------------------------------
+
+    def assistant_body(self, actor: User, graph: str, canary: str) -> dict:
+        metadata: dict[str, Any] = {"tag": canary}
+        if self.chance(0.3):
+            metadata["owner"] = self.other(actor).identity
+        return {"graph_id": graph, "config": {"configurable": {"marker": canary}}, "metadata": metadata, "name": f"assistant {canary}"}
+
+    def threads_on_assistant(self, assistant_id: str, exclude_owner: str | None = None) -> list[ThreadModel]:
+        return [
+            thread
+            for thread in self.model.threads.values()
+            if thread.metadata is not None and thread.metadata.get("assistant_id") == assistant_id and thread.owner != exclude_owner and not thread.reserved
+        ]
+
+    @operation("assistants.create", 3)
+    def op_assistants_create(self) -> None:
+        actor = self.actor()
+        mine = [a for a in self.model.assistants_of(actor.identity) if not a.public]
+        if len(mine) >= Model.ASSISTANT_CAP:
+            victim = self.rng.choice(mine)
+            reply = self.api.call(actor, "DELETE", f"/assistants/{victim.assistant_id}")
+            if self.expect_status(reply, 204, "deleting one's own assistant", {victim.assistant_id}):
+                self.model.drop_assistant(victim.assistant_id)
+            return
+        canary = self.canaries.new(actor.identity)
+        body = self.assistant_body(actor, self.rng.choice(GRAPHS), canary)
+        variant = self.rng.choices(["new", "server-id", "own-existing"], [5, 2, 1])[0]
+        if variant == "own-existing" and mine:
+            existing = self.rng.choice(mine)
+            body["assistant_id"] = existing.assistant_id
+            body["if_exists"] = self.rng.choice(["raise", "do_nothing"])
+            reply = self.api.call(actor, "POST", "/assistants", json_body=body)
+            if body["if_exists"] == "raise":
+                self.expect_status(reply, 409, "re-creating one's own assistant", {existing.assistant_id})
+            elif self.expect_status(reply, 200, "re-creating one's own assistant with do_nothing", {existing.assistant_id}):
+                self.check(
+                    (reply.json() or {}).get("metadata") == existing.current["metadata"],
+                    "assistant",
+                    "do_nothing changed an existing assistant",
+                    existing.current["metadata"],
+                    (reply.json() or {}).get("metadata"),
+                    {existing.assistant_id},
+                    reply,
+                )
+            return
+        if variant == "new":
+            body["assistant_id"] = self.new_id()
+        reply = self.api.call(actor, "POST", "/assistants", json_body=body)
+        if not self.expect_status(reply, 200, "creating an assistant", {body.get("assistant_id", ""), canary}):
+            return
+        created = reply.json() or {}
+        assistant_id = str(created.get("assistant_id"))
+        expected = {**clean_metadata(body["metadata"]), "owner": actor.identity}
+        self.check(
+            created.get("metadata") == expected,
+            "owner" if (created.get("metadata") or {}).get("owner") != actor.identity else "assistant",
+            "a created assistant's metadata",
+            expected,
+            created.get("metadata"),
+            {assistant_id},
+            reply,
+        )
+        self.check(
+            created.get("version") == 1 and created.get("graph_id") == body["graph_id"],
+            "assistant",
+            "a created assistant",
+            (1, body["graph_id"]),
+            (created.get("version"), created.get("graph_id")),
+            {assistant_id},
+            reply,
+        )
+        self.model.assistants[assistant_id] = AssistantModel(assistant_id, actor.identity, body["graph_id"], [{"metadata": expected, "name": body["name"]}])
+
+    @operation("assistants.create_taken", 1)
+    def op_assistants_create_taken(self) -> None:
+        """Create with another user's (or a system) assistant id: refused, theirs unchanged."""
+        actor = self.actor()
+        _relation, victim, assistant_id = self.pick_assistant(actor, own=0, foreign=0.8)
+        if victim is None:
+            assistant_id = system_assistant_id(self.rng.choice(GRAPHS))
+        body = {**self.assistant_body(actor, self.rng.choice(GRAPHS), self.canaries.new(actor.identity)), "assistant_id": assistant_id}
+        if self.chance(0.7):
+            body["if_exists"] = self.rng.choice(["raise", "do_nothing"])
+        with self.guard(f"{actor.identity} creating an assistant with an id that is not theirs", assistants=[victim] if victim else []):
+            reply = self.api.call(actor, "POST", "/assistants", json_body=body)
+            self.expect_status(reply, {404, 409}, "creating an assistant with another user's id", {assistant_id})
+
+    def assistant_target(self, actor: User) -> tuple[str, AssistantModel | None, str]:
+        """(kind, model, id as sent): own, foreign, missing, system (uuid or graph id), public."""
+        roll = self.rng.random()
+        if roll < 0.12:
+            graph = self.rng.choice(GRAPHS)
+            return "system", None, self.rng.choice([graph, system_assistant_id(graph)])
+        if roll < 0.2:
+            public = self.model.public
+            return ("public" if public.exists else "missing"), self.model.assistants.get(public.assistant_id), public.assistant_id
+        relation, assistant, assistant_id = self.pick_assistant(actor)
+        return relation.value, assistant, assistant_id
+
+    @operation("assistants.read", 3)
+    def op_assistants_read(self) -> None:
+        actor = self.actor()
+        kind, assistant, assistant_id = self.assistant_target(actor)
+        route = self.rng.choice(["", "/graph", "/schemas", "/subgraphs", "/versions"])
+        if route == "/versions":
+            reply = self.api.call(actor, "POST", f"/assistants/{assistant_id}/versions", json_body={"limit": 100})
+        else:
+            reply = self.api.call(actor, "GET", f"/assistants/{assistant_id}{route}")
+        subject = {assistant_id}
+        if kind in ("own", "public"):
+            if not self.expect_status(reply, 200, f"reading an assistant ({kind}) one may read", subject):
+                return
+            if route == "" and assistant is not None:
+                body = reply.json() or {}
+                self.check(
+                    body.get("metadata") == assistant.current["metadata"] and body.get("version") == assistant.version,
+                    "assistant",
+                    "an assistant differs from what its owner wrote",
+                    (assistant.current["metadata"], assistant.version),
+                    (body.get("metadata"), body.get("version")),
+                    subject,
+                    reply,
+                )
+            if route == "/versions" and assistant is not None:
+                self.check(
+                    isinstance(reply.json(), list) and len(reply.json()) == len(assistant.versions),
+                    "assistant",
+                    "an assistant's versions",
+                    len(assistant.versions),
+                    reply.brief(),
+                    subject,
+                    reply,
+                )
+            return
+        allowed = {404, 422} if kind == "system" and not UUID.fullmatch(assistant_id) else 404
+        self.expect_status(reply, allowed, f"reading a {kind} assistant", subject)
+
+    @operation("assistants.patch", 2)
+    def op_assistants_patch(self) -> None:
+        actor = self.actor()
+        kind, assistant, assistant_id = self.assistant_target(actor)
+        # Everyone may read the public assistant, so it carries no canary.
+        canary = self.canaries.new(actor.identity) if kind == "own" else None
+        patch: dict[str, Any] = {"note": canary or "plain"}
+        if self.chance(0.3):
+            patch["owner"] = self.other(actor).identity
+        body = {"metadata": patch, "name": f"renamed {canary or 'plain'}"}
+        mine = assistant is not None and assistant.owner == actor.identity
+        guarded = [assistant] if assistant is not None and not mine else []
+        with self.guard(f"{actor.identity} patching assistant {assistant_id}", assistants=guarded):
+            reply = self.api.call(actor, "PATCH", f"/assistants/{assistant_id}", json_body=body)
+        subject = {assistant_id}
+        if not mine:
+            self.expect_status(reply, {404, 422} if not UUID.fullmatch(assistant_id) else 404, f"patching a {kind} assistant", subject)
+            return
+        if not self.expect_status(reply, 200, "patching one's own assistant", subject):
+            return
+        metadata = {**assistant.current["metadata"], **clean_metadata(patch), "owner": actor.identity}
+        assistant.versions.append({"metadata": metadata, "name": body["name"]})
+        assistant.version = len(assistant.versions)
+        seen = reply.json() or {}
+        self.check(
+            seen.get("metadata") == metadata and seen.get("version") == assistant.version,
+            "owner" if (seen.get("metadata") or {}).get("owner") != actor.identity else "assistant",
+            "a patched assistant",
+            (metadata, assistant.version),
+            (seen.get("metadata"), seen.get("version")),
+            subject,
+            reply,
+        )
+
+    @operation("assistants.latest", 1)
+    def op_assistants_latest(self) -> None:
+        actor = self.actor()
+        relation, assistant, assistant_id = self.pick_assistant(actor)
+        version = self.rng.randint(1, len(assistant.versions)) if assistant is not None else 1
+        guarded = [assistant] if relation is Relation.FOREIGN else []
+        with self.guard(f"{actor.identity} setting the version of assistant {assistant_id}", assistants=guarded):
+            reply = self.api.call(actor, "POST", f"/assistants/{assistant_id}/latest", json_body={"version": version})
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"setting the version of a {relation.value} assistant", {assistant_id})
+            return
+        if self.expect_status(reply, 200, "setting the version of one's own assistant", {assistant_id}):
+            assistant.version = version
+            seen = reply.json() or {}
+            self.check(
+                seen.get("version") == version and seen.get("metadata") == assistant.current["metadata"],
+                "assistant",
+                "an assistant after set-latest",
+                (version, assistant.current["metadata"]),
+                (seen.get("version"), seen.get("metadata")),
+                {assistant_id},
+                reply,
+            )
+
+    @operation("assistants.delete", 2)
+    def op_assistants_delete(self) -> None:
+        """Delete (sometimes `delete_threads=true`): own, foreign, missing or a system
+        assistant; other users' threads on it stay."""
+        actor = self.actor()
+        kind, assistant, assistant_id = self.assistant_target(actor)
+        if kind == "public":
+            self.delete_public(actor)
+            return
+        delete_threads = self.chance(0.5)
+        resolved = system_assistant_id(assistant_id) if kind == "system" and not UUID.fullmatch(assistant_id) else assistant_id
+        bystanders = self.sample(self.threads_on_assistant(resolved, exclude_owner=actor.identity), 2)
+        mine = kind == "own"
+        with self.guard(
+            f"{actor.identity} deleting assistant {assistant_id} (delete_threads={delete_threads})",
+            threads=bystanders,
+            assistants=[assistant] if kind == "foreign" else [],
+        ):
+            reply = self.api.call(actor, "DELETE", f"/assistants/{assistant_id}", params={"delete_threads": "true"} if delete_threads else None)
+            if not mine:
+                self.expect_status(reply, {404, 422} if not UUID.fullmatch(assistant_id) else 404, f"deleting a {kind} assistant", {assistant_id})
+                return
+            deleted = self.expect_status(reply, 204, "deleting one's own assistant", {assistant_id})
+            if not deleted and self.api.call(actor, "GET", f"/assistants/{assistant_id}").status == 404:
+                deleted = True  # refused, yet gone: reported above; the model follows the server
+            if deleted:
+                self.model.drop_assistant(assistant_id)
+                if delete_threads:
+                    self.drop_threads_on(actor, assistant_id)
+
+    def drop_threads_on(self, actor: User, assistant_id: str) -> None:
+        """After `delete_threads=true` by the actor: their threads on the assistant are gone."""
+        for thread in self.all_threads_of(actor.identity):
+            if thread.metadata is None:
+                reply = self.api.call(actor, "GET", f"/threads/{thread.thread_id}")
+                if reply.status == 404:
+                    self.model.drop_thread(thread.thread_id)
+                elif reply.status == 200:
+                    thread.metadata = (reply.json() or {}).get("metadata")
+                continue
+            if thread.metadata.get("assistant_id") == assistant_id:
+                self.settle(thread)
+                self.expect_gone(actor, [thread], "delete_threads")
+
+    def sample(self, items: list, count: int) -> list:
+        return self.rng.sample(items, min(count, len(items)))
+
+    def delete_public(self, actor: User) -> None:
+        """The public assistant: anyone may delete it, with `delete_threads=true` taking only
+        the deleter's threads along."""
+        public = self.model.public
+        bystanders = self.sample(self.threads_on_assistant(public.assistant_id, exclude_owner=actor.identity), 3)
+        with self.guard(f"{actor.identity} deleting the public assistant with delete_threads=true", threads=bystanders):
+            reply = self.api.call(actor, "DELETE", f"/assistants/{public.assistant_id}", params={"delete_threads": "true"})
+            deleted = self.expect_status(reply, 204, "deleting the public assistant", {public.assistant_id})
+            if not deleted and self.api.call(actor, "GET", f"/assistants/{public.assistant_id}").status != 404:
+                return
+            public.exists = False
+            if public.assistant_id in self.model.assistants:
+                self.model.drop_assistant(public.assistant_id)
+            self.drop_threads_on(actor, public.assistant_id)
+
+    @operation("assistants.public", 1)
+    def op_assistants_public(self) -> None:
+        actor = self.actor()
+        public = self.model.public
+        if public.exists:
+            self.delete_public(actor)
+            return
+        body = {"assistant_id": public.assistant_id, "graph_id": public.graph_id, "name": "public", "if_exists": "do_nothing"}
+        reply = self.api.call(actor, "POST", "/assistants", json_body=body)
+        if self.expect_status(reply, 200, "re-creating the public assistant", {public.assistant_id}):
+            metadata = (reply.json() or {}).get("metadata")
+            self.check(
+                metadata == {"owner": actor.identity},
+                "owner",
+                "the re-created public assistant",
+                {"owner": actor.identity},
+                metadata,
+                {public.assistant_id},
+                reply,
+            )
+            public.exists, public.owner = True, actor.identity
+            self.model.assistants[public.assistant_id] = AssistantModel(
+                public.assistant_id, actor.identity, public.graph_id, [{"metadata": {"owner": actor.identity}, "name": "public"}], public=True
+            )
+
+    def assistant_search_plan(self, actor: User) -> tuple[dict, set[str]]:
+        mine = self.model.assistants_of(actor.identity)
+        body: dict[str, Any] = {}
+        roll = self.rng.random()
+        if roll < 0.3:
+            graph = self.rng.choice([*GRAPHS, self.model.public.graph_id])
+            body["graph_id"] = graph
+            mine = [a for a in mine if a.graph_id == graph]
+        elif roll < 0.6 and mine:
+            tag = self.rng.choice(mine).current["metadata"].get("tag")
+            if tag:
+                body["metadata"] = {"tag": tag}
+                mine = [a for a in mine if a.current["metadata"].get("tag") == tag]
+        return body, {a.assistant_id for a in mine}
+
+    @operation("assistants.search", 2)
+    def op_assistants_search(self) -> None:
+        actor = self.actor()
+        body, expected = self.assistant_search_plan(actor)
+        reply = self.api.call(actor, "POST", "/assistants/search", json_body={**body, "limit": 1000})
+        if not self.expect_status(reply, 200, "searching one's assistants", set()):
+            return
+        rows = reply.json() if isinstance(reply.json(), list) else []
+        listed = {str(row.get("assistant_id")) for row in rows if isinstance(row, dict)}
+        foreign = {a for a in listed - expected if a in self.model.assistants or a in {system_assistant_id(g) for g in GRAPHS}}
+        self.check(
+            not foreign,
+            "search-leak",
+            f"{actor.identity}'s assistant search lists assistants that are not theirs",
+            sorted(expected),
+            sorted(foreign),
+            foreign,
+            reply,
+        )
+        self.check(
+            listed == expected or bool(foreign), "search", f"{actor.identity}'s assistant search", sorted(expected), sorted(listed), listed ^ expected, reply
+        )
+
+    @operation("assistants.count", 1)
+    def op_assistants_count(self) -> None:
+        actor = self.actor()
+        body, expected = self.assistant_search_plan(actor)
+        reply = self.api.call(actor, "POST", "/assistants/count", json_body=body)
+        if self.expect_status(reply, 200, "counting one's assistants", set()):
+            self.check(reply.json() == len(expected), "count", f"{actor.identity}'s assistant count", len(expected), reply.json(), set(), reply)
+
+    # --- operations: crons -----------------------------------------------------------------
+
+    def cron_assistant(self, actor: User) -> tuple[str, bool, str]:
+        """(assistant_id as sent, whether the actor may use it, its UUID)."""
+        roll = self.rng.random()
+        if roll < 0.55:
+            graph = self.rng.choice(GRAPHS)
+            return self.rng.choice([graph, system_assistant_id(graph)]), True, system_assistant_id(graph)
+        relation, _assistant, assistant_id = self.pick_assistant(actor, own=0.7, foreign=0.25)
+        usable = relation is Relation.OWN
+        return assistant_id, usable, assistant_id
+
+    @operation("crons.create", 3)
+    def op_crons_create(self) -> None:
+        actor = self.actor()
+        mine = [c for c in self.model.crons_of(actor.identity) if not c.firing]
+        if len(mine) >= Model.CRON_CAP:
+            victim = self.rng.choice(mine)
+            reply = self.api.call(actor, "DELETE", f"/runs/crons/{victim.cron_id}")
+            if self.expect_status(reply, 204, "deleting one's own cron", {victim.cron_id}):
+                self.model.drop_cron(victim.cron_id)
+            return
+        relation, thread, thread_id = self.pick_thread(actor, own=0.4, foreign=0.3)
+        stateless = self.chance(0.4)
+        assistant, usable, resolved = self.cron_assistant(actor)
+        canary = self.canaries.new(actor.identity)
+        body: dict[str, Any] = {"assistant_id": assistant, "schedule": NEVER_SCHEDULE, "input": {"messages": [{"role": "human", "content": canary}]}}
+        sent_metadata = self.chance(0.85)
+        if sent_metadata:
+            body["metadata"] = {"tag": canary}
+            if self.chance(0.4):
+                body["metadata"]["owner"] = self.other(actor).identity
+        if stateless and self.chance(0.5):
+            body["on_run_completed"] = self.rng.choice(["keep", "delete"])
+        guarded = [thread] if relation is Relation.FOREIGN and not stateless else []
+        with self.guard(f"{actor.identity} creating a cron", threads=guarded):
+            path = "/runs/crons" if stateless else f"/threads/{thread_id}/runs/crons"
+            reply = self.api.call(actor, "POST", path, json_body=body)
+        subject = {canary} | (set() if stateless else {thread_id})
+        if not usable or (not stateless and relation is not Relation.OWN):
+            self.expect_status(
+                reply,
+                404,
+                f"creating a cron on a {'' if usable else 'foreign/missing assistant, '}{'stateless' if stateless else relation.value + ' thread'}",
+                subject,
+            )
+            return
+        if not self.expect_status(reply, 200, "creating a cron", subject):
+            return
+        created = reply.json() or {}
+        cron = CronModel(
+            str(created.get("cron_id")),
+            actor.identity,
+            None if stateless else thread_id,
+            resolved,
+            {**clean_metadata(body.get("metadata", {})), "owner": actor.identity},
+            NEVER_SCHEDULE,
+        )
+        self.check(created.get("thread_id") == cron.thread_id, "cron", "a created cron's thread", cron.thread_id, created.get("thread_id"), subject, reply)
+        self.check_cron_body(actor, created, cron, reply)
+        self.model.crons[cron.cron_id] = cron
+
+    @operation("crons.read", 2)
+    def op_crons_read(self) -> None:
+        actor = self.actor()
+        relation, cron, cron_id = self.pick_cron(actor)
+        if relation is Relation.OWN:
+            self.cron_reading(cron)
+            return
+        reply = self.api.call(actor, "GET", f"/runs/crons/{cron_id}")
+        self.expect_status(reply, 404, f"reading a {relation.value} cron", {cron_id})
+
+    @operation("crons.patch", 2)
+    def op_crons_patch(self) -> None:
+        actor = self.actor()
+        relation, cron, cron_id = self.pick_cron(actor)
+        body: dict[str, Any] = {}
+        if self.chance(0.6):
+            body["metadata"] = {"note": self.canaries.new(actor.identity)}
+            if self.chance(0.5):
+                body["metadata"]["owner"] = self.other(actor).identity
+        if self.chance(0.4):
+            body["enabled"] = self.chance(0.5)
+        if not body or self.chance(0.3):
+            body["schedule"] = self.rng.choice([NEVER_SCHEDULE, "0 0 2 1 *"])
+        with self.guard(f"{actor.identity} patching cron {cron_id}", crons=[cron] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "PATCH", f"/runs/crons/{cron_id}", json_body=body)
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"patching a {relation.value} cron", {cron_id})
+            return
+        if not self.expect_status(reply, 200, "patching one's own cron", {cron_id}):
+            return
+        if "metadata" in body:
+            cron.metadata.update(clean_metadata(body["metadata"]))
+            cron.metadata["owner"] = actor.identity
+        cron.enabled = body.get("enabled", cron.enabled)
+        cron.schedule = body.get("schedule", cron.schedule)
+        self.check_cron_body(actor, reply.json() or {}, cron, reply)
+
+    @operation("crons.delete", 1)
+    def op_crons_delete(self) -> None:
+        actor = self.actor()
+        relation, cron, cron_id = self.pick_cron(actor)
+        with self.guard(f"{actor.identity} deleting cron {cron_id}", crons=[cron] if relation is Relation.FOREIGN else []):
+            reply = self.api.call(actor, "DELETE", f"/runs/crons/{cron_id}")
+        if relation is not Relation.OWN:
+            self.expect_status(reply, 404, f"deleting a {relation.value} cron", {cron_id})
+        elif self.expect_status(reply, 204, "deleting one's own cron", {cron_id}):
+            self.model.drop_cron(cron_id)
+
+    @operation("crons.search", 2)
+    def op_crons_search(self) -> None:
+        actor = self.actor()
+        mine = self.model.crons_of(actor.identity)
+        body: dict[str, Any] = {}
+        roll = self.rng.random()
+        if roll < 0.3:
+            _relation, _thread, thread_id = self.pick_thread(actor, own=0.5, foreign=0.5)
+            body["thread_id"] = thread_id
+            mine = [c for c in mine if c.thread_id == thread_id]
+        elif roll < 0.5:
+            graph = self.rng.choice(GRAPHS)
+            body["assistant_id"] = system_assistant_id(graph)
+            mine = [c for c in mine if c.assistant_id == system_assistant_id(graph)]
+        expected = {c.cron_id for c in mine}
+        count = self.chance(0.3)
+        reply = self.api.call(actor, "POST", f"/runs/crons/{'count' if count else 'search'}", json_body=body if count else {**body, "limit": 1000})
+        if not self.expect_status(reply, 200, "searching one's crons", set()):
+            return
+        if count:
+            self.check(reply.json() == len(expected), "count", f"{actor.identity}'s cron count", len(expected), reply.json(), set(), reply)
+            return
+        rows = reply.json() if isinstance(reply.json(), list) else []
+        listed = {str(row.get("cron_id")) for row in rows if isinstance(row, dict)}
+        foreign = {c for c in listed - expected if c in self.model.crons}
+        self.check(not foreign, "search-leak", f"{actor.identity}'s cron search lists other users' crons", sorted(expected), sorted(foreign), foreign, reply)
+        self.check(listed == expected or bool(foreign), "search", f"{actor.identity}'s cron search", sorted(expected), sorted(listed), listed ^ expected, reply)
+
+    # --- operations: the store -------------------------------------------------------------
+
+    def namespaces_of(self, identity: str) -> list[list[str]]:
+        return [[identity], [identity, "mem"], [identity, "notes"], [identity, "smith", "mem"], [identity, "deep", "er"]]
+
+    def pick_namespace(self, actor: User) -> list[str]:
+        roll = self.rng.random()
+        if roll < 0.65:
+            return self.rng.choice(self.namespaces_of(actor.identity))
+        if roll < 0.85:
+            return self.rng.choice(self.namespaces_of(self.other(actor).identity))
+        return self.rng.choice([[actor.identity, "a.b"], ["x.y"], [actor.identity, ""], [f"{actor.identity}.smith", "mem"]])
+
+    @staticmethod
+    def store_refusal(actor: User, namespace: list[str]) -> set[int] | None:
+        """The statuses a store request on `namespace` may get (None: allowed): 422 for a
+        label with a dot or an empty one, 403 for another user's namespace; either when
+        both apply."""
+        foreign = not namespace or namespace[0] != actor.identity
+        if label_error(namespace):
+            return {403, 422} if foreign else {422}
+        return {403} if foreign else None
+
+    def store_owner(self, namespace: list[str]) -> str | None:
+        """Whose store a namespace is, if it is a (non-dotted) user's of this worker."""
+        owner = namespace[0] if namespace else None
+        return owner if owner in {u.identity for u in self.model.users} and "." not in owner else None
+
+    @operation("store.put", 4)
+    def op_store_put(self) -> None:
+        actor = self.actor()
+        namespace = self.pick_namespace(actor)
+        key = self.rng.choice(STORE_KEYS)
+        canary = self.canaries.new(actor.identity)
+        value = {"text": canary, "n": self.rng.randint(0, 9)}
+        refusal = self.store_refusal(actor, namespace)
+        owner = self.store_owner(namespace)
+        with self.guard(f"{actor.identity} writing {namespace}:{key}", stores=[owner] if refusal and 403 in refusal and owner else []):
+            reply = self.api.call(actor, "PUT", "/store/items", json_body={"namespace": namespace, "key": key, "value": value})
+        subject = {f"store:{'/'.join(namespace)}:{key}", canary}
+        if refusal is not None:
+            self.expect_status(reply, refusal, f"writing the store namespace {namespace}", subject)
+        elif self.expect_status(reply, 204, "writing one's own store namespace", subject):
+            self.model.store[(tuple(namespace), key)] = value
+
+    @operation("store.get", 3)
+    def op_store_get(self) -> None:
+        actor = self.actor()
+        namespace = self.pick_namespace(actor)
+        key = self.rng.choice(STORE_KEYS)
+        joined = ".".join(namespace)
+        labels = joined.split(".")  # what the server reads from `namespace=a.b.c`
+        reply = self.api.call(actor, "GET", "/store/items", params={"namespace": joined, "key": key})
+        subject = {f"store:{'/'.join(labels)}:{key}"}
+        refusal = self.store_refusal(actor, labels)
+        if refusal is not None:
+            self.expect_status(reply, refusal, f"reading the store namespace {joined!r}", subject)
+            return
+        if not self.expect_status(reply, 200, "reading one's own store item", subject) or actor.identity in self.model.store_unknown:
+            return
+        expected = self.model.store.get((tuple(labels), key))
+        item = reply.json()
+        seen = item.get("value") if isinstance(item, dict) else item
+        self.check(
+            seen == expected and (item is None or item.get("namespace") == labels),
+            "store",
+            f"{actor.identity}'s store item {joined}:{key}",
+            expected,
+            item,
+            subject,
+            reply,
+        )
+
+    @operation("store.delete", 2)
+    def op_store_delete(self) -> None:
+        actor = self.actor()
+        namespace = self.pick_namespace(actor)
+        key = self.rng.choice(STORE_KEYS)
+        refusal = self.store_refusal(actor, namespace)
+        owner = self.store_owner(namespace)
+        with self.guard(f"{actor.identity} deleting {namespace}:{key}", stores=[owner] if refusal and 403 in refusal and owner else []):
+            reply = self.api.call(actor, "DELETE", "/store/items", json_body={"namespace": namespace, "key": key})
+        subject = {f"store:{'/'.join(namespace)}:{key}"}
+        if refusal is not None:
+            self.expect_status(reply, refusal, f"deleting in the store namespace {namespace}", subject)
+        elif self.expect_status(reply, 204, "deleting one's own store item", subject):
+            self.model.store.pop((tuple(namespace), key), None)
+
+    def pick_prefix(self, actor: User) -> list[str]:
+        roll = self.rng.random()
+        if roll < 0.6:
+            return self.rng.choice([[actor.identity], [actor.identity, "mem"], [actor.identity, "smith"], [actor.identity, "deep"]])
+        if roll < 0.8:
+            return self.rng.choice([[self.other(actor).identity], [self.other(actor).identity, "mem"]])
+        return self.rng.choice([[], ["x.y"], [actor.identity.split(".")[0]]])
+
+    @operation("store.search", 2)
+    def op_store_search(self) -> None:
+        actor = self.actor()
+        prefix = self.pick_prefix(actor)
+        body: dict[str, Any] = {"namespace_prefix": prefix, "limit": 1000}
+        expected = self.model.store_items(prefix)
+        if expected and self.chance(0.3):
+            text = self.rng.choice(list(expected.values())).get("text")
+            body["filter"] = {"text": text}
+            expected = {item: value for item, value in expected.items() if value.get("text") == text}
+        reply = self.api.call(actor, "POST", "/store/items/search", json_body=body)
+        refusal = self.store_refusal(actor, prefix)
+        if refusal is not None:
+            self.expect_status(reply, refusal, f"searching the store prefix {prefix}", {f"store:{'/'.join(prefix)}"})
+            return
+        if self.expect_status(reply, 200, "searching one's own store", set()) and actor.identity not in self.model.store_unknown:
+            found = {(tuple(item["namespace"]), item["key"]): item["value"] for item in (reply.json() or {}).get("items", []) if isinstance(item, dict)}
+            self.compare_items(expected, found, f"{actor.identity}'s store search under {prefix}", reply)
+
+    @operation("store.namespaces", 1)
+    def op_store_namespaces(self) -> None:
+        actor = self.actor()
+        prefix = self.pick_prefix(actor) if self.chance(0.9) else None
+        body: dict[str, Any] = {"limit": 1000}
+        if prefix is not None:
+            body["prefix"] = prefix
+        depth = self.rng.choice([None, 1, 2])
+        if depth:
+            body["max_depth"] = depth
+        reply = self.api.call(actor, "POST", "/store/namespaces", json_body=body)
+        refusal = self.store_refusal(actor, prefix) if prefix is not None else {403}
+        if refusal is not None:
+            self.expect_status(reply, refusal, f"listing store namespaces under {prefix}", {f"store:{'/'.join(prefix or [])}"})
+            return
+        if self.expect_status(reply, 200, "listing one's own store namespaces", set()) and actor.identity not in self.model.store_unknown:
+            expected = sorted({tuple(namespace[:depth] if depth else namespace) for namespace, _key in self.model.store_items(prefix)})
+            found = sorted(tuple(namespace) for namespace in (reply.json() or {}).get("namespaces", []))
+            self.check(found == expected, "store", f"{actor.identity}'s store namespaces under {prefix}", expected, found, {f"store:{actor.identity}"}, reply)
+
+    @operation("store.verify", 1)
+    def op_store_verify(self) -> None:
+        self.store_reading(self.actor().identity)
+
+    # --- operations: credentials and malformed input ---------------------------------------
+
+    ROUTES = (
+        ("POST", "/threads"),
+        ("POST", "/threads/search"),
+        ("POST", "/threads/count"),
+        ("POST", "/threads/prune"),
+        ("GET", "/threads/{thread}"),
+        ("PATCH", "/threads/{thread}"),
+        ("DELETE", "/threads/{thread}"),
+        ("POST", "/threads/{thread}/copy"),
+        ("GET", "/threads/{thread}/state"),
+        ("POST", "/threads/{thread}/state"),
+        ("GET", "/threads/{thread}/state/{checkpoint}"),
+        ("POST", "/threads/{thread}/state/checkpoint"),
+        ("GET", "/threads/{thread}/history"),
+        ("POST", "/threads/{thread}/history"),
+        ("GET", "/threads/{thread}/stream"),
+        ("POST", "/threads/{thread}/runs"),
+        ("GET", "/threads/{thread}/runs"),
+        ("POST", "/threads/{thread}/runs/stream"),
+        ("POST", "/threads/{thread}/runs/wait"),
+        ("GET", "/threads/{thread}/runs/{run}"),
+        ("DELETE", "/threads/{thread}/runs/{run}"),
+        ("GET", "/threads/{thread}/runs/{run}/join"),
+        ("GET", "/threads/{thread}/runs/{run}/stream"),
+        ("POST", "/threads/{thread}/runs/{run}/cancel"),
+        ("POST", "/threads/{thread}/runs/crons"),
+        ("POST", "/runs"),
+        ("POST", "/runs/stream"),
+        ("POST", "/runs/wait"),
+        ("POST", "/runs/batch"),
+        ("POST", "/runs/cancel"),
+        ("POST", "/runs/crons"),
+        ("POST", "/runs/crons/search"),
+        ("POST", "/runs/crons/count"),
+        ("GET", "/runs/crons/{cron}"),
+        ("PATCH", "/runs/crons/{cron}"),
+        ("DELETE", "/runs/crons/{cron}"),
+        ("POST", "/assistants"),
+        ("POST", "/assistants/search"),
+        ("POST", "/assistants/count"),
+        ("GET", "/assistants/{assistant}"),
+        ("PATCH", "/assistants/{assistant}"),
+        ("DELETE", "/assistants/{assistant}"),
+        ("GET", "/assistants/{assistant}/graph"),
+        ("GET", "/assistants/{assistant}/schemas"),
+        ("GET", "/assistants/{assistant}/subgraphs"),
+        ("POST", "/assistants/{assistant}/versions"),
+        ("POST", "/assistants/{assistant}/latest"),
+        ("PUT", "/store/items"),
+        ("GET", "/store/items?namespace={user}.mem&key=k0"),
+        ("DELETE", "/store/items"),
+        ("POST", "/store/items/search"),
+        ("POST", "/store/namespaces"),
+        ("GET", "/nonexistent"),
+        ("PUT", "/threads"),
+        ("GET", "/threads/{thread}/storage"),
+    )
+
+    def route_id(self, kind: str) -> str:
+        """An id for a route template: a real one of anybody's, a random one, or malformed."""
+        roll = self.rng.random()
+        if roll < 0.3:
+            return self.rng.choice(["not-a-uuid", "0", "%2E%2E", "x" * 40, "00000000-0000-0000-0000-00000000000g"])
+        pools = {
+            "thread": list(self.model.threads),
+            "assistant": list(self.model.assistants) + [system_assistant_id(g) for g in GRAPHS] + list(GRAPHS),
+            "cron": list(self.model.crons),
+            "run": [run for thread in self.model.threads.values() for run in thread.runs],
+            "checkpoint": [t.checkpoint_id for t in self.model.threads.values() if t.checkpoint_id],
+        }
+        pool = pools.get(kind, [])
+        return self.rng.choice(pool) if pool and roll < 0.75 else self.new_id()
+
+    @operation("auth.unauthenticated", 4)
+    def op_unauthenticated(self) -> None:
+        """Any protected route, any ids (even malformed) and bodies, without valid
+        credentials: 401 before anything else."""
+        credential = self.rng.choice(BAD_CREDENTIALS)
+        method, template = self.rng.choice(self.ROUTES)
+        victim = self.rng.choice(self.model.users).identity
+        path = template.format(
+            thread=self.route_id("thread"),
+            run=self.route_id("run"),
+            assistant=self.route_id("assistant"),
+            cron=self.route_id("cron"),
+            checkpoint=self.route_id("checkpoint"),
+            user=victim,
+        )
+        kwargs: dict[str, Any] = {}
+        roll = self.rng.random()
+        if method in ("POST", "PUT", "PATCH", "DELETE") and roll < 0.5:
+            kwargs["json_body"] = {
+                "assistant_id": "echo",
+                "input": {"messages": [{"role": "human", "content": "hello"}]},
+                "metadata": {"owner": victim},
+                "schedule": NEVER_SCHEDULE,
+                "namespace": [victim, "mem"],
+                "key": "k0",
+                "value": {"v": 1},
+                "namespace_prefix": [victim],
+                "thread_ids": [self.route_id("thread")],
+                "status": "all",
+                "graph_id": "echo",
+                "version": 1,
+                "limit": 10,
+            }
+        elif method in ("POST", "PUT", "PATCH", "DELETE") and roll < 0.8:
+            kwargs["content"] = self.rng.choice([b"{not json", b"[]", b"null", b'{"metadata": []}'])
+        reply = self.api.call(credential, method, path, **kwargs)
+        self.expect_status(reply, 401, f"{credential.label} on {method} {template}", set())
+
+    @operation("auth.public", 0.5)
+    def op_public(self) -> None:
+        credential = self.rng.choice(BAD_CREDENTIALS)
+        path = self.rng.choice(PUBLIC_PATHS)
+        reply = self.api.call(credential, "GET", path)
+        self.expect_status(reply, 200, f"the public route {path} with {credential.label}", set())
+
+    def malformed_cases(self, actor: User) -> list[tuple[str, str, dict, set[int] | None]]:
+        """(method, path, request arguments, allowed statuses or None for any 4xx)."""
+        mine = self.model.threads_of(actor.identity)
+        thread = self.rng.choice(mine).thread_id if mine else self.new_id()
+        own = [a for a in self.model.assistants_of(actor.identity) if not a.public]
+        assistant = self.rng.choice(own).assistant_id if own else self.new_id()
+        crons = self.model.crons_of(actor.identity)
+        cron = self.rng.choice(crons).cron_id if crons else self.new_id()
+        me = actor.identity
+        return [
+            ("POST", "/threads", {"content": b"{not json"}, {422}),
+            ("POST", "/threads", {"json_body": {"metadata": []}}, {422}),
+            ("POST", "/threads", {"json_body": {"thread_id": "nope"}}, {422}),
+            ("POST", "/threads", {"json_body": {"if_exists": "maybe"}}, {422}),
+            ("POST", "/threads", {"content": b"[1, 2]"}, {422}),
+            ("GET", "/threads/not-a-uuid", {}, {422}),
+            ("PATCH", f"/threads/{thread}", {"json_body": {"metadata": "x"}}, {422}),
+            ("POST", "/threads/search", {"json_body": {"limit": "ten"}}, {422}),
+            ("POST", "/threads/search", {"json_body": {"status": "sleeping"}}, {422}),
+            ("POST", "/threads/search", {"json_body": {"sort_by": "owner"}}, {422}),
+            ("POST", "/threads/prune", {"json_body": {"thread_ids": ["x"]}}, {422}),
+            ("POST", "/threads/prune", {"json_body": {}}, {422}),
+            ("POST", "/threads/not-a-uuid/copy", {}, {400, 422}),
+            ("POST", f"/threads/{thread}/runs", {"json_body": {}}, {422}),
+            ("POST", f"/threads/{thread}/runs/wait", {"json_body": {"assistant_id": "nope"}}, {422}),
+            ("POST", f"/threads/{thread}/runs", {"json_body": {"assistant_id": "echo", "checkpoint_id": "zzz"}}, {422}),
+            ("POST", f"/threads/{thread}/runs", {"json_body": {"assistant_id": "echo", "multitask_strategy": "later"}}, {422}),
+            ("POST", f"/threads/{thread}/runs/stream", {"json_body": {"assistant_id": "echo", "stream_mode": "bogus"}}, {422}),
+            ("POST", "/runs/wait", {"json_body": {"assistant_id": "echo", "command": {"resume": 1}}}, {400}),
+            ("POST", "/runs/wait", {"json_body": {"assistant_id": "echo", "config": {"configurable": {"a": 1}}, "context": {"b": 2}}}, {400}),
+            ("POST", "/runs", {"json_body": {"assistant_id": "echo", "webhook": "not a url"}}, {422}),
+            ("POST", "/runs", {"json_body": {"assistant_id": "echo", "input": {"messages": []}, "on_completion": "later"}}, {422}),
+            ("POST", "/runs/batch", {"json_body": []}, {422}),
+            ("POST", "/runs/batch", {"json_body": {"assistant_id": "echo"}}, {422}),
+            ("POST", "/runs/cancel", {"json_body": {}}, {422}),
+            ("POST", "/runs/cancel", {"json_body": {"status": "all", "thread_id": thread, "run_ids": []}}, {422}),
+            ("POST", "/runs/cancel", {"json_body": {"status": "sleeping"}}, {422}),
+            ("GET", f"/threads/{thread}/runs/not-a-uuid", {}, {422}),
+            ("GET", f"/threads/{thread}/runs", {"params": {"limit": "abc"}}, {422}),
+            ("POST", f"/threads/{thread}/history", {"json_body": {"limit": "x"}}, {422}),
+            ("POST", f"/threads/{thread}/state/checkpoint", {"json_body": {}}, {422}),
+            ("POST", "/assistants", {"json_body": {}}, {422}),
+            ("POST", "/assistants", {"json_body": {"graph_id": "ghost"}}, {404}),
+            ("POST", "/assistants", {"json_body": {"graph_id": "echo", "assistant_id": "x"}}, {422}),
+            ("POST", "/assistants", {"json_body": {"graph_id": "echo", "config": {"configurable": {"a": 1}}, "context": {"b": 1}}}, {400}),
+            ("GET", "/assistants/not-a-uuid", {}, {404, 422}),
+            ("GET", f"/assistants/{assistant}/graph", {"params": {"xray": "-1"}}, {404, 422}),
+            ("POST", f"/assistants/{assistant}/latest", {"json_body": {"version": "x"}}, {422}),
+            ("POST", "/assistants/search", {"json_body": {"limit": "x"}}, {422}),
+            ("POST", "/runs/crons", {"json_body": {"assistant_id": "echo", "schedule": "61 * * * *"}}, {422}),
+            ("POST", "/runs/crons", {"json_body": {"assistant_id": "echo", "schedule": "* * * * *", "timezone": "Mars/Olympus"}}, {422}),
+            ("POST", "/runs/crons", {"json_body": {}}, {422}),
+            ("PATCH", f"/runs/crons/{cron}", {"json_body": {}}, {400, 404}),
+            ("GET", "/runs/crons/not-a-uuid", {}, {422}),
+            ("PUT", "/store/items", {"json_body": {"namespace": [], "key": "k", "value": {}}}, {400, 403}),
+            ("PUT", "/store/items", {"json_body": {"namespace": [me], "key": "k", "value": 3}}, None),
+            ("PUT", "/store/items", {"json_body": {"namespace": [me, ""], "key": "k", "value": {}}}, {422}),
+            ("GET", "/store/items", {"params": {"namespace": me}}, None),
+            ("GET", "/store/items", {"params": {"key": "k"}}, None),
+            ("DELETE", "/store/items", {"json_body": {"namespace": [me]}}, None),
+            ("POST", "/store/items/search", {"json_body": {"namespace_prefix": me}}, {422}),
+            ("POST", "/store/namespaces", {"json_body": {"max_depth": "x"}}, {422}),
+            ("GET", "/nonexistent", {}, {404}),
+            ("PUT", "/threads", {}, {405}),
+        ]
+
+    @operation("input.malformed", 4)
+    def op_malformed(self) -> None:
+        """Malformed input from a valid user: a 4xx with a JSON detail, never a 5xx."""
+        actor = self.actor()
+        method, path, kwargs, allowed = self.rng.choice(self.malformed_cases(actor))
+        reply = self.api.call(actor, method, path, **kwargs)
+        if allowed is None:
+            self.check(400 <= reply.status < 500, "malformed", f"malformed input to {method} {path}", "a 4xx", reply.brief(), set(), reply)
+        else:
+            self.expect_status(reply, allowed, f"malformed input to {method} {path}", set())
+
+    # --- the delete / re-create race -------------------------------------------------------
+
+    @operation("race.delete_recreate", 0.25)
+    def op_race(self) -> None:
+        """A deletes its thread while a run of theirs still executes on it; B creates a thread
+        with the same id: B's thread shows only B's data, before and after B runs on it."""
+        first = self.actor()
+        second = self.other(first)
+        if len(self.model.threads_of(second.identity)) >= Model.THREAD_CAP:
+            return
+        thread_id = self.new_id()
+        canary = self.canaries.new(first.identity)
+        reply = self.api.call(first, "POST", "/threads", json_body={"thread_id": thread_id, "metadata": {"tag": canary}})
+        if not self.expect_status(reply, 200, "creating a thread", {thread_id}):
+            return
+        thread = self.model.add_thread(ThreadModel(thread_id, first.identity, metadata={"tag": canary, "owner": first.identity}, reserved=True))
+        run = self.start_background(first, thread, sleep=0.5)
+        if run is None:
+            return
+        self.wait_running(first, run)
+        deleted = self.api.call(first, "DELETE", f"/threads/{thread_id}")
+        if not self.expect_status(deleted, 204, "deleting one's thread with a run in flight", {thread_id}):
+            return
+        self.model.drop_thread(thread_id)
+        tag = self.canaries.new(second.identity)
+        created = self.api.call(second, "POST", "/threads", json_body={"thread_id": thread_id, "metadata": {"tag": tag}})
+        if not self.expect_status(created, 200, "creating a thread with the id of a deleted one", {thread_id}):
+            return
+        fresh = self.model.add_thread(ThreadModel(thread_id, second.identity, metadata={"tag": tag, "owner": second.identity}))
+        self.check_empty_thread(second, fresh)
+        time.sleep(0.7)  # the deleted thread's run would be over by now
+        self.check_empty_thread(second, fresh)
+        own = self.canaries.new(second.identity)
+        body = self.run_body(second, "echo", "echo", own, forged=[], victim=None, stateful=True)
+        ran = self.api.call(second, "POST", f"/threads/{thread_id}/runs/wait", json_body=body)
+        if self.expect_status(ran, 200, "running on one's re-created thread", {thread_id}):
+            plan = {"graph": "echo", "resolved": system_assistant_id("echo"), "forged": [], "canary": own, "key": None}
+            self.record_thread_run(second, fresh, ran, "wait", plan)
+            texts = message_texts(ran.json())
+            self.check(
+                texts == [own, f"echo: {own}"],
+                "foreign-history",
+                "a re-created thread's first run met earlier messages",
+                [own, f"echo: {own}"],
+                texts,
+                {thread_id},
+                ran,
+            )
+        self.thread_reading(fresh)
+        self.api.call(second, "GET", f"/threads/{thread_id}/stream", headers={"Last-Event-ID": "0"}, stream_seconds=0.25)
+        gone = self.api.call(first, "GET", f"/threads/{thread_id}")
+        self.expect_status(gone, 404, "the first owner reading the re-created thread", {thread_id})
+
+    def wait_running(self, owner: User, run: RunModel, seconds: float = 3.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            reply = self.api.call(owner, "GET", f"/threads/{run.thread_id}/runs/{run.run_id}")
+            if reply.status != 200 or (reply.json() or {}).get("status") != "pending":
+                return
+            time.sleep(0.02)
+
+    # --- crons that fire -------------------------------------------------------------------
+
+    def create_firing_crons(self) -> None:
+        """Two crons due at the next minute, each forging another owner: a stateless one (its
+        run makes a kept thread) and one on a thread of its creator."""
+        users = self.model.users
+        self.create_firing_cron(users[0], users[1], stateless=True)
+        self.create_firing_cron(users[2], users[3], stateless=False)
+
+    def create_firing_cron(self, creator: User, forged: User, *, stateless: bool) -> None:
+        tag = self.canaries.new(creator.identity)
+        canary = self.canaries.new(creator.identity)
+        body: dict[str, Any] = {
+            "assistant_id": "echo",
+            "schedule": "* * * * *",
+            "input": {"messages": [{"role": "human", "content": canary}]},
+            "metadata": {"cron_tag": tag, "owner": forged.identity},
+        }
+        thread_id = None
+        if stateless:
+            body["on_run_completed"] = "keep"
+            path = "/runs/crons"
+        else:
+            thread_id = self.new_id()
+            reply = self.api.call(creator, "POST", "/threads", json_body={"thread_id": thread_id, "metadata": {"tag": tag}})
+            if not self.expect_status(reply, 200, "creating a thread for a cron", {thread_id}):
+                return
+            self.model.add_thread(ThreadModel(thread_id, creator.identity, metadata={"tag": tag, "owner": creator.identity}, reserved=True))
+            path = f"/threads/{thread_id}/runs/crons"
+        reply = self.api.call(creator, "POST", path, json_body=body)
+        if not self.expect_status(reply, 200, "creating a cron that fires every minute", {tag}):
+            return
+        created = reply.json() or {}
+        cron = CronModel(
+            str(created.get("cron_id")),
+            creator.identity,
+            thread_id,
+            system_assistant_id("echo"),
+            {"cron_tag": tag, "owner": creator.identity},
+            "* * * * *",
+            firing=True,
+            tag=tag,
+            canary=canary,
+            forged_owner=forged.identity,
+            next_run=parse_time(created.get("next_run_date")),
+        )
+        self.check_cron_body(creator, created, cron, reply)
+        self.model.crons[cron.cron_id] = cron
+        self.cron_tags[tag] = creator.identity
+
+    def check_firing_crons(self, final: bool) -> None:
+        """Firing crons past their time: deleted by their creator, then their runs checked."""
+        for cron in [c for c in self.model.crons.values() if c.firing]:
+            due = (cron.next_run or time.time()) + 3
+            if time.time() < due:
+                if not final:
+                    continue
+                time.sleep(max(0.0, due - time.time()))
+            creator = User(cron.owner)
+            reply = self.api.call(creator, "DELETE", f"/runs/crons/{cron.cron_id}")
+            self.expect_status(reply, 204, "deleting one's firing cron", {cron.cron_id})
+            self.model.drop_cron(cron.cron_id)
+            time.sleep(1.5)  # a firing decided just before the delete lands
+            if cron.thread_id is None:
+                self.check_stateless_firing(creator, cron)
+            else:
+                self.check_thread_firing(creator, cron)
+
+    def check_stateless_firing(self, creator: User, cron: CronModel) -> None:
+        subject = {cron.cron_id, cron.tag or ""}
+        reply = self.api.call(creator, "POST", "/threads/search", json_body={"metadata": {"cron_tag": cron.tag}, "limit": 100})
+        rows = reply.json() if reply.status == 200 and isinstance(reply.json(), list) else []
+        self.check(
+            bool(rows),
+            "cron-thread",
+            f"the thread {creator.identity}'s cron made is not theirs (forged owner {cron.forged_owner})",
+            f"a thread of {creator.identity} with cron_tag {cron.tag}",
+            "none",
+            subject,
+            reply,
+        )
+        for row in rows:
+            thread_id = str(row.get("thread_id"))
+            thread = self.model.threads.get(thread_id) or self.model.add_thread(
+                ThreadModel(thread_id, creator.identity, metadata=row.get("metadata"), history=None, runs_known=False)
+            )
+            self.check(
+                (row.get("metadata") or {}).get("owner") == creator.identity,
+                "cron-thread",
+                "a cron's thread has another owner",
+                creator.identity,
+                row.get("metadata"),
+                subject | {thread_id},
+                reply,
+            )
+            self.check_seen_entries(creator, row.get("values"), thread, reply)
+        for other in self.model.users:
+            if other == creator:
+                continue
+            theirs = self.api.call(other, "POST", "/threads/search", json_body={"metadata": {"cron_tag": cron.tag}, "limit": 100})
+            self.check(
+                theirs.status == 200 and theirs.json() == [],
+                "cron-thread",
+                f"{other.identity} sees the thread of {creator.identity}'s cron",
+                [],
+                theirs.brief(),
+                subject,
+                theirs,
+            )
+
+    def check_thread_firing(self, creator: User, cron: CronModel) -> None:
+        thread = self.model.threads.get(cron.thread_id or "")
+        if thread is None:
+            return
+        subject = {cron.cron_id, thread.thread_id}
+        reply = self.api.call(creator, "GET", f"/threads/{thread.thread_id}/runs", params={"limit": 100})
+        runs = [run for run in (reply.json() if isinstance(reply.json(), list) else []) if isinstance(run, dict)]
+        fired = [run for run in runs if (((run.get("kwargs") or {}).get("config") or {}).get("configurable") or {}).get("cron_id") == cron.cron_id]
+        self.check(
+            bool(fired),
+            "cron-run",
+            f"{creator.identity}'s cron on their thread did not fire",
+            "a run with its cron_id",
+            [run.get("run_id") for run in runs],
+            subject,
+            reply,
+        )
+        for run in fired:
+            record = RunModel(str(run.get("run_id")), thread.thread_id, creator.identity, cron.canary or "", "echo")
+            thread.runs[record.run_id] = record
+            self.check_run_record(creator, run, thread.thread_id, reply)
+            owner = (run.get("metadata") or {}).get("owner")
+            self.check(owner == creator.identity, "cron-owner", "a cron's run carries a forged owner", creator.identity, owner, subject, reply)
+            thread.active.append(record)
+        self.settle(thread)
+        thread.metadata = thread.history = None  # the cron's runs changed both: learned again
+        thread.reserved = False
+
+    # --- the hunt --------------------------------------------------------------------------
+
+    def step(self) -> str:
+        name = self.rng.choices(self.names, self.weights)[0]
+        with contextlib.suppress(OperationAborted):
+            OPERATIONS[name][1](self)
+        self.stats[name] += 1
+        self.operations_done += 1
+        return name
+
+    def start(self) -> None:
+        if self.firing_crons:
+            self.create_firing_crons()
+
+    def periodic(self) -> None:
+        self.check_firing_crons(final=False)
+        pending = any(cron.firing for cron in self.model.crons.values())
+        if self.firing_every and not pending and self.operations_done % self.firing_every < 100:
+            self.create_firing_crons()
+        reply = self.api.call(self.model.users[0], "GET", "/ok")
+        self.expect_status(reply, 200, "/ok", set())
+
+    def run(self, operations: int, stop: threading.Event | None = None) -> None:
+        """`operations` random operations (fewer if `stop` is set), then `finish()`."""
+        self.start()
+        for done in range(operations):
+            if stop is not None and stop.is_set():
+                break
+            self.step()
+            if done % 100 == 99:
+                self.periodic()
+        self.finish()
+
+    def finish(self) -> None:
+        """Settles every run, checks due crons (waiting for them if needed), then every
+        user's whole view once more."""
+        for run in list(self.model.transient.values()):
+            self.settle_run(run)
+        for thread in list(self.model.threads.values()):
+            self.settle(thread)
+        self.check_firing_crons(final=True)
+        for user in self.model.users:
+            _body, sure, maybe, _exact = self.thread_search_plan(user, "all")
+            reply = self.api.call(user, "POST", "/threads/search", json_body={"limit": 1000})
+            if self.expect_status(reply, 200, "searching one's threads", set()):
+                self.check_listed_threads(user, reply.json() if isinstance(reply.json(), list) else [], sure, maybe, reply, exact=True)
+            self.store_reading(user.identity)
+        for thread in list(self.model.threads.values()):
+            self.thread_reading(thread)
+        for assistant in list(self.model.assistants.values()):
+            self.assistant_reading(assistant)
+        for cron in list(self.model.crons.values()):
+            self.cron_reading(cron)
+        self.periodic()
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def parse_time(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass
+class HuntResult:
+    operations: int
+    requests: int
+    seconds: float
+    stats: Counter
+    violations: Violations
+    memory_kib: dict[str, int]
+    base_url: str
+    server_alive: bool
+    server_log_tail: str
+
+    def summary(self) -> str:
+        rate = self.operations / self.seconds if self.seconds else 0.0
+        lines = [
+            f"operations: {self.operations} ({self.requests} requests) in {self.seconds:.1f} s: {rate:.1f} ops/s",
+            f"violations: {self.violations.total}",
+            f"server: {'alive' if self.server_alive else 'DEAD'}; memory: "
+            + ", ".join(f"{name} {value / 1024:.0f} MiB" for name, value in sorted(self.memory_kib.items())),
+            "per operation: " + ", ".join(f"{name} {count}" for name, count in sorted(self.stats.items())),
+        ]
+        return "\n".join(lines)
+
+
+def hunt(
+    binary: str,
+    *,
+    seed: int,
+    operations: int,
+    workers: int = 1,
+    log_level: str | None = None,
+    progress: Callable[[int, int, Violations, dict], None] | None = None,
+    progress_every: float = 10.0,
+    keep_trace: int | None = None,
+    firing_every: int | None = None,
+    trace_folder: Path | None = None,
+) -> HuntResult:
+    """Starts a server, runs `workers` hunters (each its own users and model) for
+    `operations` operations in all, stops the server, returns the figures."""
+    server = ServerProcess(binary, workers, log_level=log_level)
+    violations = Violations()
+    everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
+    hunters = [
+        Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every)
+        for worker in range(workers)
+    ]
+    shares = [operations // workers + (1 if worker < operations % workers else 0) for worker in range(workers)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    peak: dict[str, int] = {}
+
+    def work(hunter: Hunter, share: int) -> None:
+        try:
+            hunter.run(share, stop)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+            stop.set()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work, args=(hunter, share), daemon=True) for hunter, share in zip(hunters, shares)]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=progress_every / max(1, len(threads)))
+            peak = server.memory_kib() or peak
+            if progress is not None:
+                progress(sum(h.operations_done for h in hunters), operations, violations, peak)
+    except KeyboardInterrupt:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        seconds = time.monotonic() - started
+        peak = server.memory_kib() or peak
+        alive = server.alive()
+        for hunter in hunters:
+            hunter.close()
+        server.stop()
+    for name, problem in server.database_problems().items():
+        violations.add(
+            Violation("database-corrupt", f"the server's {name} is corrupt after the hunt", "PRAGMA integrity_check: ok", problem, set(), -1, -1, [], 0),
+            frozenset({name}),
+        )
+    for error in errors:
+        if isinstance(error, ServerGone):
+            violations.add(
+                Violation("server-gone", str(error), "the server keeps answering", server.output()[-1500:], set(), -1, -1, [], 0), frozenset({"gone"})
+            )
+        else:
+            raise error
+    stats: Counter = Counter()
+    for hunter in hunters:
+        stats.update(hunter.stats)
+        if trace_folder is not None:
+            hunter.trace.dump(trace_folder / f"hunter-trace-{hunter.worker}.txt")
+    result = HuntResult(
+        sum(h.operations_done for h in hunters),
+        sum(h.api.requests for h in hunters),
+        seconds,
+        stats,
+        violations,
+        peak,
+        server.url,
+        alive,
+        server.output()[-4000:],
+    )
+    server.remove()
+    return result
