@@ -476,8 +476,13 @@ async def copy_thread(source_id, target_id):
             await CHECKPOINTER.aput_writes(stored, task_writes, task_id)
 
 
-async def delete_for_runs(run_ids):
-    if CHECKPOINTER is not None and hasattr(CHECKPOINTER, "adelete_for_runs"):
+async def delete_for_runs(thread_id, run_ids):
+    """Rollback: the checkpoints these runs wrote on their thread (not on copies of it)."""
+    if CHECKPOINTER is None or not hasattr(CHECKPOINTER, "adelete_for_runs"):
+        return
+    try:
+        await CHECKPOINTER.adelete_for_runs(run_ids, thread_id=thread_id)
+    except TypeError:  # another saver's signature: no thread scope
         await CHECKPOINTER.adelete_for_runs(run_ids)
 
 

@@ -214,17 +214,19 @@ class SqliteCheckpointer(BaseCheckpointSaver):
                 )
             )
 
-    def delete_for_runs(self, run_ids):
-        """Deletes the checkpoints (and their writes) that these runs created."""
+    def delete_for_runs(self, run_ids, thread_id=None):
+        """Deletes the checkpoints (and their writes) that these runs created — in `thread_id`
+        only, when given: a copy of the thread keeps its copies of them."""
         ids = [str(run_id) for run_id in run_ids]
         if not ids:
             return
         marks = ", ".join("?" for _ in ids)
+        scope, scope_args = ("thread_id = ? AND ", [str(thread_id)]) if thread_id is not None else ("", [])
 
         def delete():
             doomed = self._db.execute(
-                f"SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})",
-                ids,
+                f"SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {scope}json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})",
+                [*scope_args, *ids],
             ).fetchall()
             self._db.executemany("DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?", doomed)
             self._db.executemany("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?", doomed)
@@ -288,8 +290,8 @@ class SqliteCheckpointer(BaseCheckpointSaver):
     async def adelete_thread(self, thread_id):
         return self.delete_thread(thread_id)
 
-    async def adelete_for_runs(self, run_ids):
-        return self.delete_for_runs(run_ids)
+    async def adelete_for_runs(self, run_ids, thread_id=None):
+        return self.delete_for_runs(run_ids, thread_id)
 
     async def acopy_thread(self, source_thread_id, target_thread_id):
         return self.copy_thread(source_thread_id, target_thread_id)

@@ -433,7 +433,7 @@ impl RunManager {
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let rollback = cancel == Some(CancelAction::Rollback);
         if rollback {
-            let _ = self.inner.python.runner("delete_for_runs", vec![json!([run_id.to_string()])]).await;
+            let _ = self.inner.python.runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
         }
         let stored_outcome = Arc::clone(&outcome);
         let final_status = (!rollback).then_some(status);

@@ -3705,15 +3705,42 @@ def hunt(
     trace_folder: Path | None = None,
 ) -> HuntResult:
     """Starts a server, runs `workers` hunters (each its own users and model) for
-    `operations` operations in all, stops the server, returns the figures."""
+    `operations` operations in all, stops the server, returns the figures. `trace_folder`:
+    where each worker's exchanges are written (`hunter-trace-<worker>.txt`)."""
     server = ServerProcess(binary, workers, log_level=log_level)
-    violations = Violations()
-    everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
-    hunters = [
-        Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every)
-        for worker in range(workers)
-    ]
-    shares = [operations // workers + (1 if worker < operations % workers else 0) for worker in range(workers)]
+    try:
+        violations = Violations()
+        everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
+        hunters = [
+            Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every)
+            for worker in range(workers)
+        ]
+        shares = [operations // workers + (1 if worker < operations % workers else 0) for worker in range(workers)]
+        seconds, peak, alive, errors = run_workers(server, hunters, shares, violations, progress, progress_every)
+        report_server_problems(server, violations, errors)
+        stats: Counter = Counter()
+        for hunter in hunters:
+            stats.update(hunter.stats)
+            if trace_folder is not None:
+                hunter.trace.dump(trace_folder / f"hunter-trace-{hunter.worker}.txt")
+        done = sum(hunter.operations_done for hunter in hunters)
+        requests = sum(hunter.api.requests for hunter in hunters)
+        return HuntResult(done, requests, seconds, stats, violations, peak, server.url, alive, server.output()[-4000:])
+    finally:
+        server.stop()
+        server.remove()
+
+
+def run_workers(
+    server: ServerProcess,
+    hunters: list[Hunter],
+    shares: list[int],
+    violations: Violations,
+    progress: Callable[[int, int, Violations, dict], None] | None,
+    progress_every: float,
+) -> tuple[float, dict[str, int], bool, list[BaseException]]:
+    """Runs each hunter in its own thread until all are done (or one failed, or Ctrl-C), then
+    stops the server. Returns (seconds, peak memory, whether the server was alive, errors)."""
     errors: list[BaseException] = []
     stop = threading.Event()
     peak: dict[str, int] = {}
@@ -3721,7 +3748,7 @@ def hunt(
     def work(hunter: Hunter, share: int) -> None:
         try:
             hunter.run(share, stop)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
             errors.append(error)
             stop.set()
 
@@ -3735,7 +3762,7 @@ def hunt(
                 thread.join(timeout=progress_every / max(1, len(threads)))
             peak = server.memory_kib() or peak
             if progress is not None:
-                progress(sum(h.operations_done for h in hunters), operations, violations, peak)
+                progress(sum(hunter.operations_done for hunter in hunters), sum(shares), violations, peak)
     except KeyboardInterrupt:
         stop.set()
         for thread in threads:
@@ -3747,33 +3774,16 @@ def hunt(
         for hunter in hunters:
             hunter.close()
         server.stop()
+    return seconds, peak, alive, errors
+
+
+def report_server_problems(server: ServerProcess, violations: Violations, errors: list[BaseException]) -> None:
+    """A corrupt database and a server that stopped answering are violations; any other
+    error of a worker is a bug of the hunter and is raised."""
     for name, problem in server.database_problems().items():
-        violations.add(
-            Violation("database-corrupt", f"the server's {name} is corrupt after the hunt", "PRAGMA integrity_check: ok", problem, set(), -1, -1, [], 0),
-            frozenset({name}),
-        )
+        found = Violation("database-corrupt", f"the server's {name} is corrupt after the hunt", "PRAGMA integrity_check: ok", problem, set(), -1, -1, [], 0)
+        violations.add(found, frozenset({name}))
     for error in errors:
-        if isinstance(error, ServerGone):
-            violations.add(
-                Violation("server-gone", str(error), "the server keeps answering", server.output()[-1500:], set(), -1, -1, [], 0), frozenset({"gone"})
-            )
-        else:
+        if not isinstance(error, ServerGone):
             raise error
-    stats: Counter = Counter()
-    for hunter in hunters:
-        stats.update(hunter.stats)
-        if trace_folder is not None:
-            hunter.trace.dump(trace_folder / f"hunter-trace-{hunter.worker}.txt")
-    result = HuntResult(
-        sum(h.operations_done for h in hunters),
-        sum(h.api.requests for h in hunters),
-        seconds,
-        stats,
-        violations,
-        peak,
-        server.url,
-        alive,
-        server.output()[-4000:],
-    )
-    server.remove()
-    return result
+        violations.add(Violation("server-gone", str(error), "the server keeps answering", server.output()[-1500:], set(), -1, -1, [], 0), frozenset({"gone"}))

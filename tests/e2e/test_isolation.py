@@ -422,3 +422,39 @@ def test_slow_and_idle_connections_are_closed(make_server):
 def test_limit_flags_are_validated(make_server, flag):
     with pytest.raises(RuntimeError, match=flag):
         start(make_server, OWNER_AUTH, extra_args=[flag, "0"])
+
+
+def test_deleting_or_rolling_back_a_run_leaves_copies_of_its_thread_alone(make_server):
+    server = start(make_server, OWNER_AUTH)
+    alice = client(server, "alice-token")
+
+    def history(thread):
+        return alice.post(f"/threads/{thread}/history", json={"limit": 100}).json()
+
+    # A finished run, then a copy, then the run deleted on the original.
+    thread = alice.post("/threads", json={}).json()["thread_id"]
+    run = alice.post(f"/threads/{thread}/runs", json={"assistant_id": "who", "input": {"text": "a"}}).json()
+    alice.get(f"/threads/{thread}/runs/{run['run_id']}/join").raise_for_status()
+    copy = alice.post(f"/threads/{thread}/copy").json()["thread_id"]
+    before = history(copy)
+    assert before and alice.get(f"/threads/{copy}/state").json()["values"]["seen"]
+    assert alice.delete(f"/threads/{thread}/runs/{run['run_id']}").status_code == 204
+    assert history(copy) == before
+    assert alice.get(f"/threads/{copy}/state").json()["values"] == before[0]["values"]
+
+    # A run copied mid-way, then rolled back on the original: the copy keeps what it copied.
+    thread = alice.post("/threads", json={}).json()["thread_id"]
+    run = alice.post(f"/threads/{thread}/runs", json={"assistant_id": "slow", "input": {"text": "s"}}).json()
+    deadline = time.monotonic() + 20
+    while len(history(thread)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    copy = alice.post(f"/threads/{thread}/copy").json()["thread_id"]
+    before = history(copy)
+    assert len(before) >= 3
+    cancel = alice.post(f"/threads/{thread}/runs/{run['run_id']}/cancel", params={"action": "rollback", "wait": "true"})
+    assert cancel.status_code in (200, 202, 204), cancel.text
+    deadline = time.monotonic() + 20
+    while history(thread) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert history(thread) == []
+    assert history(copy) == before

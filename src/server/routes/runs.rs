@@ -795,7 +795,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, 
     if run.status.is_active() {
         state.runs().cancel(&run, CancelAction::Rollback).await.map_err(ApiError::internal)?;
     } else {
-        let _ = state.python().runner("delete_for_runs", vec![json!([run_id.to_string()])]).await;
+        let _ = state.python().runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
         state.storage().run(move |storage| storage.delete_run(run_id)).await?;
     }
     Ok(StatusCode::NO_CONTENT)
