@@ -19,6 +19,7 @@ pub mod python;
 pub mod runs;
 pub mod server;
 pub mod storage;
+pub mod store;
 pub mod timestamp;
 
 use std::future::Future;
@@ -79,7 +80,7 @@ pub fn default_database(config: &AppConfig) -> PathBuf {
 /// Starts the interpreter, imports the graphs, loads `auth.path` and builds the server state.
 /// A failure is one line for the user.
 pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
-    let storage = SqliteStorage::open(&options.database)?;
+    let storage = Arc::new(SqliteStorage::open(&options.database)?);
     let checkpoints = options.database.with_file_name(format!(
         "{}.checkpoints.db",
         options.database.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned())
@@ -89,7 +90,7 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         venv: options.venv,
         studio_allowed: options.mode == Mode::Dev,
         checkpoints,
-        database: Some(options.database.clone()),
+        store: Some(Arc::clone(&storage) as Arc<dyn Storage>),
     };
     let (python, report) = PythonHost::start(setup)?;
     let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
@@ -98,7 +99,7 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         let assistant = Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now);
         storage.register_system_assistant(&assistant).map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
     }
-    let storage = StorageHandle::new(Arc::new(storage));
+    let storage = StorageHandle::new(storage);
     let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs);
     let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone(), options.limits);
     Ok((state, report))

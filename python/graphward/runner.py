@@ -44,14 +44,14 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(database_path, store_path=None, saver_source=None):
+async def setup(database_path, store=None, saver_source=None):
     """Opens the checkpointer: graphward's own SQLite saver (`saver.py`, compiled here from
     `saver_source`) on `database_path`; an in-memory saver only if this LangGraph has no
-    `BaseCheckpointSaver` to build it on. Returns its kind. `store_path` is graphward's own
-    database, whose store items graphs read and write."""
+    `BaseCheckpointSaver` to build it on. Returns its kind. `store` is graphward's own store
+    (Rust, the one `/store` serves), which graphs read and write."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
-    if store_path:
-        STORE = _make_store(store_path)
+    if store is not None:
+        STORE = _make_store(store)
     try:
         saver = _load_saver(saver_source)
     except ImportError as error:
@@ -490,142 +490,63 @@ async def delete_for_runs(thread_id, run_ids):
 # The store graphs see (LangGraph BaseStore over graphward's store_items table)
 
 
-def _make_store(path):
+def _make_store(native):
+    """LangGraph's BaseStore over `native` (Rust, `python/store.rs`): the same implementation,
+    rules and database as the HTTP `/store` API. Every namespace is checked there before any
+    operation of a batch runs."""
     try:
         from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, PutOp, SearchItem, SearchOp
     except ImportError:
         return None
-    import sqlite3
-    import time
-
-    def now_micros():
-        return int(time.time() * 1_000_000)
-
-    def to_datetime(micros):
-        return datetime.datetime.fromtimestamp(micros / 1_000_000, tz=datetime.timezone.utc)
-
-    def matches(value, filter_):
-        for key, condition in (filter_ or {}).items():
-            if key not in value:
-                return False
-            actual = value[key]
-            if isinstance(condition, dict) and condition and all(name.startswith("$") for name in condition):
-                for operator, operand in condition.items():
-                    holds = {
-                        "$eq": lambda: actual == operand,
-                        "$ne": lambda: actual != operand,
-                        "$gt": lambda: actual > operand,
-                        "$gte": lambda: actual >= operand,
-                        "$lt": lambda: actual < operand,
-                        "$lte": lambda: actual <= operand,
-                    }.get(operator)
-                    if holds is None:
-                        raise ValueError(f"Unsupported operator: {operator}")
-                    try:
-                        if not holds():
-                            return False
-                    except TypeError:
-                        return False
-            elif isinstance(condition, dict):
-                if not isinstance(actual, dict) or not matches(actual, condition):
-                    return False
-            elif actual != condition:
-                return False
-        return True
-
     try:
         from langgraph.store.base import InvalidNamespaceError
     except ImportError:  # older langgraph
         InvalidNamespaceError = ValueError  # noqa: N806
+    errors = {"namespace": InvalidNamespaceError, "filter": ValueError, "invalid": ValueError}
 
-    def check_namespace(namespace, prefix=False):
-        """The rule `/store` applies too: every label a non-empty string without `.` (labels
-        are joined with `.` in storage, so `("alice.smith",)` would read as `("alice", "smith")`)."""
-        if not prefix and not namespace:
-            raise InvalidNamespaceError("Namespace cannot be empty.")
-        for label in namespace:
-            if not isinstance(label, str) or not label or "." in label:
-                raise InvalidNamespaceError(f"Namespace label {label!r} must be a non-empty string without periods")
+    def to_datetime(micros):
+        return datetime.datetime.fromtimestamp(micros / 1_000_000, tz=datetime.timezone.utc)
 
-    def labels_match(labels, pattern):
-        return len(labels) >= len(pattern) and all(want == "*" or have == want for have, want in zip(labels, pattern))
+    def encode(op):
+        if isinstance(op, GetOp):
+            return {"op": "get", "namespace": list(op.namespace), "key": op.key}
+        if isinstance(op, PutOp):
+            return {"op": "put", "namespace": list(op.namespace), "key": op.key, "value": op.value}
+        if isinstance(op, SearchOp):
+            return {"op": "search", "namespace_prefix": list(op.namespace_prefix), "filter": op.filter, "limit": op.limit, "offset": op.offset}
+        if isinstance(op, ListNamespacesOp):
+            conditions = [{"match_type": c.match_type, "path": list(c.path)} for c in op.match_conditions or ()]
+            return {"op": "list_namespaces", "conditions": conditions, "max_depth": op.max_depth, "limit": op.limit, "offset": op.offset}
+        raise NotImplementedError(f"store operation {type(op).__name__}")
+
+    def item(found, cls):
+        return cls(namespace=tuple(found["namespace"]), key=found["key"], value=found["value"], created_at=to_datetime(found["created_at"]), updated_at=to_datetime(found["updated_at"]))
 
     class GraphwardStore(BaseStore):
-        """LangGraph's BaseStore over graphward's own store table: items a graph writes are
-        what `/store` serves, and the other way round."""
-
-        def __init__(self, database):
-            self._connection = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-            self._connection.execute("PRAGMA busy_timeout = 10000")
-
-        def _item(self, row, search=False):
-            namespace, key, value, created, updated = row
-            cls = SearchItem if search else Item
-            return cls(namespace=tuple(namespace.split(".")), key=key, value=json.loads(value), created_at=to_datetime(created), updated_at=to_datetime(updated))
+        """LangGraph's BaseStore over graphward's own store: items a graph writes are what
+        `/store` serves, and the other way round."""
 
         def batch(self, ops):
             ops = list(ops)
-            # Every namespace is checked before anything is written.
-            for op in ops:
-                if isinstance(op, (GetOp, PutOp)):
-                    check_namespace(op.namespace)
-                elif isinstance(op, SearchOp):
-                    check_namespace(op.namespace_prefix, prefix=True)
-                elif isinstance(op, ListNamespacesOp):
-                    for condition in op.match_conditions or ():
-                        check_namespace([label for label in condition.path if label != "*"], prefix=True)
+            kind, payload = native.batch(dumps([encode(op) for op in ops]))
+            if kind != "ok":
+                raise errors.get(kind, RuntimeError)(payload)
             results = []
-            for op in ops:
+            for op, result in zip(ops, json.loads(payload)):
                 if isinstance(op, GetOp):
-                    row = self._connection.execute(
-                        "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
-                        (".".join(op.namespace), op.key),
-                    ).fetchone()
-                    results.append(self._item(row) if row else None)
-                elif isinstance(op, PutOp):
-                    namespace = ".".join(op.namespace)
-                    if op.value is None:
-                        self._connection.execute("DELETE FROM store_items WHERE namespace = ? AND key = ?", (namespace, op.key))
-                    else:
-                        stamp = now_micros()
-                        self._connection.execute(
-                            "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-                            "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                            (namespace, op.key, dumps(op.value), stamp, stamp),
-                        )
-                    results.append(None)
+                    results.append(item(result, Item) if result else None)
                 elif isinstance(op, SearchOp):
-                    prefix = ".".join(op.namespace_prefix)
-                    rows = self._connection.execute(
-                        "SELECT namespace, key, value, created_at, updated_at FROM store_items "
-                        "WHERE ? = '' OR namespace = ? OR substr(namespace, 1, length(?) + 1) = ? || '.' ORDER BY updated_at DESC",
-                        (prefix, prefix, prefix, prefix),
-                    ).fetchall()
-                    found = [self._item(row, search=True) for row in rows if matches(json.loads(row[2]), op.filter)]
-                    results.append(found[op.offset : op.offset + op.limit])
+                    results.append([item(found, SearchItem) for found in result])
                 elif isinstance(op, ListNamespacesOp):
-                    rows = self._connection.execute("SELECT DISTINCT namespace FROM store_items").fetchall()
-                    namespaces = set()
-                    for (text,) in rows:
-                        labels = tuple(text.split("."))
-                        ok = True
-                        for condition in op.match_conditions or ():
-                            pattern = tuple(condition.path)
-                            if condition.match_type == "prefix":
-                                ok &= labels_match(labels, pattern)
-                            else:
-                                ok &= labels_match(labels[::-1], pattern[::-1])
-                        if ok:
-                            namespaces.add(labels[: op.max_depth] if op.max_depth else labels)
-                    results.append(sorted(namespaces)[op.offset : op.offset + op.limit])
+                    results.append([tuple(labels) for labels in result])
                 else:
-                    raise NotImplementedError(f"store operation {type(op).__name__}")
+                    results.append(None)
             return results
 
         async def abatch(self, ops):
             return self.batch(ops)
 
-    return GraphwardStore(path)
+    return GraphwardStore()
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 mod bridge;
 mod convert;
+mod store;
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -63,8 +64,8 @@ pub struct HostSetup {
     pub studio_allowed: bool,
     /// The SQLite file of LangGraph's checkpointer.
     pub checkpoints: PathBuf,
-    /// graphward's own database (its store items are the graphs' `store`).
-    pub database: Option<PathBuf>,
+    /// The API's storage: its store items are the graphs' `store` (none: graphs get no store).
+    pub store: Option<Arc<dyn crate::storage::Storage>>,
 }
 
 /// What start-up found, for logs and `/info`.
@@ -438,10 +439,10 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     };
 
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
-    let store_path = setup.database.as_ref().map(|path| path.display().to_string());
+    let store = setup.store.as_ref().map(|storage| Py::new(py, store::NativeStore::new(Arc::clone(storage)))).transpose().map_err(describe)?;
     let setup_coroutine = runner
         .getattr("setup")
-        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store_path, SAVER_SOURCE)))
+        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store, SAVER_SOURCE)))
         .map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
@@ -621,7 +622,7 @@ async def uses_loop():
             std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
             let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
             let checkpoints = dir.join("checkpoints.db");
-            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints, database: None }).expect("start");
+            let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints, store: None }).expect("start");
             assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
             host
         })

@@ -218,6 +218,113 @@ def test_graph_store_is_the_api_store(make_server):
     assert client.store.get_item(("memories", "u"), "last")["value"] == {"text": "hello"}
 
 
+STORE_PROBE_GRAPH = """
+from typing import Any, TypedDict
+from langgraph.graph import StateGraph, START, END
+from langgraph.store.base import BaseStore
+
+class State(TypedDict, total=False):
+    who: str
+    out: Any
+
+async def probe(state, *, store: BaseStore):
+    who = state["who"]
+    out = {}
+    for n in range(3):
+        await store.aput((who, "notes", f"day{n}"), f"k{n}", {"n": n, "tag": "even" if n % 2 == 0 else "odd"})
+    got = await store.aget((who, "notes", "day1"), "k1")
+    out["get"] = [list(got.namespace), got.key, got.value, got.created_at.tzinfo is not None]
+    out["missing"] = await store.aget((who, "notes", "day1"), "nope")
+    out["search"] = sorted(item.key for item in await store.asearch((who,), filter={"n": {"$gte": 1}}))
+    out["search_tag"] = [item.key for item in await store.asearch((who, "notes"), filter={"tag": "even"}, limit=1, offset=1)]
+    out["prefix"] = [list(ns) for ns in await store.alist_namespaces(prefix=(who,), max_depth=2)]
+    out["suffix"] = [list(ns) for ns in await store.alist_namespaces(prefix=(who,), suffix=("day2",))]
+    out["wildcard"] = [list(ns) for ns in await store.alist_namespaces(prefix=(who, "*", "day0"))]
+    await store.adelete((who, "notes", "day0"), "k0")
+    out["deleted"] = await store.aget((who, "notes", "day0"), "k0")
+    errors = []
+    for attempt in (
+        lambda: store.aput((f"{who}.smith", "x"), "k", {"v": 1}),
+        lambda: store.aput((), "k", {"v": 1}),
+        lambda: store.aget((who, ""), "k"),
+        lambda: store.asearch((who,), filter={"n": {"$contains": 1}}),
+    ):
+        try:
+            await attempt()
+            errors.append(None)
+        except Exception as error:
+            errors.append(type(error).__name__)
+    out["errors"] = errors
+    return {"out": out}
+
+builder = StateGraph(State)
+builder.add_node("probe", probe)
+builder.add_edge(START, "probe")
+builder.add_edge("probe", END)
+graph = builder.compile()
+"""
+
+
+def test_graph_store_operations_follow_the_api_rules(make_server):
+    """Every BaseStore operation a graph uses goes through graphward's own store: the same
+    items, filters, namespace listing and namespace checks as `/store`."""
+    server = make_server({"langgraph.json": '{"graphs": {"probe": "./graph.py:graph"}}', "graph.py": STORE_PROBE_GRAPH})
+    client = get_sync_client(url=server.url)
+    out = client.runs.wait(None, "probe", input={"who": "ann"})["out"]
+    assert out["get"] == [["ann", "notes", "day1"], "k1", {"n": 1, "tag": "odd"}, True]
+    assert out["missing"] is None
+    assert out["search"] == ["k1", "k2"]
+    assert out["search_tag"] == ["k0"]
+    assert out["prefix"] == [["ann", "notes"]]
+    assert out["suffix"] == [["ann", "notes", "day2"]]
+    assert out["wildcard"] == [["ann", "notes", "day0"]]
+    assert out["deleted"] is None
+    assert out["errors"] == ["InvalidNamespaceError", "InvalidNamespaceError", "InvalidNamespaceError", "ValueError"]
+    # What the graph wrote is what HTTP serves, and nothing of the refused writes exists.
+    assert client.store.get_item(("ann", "notes", "day2"), "k2")["value"] == {"n": 2, "tag": "even"}
+    http = client.store.list_namespaces(prefix=["ann"])["namespaces"]
+    assert http == [["ann", "notes", "day1"], ["ann", "notes", "day2"]]
+    assert client.store.search_items(["ann"], filter={"n": {"$gte": 1}})["items"]
+
+
+def test_graph_and_api_store_writes_together_keep_the_database_sound(make_server, tmp_path):
+    """Graphs and the API write the store at once (the case that corrupted the database when a
+    second SQLite library wrote it): every write lands and the file passes its integrity check."""
+    import sqlite3
+    import threading
+
+    server = make_server({"langgraph.json": '{"graphs": {"probe": "./graph.py:graph"}}', "graph.py": STORE_PROBE_GRAPH})
+    client = get_sync_client(url=server.url)
+    failures = []
+
+    def api_writes(worker):
+        own = get_sync_client(url=server.url)
+        for n in range(40):
+            try:
+                own.store.put_item(("api", str(worker)), f"k{n}", {"n": n})
+            except Exception as error:  # noqa: BLE001 - collected and asserted below
+                failures.append(repr(error))
+
+    def graph_runs(worker):
+        own = get_sync_client(url=server.url)
+        for n in range(6):
+            out = own.runs.wait(None, "probe", input={"who": f"g{worker}x{n}"})
+            if "out" not in out:
+                failures.append(repr(out))
+
+    threads = [threading.Thread(target=api_writes, args=(w,)) for w in range(3)] + [threading.Thread(target=graph_runs, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    for worker in range(3):
+        assert len(client.store.search_items(["api", str(worker)], limit=100)["items"]) == 40
+    assert len(client.store.list_namespaces(prefix=["g0x5"])["namespaces"]) == 2
+    with sqlite3.connect(tmp_path / ".graphward" / "state.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
 def test_webhooks(make_server, tmp_path):
     """A finished run is POSTed to its webhook; loopback targets need an explicit opt-in."""
     import http.server

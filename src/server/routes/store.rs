@@ -15,6 +15,7 @@ use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
 use crate::storage::{StoreItem, store_filter};
+use crate::store::{self, Condition, StoreError};
 use crate::timestamp::{format_micros, now_micros};
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -34,12 +35,8 @@ fn view(item: &StoreItem) -> Value {
     })
 }
 
-/// Every label must be a non-empty string without `.`.
 fn validate_labels(namespace: &[String]) -> Result<(), ApiError> {
-    match namespace.iter().find(|label| label.is_empty() || label.contains('.')) {
-        Some(label) => Err(ApiError::validation(format!("Namespace label '{label}' must be a non-empty string without periods"))),
-        None => Ok(()),
-    }
+    store::check_labels(namespace, false).map_err(|error| ApiError::validation(error.to_string()))
 }
 
 /// The filter a store handler returned for `action`, as a store value filter. It applies to
@@ -193,27 +190,19 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
     let items = state.storage().run(move |storage| storage.items_under(&prefix)).await?;
-    let mut page = Vec::new();
-    let mut skipped = 0;
-    for item in &items {
-        let mut passes = true;
-        for filter in [request_filter.as_ref(), auth_filter.as_ref()].into_iter().flatten() {
-            passes &= store_filter::matches(&item.value, filter).map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
-        }
-        if !passes {
-            continue;
-        }
-        if skipped < offset {
-            skipped += 1;
-            continue;
-        }
-        if page.len() == limit {
-            break;
-        }
-        let mut out = view(item);
-        out["score"] = Value::Null;
-        page.push(out);
-    }
+    let filters: Vec<&Map<String, Value>> = [request_filter.as_ref(), auth_filter.as_ref()].into_iter().flatten().collect();
+    let page: Vec<Value> = store::matching_page(&items, &filters, limit, offset)
+        .map_err(|error| match error {
+            StoreError::Filter(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+            other => ApiError::internal(other),
+        })?
+        .into_iter()
+        .map(|item| {
+            let mut out = view(item);
+            out["score"] = Value::Null;
+            out
+        })
+        .collect();
     Ok(axum::Json(json!({"items": page})))
 }
 
@@ -224,11 +213,6 @@ struct NamespacesRequest {
     max_depth: Option<i64>,
     limit: Option<i64>,
     offset: Option<i64>,
-}
-
-/// Whole-label match position by position; `*` matches exactly one label.
-fn labels_match(labels: &[String], pattern: &[String]) -> bool {
-    labels.len() >= pattern.len() && labels.iter().zip(pattern).all(|(label, wanted)| wanted == "*" || label == wanted)
 }
 
 async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<NamespacesRequest>) -> Result<axum::Json<Value>, ApiError> {
@@ -248,27 +232,14 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     let effective = event_value(&authorization, Action::ListNamespaces);
     let prefix = namespace_from(&effective, "namespace")?.or(request.prefix).unwrap_or_default();
     let suffix = namespace_from(&effective, "suffix")?.or(request.suffix).unwrap_or_default();
+    for pattern in [&prefix, &suffix] {
+        store::check_labels(pattern, true).map_err(|error| ApiError::validation(error.to_string()))?;
+    }
     let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
     let all = state.storage().run(|storage| storage.namespaces()).await?;
-    let mut found: Vec<Vec<String>> = all
-        .into_iter()
-        .filter(|labels| labels_match(labels, &prefix))
-        .filter(|labels| {
-            let reversed: Vec<String> = labels.iter().rev().cloned().collect();
-            let pattern: Vec<String> = suffix.iter().rev().cloned().collect();
-            labels_match(&reversed, &pattern)
-        })
-        .map(|mut labels| {
-            if let Some(depth) = max_depth.and_then(|depth| usize::try_from(depth).ok()) {
-                labels.truncate(depth);
-            }
-            labels
-        })
-        .collect();
-    found.sort();
-    found.dedup();
-    let page: Vec<Vec<String>> = found.into_iter().skip(offset).take(limit).collect();
+    let conditions = [Condition::Prefix(prefix), Condition::Suffix(suffix)];
+    let page = store::namespace_page(all, &conditions, max_depth.and_then(|depth| usize::try_from(depth).ok()), limit, offset);
     Ok(axum::Json(json!({"namespaces": page})))
 }
