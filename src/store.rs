@@ -39,12 +39,20 @@ impl StoreError {
     }
 }
 
-/// Checks every label; `*` is allowed as a label only in a match pattern (`wildcard`).
-pub fn check_labels(labels: &[String], wildcard: bool) -> Result<(), StoreError> {
-    match labels.iter().find(|label| !(wildcard && label.as_str() == "*") && (label.is_empty() || label.contains('.'))) {
-        Some(label) => Err(StoreError::Namespace(format!("Namespace label '{label}' must be a non-empty string without periods"))),
+/// Checks every label: non-empty, without `.` or NUL (SQLite's text functions stop at a NUL,
+/// so such a label would not match itself). `*` is a valid label; in a namespace listing's
+/// condition it matches any one label.
+pub fn check_labels(labels: &[String]) -> Result<(), StoreError> {
+    match labels.iter().find(|label| label.is_empty() || label.contains(['.', '\0'])) {
+        Some(label) => Err(StoreError::Namespace(format!("Namespace label '{}' must be a non-empty string without periods", label.escape_debug()))),
         None => Ok(()),
     }
+}
+
+/// Checks a value filter's operators before anything runs (`matches` would refuse them only
+/// when an item has the field).
+pub fn check_filter(filter: &Map<String, Value>) -> Result<(), StoreError> {
+    store_filter::check(filter).map_err(StoreError::Filter)
 }
 
 /// The namespace of an item: at least one label, each valid.
@@ -52,7 +60,7 @@ pub fn check_item_namespace(labels: &[String]) -> Result<(), StoreError> {
     if labels.is_empty() {
         return Err(StoreError::Namespace("Namespace cannot be empty.".into()));
     }
-    check_labels(labels, false)
+    check_labels(labels)
 }
 
 /// The page of `items` (newest first, as storage returns them) that passes every filter.
@@ -171,7 +179,10 @@ fn check(operation: Operation) -> Result<Checked, StoreError> {
         }
         Operation::Search { namespace_prefix, filter, limit, offset } => {
             let prefix = labels(&namespace_prefix)?;
-            check_labels(&prefix, false)?;
+            check_labels(&prefix)?;
+            if let Some(filter) = &filter {
+                check_filter(filter)?;
+            }
             Checked::Search(prefix, filter, limit, offset)
         }
         Operation::ListNamespaces { conditions, max_depth, limit, offset } => {
@@ -179,7 +190,7 @@ fn check(operation: Operation) -> Result<Checked, StoreError> {
                 .into_iter()
                 .map(|condition| {
                     let path = labels(&condition.path)?;
-                    check_labels(&path, true)?;
+                    check_labels(&path)?;
                     match condition.match_type.as_str() {
                         "prefix" => Ok(Condition::Prefix(path)),
                         "suffix" => Ok(Condition::Suffix(path)),
@@ -239,7 +250,10 @@ mod tests {
         assert!(matches!(check_item_namespace(&[]), Err(StoreError::Namespace(_))));
         assert!(matches!(check_item_namespace(&strings(&["alice.smith"])), Err(StoreError::Namespace(_))));
         assert!(matches!(check_item_namespace(&strings(&["a", ""])), Err(StoreError::Namespace(_))));
-        assert!(check_labels(&strings(&["*", "mem"]), true).is_ok());
+        assert!(check_labels(&strings(&["*", "mem"])).is_ok());
+        assert!(matches!(check_labels(&strings(&["a\0b"])), Err(StoreError::Namespace(_))));
+        let bad_filter = json!({"op": "search", "namespace_prefix": ["a"], "filter": {"n": {"$regex": 1}}, "limit": 1, "offset": 0});
+        assert!(matches!(check(serde_json::from_value(bad_filter).expect("op")), Err(StoreError::Filter(_))));
         assert!(matches!(check(serde_json::from_value(json!({"op": "get", "namespace": [1], "key": "k"})).expect("op")), Err(StoreError::Namespace(_))));
         assert!(matches!(check(serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": 3})).expect("op")), Err(StoreError::Invalid(_))));
     }

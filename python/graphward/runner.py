@@ -507,15 +507,28 @@ def _make_store(native):
     def to_datetime(micros):
         return datetime.datetime.fromtimestamp(micros / 1_000_000, tz=datetime.timezone.utc)
 
+    def labels(namespace):
+        # Checked here as well as in Rust: the JSON encoder would turn a non-string label (a
+        # UUID, any object's repr) into a string that names some other namespace.
+        for label in namespace:
+            if type(label) is not str:
+                raise InvalidNamespaceError(f"Namespace label {label!r} must be a non-empty string without periods")
+        return list(namespace)
+
+    def key(op):
+        if type(op.key) is not str:
+            raise ValueError(f"Store keys must be strings, got {op.key!r}")
+        return op.key
+
     def encode(op):
         if isinstance(op, GetOp):
-            return {"op": "get", "namespace": list(op.namespace), "key": op.key}
+            return {"op": "get", "namespace": labels(op.namespace), "key": key(op)}
         if isinstance(op, PutOp):
-            return {"op": "put", "namespace": list(op.namespace), "key": op.key, "value": op.value}
+            return {"op": "put", "namespace": labels(op.namespace), "key": key(op), "value": op.value}
         if isinstance(op, SearchOp):
-            return {"op": "search", "namespace_prefix": list(op.namespace_prefix), "filter": op.filter, "limit": op.limit, "offset": op.offset}
+            return {"op": "search", "namespace_prefix": labels(op.namespace_prefix), "filter": op.filter, "limit": op.limit, "offset": op.offset}
         if isinstance(op, ListNamespacesOp):
-            conditions = [{"match_type": c.match_type, "path": list(c.path)} for c in op.match_conditions or ()]
+            conditions = [{"match_type": c.match_type, "path": labels(c.path)} for c in op.match_conditions or ()]
             return {"op": "list_namespaces", "conditions": conditions, "max_depth": op.max_depth, "limit": op.limit, "offset": op.offset}
         raise NotImplementedError(f"store operation {type(op).__name__}")
 

@@ -42,6 +42,24 @@ pub fn matches(value: &Map<String, Value>, filter: &Map<String, Value>) -> Resul
     Ok(true)
 }
 
+/// Refuses a filter with an unsupported operator anywhere in it, whatever the items hold.
+pub fn check(filter: &Map<String, Value>) -> Result<(), String> {
+    for condition in filter.values() {
+        if let Value::Object(inner) = condition {
+            if !inner.is_empty() && inner.keys().all(|name| name.starts_with('$')) {
+                if let Some(other) = inner.keys().find(|name| !OPERATORS.contains(&name.as_str())) {
+                    return Err(format!("Unsupported operator: {other}"));
+                }
+            } else {
+                check(inner)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const OPERATORS: [&str; 6] = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"];
+
 fn compare(left: &Value, right: &Value) -> Option<Ordering> {
     match (left, right) {
         (Value::Number(a), Value::Number(b)) => a.as_f64()?.partial_cmp(&b.as_f64()?),

@@ -221,11 +221,16 @@ def test_graph_store_is_the_api_store(make_server):
 STORE_PROBE_GRAPH = """
 from typing import Any, TypedDict
 from langgraph.graph import StateGraph, START, END
-from langgraph.store.base import BaseStore
+import uuid
+from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
 
 class State(TypedDict, total=False):
     who: str
     out: Any
+
+class Named:
+    def __repr__(self):
+        return "ann"
 
 async def probe(state, *, store: BaseStore):
     who = state["who"]
@@ -248,6 +253,11 @@ async def probe(state, *, store: BaseStore):
         lambda: store.aput((), "k", {"v": 1}),
         lambda: store.aget((who, ""), "k"),
         lambda: store.asearch((who,), filter={"n": {"$contains": 1}}),
+        # Raw batches: labels that are not strings, and a batch whose last operation is bad
+        # (nothing of it is written).
+        lambda: store.abatch([PutOp((Named(),), "k", {"v": 1})]),
+        lambda: store.abatch([GetOp((uuid.UUID(int=1),), "k")]),
+        lambda: store.abatch([PutOp((who, "atomic"), "k", {"n": 1}), SearchOp((who,), {"zzz": {"$regex": 1}}, 10, 0)]),
     ):
         try:
             await attempt()
@@ -255,6 +265,7 @@ async def probe(state, *, store: BaseStore):
         except Exception as error:
             errors.append(type(error).__name__)
     out["errors"] = errors
+    out["atomic"] = await store.aget((who, "atomic"), "k")
     return {"out": out}
 
 builder = StateGraph(State)
@@ -279,7 +290,8 @@ def test_graph_store_operations_follow_the_api_rules(make_server):
     assert out["suffix"] == [["ann", "notes", "day2"]]
     assert out["wildcard"] == [["ann", "notes", "day0"]]
     assert out["deleted"] is None
-    assert out["errors"] == ["InvalidNamespaceError", "InvalidNamespaceError", "InvalidNamespaceError", "ValueError"]
+    assert out["errors"] == ["InvalidNamespaceError"] * 3 + ["ValueError"] + ["InvalidNamespaceError"] * 2 + ["ValueError"]
+    assert out["atomic"] is None
     # What the graph wrote is what HTTP serves, and nothing of the refused writes exists.
     assert client.store.get_item(("ann", "notes", "day2"), "k2")["value"] == {"n": 2, "tag": "even"}
     http = client.store.list_namespaces(prefix=["ann"])["namespaces"]

@@ -36,7 +36,7 @@ fn view(item: &StoreItem) -> Value {
 }
 
 fn validate_labels(namespace: &[String]) -> Result<(), ApiError> {
-    store::check_labels(namespace, false).map_err(|error| ApiError::validation(error.to_string()))
+    store::check_labels(namespace).map_err(|error| ApiError::validation(error.to_string()))
 }
 
 /// The filter a store handler returned for `action`, as a store value filter. It applies to
@@ -167,6 +167,9 @@ struct SearchRequest {
 
 async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<SearchRequest>) -> Result<axum::Json<Value>, ApiError> {
     validate_labels(&request.namespace_prefix)?;
+    if let Some(filter) = &request.filter {
+        store::check_filter(filter).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, error.to_string()))?;
+    }
     let limit = request.limit.unwrap_or(10);
     let offset = request.offset.unwrap_or(0);
     if limit < 0 || offset < 0 {
@@ -221,6 +224,9 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     if limit < 0 || offset < 0 || request.max_depth.is_some_and(|depth| depth < 1) {
         return Err(ApiError::validation("limit and offset must not be negative; max_depth must be positive"));
     }
+    for pattern in [&request.prefix, &request.suffix].into_iter().flatten() {
+        validate_labels(pattern)?;
+    }
     let endpoint = Endpoint::StoreListNamespaces { namespace: request.prefix.clone(), suffix: request.suffix.clone(), max_depth: request.max_depth, limit, offset };
     let authorization = auth.authorize(endpoint).await?;
     if authorization.filter(Resource::Store, Action::ListNamespaces).is_some() {
@@ -232,9 +238,8 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     let effective = event_value(&authorization, Action::ListNamespaces);
     let prefix = namespace_from(&effective, "namespace")?.or(request.prefix).unwrap_or_default();
     let suffix = namespace_from(&effective, "suffix")?.or(request.suffix).unwrap_or_default();
-    for pattern in [&prefix, &suffix] {
-        store::check_labels(pattern, true).map_err(|error| ApiError::validation(error.to_string()))?;
-    }
+    validate_labels(&prefix)?;
+    validate_labels(&suffix)?;
     let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
