@@ -778,9 +778,14 @@ class AuthHost:
         headers = request.get("header_map")
         if headers is None:
             headers = {bytes(name).lower(): bytes(value) for name, value in raw_headers}
-        studio = self._studio_allowed and self._is_studio(raw_headers, headers)
+        acting_as = request.get("acting_as")
+        studio = acting_as is None and self._studio_allowed and self._is_studio(raw_headers, headers)
         try:
-            if studio:
+            if acting_as is not None:
+                # Server work for a stored user (a cron firing, auth.md §3.7): that user, as
+                # authenticate once returned it; no authenticate call, the handlers run.
+                permissions, user = _normalise(dict(acting_as))
+            elif studio:
                 permissions, user = [], _studio_user(self.types)
             else:
                 permissions, user = await self._authenticate_request(request, headers)

@@ -95,6 +95,9 @@ pub struct RequestInfo {
     pub client: Option<std::net::SocketAddr>,
     /// The local address.
     pub server: Option<std::net::SocketAddr>,
+    /// Work the server does for a user without a request of theirs (a cron firing): this user
+    /// is re-established instead of running authenticate; the handlers run as usual.
+    pub acting_as: Option<AuthUser>,
 }
 
 /// The authenticated user, as the server keeps it.
@@ -106,6 +109,36 @@ pub struct AuthUser {
     pub permissions: Vec<String>,
     /// The Studio user of the dev-server bypass.
     pub studio: bool,
+}
+
+impl AuthUser {
+    /// The user as runs and crons keep it (`langgraph_auth_user`'s fields).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "identity": self.identity,
+            "display_name": self.display_name,
+            "is_authenticated": self.is_authenticated,
+            "permissions": self.permissions,
+        })
+    }
+
+    /// The user [`AuthUser::to_json`] kept; `None` without an identity.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let identity = value.get("identity")?.as_str().filter(|identity| !identity.is_empty())?.to_string();
+        let permissions = value.get("permissions").and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+        Some(Self {
+            display_name: value.get("display_name").and_then(Value::as_str).map_or_else(|| identity.clone(), str::to_string),
+            is_authenticated: value.get("is_authenticated").and_then(Value::as_bool).unwrap_or(true),
+            identity,
+            permissions,
+            studio: false,
+        })
+    }
+
+    /// A user known only by identity (a cron stored before its creator was kept).
+    pub fn plain(identity: &str) -> Self {
+        Self { identity: identity.to_string(), display_name: identity.to_string(), is_authenticated: true, permissions: Vec::new(), studio: false }
+    }
 }
 
 /// What one event's handler decided (it allowed: denials are an [`AuthError`]).

@@ -8,6 +8,8 @@ pub use schedule::Schedule;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::auth::AuthUser;
+
 /// A stored cron.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cron {
@@ -34,6 +36,9 @@ pub struct Cron {
     pub next_run_date: Option<i64>,
     pub metadata: Map<String, Value>,
     pub enabled: bool,
+    /// The creator as authenticated (identity, permissions): who the cron fires as. `None`
+    /// without auth, or for a cron stored before it was kept (then `user_id` is used).
+    pub creator: Option<AuthUser>,
 }
 
 /// The zone of a cron: `None` is UTC. The error is the client's message.

@@ -133,5 +133,8 @@ pub(crate) fn request_to_py<'py>(py: Python<'py>, request: &RequestInfo) -> PyRe
     dict.set_item(pyo3::intern!(py, "server"), address(request.server))?;
     dict.set_item(pyo3::intern!(py, "scheme"), "http")?;
     dict.set_item(pyo3::intern!(py, "http_version"), "1.1")?;
+    if let Some(user) = &request.acting_as {
+        dict.set_item(pyo3::intern!(py, "acting_as"), json_to_py(py, &user.to_json())?)?;
+    }
     Ok(dict)
 }

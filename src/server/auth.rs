@@ -19,9 +19,6 @@ pub(in crate::server) struct Auth {
     request: Arc<RequestInfo>,
     /// The gate's flag for this request (see `gate.rs`), set once authenticated.
     authenticated: Option<Authenticated>,
-    /// Set for work the server does on a user's behalf without a request (a cron firing):
-    /// authentication is skipped and handlers are not run.
-    acting_as: Option<AuthUser>,
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -34,7 +31,7 @@ impl FromRequestParts<AppState> for Auth {
             None if policy.is_enabled() => Arc::new(request_info(parts)),
             None => Arc::default(),
         };
-        Ok(Self { policy, request, authenticated: parts.extensions.get::<Authenticated>().cloned(), acting_as: None })
+        Ok(Self { policy, request, authenticated: parts.extensions.get::<Authenticated>().cloned() })
     }
 }
 
@@ -54,6 +51,7 @@ pub(in crate::server) fn request_info(parts: &Parts) -> RequestInfo {
         headers,
         client: parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0),
         server: None,
+        acting_as: None,
     }
 }
 
@@ -82,9 +80,12 @@ fn hex(byte: u8) -> Option<u8> {
 }
 
 impl Auth {
-    /// Work on behalf of `user` (the identity a cron was created with).
-    pub(in crate::server) fn acting_as(user: Option<AuthUser>) -> Self {
-        Self { policy: AuthPolicy::open(), request: Arc::default(), authenticated: None, acting_as: user }
+    /// Work the server does for `user` without a request of theirs (a cron firing, as its
+    /// creator: spec auth.md §3.7): authenticate is not run, the handlers are, with this user.
+    /// `method` and `path` are what the handlers' request would have been.
+    pub(in crate::server) fn acting_as(policy: AuthPolicy, user: Option<AuthUser>, method: &str, path: String) -> Self {
+        let request = RequestInfo { method: method.to_string(), raw_path: path.clone(), path, acting_as: user, ..RequestInfo::default() };
+        Self { policy, request: Arc::new(request), authenticated: None }
     }
 
     /// Authenticates and authorizes the events of `endpoint` (one Python round trip).
@@ -93,8 +94,9 @@ impl Auth {
         if let Some(authenticated) = &self.authenticated {
             authenticated.mark();
         }
-        if self.acting_as.is_some() {
-            authorization.user.clone_from(&self.acting_as);
+        // Without custom auth nothing enters Python; the user acted for is still the run's.
+        if authorization.user.is_none() {
+            authorization.user.clone_from(&self.request.acting_as);
         }
         Ok(authorization)
     }

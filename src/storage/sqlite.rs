@@ -133,6 +133,8 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_thread ON runs(thread_id, created_at);
 CREATE INDEX runs_status ON runs(status, created_at);
+"#, r#"
+ALTER TABLE crons ADD COLUMN creator TEXT;
 "#];
 
 /// SQLite storage: a file, one writer connection and a small pool of reader connections.
@@ -745,7 +747,7 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<Assistant> {
 }
 
 const CRON_COLUMNS: &str = "t.cron_id, t.assistant_id, t.thread_id, t.on_run_completed, t.end_time, t.end_time_micros, t.schedule, t.timezone, \
-    t.created_at, t.updated_at, t.payload, t.user_id, t.next_run_date, t.metadata, t.enabled";
+    t.created_at, t.updated_at, t.payload, t.user_id, t.next_run_date, t.metadata, t.enabled, t.creator";
 
 fn cron_from_row(row: &Row<'_>) -> rusqlite::Result<Cron> {
     let uuid = |text: String| Uuid::parse_str(&text).unwrap_or_default();
@@ -765,6 +767,7 @@ fn cron_from_row(row: &Row<'_>) -> rusqlite::Result<Cron> {
         next_run_date: row.get(12)?,
         metadata: parse_map(&row.get::<_, String>(13)?),
         enabled: row.get(14)?,
+        creator: row.get::<_, Option<String>>(15)?.and_then(|text| serde_json::from_str(&text).ok()).and_then(|user: Value| crate::auth::AuthUser::from_json(&user)),
     })
 }
 
@@ -787,6 +790,7 @@ fn cron_params(cron: &Cron) -> Vec<SqlValue> {
         int(cron.next_run_date),
         SqlValue::Text(to_text(&cron.metadata)),
         SqlValue::Integer(i64::from(cron.enabled)),
+        cron.creator.as_ref().map_or(SqlValue::Null, |user| SqlValue::Text(user.to_json().to_string())),
     ]
 }
 
@@ -1155,8 +1159,8 @@ impl Storage for SqliteStorage {
             transaction
                 .run(
                     "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
-                       created_at, updated_at, payload, user_id, next_run_date, metadata, enabled)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       created_at, updated_at, payload, user_id, next_run_date, metadata, enabled, creator)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params_from_iter(cron_params(cron)),
                 )
                 .map_err(internal)?;
@@ -1178,7 +1182,7 @@ impl Storage for SqliteStorage {
             let changed = transaction
                 .run(
                     "UPDATE crons SET assistant_id = ?, thread_id = ?, on_run_completed = ?, end_time = ?, end_time_micros = ?, schedule = ?,
-                       timezone = ?, created_at = ?, updated_at = ?, payload = ?, user_id = ?, next_run_date = ?, metadata = ?, enabled = ?
+                       timezone = ?, created_at = ?, updated_at = ?, payload = ?, user_id = ?, next_run_date = ?, metadata = ?, enabled = ?, creator = ?
                      WHERE cron_id = ?",
                     params_from_iter(params),
                 )

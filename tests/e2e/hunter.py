@@ -1796,6 +1796,10 @@ class Hunter:
         create = relation is Relation.MISSING and self.chance(0.6)
         plan = {"graph": graph, "resolved": resolved, "forged": forged, "canary": self.canaries.new(actor.identity), "key": self.rng.choice(STORE_KEYS)}
         guarded = victims + ([thread] if relation is Relation.FOREIGN else [])
+        if relation is Relation.OWN and thread is not None:
+            # Earlier background runs are joined (and checked) first: a join answers the
+            # thread's latest values, which a new run (from another checkpoint) may replace.
+            self.settle(thread)
         with self.guard(f"{actor.identity}'s run on {thread_id} (forged {forged})", threads=guarded):
             body = self.run_body(
                 actor,

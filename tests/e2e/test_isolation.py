@@ -458,3 +458,61 @@ def test_deleting_or_rolling_back_a_run_leaves_copies_of_its_thread_alone(make_s
         time.sleep(0.05)
     assert history(thread) == []
     assert history(copy) == before
+
+
+REVOCABLE_AUTH = '''
+from pathlib import Path
+from langgraph_sdk import Auth
+
+TOKENS = {"alice-token": "alice", "carol-token": "carol"}
+REVOKED = Path(__file__).with_name("revoked.txt")
+auth = Auth()
+
+@auth.authenticate
+async def authenticate(authorization: str | None):
+    token = (authorization or "").removeprefix("Bearer ")
+    if token not in TOKENS:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid token")
+    return {"identity": TOKENS[token], "permissions": ["runs:write", f"seen:{TOKENS[token]}"]}
+
+@auth.on
+async def owner(ctx, value):
+    filters = {"owner": ctx.user.identity}
+    if isinstance(value.get("metadata"), dict):
+        value["metadata"].update(filters)
+    return filters
+
+@auth.on.threads.create_run
+async def create_run(ctx, value):
+    revoked = REVOKED.read_text().split() if REVOKED.exists() else []
+    if ctx.user.identity in revoked or "runs:write" not in ctx.permissions:
+        raise Auth.exceptions.HTTPException(status_code=403, detail="revoked")
+    value.setdefault("metadata", {})["fired_as"] = f"{ctx.user.identity}:{','.join(sorted(ctx.permissions))}"
+    return {"owner": ctx.user.identity}
+'''
+
+
+def test_a_cron_fires_as_its_creator_through_the_handlers(make_server, tmp_path):
+    """auth.md §3.7: at firing time the run's events go through the handlers as the cron's
+    creator (identity and permissions as authenticated), so a permission revoked since the
+    cron was made stops it."""
+    server = start(make_server, REVOCABLE_AUTH)
+    alice, carol = client(server, "alice-token"), client(server, "carol-token")
+    for user in (alice, carol):
+        reply = user.post("/runs/crons", json={"assistant_id": "who", "schedule": "* * * * *", "input": {"text": "tick"}, "on_run_completed": "keep"})
+        assert reply.status_code == 200, reply.text
+    (tmp_path / "revoked.txt").write_text("carol\n")
+    # The next minute boundary, then a few seconds for the run.
+    time.sleep(62 - time.time() % 60)
+    deadline = time.monotonic() + 20
+    fired = []
+    while time.monotonic() < deadline:
+        fired = alice.post("/threads/search", json={"metadata": {"fired_as": "alice:runs:write,seen:alice"}}).json()
+        if fired:
+            break
+        time.sleep(0.5)
+    assert fired, "alice's cron did not fire through the handlers as alice"
+    run = alice.get(f"/threads/{fired[0]['thread_id']}/runs").json()[0]
+    assert run["kwargs"]["config"]["configurable"]["langgraph_auth_permissions"] == ["runs:write", "seen:alice"]
+    assert carol.post("/threads/search", json={}).json() == [], "carol's cron fired after her permission was revoked"
+    assert "cron could not start its run" in server.output()

@@ -250,6 +250,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
         next_run_date: next_run(&schedule, &zone, now),
         metadata,
         enabled,
+        creator: authorization.user.clone(),
     };
     let stored = cron.clone();
     state.storage().run(move |storage| storage.create_cron(&stored)).await?;

@@ -381,7 +381,7 @@ async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body
             "graph_id": assistant.graph_id,
             "checkpointer": keep_thread,
             "delete_thread": !keep_thread,
-            "auth_user": user.as_ref().map(user_json),
+            "auth_user": user.as_ref().map(AuthUser::to_json),
         }),
     );
 
@@ -520,15 +520,6 @@ fn stamp_identity(map: &mut Map<String, Value>, user: Option<&AuthUser>, insert:
     if insert || map.contains_key("langgraph_auth_permissions") {
         map.insert("langgraph_auth_permissions".to_string(), Value::from(user.map(|user| user.permissions.clone()).unwrap_or_default()));
     }
-}
-
-fn user_json(user: &AuthUser) -> Value {
-    json!({
-        "identity": user.identity,
-        "display_name": user.display_name,
-        "is_authenticated": user.is_authenticated,
-        "permissions": user.permissions,
-    })
 }
 
 /// The wire form of a run.
@@ -1006,8 +997,8 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Starts a run for every cron whose time has come, as the cron's creator (its identity is in
-/// the run's config; the auth handlers are not run again). The next firing is stored first,
+/// Starts a run for every cron whose time has come, as the cron's creator: the run's
+/// `threads.create_run` (and `assistants.read`) events go through the handlers with that user. The next firing is stored first,
 /// so a run that fails to start does not make the cron fire on every tick.
 pub(in crate::server) async fn fire_due_crons(state: &AppState) {
     use crate::crons::{Schedule, next_run, time_zone};
@@ -1049,14 +1040,12 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
                 continue;
             }
         };
-        let user = cron.user_id.clone().filter(|identity| !identity.is_empty()).map(|identity| AuthUser {
-            display_name: identity.clone(),
-            identity,
-            is_authenticated: true,
-            permissions: Vec::new(),
-            studio: false,
-        });
-        match create_run(state, &Auth::acting_as(user), cron.thread_id, body, Answer::Background).await {
+        // As its creator, through the handlers again: a permission revoked since stops it.
+        let creator = cron.creator.clone().or_else(|| cron.user_id.as_deref().filter(|identity| !identity.is_empty()).map(AuthUser::plain));
+        // (None with auth configured: authenticate runs without credentials and refuses.)
+        let path = cron.thread_id.map_or_else(|| "/runs".to_string(), |thread_id| format!("/threads/{thread_id}/runs"));
+        let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
+        match create_run(state, &auth, cron.thread_id, body, Answer::Background).await {
             Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
             Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
         }
