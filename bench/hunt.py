@@ -13,6 +13,7 @@ Exit code 1 when there was a violation or the server died.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -41,8 +42,16 @@ def mib(kib: int | None) -> str:
     return f"{(kib or 0) / 1024:.0f} MiB"
 
 
+def interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     args = parse_args()
+    # Stopped early by Ctrl-C, or by SIGINT/SIGTERM when started in the background (where a
+    # shell leaves SIGINT ignored): the figures so far are still printed.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     if not Path(args.binary).exists():
         print(f"no binary at {args.binary} (build it, or pass --binary)", file=sys.stderr)
         return 2

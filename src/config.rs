@@ -23,6 +23,8 @@ pub mod env_vars {
     pub const GRAPHWARD_DATABASE: &str = "GRAPHWARD_DATABASE";
     /// How many runs may execute at once (`--max-runs`).
     pub const GRAPHWARD_MAX_RUNS: &str = "GRAPHWARD_MAX_RUNS";
+    /// Seconds shutdown lets executing runs finish before handing them back (`--shutdown-grace`).
+    pub const GRAPHWARD_SHUTDOWN_GRACE: &str = "GRAPHWARD_SHUTDOWN_GRACE";
     /// Connections served at once (`--max-connections`).
     pub const GRAPHWARD_MAX_CONNECTIONS: &str = "GRAPHWARD_MAX_CONNECTIONS";
     /// Seconds for a request's headers to arrive (`--header-timeout`).

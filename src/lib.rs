@@ -105,14 +105,33 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
     Ok((state, report))
 }
 
-/// Starts the run scheduler, then serves the API on `listener` until `shutdown` completes and
-/// in-flight requests end.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+/// Starts the run scheduler and the cron loop, then serves the API on `listener` until
+/// `shutdown` completes. Then, at once: HTTP stops accepting and drains, the cron loop stops,
+/// and executing runs get `shutdown_grace` to finish before the rest are handed back to the
+/// queue for the next start ([`runs::RunManager::shutdown`]).
+pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Duration, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let base_url = format!("http://{}", listener.local_addr()?);
     state.runs().start(base_url).await.map_err(std::io::Error::other)?;
-    server::spawn_background(state.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = server::spawn_background(state.clone(), stopped.clone());
+    let runs = state.runs().clone();
+    let mut signal = stopped;
+    let drain_runs = tokio::spawn(async move {
+        let _ = signal.wait_for(|stopping| *stopping).await;
+        let (finished, handed_back) = runs.shutdown(shutdown_grace).await;
+        if finished + handed_back > 0 {
+            tracing::info!(finished, handed_back, "runs stopped for shutdown");
+        }
+    });
     let limits = state.limits();
-    server::listener::serve(listener, server::app(state), limits, shutdown).await
+    let served = server::listener::serve(listener, server::app(state), limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    let _ = drain_runs.await;
+    let _ = background.await;
+    served
 }
 
 /// The auth round trip in isolation: `calls` sequential authorizations of a `threads.read`

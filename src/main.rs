@@ -86,6 +86,10 @@ struct StorageArgs {
     /// How many runs may execute at once (runs of one thread always run one at a time).
     #[arg(long, env = env_vars::GRAPHWARD_MAX_RUNS, default_value_t = 8)]
     max_runs: usize,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) lets executing runs finish; runs still executing
+    /// then are stopped and queued again, and the next start runs them from the beginning.
+    #[arg(long, env = env_vars::GRAPHWARD_SHUTDOWN_GRACE, default_value_t = 10.0)]
+    shutdown_grace: f64,
     /// SQLite database file [default: .graphward/state.db next to langgraph.json].
     #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
     database: Option<PathBuf>,
@@ -185,18 +189,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             let mut options = options(&config, Mode::Dev, &args.auth, &args.storage)?;
             options.limits = limits(&args.limits)?;
-            serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
+            let grace = shutdown_grace(&args.storage)?;
+            serve_command(config, &args.host, args.port, options, grace).map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
             let mut options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
             options.limits = limits(&args.limits)?;
-            serve_command(config, &args.host, args.port, options).map(|()| ExitCode::SUCCESS)
+            let grace = shutdown_grace(&args.storage)?;
+            serve_command(config, &args.host, args.port, options, grace).map(|()| ExitCode::SUCCESS)
         }
         Command::BenchAuth(args) => {
             let config = load_config(&args.config)?;
             let scratch = std::env::temp_dir().join(format!("graphward-bench-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1 })?;
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = runtime.block_on(graphward::bench_auth(config, options, args.calls, args.authorization)).map_err(anyhow::Error::msg)?;
             println!("{report}");
@@ -206,7 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             // `check` never touches the app's data: a throwaway database.
             let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()), max_runs: 1 })?;
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()), max_runs: 1, shutdown_grace: 1.0 })?;
             let outcome = check(&config, options, args.strict);
             let checkpoints = scratch.with_file_name(format!("graphward-check-{}.checkpoints.db", std::process::id()));
             for base in [&scratch, &checkpoints] {
@@ -288,7 +294,15 @@ fn limits(args: &LimitArgs) -> anyhow::Result<graphward::server::listener::Limit
     })
 }
 
-fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions) -> anyhow::Result<()> {
+fn shutdown_grace(storage: &StorageArgs) -> anyhow::Result<Duration> {
+    if storage.shutdown_grace.is_finite() && storage.shutdown_grace >= 0.0 {
+        Ok(Duration::from_secs_f64(storage.shutdown_grace))
+    } else {
+        anyhow::bail!("`--shutdown-grace` must be a number of seconds (0 or more), got {}", storage.shutdown_grace)
+    }
+}
+
+fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions, shutdown_grace: Duration) -> anyhow::Result<()> {
     let dev = options.mode == Mode::Dev;
     // Storage calls run on the workers; the blocking pool only takes those that outgrow their
     // budget or wait for the writer, which a few threads serve as well as hundreds (each idle
@@ -321,7 +335,7 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
         } else {
             tracing::info!("serving on {base}");
         }
-        graphward::serve(listener, state, shutdown_signal()).await?;
+        graphward::serve(listener, state, shutdown_grace, shutdown_signal()).await?;
         tracing::info!("shut down");
         Ok(())
     })

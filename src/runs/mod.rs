@@ -6,14 +6,22 @@
 //! run's [`RunChannel`], which stream, wait and join endpoints read. The final status and the
 //! thread's state are stored **before** the channel is closed, so a client that sees the end
 //! of a stream and then reads the run gets its final status.
+//!
+//! Shutdown ([`RunManager::shutdown`]): the scheduler stops claiming, executing runs get a
+//! grace period to finish, and those still executing after it are handed back — stopped,
+//! their checkpoints removed, their row `pending` again — so the next start runs them from
+//! the beginning. A process that dies without shutting down leaves rows `running`; the next
+//! start marks those failed ([`RunManager::start`]), so no run stays `running` and no
+//! thread `busy`.
 
 mod channel;
 mod thread_stream;
 pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore};
@@ -36,6 +44,9 @@ const RETAIN_FINISHED: Duration = Duration::from_secs(600);
 /// How long deleting a thread waits for its cancelled runs to stop before it removes their
 /// checkpoints anyway (a graph that swallows `CancelledError` is not waited for forever).
 const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for handed-back runs to stop (after the grace period).
+const HAND_BACK_WAIT: Duration = Duration::from_secs(10);
 
 /// What cancelling does to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +79,12 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// `http://host:port` of this server, for webhooks given as a path.
     base_url: std::sync::OnceLock<String>,
+    /// Set (under the `executing` lock) when shutdown begins: no run starts after it.
+    stopping: AtomicBool,
+    /// Claimed runs whose execution (start to stored end) is in progress.
+    in_progress: AtomicUsize,
+    /// The scheduler's task, stopped by shutdown.
+    scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl RunManager {
@@ -82,6 +99,9 @@ impl RunManager {
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
                 base_url: std::sync::OnceLock::new(),
+                stopping: AtomicBool::new(false),
+                in_progress: AtomicUsize::new(0),
+                scheduler: Mutex::new(None),
             }),
         }
     }
@@ -95,8 +115,62 @@ impl RunManager {
             tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
         }
         let manager = self.clone();
-        tokio::spawn(async move { manager.schedule().await });
+        let task = tokio::spawn(async move { manager.schedule().await });
+        *self.inner.scheduler.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         Ok(())
+    }
+
+    /// Stops running runs for this process: the scheduler stops claiming, executing runs may
+    /// finish within `grace`, then the rest are handed back (stopped, their checkpoints
+    /// removed, `pending` again) for the next start. Returns (finished, handed back).
+    pub async fn shutdown(&self, grace: Duration) -> (usize, usize) {
+        {
+            let _executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            self.inner.stopping.store(true, Ordering::SeqCst);
+        }
+        let executing_at_start = self.inner.in_progress.load(Ordering::SeqCst);
+        if let Some(task) = self.inner.scheduler.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+        if executing_at_start > 0 {
+            tracing::info!(runs = executing_at_start, ?grace, "shutting down: waiting for executing runs");
+        }
+        self.wait_idle(grace).await;
+        let handing_back: Vec<(Uuid, Option<u64>)> = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            executing
+                .runs
+                .iter_mut()
+                .filter(|(_, running)| running.cancel.is_none())
+                .map(|(run_id, running)| {
+                    running.hand_back = true;
+                    (*run_id, running.token)
+                })
+                .collect()
+        };
+        for (_, token) in &handing_back {
+            if let Some(token) = token {
+                self.inner.python.cancel(*token);
+            }
+        }
+        if !self.wait_idle(HAND_BACK_WAIT).await {
+            tracing::warn!("runs did not stop within {HAND_BACK_WAIT:?} of shutdown; the next start marks them failed");
+        }
+        (executing_at_start.saturating_sub(handing_back.len()), handing_back.len())
+    }
+
+    /// Waits until no run executes, at most `limit`; whether none does.
+    async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.inner.in_progress.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The channel of a run, created if needed (a run's events start here).
@@ -199,7 +273,7 @@ impl RunManager {
                 let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
                 let free = !executing.deleting.contains_key(&run.thread_id);
                 if free {
-                    executing.runs.insert(run.run_id, Running { token: None, thread_id: run.thread_id, cancel: None });
+                    executing.runs.insert(run.run_id, Running { token: None, thread_id: run.thread_id, cancel: None, hand_back: false });
                 }
                 free
             };
@@ -210,6 +284,21 @@ impl RunManager {
         }
         let (thread_id, run_id) = (run.thread_id, run.run_id);
         let exists = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok();
+        let stopping = exists && {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            let stopping = self.inner.stopping.load(Ordering::SeqCst);
+            if stopping {
+                executing.runs.remove(&run_id);
+            }
+            stopping
+        };
+        if stopping {
+            // Claimed as shutdown began: back to the queue, untouched.
+            let _ = self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Pending, now_micros())).await;
+            channel.finish();
+            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+            return None;
+        }
         let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
         let cancelled = executing.runs.get(&run_id).is_none_or(|running| running.cancel.is_some());
         if !exists || cancelled {
@@ -337,14 +426,32 @@ impl RunManager {
         Ok(answer)
     }
 
+    /// A run stopped by shutdown goes back to the queue as if it had not started: the
+    /// checkpoints it wrote on its thread are removed and its row is `pending` again (its
+    /// thread stays `busy`). Its streams end; the next start runs it from the beginning.
+    async fn hand_back(&self, run: &Run, channel: &RunChannel) {
+        let (run_id, thread_id) = (run.run_id, run.thread_id);
+        let removed = self.inner.python.runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
+        let requeued = self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Pending, now_micros())).await;
+        match (removed, requeued) {
+            (Ok(_), Ok(())) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
+            (removed, requeued) => tracing::error!(%run_id, ?removed, ?requeued, "cannot hand a run back at shutdown; the next start marks it failed"),
+        }
+        channel.push("error", json!({"error": "ServerShutdown", "message": "The server shut down; the run will run again when it restarts"}).to_string());
+        channel.finish();
+        self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+    }
+
     async fn schedule(self) {
         loop {
             while let Ok(permit) = Arc::clone(&self.inner.slots).try_acquire_owned() {
                 match self.inner.storage.run(|storage| storage.claim_next_run(now_micros())).await {
                     Ok(Some(run)) => {
                         let manager = self.clone();
+                        self.inner.in_progress.fetch_add(1, Ordering::SeqCst);
                         tokio::spawn(async move {
                             manager.execute(run).await;
+                            manager.inner.in_progress.fetch_sub(1, Ordering::SeqCst);
                             drop(permit);
                             manager.inner.wake.notify_one();
                         });
@@ -394,7 +501,18 @@ impl RunManager {
             return;
         };
         let result = result.await;
-        let cancel = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).runs.remove(&run.run_id).and_then(|running| running.cancel);
+        let (cancel, hand_back) = self
+            .inner
+            .executing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .runs
+            .remove(&run.run_id)
+            .map_or((None, false), |running| (running.cancel, running.hand_back));
+        if hand_back {
+            self.hand_back(&run, &channel).await;
+            return;
+        }
 
         let summary = match result {
             Ok(summary) => summary,
@@ -511,6 +629,8 @@ struct Running {
     token: Option<u64>,
     thread_id: Uuid,
     cancel: Option<CancelAction>,
+    /// Stopped by shutdown: handed back to the queue rather than ended.
+    hand_back: bool,
 }
 
 /// The wire form of a run (API responses and webhook payloads).

@@ -128,12 +128,16 @@ impl From<StorageError> for ApiError {
     }
 }
 
-/// Background work of a serving process: crons fire on their schedule (checked every second).
-pub fn spawn_background(state: AppState) {
+/// Background work of a serving process: crons fire on their schedule (checked every second)
+/// until `stop` turns true. The task is the caller's to await.
+pub fn spawn_background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
+        while !*stop.borrow() {
             routes::runs::fire_due_crons(&state).await;
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
         }
-    });
+    })
 }

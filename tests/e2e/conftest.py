@@ -36,7 +36,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.cwd = tempfile.mkdtemp(prefix="graphward-e2e-")
         binary = os.environ.get("GRAPHWARD_BIN") or str(REPO / "target" / "debug" / "graphward")
-        environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, **(env or {})}
+        # Servers stopped with runs still executing wait 2 s for them, not the default 10 s.
+        environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, "GRAPHWARD_SHUTDOWN_GRACE": "2", **(env or {})}
         environment.pop("GRAPHWARD_LOG", None)
         args = [binary, command, "--port", str(self.port), "--config", str(config)]
         if command == "dev":
