@@ -163,9 +163,19 @@ pub enum PythonError {
     /// The call did not finish in time (and was cancelled if it was suspended).
     #[error("the Python call timed out")]
     TimedOut,
-    /// Python raised. `message` is one line (`Type: text`); `traceback` is the full text.
-    #[error("{message}")]
-    Raised { message: String, traceback: String },
+    /// Python raised. `kind` is the exception's class name (`ValueError`; empty for graphward's
+    /// own start-up errors, whole sentences), `message` one line of its text, `traceback` the
+    /// full text. Displayed as `Kind: message`.
+    #[error("{}", describe(kind, message))]
+    Raised { kind: String, message: String, traceback: String },
+}
+
+fn describe(kind: &str, message: &str) -> String {
+    match (kind.is_empty(), message.is_empty()) {
+        (true, _) => message.to_string(),
+        (false, true) => kind.to_string(),
+        (false, false) => format!("{kind}: {message}"),
+    }
 }
 
 impl PythonError {
@@ -175,9 +185,32 @@ impl PythonError {
             let host = py.import("graphward_host").ok()?;
             host.getattr(name).ok()?.call1((value,)).ok()?.extract().ok()
         };
-        let message = call("describe_error").unwrap_or_else(|| error.to_string());
+        let kind = value.get_type().name().map_or_else(|_| "Exception".to_string(), |name| name.to_string());
+        // graphward's own start-up errors are whole sentences, shown without a class name.
+        let described = call("describe_error").unwrap_or_else(|| error.to_string());
+        let (kind, message) = match described.strip_prefix(&format!("{kind}: ")) {
+            Some(message) => (kind, message.to_string()),
+            None if described == kind => (kind, String::new()),
+            None => (String::new(), described),
+        };
         let traceback = call("format_traceback").unwrap_or_default();
-        Self::Raised { message, traceback }
+        Self::Raised { kind, message, traceback }
+    }
+
+    /// The class name of the exception Python raised, if it raised.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Raised { kind, .. } if !kind.is_empty() => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// The exception's text without its class name (for a client-facing detail).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Raised { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
     }
 }
 
@@ -655,7 +688,7 @@ async def uses_loop():
         assert_eq!(run(&host, "suspends", vec![1]).await.expect("suspends"), "2");
         assert_eq!(run(&host, "uses_loop", vec![]).await.expect("loop"), "'from loop'");
         let error = run(&host, "raises", vec![]).await.expect_err("raises");
-        assert!(matches!(&error, PythonError::Raised { message, traceback } if message == "ValueError: bad input" && traceback.contains("raises")), "{error:?}");
+        assert!(matches!(&error, PythonError::Raised { kind, message, traceback } if kind == "ValueError" && message == "bad input" && traceback.contains("raises")), "{error:?}");
         let error = run(&host, "raises_after_suspend", vec![]).await.expect_err("raises late");
         assert_eq!(error.to_string(), "KeyError: 'late'");
         // Each call gets a fresh context: a value set by one call is never seen by another.

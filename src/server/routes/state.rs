@@ -137,12 +137,9 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
     let args = vec![json!(graph_id), Value::Object(configurable), request.values.unwrap_or(Value::Null), request.as_node.map_or(Value::Null, Value::from)];
-    let updated = state.python().runner("update_state", args).await.map_err(|error| {
-        let text = error.to_string();
-        match text.strip_prefix("NodeNotFound: ") {
-            Some(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
-            None => ApiError::internal(text),
-        }
+    let updated = state.python().runner("update_state", args).await.map_err(|error| match error.kind() {
+        Some("NodeNotFound") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
+        _ => ApiError::internal(error),
     })?;
     let summary = updated.get("summary").cloned().unwrap_or(Value::Null);
     let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
