@@ -8,6 +8,7 @@ mod gate;
 pub mod listener;
 pub mod openapi;
 mod routes;
+mod service;
 
 use std::sync::Arc;
 
@@ -133,7 +134,7 @@ impl From<StorageError> for ApiError {
 pub fn spawn_background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !*stop.borrow() {
-            routes::runs::fire_due_crons(&state).await;
+            service::crons::fire_due_crons(&state).await;
             tokio::select! {
                 () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = stop.changed() => {}

@@ -143,7 +143,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
 }
 
 /// A thread id whose deletion is still stopping runs and removing checkpoints.
-pub(super) fn being_deleted(thread_id: Uuid) -> ApiError {
+pub(in crate::server) fn being_deleted(thread_id: Uuid) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} is being deleted; try again"))
 }
 
