@@ -337,24 +337,18 @@ impl RunManager {
         T: Send + 'static,
         F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
     {
-        // Counted: overlapping deletions of one id each hold it until they end.
-        {
-            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            for id in candidates {
-                *executing.deleting.entry(*id).or_default() += 1;
-            }
-        }
-        let outcome = self.stop_and_forget(candidates, delete).await;
-        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-        for id in candidates {
-            if let Some(count) = executing.deleting.get_mut(id) {
-                *count -= 1;
-                if *count == 0 {
-                    executing.deleting.remove(id);
-                }
-            }
-        }
-        outcome
+        // A task of its own, so it runs to its end even when the caller goes away (a client
+        // that disconnects mid-request drops the handler's future): otherwise the ids would
+        // stay held forever (their runs never start again) and rows deleted before the drop
+        // would keep their checkpoints, which a new thread with the same id would then read.
+        let manager = self.clone();
+        let ids = candidates.to_vec();
+        tokio::spawn(async move {
+            let _held = DeletingHold::new(&manager.inner, ids.clone());
+            manager.stop_and_forget(&ids, delete).await
+        })
+        .await
+        .map_err(|error| StorageError::Internal(format!("thread deletion failed: {error}")))?
     }
 
     async fn stop_and_forget<T, F>(&self, candidates: &[Uuid], delete: F) -> StorageResult<T>
@@ -616,6 +610,38 @@ impl RunManager {
 
 /// The runs executing now, and the thread ids being deleted (with how many deletions of each
 /// are under way).
+/// The ids a deletion holds (counted: overlapping deletions of one id each hold it until
+/// they end); released on drop, however the deletion ends.
+struct DeletingHold {
+    inner: Arc<Inner>,
+    ids: Vec<Uuid>,
+}
+
+impl DeletingHold {
+    fn new(inner: &Arc<Inner>, ids: Vec<Uuid>) -> Self {
+        let mut executing = inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &ids {
+            *executing.deleting.entry(*id).or_default() += 1;
+        }
+        drop(executing);
+        Self { inner: Arc::clone(inner), ids }
+    }
+}
+
+impl Drop for DeletingHold {
+    fn drop(&mut self) {
+        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &self.ids {
+            if let Some(count) = executing.deleting.get_mut(id) {
+                *count -= 1;
+                if *count == 0 {
+                    executing.deleting.remove(id);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Executing {
     runs: HashMap<Uuid, Running>,

@@ -516,3 +516,29 @@ def test_a_cron_fires_as_its_creator_through_the_handlers(make_server, tmp_path)
     assert run["kwargs"]["config"]["configurable"]["langgraph_auth_permissions"] == ["runs:write", "seen:alice"]
     assert carol.post("/threads/search", json={}).json() == [], "carol's cron fired after her permission was revoked"
     assert "cron could not start its run" in server.output()
+
+
+def test_a_deletion_the_client_abandons_still_ends(make_server):
+    """A client that goes away in the middle of `DELETE /threads/{id}` (while a run that is
+    slow to stop is being stopped) does not stop the deletion half-way: the id is free again
+    afterwards, and a new thread with it has none of the old checkpoints."""
+    server = start(make_server, OWNER_AUTH)
+    alice, bob = client(server, "alice-token"), client(server, "bob-token")
+    thread = alice.post("/threads", json={}).json()["thread_id"]
+    run = alice.post(f"/threads/{thread}/runs", json={"assistant_id": "stubborn", "input": {"text": "alice-secret"}}).json()
+    deadline = time.monotonic() + 10
+    while alice.get(f"/threads/{thread}/runs/{run['run_id']}").json()["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few checkpoints written
+    with pytest.raises(httpx.TimeoutException):
+        httpx.delete(f"{server.url}/threads/{thread}", headers={"Authorization": "Bearer alice-token"}, timeout=0.3)
+    deadline = time.monotonic() + 20
+    created = bob.post("/threads", json={"thread_id": thread})
+    while created.status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        created = bob.post("/threads", json={"thread_id": thread})
+    assert created.status_code == 200, created.text
+    assert bob.post(f"/threads/{thread}/history", json={"limit": 100}).json() == []
+    out = bob.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "bob"}}, timeout=30)
+    assert out.status_code == 200 and "alice" not in out.text, out.text
+    assert "alice" not in json.dumps(bob.post(f"/threads/{thread}/history", json={"limit": 100}).json())
