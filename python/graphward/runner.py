@@ -318,13 +318,23 @@ class _LegacyMessages:
             self._emit("messages/complete" + suffix, dumps([message]))
 
 
+async def settle(spec):
+    """The thread's state now, as a run's summary without its status: for a run cancelled
+    before it could make its own summary, and after a rollback removed a run's checkpoints."""
+    with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
+    graph = _graph_for(spec["graph_id"], with_checkpointer)
+    return await _summary(graph, spec.get("config") or {}, with_checkpointer, None)
+
+
 async def _summary(graph, config, with_checkpointer, last_values):
     """Thread values (as JSON text), interrupts (task id -> list) and whether tasks remain."""
     fallback = {"values_json": dumps(last_values) if last_values is not None else None, "interrupts": {}, "has_next": False}
     if not with_checkpointer:
         return fallback
+    # The thread's latest state, not the checkpoint a time-travel run started from.
+    configurable = {key: value for key, value in (config.get("configurable") or {}).items() if key not in ("checkpoint_id", "checkpoint_map")}
     try:
-        state = await graph.aget_state(config)
+        state = await graph.aget_state({**config, "configurable": configurable})
     except Exception:  # noqa: BLE001 - a run that never checkpointed
         return fallback
     interrupts = {}

@@ -207,35 +207,61 @@ impl RunManager {
         channel
     }
 
-    /// Cancels a run: a pending one ends now; an executing one is stopped at its next await.
-    pub async fn cancel(&self, run: &Run, action: CancelAction) -> Result<(), String> {
+    /// Cancels a run: a pending one ends now; an executing one is stopped at its next await;
+    /// one claimed and not started yet does not start (its end is stored by its executor).
+    /// `false`: it had ended before the cancellation reached it (nothing changed).
+    ///
+    /// The three cases race with the scheduler, so each is decided where the race is: a
+    /// pending run ends only if it is still pending (one conditional write, which a claim
+    /// cannot interleave); otherwise, under the `executing` lock, either the executor has
+    /// registered the run (it is marked) or it will, and then finds the cancellation waiting.
+    pub async fn cancel(&self, run: &Run, action: CancelAction) -> Result<bool, String> {
+        if self.mark_executing(run.run_id, action) {
+            return Ok(true);
+        }
+        let (run_id, thread_id) = (run.run_id, run.thread_id);
+        let status = (action == CancelAction::Interrupt).then_some(RunStatus::Interrupted);
+        let ended = self.inner.storage.run(move |storage| storage.end_pending_run(run_id, status, now_micros())).await.map_err(|e| e.to_string())?;
+        if ended {
+            self.refresh_thread_status(thread_id).await;
+            if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id) {
+                channel.finish();
+            }
+            return Ok(true);
+        }
+        // Claimed (or finished) since it was read: the executor registers it, or registered it
+        // meanwhile.
+        {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            if !executing.runs.contains_key(&run_id) {
+                executing.cancels.insert(run_id, action);
+            }
+        }
+        if self.mark_executing(run_id, action) {
+            return Ok(true);
+        }
+        // A run that ended before the mark was left never reads it.
+        let active = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok_and(|run| run.status.is_active());
+        if !active {
+            self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).cancels.remove(&run_id);
+        }
+        Ok(active)
+    }
+
+    /// Marks a registered run cancelled and stops it if it has started; whether it was registered.
+    fn mark_executing(&self, run_id: Uuid, action: CancelAction) -> bool {
         let token = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            executing.runs.get_mut(&run.run_id).and_then(|running| {
-                running.cancel = Some(action);
-                running.token
-            })
+            let Some(running) = executing.runs.get_mut(&run_id) else {
+                return false;
+            };
+            running.cancel = Some(action);
+            running.token
         };
         if let Some(token) = token {
             self.inner.python.cancel(token);
-            return Ok(());
         }
-        // Not executing (pending, or claimed and not started: it will not start): end it here.
-        let run_id = run.run_id;
-        let thread_id = run.thread_id;
-        match action {
-            CancelAction::Interrupt => {
-                self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Interrupted, now_micros())).await.map_err(|e| e.to_string())?;
-            }
-            CancelAction::Rollback => {
-                self.inner.storage.run(move |storage| storage.delete_run(run_id)).await.map_err(|e| e.to_string())?;
-            }
-        }
-        self.refresh_thread_status(thread_id).await;
-        if let Some(channel) = self.existing_channel(run_id) {
-            channel.finish();
-        }
-        Ok(())
+        true
     }
 
     /// After a pending run is dropped, the thread is busy only while other runs are active.
@@ -273,7 +299,8 @@ impl RunManager {
                 let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
                 let free = !executing.deleting.contains_key(&run.thread_id);
                 if free {
-                    executing.runs.insert(run.run_id, Running { token: None, thread_id: run.thread_id, cancel: None, hand_back: false });
+                    let cancel = executing.cancels.remove(&run.run_id);
+                    executing.runs.insert(run.run_id, Running { token: None, thread_id: run.thread_id, cancel, hand_back: false });
                 }
                 free
             };
@@ -299,21 +326,36 @@ impl RunManager {
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return None;
         }
-        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-        let cancelled = executing.runs.get(&run_id).is_none_or(|running| running.cancel.is_some());
-        if !exists || cancelled {
+        // Started with the lock held, so a cancel either sees the token or leaves its mark
+        // before this looks.
+        let cancel = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            let cancel = executing.runs.get(&run_id).and_then(|running| running.cancel);
+            if exists && cancel.is_none() {
+                let (token, result) = self.inner.python.start_run(spec, emit);
+                if let Some(running) = executing.runs.get_mut(&run_id) {
+                    running.token = Some(token);
+                }
+                return Some(result);
+            }
             executing.runs.remove(&run_id);
-            drop(executing);
-            tracing::info!(%run_id, %thread_id, "run not started: cancelled, or its thread was deleted");
-            channel.finish();
-            self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
-            return None;
+            cancel
+        };
+        tracing::info!(%run_id, %thread_id, "run not started: cancelled, or its thread was deleted");
+        if exists {
+            // It wrote nothing: its end is its row's (interrupted, or gone for a rollback).
+            let ended = match cancel {
+                Some(CancelAction::Rollback) => self.inner.storage.run(move |storage| storage.delete_run(run_id)).await,
+                _ => self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Interrupted, now_micros())).await,
+            };
+            if let Err(error) = ended {
+                tracing::error!(%run_id, %error, "cannot store the end of a run cancelled before it started");
+            }
+            self.refresh_thread_status(thread_id).await;
         }
-        let (token, result) = self.inner.python.start_run(spec, emit);
-        if let Some(running) = executing.runs.get_mut(&run_id) {
-            running.token = Some(token);
-        }
-        Some(result)
+        channel.finish();
+        self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+        None
     }
 
     /// Whether a thread with this id may be created now: not while a deletion of the same id
@@ -491,7 +533,8 @@ impl RunManager {
             manager.publish_to_thread(thread_of_run, &event, Arc::from(data.as_str()));
             sink.push(&event, data);
         });
-        let Some(result) = self.start_claimed(&run, &channel, Value::Object(spec), emit).await else {
+        let spec = Value::Object(spec);
+        let Some(result) = self.start_claimed(&run, &channel, spec.clone(), emit).await else {
             return;
         };
         let result = result.await;
@@ -510,6 +553,21 @@ impl RunManager {
 
         let summary = match result {
             Ok(summary) => summary,
+            Err(error) if cancel.is_some() && error.kind() == Some("CancelledError") => {
+                // Cancelled before the runner could catch it: an interrupted run, not a failure.
+                tracing::info!(run_id = %run.run_id, "run cancelled before it recorded its state");
+                match self.inner.python.runner("settle", vec![spec.clone()]).await {
+                    Ok(mut summary) => {
+                        summary["status"] = json!("interrupted");
+                        summary["error"] = json!({"error": "UserInterrupt", "message": "Run was cancelled"});
+                        summary
+                    }
+                    Err(error) => {
+                        tracing::error!(run_id = %run.run_id, %error, "cannot read the state of a cancelled run");
+                        json!({"status": "error", "error": {"error": "RuntimeError", "message": "An internal error occurred"}, "values_json": null, "interrupts": {}, "has_next": false})
+                    }
+                }
+            }
             Err(error) => {
                 tracing::error!(run_id = %run.run_id, %error, "run failed in the host");
                 let failure = json!({"error": "RuntimeError", "message": "An internal error occurred"});
@@ -525,28 +583,20 @@ impl RunManager {
         if cancel.is_some() {
             status = RunStatus::Interrupted;
         }
-        let failed = status == RunStatus::Error;
-        let interrupts = summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default();
-        let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
-        let thread_status = if failed {
-            ThreadStatus::Error
-        } else if has_next {
-            ThreadStatus::Interrupted
-        } else {
-            ThreadStatus::Idle
-        };
-        let outcome = Arc::new(ThreadOutcome {
-            values: summary_values(&summary),
-            interrupts,
-            status: thread_status,
-            error: summary.get("error").cloned().filter(|error| !error.is_null()),
-        });
+        let mut outcome = thread_outcome(&summary, status == RunStatus::Error);
         let stateless_delete = execution.get("delete_thread").and_then(Value::as_bool).unwrap_or(false);
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let rollback = cancel == Some(CancelAction::Rollback);
         if rollback {
+            // The thread goes back to the state before the run: its checkpoints are removed
+            // and the thread's values, interrupts and status read again.
             let _ = self.inner.python.runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
+            match self.inner.python.runner("settle", vec![spec]).await {
+                Ok(remaining) => outcome = thread_outcome(&remaining, false),
+                Err(error) => tracing::error!(%run_id, %error, "cannot read the state of a thread after a rollback"),
+            }
         }
+        let outcome = Arc::new(outcome);
         let stored_outcome = Arc::clone(&outcome);
         let final_status = (!rollback).then_some(status);
         let stored = self.inner.storage.run(move |storage| storage.finish_run(run_id, thread_id, final_status, &stored_outcome, now_micros())).await;
@@ -608,8 +658,6 @@ impl RunManager {
     }
 }
 
-/// The runs executing now, and the thread ids being deleted (with how many deletions of each
-/// are under way).
 /// The ids a deletion holds (counted: overlapping deletions of one id each hold it until
 /// they end); released on drop, however the deletion ends.
 struct DeletingHold {
@@ -642,10 +690,14 @@ impl Drop for DeletingHold {
     }
 }
 
+/// The runs executing now, the thread ids being deleted (with how many deletions of each are
+/// under way), and cancellations waiting for their run to register.
 #[derive(Debug, Default)]
 struct Executing {
     runs: HashMap<Uuid, Running>,
     deleting: HashMap<Uuid, usize>,
+    /// Cancellations of runs claimed but not registered yet, read when they register.
+    cancels: HashMap<Uuid, CancelAction>,
 }
 
 /// An executing run: its cancel token (`None` while it is being started), its thread, and the
@@ -679,6 +731,23 @@ pub fn run_json(run: &Run) -> Value {
 
 /// The thread values of a run or update summary from the runner (`values_json`, JSON text);
 /// `None` when it has none.
+/// The thread's state after a run, from the run's summary.
+fn thread_outcome(summary: &Value, failed: bool) -> ThreadOutcome {
+    let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
+    ThreadOutcome {
+        values: summary_values(summary),
+        interrupts: summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default(),
+        status: if failed {
+            ThreadStatus::Error
+        } else if has_next {
+            ThreadStatus::Interrupted
+        } else {
+            ThreadStatus::Idle
+        },
+        error: summary.get("error").cloned().filter(|error| !error.is_null()),
+    }
+}
+
 pub fn summary_values(summary: &Value) -> Option<Value> {
     let text = summary.get("values_json").and_then(Value::as_str)?;
     serde_json::from_str::<Value>(text).ok().filter(|values| !values.is_null())

@@ -335,6 +335,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Active runs of every thread with this status (`None`: pending and running).
     fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>>;
     fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()>;
+    /// Ends a run that is still `pending` (not claimed): sets `status`, or deletes it when
+    /// `None`. `false`: it was not pending (claimed meanwhile, finished, or gone); nothing changed.
+    fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool>;
     fn delete_run(&self, run_id: Uuid) -> StorageResult<()>;
     /// Claims the oldest runnable pending run (scheduled start passed, nothing else running
     /// or older pending on its thread): it becomes `running`.

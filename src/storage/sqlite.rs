@@ -1307,6 +1307,20 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool> {
+        self.write(|connection| {
+            let changed = match status {
+                Some(status) => connection.run(
+                    "UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ? AND status = 'pending'",
+                    params![status.as_str(), now, run_id.to_string()],
+                ),
+                None => connection.run("DELETE FROM runs WHERE run_id = ? AND status = 'pending'", [run_id.to_string()]),
+            }
+            .map_err(internal)?;
+            Ok(changed > 0)
+        })
+    }
+
     fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
         self.write(|connection| {
             let deleted = connection.run("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;

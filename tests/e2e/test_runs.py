@@ -521,3 +521,57 @@ def test_subgraphs_interrupt_before_and_time_travel(make_server):
     forked = client.runs.wait(tid, "nested", input={"text": "c"}, checkpoint_id=first_input["checkpoint_id"])
     assert forked == {"text": "c!"}
     assert len(client.threads.get_history(tid, limit=50)) > len(history)
+
+
+@pytest.mark.anyio
+async def test_cancel_racing_the_start_of_a_run_ends_it(make_server):
+    """A cancel that lands while the scheduler claims or starts the run (before its first step):
+    the run ends interrupted (or gone, for a rollback) with the thread's values kept, the
+    thread is not busy and a join answers at once. Before, the row could stay `running` with the
+    thread `busy` and every join hung, or the run started anyway beside the next one, or it
+    ended as an error that wiped the thread's values."""
+    import anyio
+    from test_recovery import SLOW_GRAPH
+
+    server = make_server({"langgraph.json": '{"graphs": {"slow": "./graph.py:graph"}}', "graph.py": SLOW_GRAPH})
+    client = get_client(url=server.url)
+
+    async def race(index: int) -> None:
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        await client.runs.wait(tid, "slow", input={"text": "0"})  # values to keep: {"text": "done"}
+        action = "rollback" if index % 2 else "interrupt"
+        # Queued behind a short run, so the scheduler claims it when that one ends: the
+        # cancel lands before, during or after the claim and the start.
+        await client.runs.create(tid, "slow", input={"text": "0.05"})
+        run = await client.runs.create(tid, "slow", input={"text": "0.2"}, multitask_strategy="enqueue")
+        await anyio.sleep(0.03 + 0.002 * (index % 20))
+        try:
+            await client.runs.cancel(tid, run["run_id"], action=action, wait=False)
+        except NotFoundError:
+            action = "finished first"
+        with anyio.fail_after(20):
+            await client.runs.join(tid, run["run_id"])
+        runs = {each["run_id"]: each["status"] for each in await client.runs.list(tid)}
+        if action == "rollback":
+            assert run["run_id"] not in runs
+        elif action == "interrupt":
+            # Accepted: it does not run on (nor beside the next run) to a success.
+            assert runs[run["run_id"]] == "interrupted"
+        else:
+            assert runs[run["run_id"]] == "success"
+        with anyio.fail_after(10):
+            while (await client.threads.get(tid))["status"] == "busy":
+                await anyio.sleep(0.02)
+        settled = await client.threads.get(tid)
+        values = (await client.threads.get_state(tid))["values"]
+        if action != "interrupt":
+            assert (settled["status"], values) == ("idle", {"text": "done"}), settled
+        else:
+            # Stopped before it began, or after its input was written (a step left to run).
+            assert (settled["status"], values) in [("idle", {"text": "done"}), ("interrupted", {"text": "0.2"})], (settled, values)
+
+    for _ in range(3):
+        async with anyio.create_task_group() as group:
+            for index in range(24):
+                group.start_soon(race, index)

@@ -304,9 +304,9 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, 
         StorageError::NotFound => ApiError::not_found("Run not found"),
         other => other.into(),
     })?;
-    if run.status.is_active() {
-        state.runs().cancel(&run, CancelAction::Rollback).await.map_err(ApiError::internal)?;
-    } else {
+    // A run that ended before the cancellation reached it is deleted like a finished one.
+    let cancelled = run.status.is_active() && state.runs().cancel(&run, CancelAction::Rollback).await.map_err(ApiError::internal)?;
+    if !cancelled {
         let _ = state.python().runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
         state.storage().run(move |storage| storage.delete_run(run_id)).await?;
     }
@@ -407,6 +407,10 @@ async fn join_stream(
     Ok(sse_response(subscription, modes, headers, guard))
 }
 
+/// The answer when the run named is over (as the reference words it).
+const NO_RUN_TO_CANCEL: &str =
+    "No matching runs to cancel. Please verify the thread ID and run IDs are correct, and the runs haven't been deleted or completed.";
+
 fn cancel_action(pairs: &[(String, String)]) -> CancelAction {
     if last(pairs, "action") == Some("rollback") { CancelAction::Rollback } else { CancelAction::Interrupt }
 }
@@ -433,12 +437,12 @@ async fn cancel(
         other => other.into(),
     })?;
     if !run.status.is_active() {
-        return Err(ApiError::not_found(
-            "No matching runs to cancel. Please verify the thread ID and run IDs are correct, and the runs haven't been deleted or completed.",
-        ));
+        return Err(ApiError::not_found(NO_RUN_TO_CANCEL));
     }
     let channel = state.runs().existing_channel(run_id);
-    state.runs().cancel(&run, action).await.map_err(ApiError::internal)?;
+    if !state.runs().cancel(&run, action).await.map_err(ApiError::internal)? {
+        return Err(ApiError::not_found(NO_RUN_TO_CANCEL));
+    }
     if !is_true(last(&pairs, "wait")) {
         return Ok(StatusCode::ACCEPTED.into_response());
     }
