@@ -194,6 +194,25 @@ impl RunManager {
         }
     }
 
+    /// The channel of a run that was read as active, for a reader that found none: a pending
+    /// run of a previous process has none yet, and an executor that ended the run since it
+    /// was read has dropped its own. Opened, then the run is read again: one that ended
+    /// meanwhile (its end is stored before its channel is dropped) gets the new channel
+    /// finished, so no reader waits for events nobody will send.
+    pub async fn open_channel(&self, run: &Run, resumable: bool) -> Arc<RunChannel> {
+        let channel = self.channel(run.run_id, resumable);
+        let (thread_id, run_id) = (run.thread_id, run.run_id);
+        let active = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok_and(|run| run.status.is_active());
+        if !active {
+            channel.finish();
+            let mut channels = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
+            if channels.get(&run_id).is_some_and(|open| Arc::ptr_eq(open, &channel)) {
+                channels.remove(&run_id);
+            }
+        }
+        channel
+    }
+
     /// The channel of a run if it is live or recently finished.
     pub fn existing_channel(&self, run_id: Uuid) -> Option<Arc<RunChannel>> {
         self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&run_id).cloned()

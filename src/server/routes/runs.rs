@@ -342,8 +342,7 @@ async fn join(
             Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, guard))
         }
         _ if run.status.is_active() => {
-            // Pending runs of a previous process have no channel yet: open it.
-            let channel = state.runs().channel(run_id, false);
+            let channel = state.runs().open_channel(&run, false).await;
             Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, CancelOnDrop { state: None }))
         }
         _ => Ok((headers, axum::Json(thread_result(&state, thread_id).await)).into_response()),
@@ -392,7 +391,7 @@ async fn join_stream(
     let last_event_id = request_headers.get("last-event-id").and_then(|value| value.to_str().ok()).map(str::to_string);
     let channel = match state.runs().existing_channel(run_id) {
         Some(channel) => channel,
-        None if run.status.is_active() => state.runs().channel(run_id, run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false)),
+        None if run.status.is_active() => state.runs().open_channel(&run, run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false)).await,
         None => {
             let finished = std::sync::Arc::new(RunChannel::new(false));
             finished.finish();
