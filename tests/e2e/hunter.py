@@ -3529,6 +3529,7 @@ class Hunter:
                     continue
                 time.sleep(max(0.0, due - time.time()))
             creator = User(cron.owner)
+            self.wait_for_firing(creator, cron)
             reply = self.api.call(creator, "DELETE", f"/runs/crons/{cron.cron_id}")
             self.expect_status(reply, 204, "deleting one's firing cron", {cron.cron_id})
             self.model.drop_cron(cron.cron_id)
@@ -3537,6 +3538,19 @@ class Hunter:
                 self.check_stateless_firing(creator, cron)
             else:
                 self.check_thread_firing(creator, cron)
+
+    def wait_for_firing(self, creator: User, cron: CronModel, limit: float = 60.0) -> None:
+        """Until the cron's `next_run_date` moved past the time it was due (it fired), or
+        `limit` seconds: the cron loop fires due crons one after another, so with hundreds of
+        crons due in the same minute one may fire seconds late (latency, not a finding)."""
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            reply = self.api.call(creator, "GET", f"/runs/crons/{cron.cron_id}")
+            body = reply.json() if reply.status == 200 and isinstance(reply.json(), dict) else {}
+            moved = parse_time(body.get("next_run_date"))
+            if reply.status != 200 or cron.next_run is None or (moved is not None and moved > cron.next_run):
+                return
+            time.sleep(0.5)
 
     def check_stateless_firing(self, creator: User, cron: CronModel) -> None:
         subject = {cron.cron_id, cron.tag or ""}
