@@ -570,23 +570,20 @@ impl RunManager {
             return;
         }
 
-        let summary = match result {
-            Ok(summary) => summary,
+        let result = match result {
             Err(error) if cancel.is_some() && error.kind() == Some("CancelledError") => {
                 // Cancelled before the runner could catch it: an interrupted run, not a failure.
                 tracing::info!(run_id = %run.run_id, "run cancelled before it recorded its state");
-                match self.inner.python.runner("settle", vec![spec.clone()]).await {
-                    Ok(mut summary) => {
-                        summary["status"] = json!("interrupted");
-                        summary["error"] = json!({"error": "UserInterrupt", "message": "Run was cancelled"});
-                        summary
-                    }
-                    Err(error) => {
-                        tracing::error!(run_id = %run.run_id, %error, "cannot read the state of a cancelled run");
-                        json!({"status": "error", "error": {"error": "RuntimeError", "message": "An internal error occurred"}, "values_json": null, "interrupts": {}, "has_next": false})
-                    }
-                }
+                self.inner.python.runner("settle", vec![spec.clone()]).await.map(|mut summary| {
+                    summary["status"] = json!("interrupted");
+                    summary["error"] = json!({"error": "UserInterrupt", "message": "Run was cancelled"});
+                    summary
+                })
             }
+            other => other,
+        };
+        let summary = match result {
+            Ok(summary) => summary,
             Err(error) => {
                 tracing::error!(run_id = %run.run_id, %error, "run failed in the host");
                 let failure = json!({"error": "RuntimeError", "message": "An internal error occurred"});
@@ -748,8 +745,6 @@ pub fn run_json(run: &Run) -> Value {
     })
 }
 
-/// The thread values of a run or update summary from the runner (`values_json`, JSON text);
-/// `None` when it has none.
 /// The thread's state after a run, from the run's summary.
 fn thread_outcome(summary: &Value, failed: bool) -> ThreadOutcome {
     let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
@@ -767,6 +762,8 @@ fn thread_outcome(summary: &Value, failed: bool) -> ThreadOutcome {
     }
 }
 
+/// The thread values of a run or update summary from the runner (`values_json`, JSON text);
+/// `None` when it has none.
 pub fn summary_values(summary: &Value) -> Option<Value> {
     let text = summary.get("values_json").and_then(Value::as_str)?;
     serde_json::from_str::<Value>(text).ok().filter(|values| !values.is_null())
