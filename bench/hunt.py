@@ -62,7 +62,8 @@ def main() -> int:
         rate = done / elapsed if elapsed else 0.0
         print(
             f"[{elapsed:8.0f} s] {done:>9,}/{total:,} ops  {rate:6.1f} ops/s  {violations.total} violations  "
-            f"server RSS {mib(memory.get('VmRSS'))} (peak {mib(memory.get('VmHWM'))})",
+            f"server RSS {mib(memory.get('VmRSS'))} (peak {mib(memory.get('VmHWM'))})"
+            + (f"  [{', '.join(f'{kind}: {n}' for kind, n in sorted(violations.counts.items()))}]" if violations.total else ""),
             flush=True,
         )
 

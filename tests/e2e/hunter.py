@@ -910,6 +910,7 @@ class Model:
         self.gone_assistants: deque[str] = deque(maxlen=self.GONE_CAP)
         self.crons: dict[str, CronModel] = {}
         self.gone_crons: deque[str] = deque(maxlen=self.GONE_CAP)
+        self.gone_cron_tags: set[str] = set()  # tags of firing crons whose threads were deleted
         self.store: dict[tuple[tuple[str, ...], str], dict] = {}
         self.transient: dict[str, RunModel] = {}  # stateless background runs: their threads come and go
         self.store_unknown: set[str] = set()  # users whose store a reported bug changed: learned again
@@ -934,8 +935,10 @@ class Model:
         """Forgets a deleted thread (`only`: unless the id now belongs to another thread)."""
         if only is not None and self.threads.get(thread_id) is not only:
             return
-        self.threads.pop(thread_id, None)
+        thread = self.threads.pop(thread_id, None)
         self.gone_threads.append(thread_id)
+        if thread is not None and isinstance(thread.metadata, dict) and thread.metadata.get("cron_tag"):
+            self.gone_cron_tags.add(thread.metadata["cron_tag"])  # a cron's thread, adopted then deleted
         for cron in [c for c in self.crons.values() if c.thread_id == thread_id]:
             self.drop_cron(cron.cron_id)
 
@@ -3557,7 +3560,7 @@ class Hunter:
         reply = self.api.call(creator, "POST", "/threads/search", json_body={"metadata": {"cron_tag": cron.tag}, "limit": 100})
         rows = reply.json() if reply.status == 200 and isinstance(reply.json(), list) else []
         self.check(
-            bool(rows),
+            bool(rows) or cron.tag in self.model.gone_cron_tags,  # its owner found and deleted it
             "cron-thread",
             f"the thread {creator.identity}'s cron made is not theirs (forged owner {cron.forged_owner})",
             f"a thread of {creator.identity} with cron_tag {cron.tag}",

@@ -254,3 +254,38 @@ def test_crons_fire_as_their_creator(fresh_example, tmp_path):
     # It moved on to its next firing and did not fire again.
     assert alice.crons.search()[0]["next_run_date"].endswith("-01-01T00:00:00+00:00")
     assert len(alice.runs.list(thread["thread_id"])) == 1
+
+
+def test_crons_due_together_each_fire_once_as_their_creator(fresh_example, tmp_path):
+    """Many crons of two users due in the same second fire concurrently: each exactly once, on
+    its own thread, as its own creator, and each moves on to its next firing."""
+    import sqlite3
+    import time
+
+    server = fresh_example()
+    clients = {user: get_sync_client(url=server.url, headers=headers(user)) for user in ("user1", "user2")}
+    crons = []  # (user, thread_id, cron_id)
+    for index in range(40):
+        user = ("user1", "user2")[index % 2]
+        client = clients[user]
+        thread = client.threads.create()
+        cron = client.crons.create_for_thread(thread["thread_id"], "agent", schedule="0 0 1 1 *", input={"messages": [{"role": "human", "content": f"tick {index}"}]})
+        crons.append((user, thread["thread_id"], cron["cron_id"]))
+    with sqlite3.connect(tmp_path / "app" / ".graphward" / "state.db") as database:
+        database.execute("UPDATE crons SET next_run_date = 0")
+    deadline = time.monotonic() + 60
+    pending = list(crons)
+    while pending and time.monotonic() < deadline:
+        pending = [entry for entry in pending if not any(run["status"] == "success" for run in clients[entry[0]].runs.list(entry[1]))]
+        time.sleep(0.3)
+    assert not pending, f"{len(pending)} of {len(crons)} crons did not fire: {pending[:3]}"
+    for user, thread_id, cron_id in crons:
+        runs = clients[user].runs.list(thread_id)
+        assert len(runs) == 1, (cron_id, runs)
+        configurable = runs[0]["kwargs"]["config"]["configurable"]
+        assert (configurable["cron_id"], configurable["langgraph_auth_user_id"]) == (cron_id, user)
+        assert clients[user].threads.get(thread_id)["values"]["messages"][-1]["content"].startswith("echo: tick")
+    for user, client in clients.items():
+        mine = client.crons.search(limit=100)
+        assert {cron["cron_id"] for cron in mine} == {cron_id for owner, _, cron_id in crons if owner == user}
+        assert all(cron["next_run_date"].endswith("-01-01T00:00:00+00:00") for cron in mine)

@@ -5,16 +5,21 @@ use serde_json::Value;
 
 use super::runs::{Answer, RunCreate, create_run, merge_into};
 use crate::auth::AuthUser;
+use crate::crons::{Cron, Schedule, next_run, time_zone};
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::timestamp::now_micros;
 
-/// Starts a run for every cron whose time has come, as the cron's creator: the run's
-/// `threads.create_run` (and `assistants.read`) events go through the handlers with that user. The next firing is stored first,
-/// so a run that fails to start does not make the cron fire on every tick.
-pub(in crate::server) async fn fire_due_crons(state: &AppState) {
-    use crate::crons::{Schedule, next_run, time_zone};
+/// How many due crons start their runs at once. Each start is a few storage calls and one
+/// round trip to the auth handlers; one after another, hundreds of crons due in the same
+/// second fired seconds late.
+const CONCURRENT_FIRINGS: usize = 16;
 
+/// Starts a run for every cron whose time has come, as the cron's creator: the run's
+/// `threads.create_run` (and `assistants.read`) events go through the handlers with that
+/// user. Up to [`CONCURRENT_FIRINGS`] crons start at once; the call returns when all have, so
+/// the next tick never reads a cron whose next firing is not stored yet.
+pub(in crate::server) async fn fire_due_crons(state: &AppState) {
     let now = now_micros();
     let due = match state.storage().run(move |storage| storage.due_crons(now)).await {
         Ok(due) => due,
@@ -23,43 +28,63 @@ pub(in crate::server) async fn fire_due_crons(state: &AppState) {
             return;
         }
     };
+    let mut firing = tokio::task::JoinSet::new();
     for cron in due {
-        let next = Schedule::parse(&cron.schedule)
-            .ok()
-            .zip(time_zone(cron.timezone.as_deref()).ok())
-            .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
-            .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
-        let cron_id = cron.cron_id;
-        if let Err(error) = state.storage().run(move |storage| storage.set_cron_next_run(cron_id, next, now)).await {
-            tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
-            continue;
+        while firing.len() >= CONCURRENT_FIRINGS {
+            settled(firing.join_next().await);
         }
-        if cron.end_time_micros.is_some_and(|end| now > end) {
-            continue;
+        firing.spawn(fire(state.clone(), cron, now));
+    }
+    while let Some(done) = firing.join_next().await {
+        settled(Some(done));
+    }
+}
+
+/// A firing that panicked is logged; the loop goes on with the others.
+fn settled(done: Option<Result<(), tokio::task::JoinError>>) {
+    if let Some(Err(error)) = done {
+        tracing::error!(%error, "a cron firing failed");
+    }
+}
+
+/// Fires one due cron. The next firing is stored first, so a run that fails to start does not
+/// make the cron fire on every tick.
+async fn fire(state: AppState, cron: Cron, now: i64) {
+    let next = Schedule::parse(&cron.schedule)
+        .ok()
+        .zip(time_zone(cron.timezone.as_deref()).ok())
+        .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
+        .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
+    let cron_id = cron.cron_id;
+    if let Err(error) = state.storage().run(move |storage| storage.set_cron_next_run(cron_id, next, now)).await {
+        tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
+        return;
+    }
+    if cron.end_time_micros.is_some_and(|end| now > end) {
+        return;
+    }
+    // The cron's metadata (what its handlers approved) wins over anything in the payload.
+    let mut payload = cron.payload;
+    let mut metadata = payload.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    merge_into(&mut metadata, Some(&cron.metadata));
+    payload.insert("metadata".to_string(), Value::Object(metadata));
+    if cron.thread_id.is_none() {
+        payload.insert("on_completion".to_string(), Value::from(cron.on_run_completed.clone().unwrap_or_else(|| "delete".to_string())));
+    }
+    let body: RunCreate = match serde_json::from_value(Value::Object(payload)) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%cron_id, %error, "a cron's payload is not a run body");
+            return;
         }
-        // The cron's metadata (what its handlers approved) wins over anything in the payload.
-        let mut payload = cron.payload.clone();
-        let mut metadata = payload.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
-        merge_into(&mut metadata, Some(&cron.metadata));
-        payload.insert("metadata".to_string(), Value::Object(metadata));
-        if cron.thread_id.is_none() {
-            payload.insert("on_completion".to_string(), Value::from(cron.on_run_completed.clone().unwrap_or_else(|| "delete".to_string())));
-        }
-        let body: RunCreate = match serde_json::from_value(Value::Object(payload)) {
-            Ok(body) => body,
-            Err(error) => {
-                tracing::error!(%cron_id, %error, "a cron's payload is not a run body");
-                continue;
-            }
-        };
-        // As its creator, through the handlers again: a permission revoked since stops it.
-        let creator = cron.creator.clone().or_else(|| cron.user_id.as_deref().filter(|identity| !identity.is_empty()).map(AuthUser::plain));
-        // (None with auth configured: authenticate runs without credentials and refuses.)
-        let path = cron.thread_id.map_or_else(|| "/runs".to_string(), |thread_id| format!("/threads/{thread_id}/runs"));
-        let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
-        match create_run(state, &auth, cron.thread_id, body, Answer::Background).await {
-            Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
-            Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
-        }
+    };
+    // As its creator, through the handlers again: a permission revoked since stops it.
+    let creator = cron.creator.clone().or_else(|| cron.user_id.as_deref().filter(|identity| !identity.is_empty()).map(AuthUser::plain));
+    // (None with auth configured: authenticate runs without credentials and refuses.)
+    let path = cron.thread_id.map_or_else(|| "/runs".to_string(), |thread_id| format!("/threads/{thread_id}/runs"));
+    let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
+    match create_run(&state, &auth, cron.thread_id, body, Answer::Background).await {
+        Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
+        Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
     }
 }
