@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{page_bounds, pagination_headers, path_uuid, strip_reserved_metadata};
 use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::server::{AppState, service};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
@@ -116,35 +116,9 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
-    let now = now_micros();
-    let thread = Thread {
-        thread_id,
-        created_at: now,
-        updated_at: now,
-        state_updated_at: now,
-        metadata,
-        config: Map::new(),
-        status: ThreadStatus::Idle,
-        values: None,
-        interrupts: Map::new(),
-        error: None,
-    };
-    let runs = state.runs().clone();
-    let created = state
-        .storage()
-        .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, if_exists, filter.as_ref())))
-        .await
-        .map_err(|error| match error {
-            StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists")),
-            other => other.into(),
-        })?
-        .ok_or_else(|| being_deleted(thread_id))?;
+    let taken = || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
+    let created = service::threads::create_idle(&state, thread_id, metadata, if_exists, filter, taken).await?;
     Ok(axum::Json(view(&created, None)).into_response())
-}
-
-/// A thread id whose deletion is still stopping runs and removing checkpoints.
-pub(in crate::server) fn being_deleted(thread_id: Uuid) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} is being deleted; try again"))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,3 +4,4 @@
 
 pub(in crate::server) mod crons;
 pub(in crate::server) mod runs;
+pub(in crate::server) mod threads;

@@ -16,9 +16,8 @@ use crate::error::ApiError;
 use crate::runs::{CancelAction, EXECUTION_KEY, RunChannel};
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::routes::threads::being_deleted;
 use crate::server::routes::{checkpoint_position, strip_reserved_metadata};
-use crate::storage::{IfExists, Run, RunStatus, StorageError, Thread, ThreadStatus};
+use crate::storage::{IfExists, Run, RunStatus, StorageError};
 use crate::timestamp::now_micros;
 
 /// Stream modes. Serde names are the wire strings.
@@ -378,30 +377,7 @@ pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_
     if existing_thread.is_none() {
         // Created as the caller: an id someone else took meanwhile is a conflict, not theirs.
         let filter = authorization.filter(Resource::Threads, Action::CreateRun).cloned();
-        let thread = Thread {
-            thread_id,
-            created_at: now,
-            updated_at: now,
-            state_updated_at: now,
-            metadata: thread_metadata.clone(),
-            config: Map::new(),
-            status: ThreadStatus::Idle,
-            values: None,
-            interrupts: Map::new(),
-            error: None,
-        };
-        let runs = state.runs().clone();
-        let created = state
-            .storage()
-            .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, IfExists::DoNothing, filter.as_ref())))
-            .await
-            .map_err(|error| match error {
-                StorageError::Conflict => thread_or_assistant_missing(),
-                other => other.into(),
-            })?;
-        if created.is_none() {
-            return Err(being_deleted(thread_id));
-        }
+        super::threads::create_idle(state, thread_id, thread_metadata.clone(), IfExists::DoNothing, filter, thread_or_assistant_missing).await?;
     }
 
     // Multitask strategies against the thread's active runs.

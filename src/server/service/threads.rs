@@ -1,0 +1,52 @@
+//! Thread creation, shared by `POST /threads` and by a run that names a thread not there yet.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::auth::Filter;
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::storage::{IfExists, StorageError, Thread, ThreadStatus};
+use crate::timestamp::now_micros;
+
+/// Creates an idle thread with `metadata`, checked against the caller's `filter` when the id
+/// exists (`if_exists`). An id whose deletion is still stopping runs answers 409 "being
+/// deleted"; an id taken by a row the caller may not have answers `taken()`.
+pub(in crate::server) async fn create_idle(
+    state: &AppState,
+    thread_id: Uuid,
+    metadata: Map<String, Value>,
+    if_exists: IfExists,
+    filter: Option<Filter>,
+    taken: impl FnOnce() -> ApiError,
+) -> Result<Thread, ApiError> {
+    let now = now_micros();
+    let thread = Thread {
+        thread_id,
+        created_at: now,
+        updated_at: now,
+        state_updated_at: now,
+        metadata,
+        config: Map::new(),
+        status: ThreadStatus::Idle,
+        values: None,
+        interrupts: Map::new(),
+        error: None,
+    };
+    let runs = state.runs().clone();
+    state
+        .storage()
+        .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, if_exists, filter.as_ref())))
+        .await
+        .map_err(|error| match error {
+            StorageError::Conflict => taken(),
+            other => other.into(),
+        })?
+        .ok_or_else(|| being_deleted(thread_id))
+}
+
+/// A thread id whose deletion is still stopping runs and removing checkpoints.
+pub(in crate::server) fn being_deleted(thread_id: Uuid) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} is being deleted; try again"))
+}
