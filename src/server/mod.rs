@@ -5,6 +5,7 @@ pub mod extract;
 mod auth;
 mod cors;
 mod gate;
+mod respond;
 pub mod listener;
 pub mod openapi;
 mod routes;

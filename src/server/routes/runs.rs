@@ -1,12 +1,8 @@
 //! Runs: create (background, stream, wait; on a thread or stateless), list, get, join, join
 //! stream, cancel, delete.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
-use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,12 +12,13 @@ use uuid::Uuid;
 use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, wait_result};
+use crate::runs::{CancelAction, RunChannel, RunEvent, wait_result};
 use crate::server::AppState;
+use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, sse_response, thread_result, wait_response};
 use crate::server::service::runs::{Answer, Created, OnDisconnect, RunCreate, create_run};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
-use crate::storage::{Run, RunStatus, StorageError, ThreadStatus};
+use crate::storage::{Run, RunStatus, StorageError};
 
 pub(in crate::server) fn router() -> super::Routes {
     super::Routes::new()
@@ -40,9 +37,6 @@ pub(in crate::server) fn router() -> super::Routes {
         .route("/runs/cancel", post(cancel_many))
 }
 
-/// Keep-alive cadence of streams and waits.
-const KEEPALIVE: Duration = Duration::from_secs(5);
-
 /// The wire form of a run.
 fn view(run: &Run) -> Value {
     crate::runs::run_json(run)
@@ -55,122 +49,6 @@ fn run_paths(created: &Created) -> (String, String) {
         format!("/threads/{}/runs/{}", created.run.thread_id, created.run.run_id)
     };
     (base.clone(), base)
-}
-
-fn location_headers(location: &str, content_location: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        headers.insert(header::LOCATION, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(content_location) {
-        headers.insert(header::CONTENT_LOCATION, value);
-    }
-    headers
-}
-
-/// Cancels the run if the response body is dropped before the run ends (`on_disconnect`).
-#[derive(Debug)]
-struct CancelOnDrop {
-    state: Option<(AppState, Run)>,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some((state, run)) = self.state.take() {
-            tokio::spawn(async move {
-                let still_active = state.runs().existing_channel(run.run_id).is_some_and(|channel| !channel.is_finished());
-                if still_active {
-                    let _ = state.runs().cancel(&run, CancelAction::Interrupt).await;
-                }
-            });
-        }
-    }
-}
-
-impl CancelOnDrop {
-    fn disarm(&mut self) {
-        self.state = None;
-    }
-}
-
-/// An SSE response over a subscription, filtered to `modes` (empty: all), with heartbeats.
-fn sse_response(subscription: Subscription, modes: Vec<String>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
-    let wanted = move |event: &RunEvent| {
-        if matches!(event.event.as_str(), "metadata" | "error") || modes.is_empty() {
-            return true;
-        }
-        let mode = event.mode();
-        modes.iter().any(|wanted| wanted == mode || (mode == "messages" && wanted.starts_with("messages")))
-    };
-    let stream = futures_util::stream::unfold((subscription, guard), move |(mut subscription, mut guard)| {
-        let wanted = wanted.clone();
-        async move {
-            loop {
-                match tokio::time::timeout(KEEPALIVE, subscription.next()).await {
-                    Err(_) => return Some((Ok::<Bytes, Infallible>(Bytes::from_static(b": heartbeat\r\n\r\n")), (subscription, guard))),
-                    Ok(Some(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (subscription, guard))),
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        guard.disarm();
-                        return None;
-                    }
-                }
-            }
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    let response_headers = response.headers_mut();
-    response_headers.extend(headers);
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response_headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    response
-}
-
-/// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
-async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
-    let Ok(thread) = state.storage().run(move |storage| storage.get_thread(thread_id, None)).await else {
-        return json!({});
-    };
-    if thread.status == ThreadStatus::Error
-        && let Some(error) = thread.error
-    {
-        return json!({"__error__": error});
-    }
-    if thread.status == ThreadStatus::Interrupted && !thread.interrupts.is_empty() {
-        let all: Vec<Value> = thread.interrupts.values().filter_map(Value::as_array).flatten().cloned().collect();
-        return json!({"__interrupt__": all});
-    }
-    thread.values.unwrap_or_else(|| json!({}))
-}
-
-/// A JSON response written when the run ends, with a `\n` every 5 s meanwhile.
-fn wait_response(state: AppState, subscription: Subscription, thread_id: Option<Uuid>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
-    let result = async move {
-        let events = subscription.collect().await;
-        let mut guard = guard;
-        guard.disarm();
-        match wait_result(&events) {
-            Some(result) => result,
-            None => match thread_id {
-                Some(thread_id) => thread_result(&state, thread_id).await,
-                None => json!({}),
-            },
-        }
-    };
-    let result = Box::pin(result);
-    let stream = futures_util::stream::unfold(Some(result), |pending| async move {
-        let mut pending = pending?;
-        match tokio::time::timeout(KEEPALIVE, &mut pending).await {
-            Err(_) => Some((Ok::<Bytes, Infallible>(Bytes::from_static(b"\n")), Some(pending))),
-            Ok(value) => Some((Ok(Bytes::from(value.to_string())), None)),
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().extend(headers);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 async fn answer(state: AppState, auth: Auth, thread_id: Option<Uuid>, body: RunCreate, answer: Answer) -> Result<Response, ApiError> {
@@ -186,12 +64,12 @@ async fn answer(state: AppState, auth: Auth, thread_id: Option<Uuid>, body: RunC
         }
         Answer::Stream => {
             let headers = location_headers(&format!("{base}/stream"), &base);
-            let guard = CancelOnDrop { state: (created.on_disconnect == OnDisconnect::Cancel).then(|| (state.clone(), created.run.clone())) };
+            let guard = CancelOnDrop::new(&state, &created.run, created.on_disconnect == OnDisconnect::Cancel);
             Ok(sse_response(created.channel.subscribe_from_start(), created.modes, headers, guard))
         }
         Answer::Wait => {
             let headers = location_headers(&format!("{thread_base}/join"), &thread_base);
-            let guard = CancelOnDrop { state: (created.on_disconnect == OnDisconnect::Cancel).then(|| (state.clone(), created.run.clone())) };
+            let guard = CancelOnDrop::new(&state, &created.run, created.on_disconnect == OnDisconnect::Cancel);
             let thread_id = (!created.stateless).then_some(created.run.thread_id);
             Ok(wait_response(state, created.channel.subscribe_from_start(), thread_id, headers, guard))
         }
@@ -338,23 +216,15 @@ async fn join(
     let channel = state.runs().existing_channel(run_id);
     match channel {
         Some(channel) if run.status.is_active() || !channel.is_finished() => {
-            let guard = CancelOnDrop { state: is_true(last(&pairs, "cancel_on_disconnect")).then(|| (state.clone(), run.clone())) };
+            let guard = CancelOnDrop::new(&state, &run, is_true(last(&pairs, "cancel_on_disconnect")));
             Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, guard))
         }
         _ if run.status.is_active() => {
             let channel = state.runs().open_channel(&run, false).await;
-            Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, CancelOnDrop { state: None }))
+            Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, CancelOnDrop::none()))
         }
         _ => Ok((headers, axum::Json(thread_result(&state, thread_id).await)).into_response()),
     }
-}
-
-/// A one-event SSE answer: `event: error` with the given message.
-fn sse_error(message: &str) -> Response {
-    let channel = std::sync::Arc::new(RunChannel::new(false));
-    channel.push("error", json!({"error": "HTTPException", "message": message}).to_string());
-    channel.finish();
-    sse_response(channel.subscribe_from_start(), Vec::new(), HeaderMap::new(), CancelOnDrop { state: None })
 }
 
 async fn join_stream(
@@ -402,7 +272,7 @@ async fn join_stream(
         Some(id) => channel.subscribe_after(id),
         None => channel.subscribe_from_now(),
     };
-    let guard = CancelOnDrop { state: is_true(last(&pairs, "cancel_on_disconnect")).then(|| (state.clone(), run)) };
+    let guard = CancelOnDrop::new(&state, &run, is_true(last(&pairs, "cancel_on_disconnect")));
     Ok(sse_response(subscription, modes, headers, guard))
 }
 
@@ -566,31 +436,5 @@ async fn thread_stream(
             || (modes.iter().any(|mode| mode == "lifecycle") && lifecycle)
             || (modes.iter().any(|mode| mode == "state_update") && state_update)
     };
-    let replay: std::collections::VecDeque<RunEvent> = replay.into_iter().collect();
-    let stream = futures_util::stream::unfold((replay, receiver, channel), move |(mut replay, mut receiver, channel)| {
-        let wanted = wanted.clone();
-        async move {
-            loop {
-                if let Some(event) = replay.pop_front() {
-                    if wanted(&event) {
-                        return Some((Ok::<Bytes, Infallible>(Bytes::from(event.frame())), (replay, receiver, channel)));
-                    }
-                    continue;
-                }
-                match tokio::time::timeout(KEEPALIVE, receiver.recv()).await {
-                    Err(_) => return Some((Ok(Bytes::from_static(b": heartbeat\r\n\r\n")), (replay, receiver, channel))),
-                    Ok(Ok(event)) if event.event == crate::runs::THREAD_STREAM_CLOSED => return None,
-                    Ok(Ok(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (replay, receiver, channel))),
-                    Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-                }
-            }
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(respond::thread_sse(channel, replay, receiver, wanted))
 }

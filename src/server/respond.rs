@@ -1,0 +1,197 @@
+//! How run results travel back: SSE over a run's events (filtered by mode, with heartbeats),
+//! the thread stream, and `/wait`'s JSON written when the run ends with a `\n` kept-alive
+//! meanwhile — and the guard that cancels a run whose client went away (`on_disconnect`).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel, wait_result};
+use crate::server::AppState;
+use crate::storage::{Run, ThreadStatus};
+
+/// Keep-alive cadence of streams and waits.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+const HEARTBEAT: &[u8] = b": heartbeat\r\n\r\n";
+
+/// `Location` and `Content-Location` (a value that is not a header value is left out).
+pub(in crate::server) fn location_headers(location: &str, content_location: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(content_location) {
+        headers.insert(header::CONTENT_LOCATION, value);
+    }
+    headers
+}
+
+/// Cancels the run if the response body is dropped before the run ends (`on_disconnect`).
+#[derive(Debug)]
+pub(in crate::server) struct CancelOnDrop {
+    state: Option<(AppState, Run)>,
+}
+
+impl CancelOnDrop {
+    /// Armed when `cancel` is true; a guard that does nothing otherwise.
+    pub(in crate::server) fn new(state: &AppState, run: &Run, cancel: bool) -> Self {
+        Self { state: cancel.then(|| (state.clone(), run.clone())) }
+    }
+
+    pub(in crate::server) fn none() -> Self {
+        Self { state: None }
+    }
+
+    fn disarm(&mut self) {
+        self.state = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some((state, run)) = self.state.take() {
+            tokio::spawn(async move {
+                let still_active = state.runs().existing_channel(run.run_id).is_some_and(|channel| !channel.is_finished());
+                if still_active {
+                    let _ = state.runs().cancel(&run, CancelAction::Interrupt).await;
+                }
+            });
+        }
+    }
+}
+
+/// A response whose body is `stream`, with the headers an event stream needs (no caching, no
+/// proxy buffering).
+fn event_stream(stream: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static, headers: HeaderMap) -> Response {
+    let mut response = Response::new(Body::from_stream(stream));
+    let response_headers = response.headers_mut();
+    response_headers.extend(headers);
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response_headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    response
+}
+
+/// An SSE response over a subscription, filtered to `modes` (empty: all), with heartbeats.
+pub(in crate::server) fn sse_response(subscription: Subscription, modes: Vec<String>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
+    let wanted = move |event: &RunEvent| {
+        if matches!(event.event.as_str(), "metadata" | "error") || modes.is_empty() {
+            return true;
+        }
+        let mode = event.mode();
+        modes.iter().any(|wanted| wanted == mode || (mode == "messages" && wanted.starts_with("messages")))
+    };
+    let stream = futures_util::stream::unfold((subscription, guard), move |(mut subscription, mut guard)| {
+        let wanted = wanted.clone();
+        async move {
+            loop {
+                match tokio::time::timeout(KEEPALIVE, subscription.next()).await {
+                    Err(_) => return Some((Ok(Bytes::from_static(HEARTBEAT)), (subscription, guard))),
+                    Ok(Some(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (subscription, guard))),
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        guard.disarm();
+                        return None;
+                    }
+                }
+            }
+        }
+    });
+    event_stream(stream, headers)
+}
+
+/// A one-event SSE answer: `event: error` with the given message.
+pub(in crate::server) fn sse_error(message: &str) -> Response {
+    let channel = Arc::new(RunChannel::new(false));
+    channel.push("error", json!({"error": "HTTPException", "message": message}).to_string());
+    channel.finish();
+    sse_response(channel.subscribe_from_start(), Vec::new(), HeaderMap::new(), CancelOnDrop::none())
+}
+
+/// The thread stream: the `replay` first, then live events, those `wanted`, with heartbeats,
+/// until the thread's channel closes. Holding `channel` keeps it alive as long as the client.
+pub(in crate::server) fn thread_sse(
+    channel: Arc<ThreadChannel>,
+    replay: Vec<RunEvent>,
+    receiver: broadcast::Receiver<RunEvent>,
+    wanted: impl Fn(&RunEvent) -> bool + Clone + Send + Sync + 'static,
+) -> Response {
+    let replay: VecDeque<RunEvent> = replay.into_iter().collect();
+    let stream = futures_util::stream::unfold((replay, receiver, channel), move |(mut replay, mut receiver, channel)| {
+        let wanted = wanted.clone();
+        async move {
+            loop {
+                if let Some(event) = replay.pop_front() {
+                    if wanted(&event) {
+                        return Some((Ok(Bytes::from(event.frame())), (replay, receiver, channel)));
+                    }
+                    continue;
+                }
+                match tokio::time::timeout(KEEPALIVE, receiver.recv()).await {
+                    Err(_) => return Some((Ok(Bytes::from_static(HEARTBEAT)), (replay, receiver, channel))),
+                    Ok(Ok(event)) if event.event == THREAD_STREAM_CLOSED => return None,
+                    Ok(Ok(event)) if wanted(&event) => return Some((Ok(Bytes::from(event.frame())), (replay, receiver, channel))),
+                    Ok(Ok(_) | Err(RecvError::Lagged(_))) => {}
+                    Ok(Err(RecvError::Closed)) => return None,
+                }
+            }
+        }
+    });
+    event_stream(stream, HeaderMap::new())
+}
+
+/// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
+pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
+    let Ok(thread) = state.storage().run(move |storage| storage.get_thread(thread_id, None)).await else {
+        return json!({});
+    };
+    if thread.status == ThreadStatus::Error
+        && let Some(error) = thread.error
+    {
+        return json!({"__error__": error});
+    }
+    if thread.status == ThreadStatus::Interrupted && !thread.interrupts.is_empty() {
+        let all: Vec<Value> = thread.interrupts.values().filter_map(Value::as_array).flatten().cloned().collect();
+        return json!({"__interrupt__": all});
+    }
+    thread.values.unwrap_or_else(|| json!({}))
+}
+
+/// A JSON response written when the run ends (its result, else the thread's values), with a
+/// `\n` every 5 s meanwhile.
+pub(in crate::server) fn wait_response(state: AppState, subscription: Subscription, thread_id: Option<Uuid>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
+    let result = async move {
+        let events = subscription.collect().await;
+        let mut guard = guard;
+        guard.disarm();
+        match wait_result(&events) {
+            Some(result) => result,
+            None => match thread_id {
+                Some(thread_id) => thread_result(&state, thread_id).await,
+                None => json!({}),
+            },
+        }
+    };
+    let result = Box::pin(result);
+    let stream = futures_util::stream::unfold(Some(result), |pending| async move {
+        let mut pending = pending?;
+        match tokio::time::timeout(KEEPALIVE, &mut pending).await {
+            Err(_) => Some((Ok::<Bytes, Infallible>(Bytes::from_static(b"\n")), Some(pending))),
+            Ok(value) => Some((Ok(Bytes::from(value.to_string())), None)),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().extend(headers);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
