@@ -309,25 +309,7 @@ async fn copy(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<S
     let new_thread_id = Uuid::now_v7();
     let authorization = auth.authorize(Endpoint::ThreadsCopy { thread_id, new_thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    let copied = state
-        .storage()
-        .run(move |storage| {
-            let source = storage.get_thread(thread_id, filter.as_ref())?;
-            let now = now_micros();
-            let copy = Thread { thread_id: new_thread_id, created_at: now, updated_at: now, state_updated_at: now, status: ThreadStatus::Idle, config: Map::new(), ..source };
-            storage.create_thread(&copy, IfExists::Raise, None)
-        })
-        .await
-        .map_err(|error| match error {
-            // The reference answers a missing source with 409.
-            StorageError::NotFound => ApiError::reason(StatusCode::CONFLICT),
-            other => other.into(),
-        })?;
-    state
-        .python()
-        .runner("copy_thread", vec![json!(thread_id.to_string()), json!(new_thread_id.to_string())])
-        .await
-        .map_err(ApiError::internal)?;
+    let copied = service::threads::copy(&state, thread_id, new_thread_id, filter).await?;
     Ok(axum::Json(view(&copied, None)))
 }
 

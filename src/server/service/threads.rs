@@ -1,7 +1,8 @@
-//! Thread creation, shared by `POST /threads` and by a run that names a thread not there yet.
+//! Thread creation (shared by `POST /threads` and by a run that names a thread not there yet)
+//! and copy.
 
 use axum::http::StatusCode;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::auth::Filter;
@@ -44,6 +45,30 @@ pub(in crate::server) async fn create_idle(
             other => other.into(),
         })?
         .ok_or_else(|| being_deleted(thread_id))
+}
+
+/// Copies a thread the caller may read (`filter`) to `new_thread_id`: its checkpoints first,
+/// then the row, so a copy is either whole or absent — checkpoints copied for a row that could
+/// not be written are removed again. A missing (or hidden) source answers 409, like the
+/// reference.
+pub(in crate::server) async fn copy(state: &AppState, thread_id: Uuid, new_thread_id: Uuid, filter: Option<Filter>) -> Result<Thread, ApiError> {
+    let source = state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+        StorageError::NotFound => ApiError::reason(StatusCode::CONFLICT),
+        other => other.into(),
+    })?;
+    let python = state.python();
+    python.runner("copy_thread", vec![json!(thread_id.to_string()), json!(new_thread_id.to_string())]).await.map_err(ApiError::internal)?;
+    let now = now_micros();
+    let copy = Thread { thread_id: new_thread_id, created_at: now, updated_at: now, state_updated_at: now, status: ThreadStatus::Idle, config: Map::new(), ..source };
+    match state.storage().run(move |storage| storage.create_thread(&copy, IfExists::Raise, None)).await {
+        Ok(copied) => Ok(copied),
+        Err(error) => {
+            if let Err(cleanup) = python.runner("delete_threads", vec![json!([new_thread_id.to_string()])]).await {
+                tracing::error!(%new_thread_id, error = %cleanup, "cannot remove the checkpoints of a copy that failed");
+            }
+            Err(error.into())
+        }
+    }
 }
 
 /// A thread id whose deletion is still stopping runs and removing checkpoints.
