@@ -154,6 +154,17 @@ pub enum GraphQuery {
     Subgraphs { graph_id: String, namespace: Option<String>, recurse: bool },
 }
 
+/// A change to the checkpoints the graphs' checkpointer holds, keyed by thread.
+#[derive(Debug, Clone)]
+pub enum CheckpointOp {
+    /// Remove every checkpoint and pending write of these threads.
+    DeleteThreads(Vec<uuid::Uuid>),
+    /// Copy every checkpoint and pending write of `from` to the thread id `to`.
+    CopyThread { from: uuid::Uuid, to: uuid::Uuid },
+    /// Remove the checkpoints these runs wrote on their thread (a rollback, a hand-back).
+    DeleteForRuns { thread_id: uuid::Uuid, run_ids: Vec<uuid::Uuid> },
+}
+
 /// A failure of a Python call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PythonError {
@@ -335,6 +346,18 @@ impl PythonHost {
             convert::py_to_json,
         );
         result.await
+    }
+
+    /// Applies a [`CheckpointOp`] through the checkpointer's own methods.
+    pub async fn checkpoints(&self, op: CheckpointOp) -> Result<(), PythonError> {
+        use serde_json::json;
+        let ids = |ids: &[uuid::Uuid]| json!(ids.iter().map(uuid::Uuid::to_string).collect::<Vec<_>>());
+        let (function, args) = match &op {
+            CheckpointOp::DeleteThreads(thread_ids) => ("delete_threads", vec![ids(thread_ids)]),
+            CheckpointOp::CopyThread { from, to } => ("copy_thread", vec![json!(from.to_string()), json!(to.to_string())]),
+            CheckpointOp::DeleteForRuns { thread_id, run_ids } => ("delete_for_runs", vec![json!(thread_id.to_string()), ids(run_ids)]),
+        };
+        self.runner(function, args).await.map(drop)
     }
 
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one

@@ -30,7 +30,7 @@ use uuid::Uuid;
 pub use channel::{RunChannel, RunEvent, Subscription};
 pub use thread_stream::{ThreadChannel, CLOSED as THREAD_STREAM_CLOSED, valid_last_event_id};
 
-use crate::python::PythonHost;
+use crate::python::{CheckpointOp, PythonHost};
 use crate::storage::{Run, RunStatus, Storage, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
@@ -476,8 +476,7 @@ impl RunManager {
         if tokio::time::timeout(STOP_WAIT, all_stopped).await.is_err() {
             tracing::warn!(threads = deleted.len(), "runs of deleted threads did not stop within {STOP_WAIT:?}; removing their checkpoints anyway");
         }
-        let ids: Vec<String> = deleted.iter().map(Uuid::to_string).collect();
-        self.inner.python.runner("delete_threads", vec![json!(ids)]).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
+        self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
         Ok(answer)
     }
 
@@ -486,7 +485,7 @@ impl RunManager {
     /// thread stays `busy`). Its streams end; the next start runs it from the beginning.
     async fn hand_back(&self, run: &Run, channel: &RunChannel) {
         let (run_id, thread_id) = (run.run_id, run.thread_id);
-        let removed = self.inner.python.runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
+        let removed = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
         let requeued = self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Pending, now_micros())).await;
         match (removed, requeued) {
             (Ok(_), Ok(())) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
@@ -606,7 +605,7 @@ impl RunManager {
         if rollback {
             // The thread goes back to the state before the run: its checkpoints are removed
             // and the thread's values, interrupts and status read again.
-            let _ = self.inner.python.runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
+            let _ = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
             match self.inner.python.runner("settle", vec![spec]).await {
                 Ok(remaining) => outcome = thread_outcome(&remaining, false),
                 Err(error) => tracing::error!(%run_id, %error, "cannot read the state of a thread after a rollback"),
@@ -631,7 +630,7 @@ impl RunManager {
             return;
         }
         if stateless_delete {
-            let _ = self.inner.python.runner("delete_threads", vec![json!([thread_id.to_string()])]).await;
+            let _ = self.inner.python.checkpoints(CheckpointOp::DeleteThreads(vec![thread_id])).await;
             let _ = self.inner.storage.run(move |storage| storage.delete_thread(thread_id, None)).await;
         }
         channel.finish();

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
+use crate::python::CheckpointOp;
 use crate::runs::{CancelAction, RunChannel, RunEvent, wait_result};
 use crate::server::AppState;
 use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, sse_response, thread_result, wait_response};
@@ -185,7 +186,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, 
     // A run that ended before the cancellation reached it is deleted like a finished one.
     let cancelled = run.status.is_active() && state.runs().cancel(&run, CancelAction::Rollback).await.map_err(ApiError::internal)?;
     if !cancelled {
-        let _ = state.python().runner("delete_for_runs", vec![json!(thread_id.to_string()), json!([run_id.to_string()])]).await;
+        let _ = state.python().checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
         state.storage().run(move |storage| storage.delete_run(run_id)).await?;
     }
     Ok(StatusCode::NO_CONTENT)

@@ -2,11 +2,12 @@
 //! and copy.
 
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::Filter;
 use crate::error::ApiError;
+use crate::python::CheckpointOp;
 use crate::server::AppState;
 use crate::storage::{IfExists, StorageError, Thread, ThreadStatus};
 use crate::timestamp::now_micros;
@@ -57,13 +58,13 @@ pub(in crate::server) async fn copy(state: &AppState, thread_id: Uuid, new_threa
         other => other.into(),
     })?;
     let python = state.python();
-    python.runner("copy_thread", vec![json!(thread_id.to_string()), json!(new_thread_id.to_string())]).await.map_err(ApiError::internal)?;
+    python.checkpoints(CheckpointOp::CopyThread { from: thread_id, to: new_thread_id }).await.map_err(ApiError::internal)?;
     let now = now_micros();
     let copy = Thread { thread_id: new_thread_id, created_at: now, updated_at: now, state_updated_at: now, status: ThreadStatus::Idle, config: Map::new(), ..source };
     match state.storage().run(move |storage| storage.create_thread(&copy, IfExists::Raise, None)).await {
         Ok(copied) => Ok(copied),
         Err(error) => {
-            if let Err(cleanup) = python.runner("delete_threads", vec![json!([new_thread_id.to_string()])]).await {
+            if let Err(cleanup) = python.checkpoints(CheckpointOp::DeleteThreads(vec![new_thread_id])).await {
                 tracing::error!(%new_thread_id, error = %cleanup, "cannot remove the checkpoints of a copy that failed");
             }
             Err(error.into())
