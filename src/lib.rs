@@ -93,7 +93,7 @@ pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState,
         store: Some(Arc::clone(&storage) as Arc<dyn Storage>),
     };
     let (python, report) = PythonHost::start(setup)?;
-    let policy = if report.auth.is_some() { AuthPolicy::python(python.clone(), options.auth_timeout) } else { AuthPolicy::open() };
+    let policy = if report.auth.is_some() { AuthPolicy::with_host(std::sync::Arc::new(python.clone()), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();
     for (spec, loaded) in config.graphs.iter().zip(&report.graphs) {
         let assistant = Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now);

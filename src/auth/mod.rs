@@ -8,6 +8,9 @@
 pub mod events;
 pub mod filter;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +19,44 @@ use serde_json::Value;
 pub use events::{Endpoint, EventValue};
 pub use filter::{Filter, FilterError};
 
-use crate::python::{DispatchReply, PythonError, PythonHost};
+
+/// The auth host's answer for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DispatchReply {
+    /// Authenticated, and every event allowed.
+    Allowed { user: AuthUser, events: Vec<DispatchedEvent> },
+    /// Refused (or failed: status 500).
+    Refused { stage: String, status: u16, detail: String, headers: Vec<(String, String)>, handler: Option<String>, log: String },
+}
+
+/// One event's outcome from the auth host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchedEvent {
+    pub handler: Option<String>,
+    /// The raw filter dict the handler returned, if any.
+    pub filter: Option<serde_json::Value>,
+    /// The effective value after the handler; `None`: unchanged (the host does not send back
+    /// values a handler cannot change).
+    pub value: Option<serde_json::Value>,
+}
+
+/// Why a dispatch gave no answer. Either way the request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchFailure {
+    /// The handlers did not answer within the timeout.
+    TimedOut,
+    /// The host could not run them (the cause, for the log).
+    Failed(String),
+}
+
+/// A dispatch under way.
+pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<DispatchReply, DispatchFailure>> + Send>>;
+
+/// What runs authenticate and the handlers of a request's events in one round trip: the
+/// user's `Auth` object in the interpreter (`python::PythonHost`), or a double in tests.
+pub trait AuthHost: Send + Sync + std::fmt::Debug {
+    fn dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> DispatchFuture;
+}
 
 /// The resources of the auth API. Serde names are the SDK's strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -192,32 +232,32 @@ pub enum AuthError {
     TimedOut,
 }
 
-/// The auth of this server: none, or the user's `Auth` object in the interpreter.
+/// The auth of this server: none, or the user's `Auth` object behind an [`AuthHost`].
 #[derive(Debug, Clone)]
 pub struct AuthPolicy {
-    python: Option<PythonHost>,
+    host: Option<Arc<dyn AuthHost>>,
     timeout: Duration,
 }
 
 impl AuthPolicy {
     /// No custom auth: everything is allowed, nothing enters Python.
     pub fn open() -> Self {
-        Self { python: None, timeout: Duration::ZERO }
+        Self { host: None, timeout: Duration::ZERO }
     }
 
-    /// The `Auth` object loaded into `python`; a dispatch longer than `timeout` is refused.
-    pub fn python(python: PythonHost, timeout: Duration) -> Self {
-        Self { python: Some(python), timeout }
+    /// The `Auth` object `host` runs; a dispatch longer than `timeout` is refused.
+    pub fn with_host(host: Arc<dyn AuthHost>, timeout: Duration) -> Self {
+        Self { host: Some(host), timeout }
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.python.is_some()
+        self.host.is_some()
     }
 
     /// Authenticates the request and authorizes every event of `endpoint`, in one round trip.
     pub async fn authorize(&self, request: &RequestInfo, endpoint: Endpoint) -> Result<Authorization, AuthError> {
         let events = endpoint.events();
-        let Some(python) = &self.python else {
+        let Some(host) = &self.host else {
             let events = events
                 .into_iter()
                 .map(|event| EventDecision { resource: event.resource, action: event.action, handler: None, filter: None, value: event.value.to_json() })
@@ -226,18 +266,18 @@ impl AuthPolicy {
         };
         let pairs: Vec<(Resource, Action)> = events.iter().map(|event| (event.resource, event.action)).collect();
         let originals: Vec<Value> = events.iter().map(|event| event.value.to_json()).collect();
-        let reply = python.auth_dispatch(request.clone(), events, self.timeout).await;
+        let reply = host.dispatch(request.clone(), events, self.timeout).await;
         let outcome = decide(reply, &pairs, originals);
         log_decision(request, &outcome);
         outcome
     }
 }
 
-fn decide(reply: Result<DispatchReply, PythonError>, pairs: &[(Resource, Action)], originals: Vec<Value>) -> Result<Authorization, AuthError> {
+fn decide(reply: Result<DispatchReply, DispatchFailure>, pairs: &[(Resource, Action)], originals: Vec<Value>) -> Result<Authorization, AuthError> {
     let reply = match reply {
         Ok(reply) => reply,
-        Err(PythonError::TimedOut) => return Err(AuthError::TimedOut),
-        Err(error) => {
+        Err(DispatchFailure::TimedOut) => return Err(AuthError::TimedOut),
+        Err(DispatchFailure::Failed(error)) => {
             tracing::error!(%error, "auth dispatch failed");
             return Err(AuthError::Failed);
         }
@@ -298,5 +338,112 @@ fn log_decision(request: &RequestInfo, outcome: &Result<Authorization, AuthError
             tracing::debug!(method = %request.method, path = %request.path, identity, events = %events.join(" "), "auth allowed");
         }
         Err(error) => tracing::debug!(method = %request.method, path = %request.path, decision = "refused", reason = %error, "auth refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The policy's decisions from the host's answers, with a scripted host instead of an
+    //! interpreter: whatever cannot be decided is refused.
+
+    use std::sync::Mutex;
+
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Answers every dispatch with the next scripted reply, and remembers what it was asked.
+    #[derive(Debug)]
+    struct Scripted {
+        replies: Mutex<Vec<Result<DispatchReply, DispatchFailure>>>,
+        asked: Mutex<Vec<Vec<(Resource, Action)>>>,
+    }
+
+    impl AuthHost for Scripted {
+        fn dispatch(&self, _request: RequestInfo, events: Vec<AuthEvent>, _timeout: Duration) -> DispatchFuture {
+            self.asked.lock().unwrap().push(events.iter().map(|event| (event.resource, event.action)).collect());
+            let reply = self.replies.lock().unwrap().remove(0);
+            Box::pin(async move { reply })
+        }
+    }
+
+    fn user() -> AuthUser {
+        AuthUser { identity: "alice".into(), display_name: "alice".into(), is_authenticated: true, permissions: Vec::new(), studio: false }
+    }
+
+    fn allowed(filter: Option<Value>) -> DispatchReply {
+        DispatchReply::Allowed { user: user(), events: vec![DispatchedEvent { handler: Some("owner".into()), filter, value: None }] }
+    }
+
+    async fn decide_with(reply: Result<DispatchReply, DispatchFailure>) -> Result<Authorization, AuthError> {
+        let host = Arc::new(Scripted { replies: Mutex::new(vec![reply]), asked: Mutex::new(Vec::new()) });
+        let policy = AuthPolicy::with_host(host.clone(), Duration::from_secs(1));
+        let outcome = policy.authorize(&RequestInfo::default(), Endpoint::ThreadsRead { thread_id: Uuid::nil() }).await;
+        assert_eq!(host.asked.lock().unwrap().as_slice(), [vec![(Resource::Threads, Action::Read)]], "one round trip with the endpoint's events");
+        outcome
+    }
+
+    #[tokio::test]
+    async fn an_allowed_event_carries_its_parsed_filter() {
+        let authorization = decide_with(Ok(allowed(Some(json!({"owner": "alice"}))))).await.unwrap();
+        assert_eq!(authorization.user.as_ref().map(|user| user.identity.as_str()), Some("alice"));
+        let filter = authorization.filter(Resource::Threads, Action::Read).expect("a filter");
+        assert_eq!(filter.to_json(), json!({"owner": "alice"}));
+        assert_eq!(authorization.events[0].handler.as_deref(), Some("owner"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_filter_is_no_filter() {
+        let authorization = decide_with(Ok(allowed(Some(json!({}))))).await.unwrap();
+        assert!(authorization.filter(Resource::Threads, Action::Read).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_filter_operator_is_refused() {
+        let outcome = decide_with(Ok(allowed(Some(json!({"owner": {"$regex": ".*"}}))))).await;
+        assert!(matches!(outcome, Err(AuthError::InvalidFilter(_))), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_refused() {
+        assert!(matches!(decide_with(Err(DispatchFailure::TimedOut)).await, Err(AuthError::TimedOut)));
+    }
+
+    #[tokio::test]
+    async fn a_host_failure_is_refused() {
+        assert!(matches!(decide_with(Err(DispatchFailure::Failed("interpreter stopped".into()))).await, Err(AuthError::Failed)));
+    }
+
+    #[tokio::test]
+    async fn an_answer_for_the_wrong_number_of_events_is_refused() {
+        let reply = DispatchReply::Allowed { user: user(), events: Vec::new() };
+        assert!(matches!(decide_with(Ok(reply)).await, Err(AuthError::Failed)));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_the_handlers_status_detail_and_headers() {
+        let reply = DispatchReply::Refused {
+            stage: "authenticate".into(),
+            status: 401,
+            detail: "no token".into(),
+            headers: vec![("www-authenticate".into(), "Bearer".into())],
+            handler: None,
+            log: String::new(),
+        };
+        match decide_with(Ok(reply)).await {
+            Err(AuthError::Refused { status, detail, headers }) => {
+                assert_eq!((status, detail.as_str()), (401, "no token"));
+                assert_eq!(headers, [("www-authenticate".to_string(), "Bearer".to_string())]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_host_everything_is_allowed_unfiltered() {
+        let authorization = AuthPolicy::open().authorize(&RequestInfo::default(), Endpoint::ThreadsRead { thread_id: Uuid::nil() }).await.unwrap();
+        assert!(authorization.user.is_none());
+        assert!(authorization.filter(Resource::Threads, Action::Read).is_none());
     }
 }

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use tokio::sync::oneshot;
 
-use crate::auth::{AuthEvent, AuthUser, RequestInfo};
+use crate::auth::{AuthEvent, AuthHost, AuthUser, DispatchFailure, DispatchReply, DispatchedEvent, RequestInfo};
 use crate::config::{AppConfig, ModuleSource, ObjectLocation};
 
 /// The Python side of graphward (python/graphward/host.py).
@@ -103,26 +103,6 @@ pub struct CoverageRow {
     pub handler: Option<String>,
     /// How it was matched: `exact`, `resource`, `action`, `star` or `global`.
     pub via: Option<String>,
-}
-
-/// The auth host's answer for one request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DispatchReply {
-    /// Authenticated, and every event allowed.
-    Allowed { user: AuthUser, events: Vec<DispatchedEvent> },
-    /// Refused (or failed: status 500).
-    Refused { stage: String, status: u16, detail: String, headers: Vec<(String, String)>, handler: Option<String>, log: String },
-}
-
-/// One event's outcome from the auth host.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DispatchedEvent {
-    pub handler: Option<String>,
-    /// The raw filter dict the handler returned, if any.
-    pub filter: Option<serde_json::Value>,
-    /// The effective value after the handler; `None`: unchanged (the host does not send back
-    /// values a handler cannot change).
-    pub value: Option<serde_json::Value>,
 }
 
 /// Which `langgraph_sdk` the user's code imports.
@@ -362,7 +342,7 @@ impl PythonHost {
 
     /// Authenticates `request` and authorizes `events` with the loaded `Auth` object, in one
     /// round trip (`graphward_auth.HOST.dispatch`).
-    pub async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
+    async fn auth_dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> Result<DispatchReply, PythonError> {
         self.call_with_timeout(
             Some(timeout),
             move |host| {
@@ -570,6 +550,18 @@ struct Emitter {
 impl Emitter {
     fn __call__(&self, event: String, data: String) {
         (self.sink)(event, data);
+    }
+}
+
+impl AuthHost for PythonHost {
+    fn dispatch(&self, request: RequestInfo, events: Vec<AuthEvent>, timeout: Duration) -> crate::auth::DispatchFuture {
+        let host = self.clone();
+        Box::pin(async move {
+            host.auth_dispatch(request, events, timeout).await.map_err(|error| match error {
+                PythonError::TimedOut => DispatchFailure::TimedOut,
+                other => DispatchFailure::Failed(other.to_string()),
+            })
+        })
     }
 }
 

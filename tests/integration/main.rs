@@ -3,5 +3,6 @@
 
 mod common;
 mod http;
+mod layers;
 mod routes;
 mod startup;
