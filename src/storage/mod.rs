@@ -8,6 +8,8 @@
 //! LIMIT. This module knows neither HTTP nor pyo3.
 
 pub mod canonical;
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod sqlite;
 pub mod store_filter;
 

@@ -1414,6 +1414,9 @@ impl Storage for SqliteStorage {
     }
 
     fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
+        if namespace.iter().any(|label| label.is_empty() || label.contains(['.', '\0'])) {
+            return Err(StorageError::Internal("a store namespace label is empty or holds a period or NUL".to_string()));
+        }
         self.write(|connection| {
             let transaction = immediate(connection)?;
             if let Some(guard) = guard {
@@ -1489,6 +1492,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("graphward-sqlite-{}", Uuid::new_v4())).join("state.db");
         SqliteStorage::open(&path).expect("open")
     }
+
+    crate::storage::conformance::conformance_suite!(storage());
 
     fn thread(metadata: Value) -> Thread {
         Thread {
