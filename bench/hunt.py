@@ -78,6 +78,7 @@ def main() -> int:
         progress_every=args.progress,
         keep_trace=args.trace,
         firing_every=args.firing_every,
+        on_violation=lambda found: print(f"  found [{found.kind}] {found.message} (request #{found.seq})", flush=True),
     )
     print()
     print(result.summary())

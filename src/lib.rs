@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod crons;
 pub mod error;
+pub mod failpoint;
 pub mod python;
 pub mod runs;
 pub mod server;

@@ -205,10 +205,7 @@ impl RunManager {
         let active = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok_and(|run| run.status.is_active());
         if !active {
             channel.finish();
-            let mut channels = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
-            if channels.get(&run_id).is_some_and(|open| Arc::ptr_eq(open, &channel)) {
-                channels.remove(&run_id);
-            }
+            self.drop_channel(run_id, &channel);
         }
         channel
     }
@@ -218,12 +215,34 @@ impl RunManager {
         self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&run_id).cloned()
     }
 
-    /// A run was inserted: opens its channel and wakes the scheduler.
-    pub fn enqueued(&self, run: &Run) -> Arc<RunChannel> {
+    /// Stores a new run and wakes the scheduler; its channel, which the executor and every
+    /// reader use.
+    ///
+    /// The channel is opened before the row is stored: once stored, the run can be claimed,
+    /// executed and finished (its channel dropped) before this returns, and a channel opened
+    /// after that would be one nobody finishes — a join on it would wait forever.
+    pub async fn enqueue(&self, run: &Run, thread_metadata: Map<String, Value>) -> StorageResult<Arc<RunChannel>> {
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
+        let stored = run.clone();
+        let inserted = self.inner.storage.run(move |storage| storage.insert_run(&stored, &thread_metadata)).await;
+        if let Err(error) = inserted {
+            channel.finish();
+            self.drop_channel(run.run_id, &channel);
+            return Err(error);
+        }
+        // Stored: the scheduler may claim and even finish the run from here on.
+        crate::failpoint::pause("run-stored").await;
         self.inner.wake.notify_one();
-        channel
+        Ok(channel)
+    }
+
+    /// Removes a run's channel from the map if it is still this one.
+    fn drop_channel(&self, run_id: Uuid, channel: &Arc<RunChannel>) {
+        let mut channels = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if channels.get(&run_id).is_some_and(|open| Arc::ptr_eq(open, channel)) {
+            channels.remove(&run_id);
+        }
     }
 
     /// Cancels a run: a pending one ends now; an executing one is stopped at its next await;

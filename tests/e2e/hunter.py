@@ -505,8 +505,10 @@ class Violation:
 class Violations:
     """Collected violations, de-duplicated by kind and subject; thread-safe."""
 
-    def __init__(self, cap: int = 200, per_kind: int = 12) -> None:
+    def __init__(self, cap: int = 200, per_kind: int = 12, on_new: Callable[[Violation], None] | None = None) -> None:
+        """`on_new` is told of each distinct violation as it is found (a long hunt's log)."""
         self.cap = cap
+        self.on_new = on_new
         self.per_kind = per_kind
         self.items: list[Violation] = []
         self.shown: Counter[str] = Counter()
@@ -525,6 +527,8 @@ class Violations:
                 self.items.append(violation)
                 self.shown[violation.kind] += 1
                 self.by_key[(violation.kind, key)] = violation
+        if known is None and self.on_new is not None:
+            self.on_new(violation)
 
     @property
     def total(self) -> int:
@@ -3731,13 +3735,15 @@ def hunt(
     keep_trace: int | None = None,
     firing_every: int | None = None,
     trace_folder: Path | None = None,
+    on_violation: Callable[[Violation], None] | None = None,
 ) -> HuntResult:
     """Starts a server, runs `workers` hunters (each its own users and model) for
     `operations` operations in all, stops the server, returns the figures. `trace_folder`:
-    where each worker's exchanges are written (`hunter-trace-<worker>.txt`)."""
+    where each worker's exchanges are written (`hunter-trace-<worker>.txt`); `on_violation`:
+    told of each distinct violation when it is found."""
     server = ServerProcess(binary, workers, log_level=log_level)
     try:
-        violations = Violations()
+        violations = Violations(on_new=on_violation)
         everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
         hunters = [
             Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every)
@@ -3771,12 +3777,15 @@ def run_workers(
     stops the server. Returns (seconds, peak memory, whether the server was alive, errors)."""
     errors: list[BaseException] = []
     stop = threading.Event()
+    interrupted = threading.Event()
     peak: dict[str, int] = {}
 
     def work(hunter: Hunter, share: int) -> None:
         try:
             hunter.run(share, stop)
         except BaseException as error:  # noqa: BLE001 - reported by the caller
+            if interrupted.is_set() and isinstance(error, ServerGone):
+                return  # the hunt was being stopped: not the server's doing
             errors.append(error)
             stop.set()
 
@@ -3792,9 +3801,16 @@ def run_workers(
             if progress is not None:
                 progress(sum(hunter.operations_done for hunter in hunters), sum(shares), violations, peak)
     except KeyboardInterrupt:
+        interrupted.set()
         stop.set()
-        for thread in threads:
-            thread.join()
+        # Each worker ends its operation and settles its model; a second signal does not cut
+        # that short (closing their clients under them would look like a dead server).
+        while any(thread.is_alive() for thread in threads):
+            try:
+                for thread in threads:
+                    thread.join()
+            except KeyboardInterrupt:
+                continue
     finally:
         seconds = time.monotonic() - started
         peak = server.memory_kib() or peak

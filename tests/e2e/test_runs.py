@@ -575,3 +575,37 @@ async def test_cancel_racing_the_start_of_a_run_ends_it(make_server):
         async with anyio.create_task_group() as group:
             for index in range(24):
                 group.start_soon(race, index)
+
+
+@pytest.mark.anyio
+async def test_a_run_that_ends_before_its_create_answers_can_be_joined(make_server):
+    """The scheduler can claim, execute and finish a run between the moment its row is stored
+    and the moment its create request resumes. Before, the create then opened a second channel
+    for the run that nobody would finish, and every join of that run hung (found by the
+    hunter: `hung` on `GET …/join` right after `POST /threads/{t}/runs`, twice in 750,000
+    requests). The failpoint holds every create in that window for 1.5 s, longer than the
+    scheduler's 1 s tick, so the run is claimed and ends there every time."""
+    graph = (
+        "from typing import TypedDict\nfrom langgraph.graph import StateGraph\n\n"
+        "class State(TypedDict):\n    n: int\n\n"
+        "def step(state: State) -> State:\n    return {'n': state['n'] + 1}\n\n"
+        "builder = StateGraph(State)\nbuilder.add_node('step', step)\nbuilder.set_entry_point('step')\ngraph = builder.compile()\n"
+    )
+    files = {"langgraph.json": '{"graphs": {"quick": "./graph.py:graph"}}', "graph.py": graph}
+    server = make_server(files, env={"GRAPHWARD_FAILPOINTS": "run-stored=1500"})
+    import anyio
+
+    client = get_client(url=server.url)
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    for n in range(2):
+        run = await client.runs.create(tid, "quick", input={"n": n})
+        assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+        # A join waits on keep-alive newlines, so no read timeout would end a hung one.
+        with anyio.fail_after(10):
+            assert await client.runs.join(tid, run["run_id"]) == {"n": n + 1}
+    # A stream created in the window still sees the run's events from the start.
+    with anyio.fail_after(10):
+        parts = [part async for part in client.runs.stream(tid, "quick", input={"n": 5}, stream_mode="values")]
+    assert [part.event for part in parts] == ["metadata", "values", "values"]
+    assert parts[-1].data == {"n": 6}

@@ -413,9 +413,7 @@ pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_
         multitask_strategy: multitask.as_str().to_string(),
         kwargs,
     };
-    let stored = run.clone();
-    state.storage().run(move |storage| storage.insert_run(&stored, &thread_metadata)).await?;
-    let channel = state.runs().enqueued(&run);
+    let channel = state.runs().enqueue(&run, thread_metadata).await?;
     Ok(Created {
         run,
         channel,
