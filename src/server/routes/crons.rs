@@ -15,6 +15,7 @@ use crate::auth::{Action, Endpoint, Resource};
 use crate::crons::{Cron, Schedule, next_run, parse_timestamp, time_zone};
 use crate::error::ApiError;
 use crate::server::AppState;
+use crate::server::service::crons::CronPatch;
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
 use crate::storage::{CronQuery, CronSortBy, SortOrder, StorageError};
@@ -310,63 +311,9 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
         other => other.into(),
     })?;
 
-    // Shallow-merge the body into the payload, keeping the resolved assistant and cron id.
-    let preserved_assistant = cron.payload.get("assistant_id").cloned();
-    let preserved_cron_id = cron.payload.get("config").and_then(|config| config.get("configurable")).and_then(|c| c.get("cron_id")).cloned();
-    for (key, value) in &body {
-        cron.payload.insert(key.clone(), value.clone());
-    }
-    if let Some(assistant) = preserved_assistant {
-        cron.payload.insert("assistant_id".to_string(), assistant);
-    }
-    if let Some(id) = preserved_cron_id {
-        let config = cron.payload.entry("config").or_insert_with(|| Value::Object(Map::new()));
-        if !config.is_object() {
-            *config = Value::Object(Map::new());
-        }
-        if let Value::Object(config) = config {
-            let configurable = config.entry("configurable").or_insert_with(|| Value::Object(Map::new()));
-            if !configurable.is_object() {
-                *configurable = Value::Object(Map::new());
-            }
-            if let Value::Object(configurable) = configurable {
-                configurable.insert("cron_id".to_string(), id);
-            }
-        }
-    }
-    if let Some(metadata) = new_metadata {
-        cron.metadata.extend(metadata);
-    }
-    // The payload's metadata is the cron's, as the handler left it (never the body's own).
-    cron.payload.insert("metadata".to_string(), Value::Object(cron.metadata.clone()));
-    if let Some(flag) = enabled {
-        cron.enabled = flag;
-    }
-    if completed.is_some() && cron.thread_id.is_none() {
-        cron.on_run_completed = completed;
-    }
-    if let Some(end_time) = end_time {
-        (cron.end_time, cron.end_time_micros) = match end_time {
-            Some((text, micros)) => (Some(text), Some(micros)),
-            None => (None, None),
-        };
-    }
+    let changes = CronPatch { body, metadata: new_metadata, enabled, on_run_completed: completed, end_time, schedule: schedule.zip(parsed_schedule), timezone };
     let now = now_micros();
-    if parsed_schedule.is_some() || timezone.is_some() {
-        if let Some(text) = schedule {
-            cron.schedule = text;
-        }
-        if timezone.is_some() {
-            cron.timezone = timezone;
-        }
-        let schedule = match parsed_schedule {
-            Some(schedule) => schedule,
-            None => Schedule::parse(&cron.schedule).map_err(|reason| invalid_schedule(&cron.schedule, &reason))?,
-        };
-        let zone = time_zone(cron.timezone.as_deref()).map_err(ApiError::validation)?;
-        cron.next_run_date = next_run(&schedule, &zone, now);
-    }
-    cron.updated_at = now;
+    changes.apply(&mut cron, now).map_err(ApiError::validation)?;
     let stored = cron.clone();
     state.storage().run(move |storage| storage.update_cron(&stored)).await.map_err(|error| match error {
         StorageError::NotFound => not_found(),

@@ -1,7 +1,7 @@
 //! Cron firing: each due cron starts its run as its creator, through the same run creation
 //! and auth handlers as a client's request (spec auth.md §3.7).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::runs::{Answer, RunCreate, create_run, merge_into};
 use crate::auth::AuthUser;
@@ -86,5 +86,81 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
     match create_run(&state, &auth, cron.thread_id, body, Answer::Background).await {
         Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
         Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
+    }
+}
+
+/// A cron update as the client sent it (checked) and its handlers left it.
+pub(in crate::server) struct CronPatch {
+    /// The body: shallow-merged into the payload.
+    pub(in crate::server) body: Map<String, Value>,
+    /// Merged into the cron's metadata (the handler's, else the body's).
+    pub(in crate::server) metadata: Option<Map<String, Value>>,
+    pub(in crate::server) enabled: Option<bool>,
+    /// Only for a stateless cron.
+    pub(in crate::server) on_run_completed: Option<String>,
+    /// `Some(None)`: cleared.
+    pub(in crate::server) end_time: Option<Option<(String, i64)>>,
+    pub(in crate::server) schedule: Option<(String, Schedule)>,
+    pub(in crate::server) timezone: Option<String>,
+}
+
+impl CronPatch {
+    /// Applies the update: the payload keeps the cron's resolved assistant and its id, and
+    /// carries the cron's metadata; a new schedule or time zone moves the next firing.
+    pub(in crate::server) fn apply(self, cron: &mut Cron, now: i64) -> Result<(), String> {
+        let preserved_assistant = cron.payload.get("assistant_id").cloned();
+        let preserved_cron_id = cron.payload.get("config").and_then(|config| config.get("configurable")).and_then(|c| c.get("cron_id")).cloned();
+        cron.payload.extend(self.body);
+        if let Some(assistant) = preserved_assistant {
+            cron.payload.insert("assistant_id".to_string(), assistant);
+        }
+        if let Some(id) = preserved_cron_id {
+            let config = cron.payload.entry("config").or_insert_with(|| Value::Object(Map::new()));
+            if !config.is_object() {
+                *config = Value::Object(Map::new());
+            }
+            let configurable = config.as_object_mut().map(|config| config.entry("configurable").or_insert_with(|| Value::Object(Map::new())));
+            if let Some(configurable) = configurable {
+                if !configurable.is_object() {
+                    *configurable = Value::Object(Map::new());
+                }
+                if let Value::Object(configurable) = configurable {
+                    configurable.insert("cron_id".to_string(), id);
+                }
+            }
+        }
+        if let Some(metadata) = self.metadata {
+            cron.metadata.extend(metadata);
+        }
+        // The payload's metadata is the cron's, as the handler left it (never the body's own).
+        cron.payload.insert("metadata".to_string(), Value::Object(cron.metadata.clone()));
+        if let Some(flag) = self.enabled {
+            cron.enabled = flag;
+        }
+        if self.on_run_completed.is_some() && cron.thread_id.is_none() {
+            cron.on_run_completed = self.on_run_completed;
+        }
+        if let Some(end_time) = self.end_time {
+            (cron.end_time, cron.end_time_micros) = match end_time {
+                Some((text, micros)) => (Some(text), Some(micros)),
+                None => (None, None),
+            };
+        }
+        if self.schedule.is_some() || self.timezone.is_some() {
+            let schedule = match self.schedule {
+                Some((text, schedule)) => {
+                    cron.schedule = text;
+                    schedule
+                }
+                None => Schedule::parse(&cron.schedule).map_err(|reason| format!("Invalid cron schedule: '{}'. {reason}", cron.schedule))?,
+            };
+            if self.timezone.is_some() {
+                cron.timezone = self.timezone;
+            }
+            let zone = time_zone(cron.timezone.as_deref())?;
+            cron.next_run_date = next_run(&schedule, &zone, now);
+        }
+        cron.updated_at = now;
+        Ok(())
     }
 }
