@@ -832,6 +832,7 @@ class RunModel:
     stateless: bool = False
     keep: bool = True
     cancelled: bool = False  # its fate is the canceller's: not checked
+    assistant: str | None = None  # its assistant's UUID: deleting it cancels the run
 
 
 @dataclasses.dataclass
@@ -949,6 +950,16 @@ class Model:
     def drop_assistant(self, assistant_id: str) -> None:
         self.assistants.pop(assistant_id, None)
         self.gone_assistants.append(assistant_id)
+        # The server cancels the assistant's runs: a pending one never writes, a running one
+        # stops wherever it was. Their outcome (and their thread's history) is not predicted.
+        for thread in self.threads.values():
+            for run in thread.active:
+                if run.assistant == assistant_id:
+                    run.cancelled = True
+                    thread.history = None
+        for run in self.transient.values():
+            if run.assistant == assistant_id:
+                run.cancelled = True
         for cron in [c for c in self.crons.values() if c.assistant_id == assistant_id]:
             self.drop_cron(cron.cron_id)
 
@@ -1529,7 +1540,8 @@ class Hunter:
 
     def pick_run_assistant(self, actor: User, background: bool) -> tuple[str, str, bool, str | None]:
         """(assistant_id as sent, the graph it runs, whether the actor may use it, its UUID).
-        Background runs stay on echo graphs that nobody can delete under them."""
+        Background runs stay on echo graphs; one on the actor's own assistant is cancelled if
+        the actor deletes that assistant before it is joined (`Model.drop_assistant`)."""
         echo = system_assistant_id("echo")
         options: list[tuple[float, tuple[str, str, bool, str | None]]] = [(3, ("echo", "echo", True, echo)), (1, (echo, "echo", True, echo))]
         if not background:
@@ -1755,7 +1767,7 @@ class Hunter:
         if mode == "background":
             run = reply.json() or {}
             self.check_run_record(actor, run, thread.thread_id, reply)
-            record = RunModel(str(run.get("run_id")), thread.thread_id, actor.identity, plan["canary"], plan["graph"])
+            record = RunModel(str(run.get("run_id")), thread.thread_id, actor.identity, plan["canary"], plan["graph"], assistant=plan["resolved"])
             thread.runs[record.run_id] = record
             thread.active.append(record)
             if uncertain:
@@ -1851,7 +1863,7 @@ class Hunter:
         mode = self.rng.choices(["wait", "stream", "background", "batch"], [4, 2, 2, 1])[0]
         background = mode in ("background", "batch")
         keep = self.chance(0.5)
-        assistant, graph, usable, _resolved = self.pick_run_assistant(actor, background=background)
+        assistant, graph, usable, resolved = self.pick_run_assistant(actor, background=background)
         forged = self.pick_forgeries(stateful=False)
         victims = self.victims_for(actor, forged)
         forbidden = {t.thread_id for t in self.model.threads.values() if t.owner != actor.identity}
@@ -1875,7 +1887,7 @@ class Hunter:
             if background:
                 runs = reply.json() if mode == "batch" else [reply.json()]
                 for run, canary in zip(runs if isinstance(runs, list) else [], canaries):
-                    self.record_stateless_background(actor, run, canary, keep, reply, victims)
+                    self.record_stateless_background(actor, run, canary, keep, reply, victims, resolved)
                 return
             values, run_id = self.run_output(reply, mode)
             thread_id = content_location(reply)[0] if mode == "wait" else None
@@ -1919,7 +1931,9 @@ class Hunter:
                 owner = ((reply.json() or {}).get("metadata") or {}).get("owner")
                 self.check(owner == actor.identity, "owner", "a kept stateless thread is not its creator's", actor.identity, owner, {thread_id}, reply)
 
-    def record_stateless_background(self, actor: User, run: Any, canary: str, keep: bool, reply: Reply, victims: list[ThreadModel]) -> None:
+    def record_stateless_background(
+        self, actor: User, run: Any, canary: str, keep: bool, reply: Reply, victims: list[ThreadModel], assistant: str | None
+    ) -> None:
         self.check_run_record(actor, run, None, reply)
         if not isinstance(run, dict) or not run.get("thread_id"):
             return
@@ -1927,7 +1941,7 @@ class Hunter:
         if thread_id in self.model.threads or any(thread_id == t.thread_id for t in victims):
             self.violation("run-thread", "a stateless run was created on an existing thread", "a new temporary thread", thread_id, {thread_id}, reply)
             return
-        record = RunModel(str(run.get("run_id")), thread_id, actor.identity, canary, "echo", stateless=True, keep=keep)
+        record = RunModel(str(run.get("run_id")), thread_id, actor.identity, canary, "echo", stateless=True, keep=keep, assistant=assistant)
         if keep:
             thread = self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None))
             thread.runs[record.run_id] = record
