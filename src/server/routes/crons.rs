@@ -99,7 +99,7 @@ fn view(cron: &Cron, select: Option<&[CronField]>) -> Value {
 }
 
 fn invalid_schedule(schedule: &str, reason: &str) -> ApiError {
-    ApiError::validation(format!("Invalid cron schedule: '{schedule}'. {reason}"))
+    ApiError::validation(crate::server::service::crons::invalid_schedule(schedule, reason))
 }
 
 /// Reads an optional string field of the raw body (422 naming it when it is not a string).

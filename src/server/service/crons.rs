@@ -115,19 +115,7 @@ impl CronPatch {
             cron.payload.insert("assistant_id".to_string(), assistant);
         }
         if let Some(id) = preserved_cron_id {
-            let config = cron.payload.entry("config").or_insert_with(|| Value::Object(Map::new()));
-            if !config.is_object() {
-                *config = Value::Object(Map::new());
-            }
-            let configurable = config.as_object_mut().map(|config| config.entry("configurable").or_insert_with(|| Value::Object(Map::new())));
-            if let Some(configurable) = configurable {
-                if !configurable.is_object() {
-                    *configurable = Value::Object(Map::new());
-                }
-                if let Value::Object(configurable) = configurable {
-                    configurable.insert("cron_id".to_string(), id);
-                }
-            }
+            object_at(object_at(&mut cron.payload, "config"), "configurable").insert("cron_id".to_string(), id);
         }
         if let Some(metadata) = self.metadata {
             cron.metadata.extend(metadata);
@@ -152,7 +140,7 @@ impl CronPatch {
                     cron.schedule = text;
                     schedule
                 }
-                None => Schedule::parse(&cron.schedule).map_err(|reason| format!("Invalid cron schedule: '{}'. {reason}", cron.schedule))?,
+                None => Schedule::parse(&cron.schedule).map_err(|reason| invalid_schedule(&cron.schedule, &reason))?,
             };
             if self.timezone.is_some() {
                 cron.timezone = self.timezone;
@@ -162,5 +150,22 @@ impl CronPatch {
         }
         cron.updated_at = now;
         Ok(())
+    }
+}
+
+/// The message for a schedule that does not parse.
+pub(in crate::server) fn invalid_schedule(schedule: &str, reason: &str) -> String {
+    format!("Invalid cron schedule: '{schedule}'. {reason}")
+}
+
+/// The object under `key`, created (or put in place of a value that is not one) if needed.
+fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    match entry {
+        Value::Object(object) => object,
+        _ => unreachable!("replaced by an object above"),
     }
 }
