@@ -33,11 +33,10 @@ use tokio::net::TcpListener;
 use crate::assistants::Assistant;
 use crate::auth::AuthPolicy;
 use crate::config::AppConfig;
-use crate::python::{HostSetup, PythonHost, StartupReport};
+use crate::python::{HostSetup, PythonHost, StartupReport, StoreBackend};
 use crate::runs::RunManager;
 use crate::server::AppState;
-use crate::storage::{Storage, StorageHandle};
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::StorageConfig;
 
 /// The user's virtual environment: `VIRTUAL_ENV` if set, else a `.venv` next to
 /// `langgraph.json`, else none (only the embedded interpreter's own packages).
@@ -65,42 +64,39 @@ pub struct StartOptions {
     pub venv: Option<PathBuf>,
     /// How long one request's authentication and authorization may take (then 503).
     pub auth_timeout: Duration,
-    /// The SQLite database file.
-    pub database: PathBuf,
+    /// Where the records and checkpoints are kept.
+    pub storage: StorageConfig,
     /// How many runs may execute at once.
     pub max_runs: usize,
     /// Connection and pre-authentication limits.
     pub limits: server::listener::Limits,
 }
 
-/// The default database of `dev`: `.graphward/state.db` next to `langgraph.json`.
-pub fn default_database(config: &AppConfig) -> PathBuf {
-    config.dir.join(".graphward").join("state.db")
+/// The default storage of `dev` and `serve`: SQLite in `.graphward/state.db` next to
+/// `langgraph.json`.
+pub fn default_storage(config: &AppConfig) -> StorageConfig {
+    StorageConfig::Sqlite { path: config.dir.join(".graphward").join("state.db") }
 }
 
-/// Starts the interpreter, imports the graphs, loads `auth.path` and builds the server state.
-/// A failure is one line for the user.
-pub fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
-    let storage = Arc::new(SqliteStorage::open(&options.database)?);
-    let checkpoints = options.database.with_file_name(format!(
-        "{}.checkpoints.db",
-        options.database.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned())
-    ));
+/// Opens the storage, starts the interpreter (on the blocking pool: it imports the graphs
+/// and loads `auth.path`), registers the graphs' assistants and builds the server state. A
+/// failure is one line for the user.
+pub async fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
+    let storage = options.storage.open()?;
     let setup = HostSetup {
         config: Arc::clone(&config),
         venv: options.venv,
         studio_allowed: options.mode == Mode::Dev,
-        checkpoints,
-        store: Some(Arc::clone(&storage) as Arc<dyn Storage>),
+        checkpoints: options.storage.checkpoints(),
+        store: Some(StoreBackend { storage: storage.clone(), runtime: tokio::runtime::Handle::current() }),
     };
-    let (python, report) = PythonHost::start(setup)?;
+    let (python, report) = tokio::task::spawn_blocking(move || PythonHost::start(setup)).await.map_err(|error| format!("the interpreter did not start: {error}"))??;
     let policy = if report.auth.is_some() { AuthPolicy::with_host(std::sync::Arc::new(python.clone()), options.auth_timeout) } else { AuthPolicy::open() };
     let now = timestamp::now_micros();
     for (spec, loaded) in config.graphs.iter().zip(&report.graphs) {
         let assistant = Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now);
-        storage.register_system_assistant(&assistant).map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
+        storage.register_system_assistant(assistant).await.map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
     }
-    let storage = StorageHandle::new(storage);
     let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs);
     let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone(), options.limits);
     Ok((state, report))
@@ -141,7 +137,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Durat
 pub async fn bench_auth(config: Arc<AppConfig>, options: StartOptions, calls: usize, authorization: String) -> Result<String, String> {
     use crate::auth::{Endpoint, RequestInfo};
 
-    let (state, report) = tokio::task::spawn_blocking(move || start(config, options)).await.map_err(|error| error.to_string())??;
+    let (state, report) = start(config, options).await?;
     if report.auth.is_none() {
         return Err("the app has no `auth.path`: nothing to measure".to_string());
     }

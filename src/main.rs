@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use graphward::config::{AppConfig, env_vars};
 use graphward::{Mode, StartOptions};
+use graphward::storage::StorageConfig;
 use tokio::net::TcpListener;
 
 /// mimalloc for Rust's allocations (Python keeps its own allocators): under load glibc's malloc
@@ -212,13 +213,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             // `check` never touches the app's data: a throwaway database.
             let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch.clone()), max_runs: 1, shutdown_grace: 1.0 })?;
+            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
+            let files = options.storage.files();
             let outcome = check(&config, options, args.strict);
-            let checkpoints = scratch.with_file_name(format!("graphward-check-{}.checkpoints.db", std::process::id()));
-            for base in [&scratch, &checkpoints] {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", base.display()));
-                }
+            for file in files {
+                let _ = std::fs::remove_file(file);
             }
             outcome
         }
@@ -228,7 +227,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn check(config: &Arc<AppConfig>, options: StartOptions, strict: bool) -> anyhow::Result<ExitCode> {
     {
         {
-            let (_, report) = graphward::start(Arc::clone(config), options).map_err(anyhow::Error::msg)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let (_, report) = runtime.block_on(graphward::start(Arc::clone(config), options)).map_err(anyhow::Error::msg)?;
             println!("{}: OK ({})", config.path.display(), report.python);
             for graph in &report.graphs {
                 println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
@@ -273,7 +273,7 @@ fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArg
         mode,
         venv: graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
-        database: storage.database.clone().unwrap_or_else(|| graphward::default_database(config)),
+        storage: storage.database.clone().map_or_else(|| graphward::default_storage(config), |path| StorageConfig::Sqlite { path }),
         max_runs: storage.max_runs,
         limits: graphward::server::listener::Limits::default(),
     })
@@ -318,7 +318,7 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
             }
         })?;
         let local: SocketAddr = listener.local_addr()?;
-        let (state, report) = tokio::task::spawn_blocking(move || graphward::start(config, options)).await?.map_err(anyhow::Error::msg)?;
+        let (state, report) = graphward::start(config, options).await.map_err(anyhow::Error::msg)?;
         tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), auth = report.auth.is_some(), checkpointer = %report.checkpointer, "interpreter ready");
         if let Some(auth) = &report.auth
             && !auth.missing_paths.is_empty()

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::storage::{Storage, StorageError, StoreItem, store_filter};
+use crate::storage::{Items, StorageError, StoreItem, store_filter};
 
 /// Why a store request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -211,26 +211,26 @@ fn item_json(item: &StoreItem) -> Value {
 /// A graph's `store.batch`: every operation is checked before any runs, then each runs in
 /// order against `storage`, the same storage and rules as `/store`. One result per operation:
 /// an item or `null` (get), `null` (put), a list of items (search), a list of namespaces.
-pub fn batch(storage: &dyn Storage, operations: Vec<Operation>, now: i64) -> Result<Vec<Value>, StoreError> {
+pub async fn batch(storage: &dyn Items, operations: Vec<Operation>, now: i64) -> Result<Vec<Value>, StoreError> {
     let checked = operations.into_iter().map(check).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(checked.len());
     for operation in checked {
         results.push(match operation {
-            Checked::Get(namespace, key) => storage.get_item(&namespace, &key)?.as_ref().map_or(Value::Null, item_json),
+            Checked::Get(namespace, key) => storage.get_item(namespace, key).await?.as_ref().map_or(Value::Null, item_json),
             Checked::Put(namespace, key, Some(value)) => {
-                storage.put_item(&namespace, &key, &value, None, now)?;
+                storage.put_item(namespace, key, value, None, now).await?;
                 Value::Null
             }
             Checked::Put(namespace, key, None) => {
-                storage.delete_item(&namespace, &key, None)?;
+                storage.delete_item(namespace, key, None).await?;
                 Value::Null
             }
             Checked::Search(prefix, filter, limit, offset) => {
-                let items = storage.items_under(&prefix)?;
+                let items = storage.items_under(prefix).await?;
                 let filters: Vec<&Map<String, Value>> = filter.iter().collect();
                 Value::Array(matching_page(&items, &filters, limit, offset)?.into_iter().map(item_json).collect())
             }
-            Checked::ListNamespaces(conditions, max_depth, limit, offset) => json!(namespace_page(storage.namespaces()?, &conditions, max_depth, limit, offset)),
+            Checked::ListNamespaces(conditions, max_depth, limit, offset) => json!(namespace_page(storage.namespaces().await?, &conditions, max_depth, limit, offset)),
         });
     }
     Ok(results)

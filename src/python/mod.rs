@@ -9,6 +9,8 @@ mod bridge;
 mod convert;
 mod store;
 
+pub use store::StoreBackend;
+
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,10 +64,10 @@ pub struct HostSetup {
     /// Whether the Studio bypass (`x-auth-scheme: langsmith`) is allowed: `dev` without
     /// `disable_studio_auth`.
     pub studio_allowed: bool,
-    /// The SQLite file of LangGraph's checkpointer.
-    pub checkpoints: PathBuf,
+    /// Where LangGraph's checkpointer keeps the checkpoints.
+    pub checkpoints: crate::storage::CheckpointTarget,
     /// The API's storage: its store items are the graphs' `store` (none: graphs get no store).
-    pub store: Option<Arc<dyn crate::storage::Storage>>,
+    pub store: Option<store::StoreBackend>,
 }
 
 /// What start-up found, for logs and `/info`.
@@ -474,16 +476,17 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         None => None,
     };
 
+    let crate::storage::CheckpointTarget::SqliteFile(checkpoint_file) = &setup.checkpoints;
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
-    let store = setup.store.as_ref().map(|storage| Py::new(py, store::NativeStore::new(Arc::clone(storage)))).transpose().map_err(describe)?;
+    let store = setup.store.clone().map(|backend| Py::new(py, store::NativeStore::new(backend))).transpose().map_err(describe)?;
     let setup_coroutine = runner
         .getattr("setup")
-        .and_then(|setup_fn| setup_fn.call1((setup.checkpoints.display().to_string(), store, SAVER_SOURCE)))
+        .and_then(|setup_fn| setup_fn.call1((checkpoint_file.display().to_string(), store, SAVER_SOURCE)))
         .map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())
-        .map_err(|error| format!("cannot open the checkpointer at {}: {}", setup.checkpoints.display(), describe(error)))?;
+        .map_err(|error| format!("cannot open the checkpointer at {}: {}", checkpoint_file.display(), describe(error)))?;
 
     let drain = bridge.drain_callback(&host).map_err(describe)?;
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
@@ -669,7 +672,7 @@ async def uses_loop():
             std::fs::create_dir_all(&dir).expect("dir");
             std::fs::write(dir.join("g.py"), "class G:\n    name = 'G'\n    astream = get_graph = aget_state = None\ngraph = G()\n").expect("write");
             let config = AppConfig::parse(&dir.join("langgraph.json"), r#"{"graphs": {"g": "./g.py:graph"}}"#).expect("config");
-            let checkpoints = dir.join("checkpoints.db");
+            let checkpoints = crate::storage::CheckpointTarget::SqliteFile(dir.join("checkpoints.db"));
             let (host, report) = PythonHost::start(HostSetup { config: Arc::new(config), venv: None, studio_allowed: false, checkpoints, store: None }).expect("start");
             assert_eq!(report.graphs, vec![LoadedGraph { graph_id: "g".into(), name: "G".into() }]);
             host

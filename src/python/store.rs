@@ -2,22 +2,28 @@
 //! JSON and it runs through [`crate::store::batch`] on the storage the HTTP API uses, so one
 //! implementation (one SQLite library, one writer) holds the store whichever path writes it.
 
-use std::sync::Arc;
-
 use pyo3::prelude::*;
 
-use crate::storage::Storage;
+use crate::storage::StorageHandle;
 use crate::store::{self, StoreError};
 use crate::timestamp::now_micros;
 
+/// The storage the graphs' store uses, and the runtime its calls are driven on (the
+/// interpreter thread is not a tokio thread: it blocks on each call, the GIL released).
+#[derive(Debug, Clone)]
+pub struct StoreBackend {
+    pub storage: StorageHandle,
+    pub runtime: tokio::runtime::Handle,
+}
+
 #[pyclass(frozen)]
 pub(super) struct NativeStore {
-    storage: Arc<dyn Storage>,
+    backend: StoreBackend,
 }
 
 impl NativeStore {
-    pub(super) fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage }
+    pub(super) fn new(backend: StoreBackend) -> Self {
+        Self { backend }
     }
 }
 
@@ -30,7 +36,7 @@ impl NativeStore {
         py.detach(|| {
             let outcome = serde_json::from_str::<Vec<store::Operation>>(operations)
                 .map_err(|error| StoreError::Invalid(format!("malformed store operation: {error}")))
-                .and_then(|operations| store::batch(self.storage.as_ref(), operations, now_micros()));
+                .and_then(|operations| self.backend.runtime.block_on(store::batch(&*self.backend.storage, operations, now_micros())));
             match outcome {
                 Ok(results) => ("ok", serde_json::Value::Array(results).to_string()),
                 Err(error) => (error.kind(), error.to_string()),

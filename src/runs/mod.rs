@@ -31,7 +31,7 @@ pub use channel::{RunChannel, RunEvent, Subscription};
 pub use thread_stream::{ThreadChannel, CLOSED as THREAD_STREAM_CLOSED, valid_last_event_id};
 
 use crate::python::{CheckpointOp, PythonHost};
-use crate::storage::{Run, RunStatus, Storage, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
+use crate::storage::{Answer, DeletedThreads, Run, RunStatus, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
 /// The key of a run's `kwargs` where graphward keeps what it needs to execute the run (never
@@ -110,7 +110,7 @@ impl RunManager {
     /// `base_url` (`http://host:port`) resolves webhooks given as a path.
     pub async fn start(&self, base_url: String) -> Result<(), String> {
         let _ = self.inner.base_url.set(base_url);
-        let recovered = self.inner.storage.run(|storage| storage.recover_interrupted_runs(now_micros())).await.map_err(|error| error.to_string())?;
+        let recovered = self.inner.storage.recover_interrupted_runs(now_micros()).await.map_err(|error| error.to_string())?;
         if recovered > 0 {
             tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
         }
@@ -202,7 +202,7 @@ impl RunManager {
     pub async fn open_channel(&self, run: &Run, resumable: bool) -> Arc<RunChannel> {
         let channel = self.channel(run.run_id, resumable);
         let (thread_id, run_id) = (run.thread_id, run.run_id);
-        let active = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok_and(|run| run.status.is_active());
+        let active = self.inner.storage.get_run(thread_id, run_id).await.is_ok_and(|run| run.status.is_active());
         if !active {
             channel.finish();
             self.drop_channel(run_id, &channel);
@@ -225,7 +225,7 @@ impl RunManager {
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
         let stored = run.clone();
-        let inserted = self.inner.storage.run(move |storage| storage.insert_run(&stored, &thread_metadata)).await;
+        let inserted = self.inner.storage.insert_run(stored, thread_metadata).await;
         if let Err(error) = inserted {
             channel.finish();
             self.drop_channel(run.run_id, &channel);
@@ -259,7 +259,7 @@ impl RunManager {
         }
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let status = (action == CancelAction::Interrupt).then_some(RunStatus::Interrupted);
-        let ended = self.inner.storage.run(move |storage| storage.end_pending_run(run_id, status, now_micros())).await.map_err(|e| e.to_string())?;
+        let ended = self.inner.storage.end_pending_run(run_id, status, now_micros()).await.map_err(|e| e.to_string())?;
         if ended {
             self.refresh_thread_status(thread_id).await;
             if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id) {
@@ -279,7 +279,7 @@ impl RunManager {
             return Ok(true);
         }
         // A run that ended before the mark was left never reads it.
-        let active = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok_and(|run| run.status.is_active());
+        let active = self.inner.storage.get_run(thread_id, run_id).await.is_ok_and(|run| run.status.is_active());
         if !active {
             self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).cancels.remove(&run_id);
         }
@@ -304,18 +304,9 @@ impl RunManager {
 
     /// After a pending run is dropped, the thread is busy only while other runs are active.
     async fn refresh_thread_status(&self, thread_id: Uuid) {
-        let storage = self.inner.storage.clone();
-        let _ = storage
-            .run(move |storage| {
-                let thread = storage.get_thread(thread_id, None)?;
-                if !storage.active_runs(thread_id)?.is_empty() {
-                    return Ok(());
-                }
-                let status = if !thread.interrupts.is_empty() { ThreadStatus::Interrupted } else { ThreadStatus::Idle };
-                let outcome = ThreadOutcome { values: thread.values, interrupts: thread.interrupts, status, error: thread.error };
-                storage.finish_thread(thread_id, &outcome, now_micros())
-            })
-            .await;
+        if let Err(error) = self.inner.storage.settle_thread(thread_id, now_micros()).await {
+            tracing::error!(%thread_id, %error, "cannot settle the status of a thread after a run ended");
+        }
     }
 
     /// Starts a claimed run on the interpreter, unless its thread is being deleted or is gone,
@@ -348,7 +339,7 @@ impl RunManager {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let (thread_id, run_id) = (run.thread_id, run.run_id);
-        let exists = self.inner.storage.run(move |storage| storage.get_run(thread_id, run_id)).await.is_ok();
+        let exists = self.inner.storage.get_run(thread_id, run_id).await.is_ok();
         let stopping = exists && {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
             let stopping = self.inner.stopping.load(Ordering::SeqCst);
@@ -359,7 +350,7 @@ impl RunManager {
         };
         if stopping {
             // Claimed as shutdown began: back to the queue, untouched.
-            let _ = self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Pending, now_micros())).await;
+            let _ = self.inner.storage.set_run_status(run_id, RunStatus::Pending, now_micros()).await;
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return None;
@@ -383,8 +374,8 @@ impl RunManager {
         if exists {
             // It wrote nothing: its end is its row's (interrupted, or gone for a rollback).
             let ended = match cancel {
-                Some(CancelAction::Rollback) => self.inner.storage.run(move |storage| storage.delete_run(run_id)).await,
-                _ => self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Interrupted, now_micros())).await,
+                Some(CancelAction::Rollback) => self.inner.storage.delete_run(run_id).await,
+                _ => self.inner.storage.set_run_status(run_id, RunStatus::Interrupted, now_micros()).await,
             };
             if let Err(error) = ended {
                 tracing::error!(%run_id, %error, "cannot store the end of a run cancelled before it started");
@@ -396,27 +387,22 @@ impl RunManager {
         None
     }
 
-    /// Whether a thread with this id may be created now: not while a deletion of the same id
-    /// is stopping its runs and removing its checkpoints. Checked with the lock held, around
-    /// `create` (a storage call that creates the thread), so no deletion can begin between.
-    pub fn create_unless_deleting<T>(&self, thread_id: Uuid, create: impl FnOnce() -> StorageResult<T>) -> StorageResult<Option<T>> {
-        let executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-        if executing.deleting.contains_key(&thread_id) {
+    /// Creates a thread with `create` (a storage call), unless a deletion of the same id is
+    /// stopping its runs and removing its checkpoints (`None`). A deletion that begins while
+    /// the create is under way waits for it before it deletes, so the two are ordered.
+    pub async fn create_unless_deleting<T>(&self, thread_id: Uuid, create: Answer<T>) -> StorageResult<Option<T>> {
+        let Some(_creating) = CreatingHold::new(&self.inner, thread_id) else {
             return Ok(None);
-        }
-        create().map(Some)
+        };
+        create.await.map(Some)
     }
 
-    /// Deletes threads as one step: `delete` removes the rows (one storage transaction, each
-    /// thread checked as the caller) and answers the ids it deleted, out of `candidates`;
-    /// then the runs of those threads stop (pending ones end, executing ones are cancelled and
-    /// awaited, and store nothing), then their checkpoints are removed. Until then no thread
-    /// with one of the `candidates`' ids can be created or start a run.
-    pub async fn delete_threads<T, F>(&self, candidates: &[Uuid], delete: F) -> StorageResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
-    {
+    /// Deletes threads as one step: `delete` (one storage call, each thread checked as the
+    /// caller) removes the rows with their runs; then the runs it removed stop (pending ones
+    /// end, executing ones are cancelled and awaited, and store nothing), then the threads'
+    /// checkpoints are removed. Until then no thread with one of the `candidates`' ids can be
+    /// created or start a run.
+    pub async fn delete_threads(&self, candidates: &[Uuid], delete: Answer<DeletedThreads>) -> StorageResult<DeletedThreads> {
         // A task of its own, so it runs to its end even when the caller goes away (a client
         // that disconnects mid-request drops the handler's future): otherwise the ids would
         // stay held forever (their runs never start again) and rows deleted before the drop
@@ -425,34 +411,34 @@ impl RunManager {
         let ids = candidates.to_vec();
         tokio::spawn(async move {
             let _held = DeletingHold::new(&manager.inner, ids.clone());
-            manager.stop_and_forget(&ids, delete).await
+            manager.creations_done(&ids).await;
+            manager.stop_and_forget(delete).await
         })
         .await
         .map_err(|error| StorageError::Internal(format!("thread deletion failed: {error}")))?
     }
 
-    async fn stop_and_forget<T, F>(&self, candidates: &[Uuid], delete: F) -> StorageResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&dyn Storage) -> StorageResult<(T, Vec<Uuid>)> + Send + 'static,
-    {
-        let ids = candidates.to_vec();
-        let (answer, deleted, pending) = self
-            .inner
-            .storage
-            .run(move |storage| {
-                let mut pending = Vec::new();
-                for id in &ids {
-                    pending.extend(storage.active_runs(*id)?.into_iter().map(|run| run.run_id));
-                }
-                let (answer, deleted) = delete(storage)?;
-                Ok((answer, deleted, pending))
-            })
-            .await?;
-        if deleted.is_empty() {
-            return Ok(answer);
+    /// Waits until no creation of one of `ids` is under way (none can begin: they are held).
+    async fn creations_done(&self, ids: &[Uuid]) {
+        loop {
+            let busy = {
+                let executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+                ids.iter().any(|id| executing.creating.contains_key(id))
+            };
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let gone: HashSet<Uuid> = deleted.iter().copied().collect();
+    }
+
+    async fn stop_and_forget(&self, delete: Answer<DeletedThreads>) -> StorageResult<DeletedThreads> {
+        let deleted = delete.await?;
+        if deleted.thread_ids.is_empty() {
+            return Ok(deleted);
+        }
+        let pending = &deleted.active_runs;
+        let gone: HashSet<Uuid> = deleted.thread_ids.iter().copied().collect();
         // Executing runs (and claimed ones about to start, which then do not) are cancelled.
         let stopping: Vec<(Uuid, Option<u64>)> = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
@@ -485,7 +471,7 @@ impl RunManager {
         // starts a new stream, with none of the old events.
         {
             let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
-            for thread_id in &deleted {
+            for thread_id in &deleted.thread_ids {
                 if let Some(channel) = threads.remove(thread_id) {
                     channel.close();
                 }
@@ -493,10 +479,10 @@ impl RunManager {
         }
         let all_stopped = futures_util::future::join_all(waits.into_iter().map(|mut subscription| async move { while subscription.next().await.is_some() {} }));
         if tokio::time::timeout(STOP_WAIT, all_stopped).await.is_err() {
-            tracing::warn!(threads = deleted.len(), "runs of deleted threads did not stop within {STOP_WAIT:?}; removing their checkpoints anyway");
+            tracing::warn!(threads = deleted.thread_ids.len(), "runs of deleted threads did not stop within {STOP_WAIT:?}; removing their checkpoints anyway");
         }
-        self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
-        Ok(answer)
+        self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.thread_ids.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
+        Ok(deleted)
     }
 
     /// A run stopped by shutdown goes back to the queue as if it had not started: the
@@ -505,7 +491,7 @@ impl RunManager {
     async fn hand_back(&self, run: &Run, channel: &RunChannel) {
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let removed = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
-        let requeued = self.inner.storage.run(move |storage| storage.set_run_status(run_id, RunStatus::Pending, now_micros())).await;
+        let requeued = self.inner.storage.set_run_status(run_id, RunStatus::Pending, now_micros()).await;
         match (removed, requeued) {
             (Ok(_), Ok(())) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
             (removed, requeued) => tracing::error!(%run_id, ?removed, ?requeued, "cannot hand a run back at shutdown; the next start marks it failed"),
@@ -518,7 +504,7 @@ impl RunManager {
     async fn schedule(self) {
         loop {
             while let Ok(permit) = Arc::clone(&self.inner.slots).try_acquire_owned() {
-                match self.inner.storage.run(|storage| storage.claim_next_run(now_micros())).await {
+                match self.inner.storage.claim_next_run(now_micros()).await {
                     Ok(Some(run)) => {
                         let manager = self.clone();
                         self.inner.in_progress.fetch_add(1, Ordering::SeqCst);
@@ -537,7 +523,7 @@ impl RunManager {
                 }
             }
             // Sleep until woken, or until a delayed run becomes due (at most a second).
-            let next = self.inner.storage.run(|storage| storage.next_pending_start()).await.ok().flatten();
+            let next = self.inner.storage.next_pending_start().await.ok().flatten();
             let wait = next.map_or(Duration::from_secs(1), |start| {
                 Duration::from_micros(u64::try_from(start - now_micros()).unwrap_or(0)).min(Duration::from_secs(1))
             });
@@ -630,10 +616,8 @@ impl RunManager {
                 Err(error) => tracing::error!(%run_id, %error, "cannot read the state of a thread after a rollback"),
             }
         }
-        let outcome = Arc::new(outcome);
-        let stored_outcome = Arc::clone(&outcome);
         let final_status = (!rollback).then_some(status);
-        let stored = self.inner.storage.run(move |storage| storage.finish_run(run_id, thread_id, final_status, &stored_outcome, now_micros())).await;
+        let stored = self.inner.storage.finish_run(run_id, thread_id, final_status, outcome.clone(), now_micros()).await;
         let deleted = match stored {
             Ok(kept) => !kept,
             Err(error) => {
@@ -650,7 +634,7 @@ impl RunManager {
         }
         if stateless_delete {
             let _ = self.inner.python.checkpoints(CheckpointOp::DeleteThreads(vec![thread_id])).await;
-            let _ = self.inner.storage.run(move |storage| storage.delete_thread(thread_id, None)).await;
+            let _ = self.inner.storage.delete_thread(thread_id, None).await;
         }
         channel.finish();
         self.publish_to_thread(thread_id, "metadata", json!({"status": "run_done", "run_id": run_id.to_string()}).to_string().into());
@@ -724,12 +708,44 @@ impl Drop for DeletingHold {
     }
 }
 
+/// A creation of a thread id under way; `None` while the id is being deleted.
+struct CreatingHold {
+    inner: Arc<Inner>,
+    id: Uuid,
+}
+
+impl CreatingHold {
+    fn new(inner: &Arc<Inner>, id: Uuid) -> Option<Self> {
+        let mut executing = inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        if executing.deleting.contains_key(&id) {
+            return None;
+        }
+        *executing.creating.entry(id).or_default() += 1;
+        drop(executing);
+        Some(Self { inner: Arc::clone(inner), id })
+    }
+}
+
+impl Drop for CreatingHold {
+    fn drop(&mut self) {
+        let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = executing.creating.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                executing.creating.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// The runs executing now, the thread ids being deleted (with how many deletions of each are
 /// under way), and cancellations waiting for their run to register.
 #[derive(Debug, Default)]
 struct Executing {
     runs: HashMap<Uuid, Running>,
     deleting: HashMap<Uuid, usize>,
+    /// Thread ids being created now (with how many creations of each are under way).
+    creating: HashMap<Uuid, usize>,
     /// Cancellations of runs claimed but not registered yet, read when they register.
     cancels: HashMap<Uuid, CancelAction>,
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
+use crate::error::ApiError;
 use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel, wait_result};
 use crate::server::AppState;
 use crate::storage::{Run, ThreadStatus};
@@ -152,7 +153,7 @@ pub(in crate::server) fn thread_sse(
 
 /// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
 pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
-    let Ok(thread) = state.storage().run(move |storage| storage.get_thread(thread_id, None)).await else {
+    let Ok(thread) = state.storage().get_thread(thread_id, None).await else {
         return json!({});
     };
     if thread.status == ThreadStatus::Error
@@ -194,4 +195,40 @@ pub(in crate::server) fn wait_response(state: AppState, subscription: Subscripti
     response.headers_mut().extend(headers);
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// The modes a join of a run's stream asks for: every `stream_mode` pair, each a mode or a
+/// JSON list of modes.
+pub(in crate::server) fn join_stream_modes(pairs: &[(String, String)]) -> Vec<String> {
+    let mut modes = Vec::new();
+    for (_, value) in pairs.iter().filter(|(key, value)| key == "stream_mode" && !value.is_empty()) {
+        match serde_json::from_str::<Vec<String>>(value) {
+            Ok(list) => modes.extend(list),
+            Err(_) => modes.push(value.clone()),
+        }
+    }
+    modes
+}
+
+/// The modes of a thread stream (`stream_modes`, or `stream_mode` as the SDKs send it; comma
+/// separated): `run_modes` (the default), `lifecycle`, `state_update`.
+pub(in crate::server) fn thread_stream_modes(pairs: &[(String, String)]) -> Result<Vec<String>, ApiError> {
+    let mut modes = Vec::new();
+    for (_, value) in pairs.iter().filter(|(key, value)| (key == "stream_modes" || key == "stream_mode") && !value.is_empty()) {
+        for mode in value.split(',').map(str::trim) {
+            if !["run_modes", "lifecycle", "state_update"].contains(&mode) {
+                return Err(ApiError::validation(format!("Invalid stream mode: {mode}")));
+            }
+            modes.push(mode.to_string());
+        }
+    }
+    if modes.is_empty() {
+        modes.push("run_modes".to_string());
+    }
+    Ok(modes)
+}
+
+/// The `Last-Event-ID` a reconnecting client sends.
+pub(in crate::server) fn last_event_id(headers: &HeaderMap) -> Option<String> {
+    headers.get("last-event-id").and_then(|value| value.to_str().ok()).map(str::to_string)
 }

@@ -90,186 +90,212 @@ fn outcome(values: Value, status: ThreadStatus) -> ThreadOutcome {
 
 /// A filter hides a thread from every read and write; an id taken by a hidden row is a
 /// conflict, never the other user's row.
-pub fn filters_hide_threads(storage: &dyn Storage) {
-    let alice = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap();
+pub(crate) async fn filters_hide_threads(storage: &dyn Storage) {
+    let alice = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap();
     let id = alice.thread_id;
-    assert_eq!(storage.get_thread(id, Some(&owner("alice"))).unwrap().thread_id, id);
-    assert_eq!(storage.get_thread(id, Some(&owner("bob"))), Err(StorageError::NotFound));
-    assert_eq!(storage.patch_thread(id, &object(json!({"x": 1})), Some(&owner("bob")), 2).map(drop), Err(StorageError::NotFound));
-    assert_eq!(storage.delete_thread(id, Some(&owner("bob"))), Err(StorageError::NotFound));
+    assert_eq!(storage.get_thread(id, Some(owner("alice"))).await.unwrap().thread_id, id);
+    assert_eq!(storage.get_thread(id, Some(owner("bob"))).await, Err(StorageError::NotFound));
+    assert_eq!(storage.patch_thread(id, object(json!({"x": 1})), Some(owner("bob")), 2).await.map(drop), Err(StorageError::NotFound));
+    assert_eq!(storage.delete_thread(id, Some(owner("bob"))).await, Err(StorageError::NotFound));
     let taken = Thread { thread_id: id, ..thread_of("bob") };
-    assert_eq!(storage.create_thread(&taken, IfExists::DoNothing, Some(&owner("bob"))).map(drop), Err(StorageError::Conflict));
-    assert_eq!(storage.create_thread(&taken, IfExists::Raise, None).map(drop), Err(StorageError::Conflict));
-    assert_eq!(storage.create_thread(&taken, IfExists::DoNothing, Some(&owner("alice"))).unwrap().metadata, alice.metadata, "do_nothing answers the existing row");
+    assert_eq!(storage.create_thread(taken.clone(), IfExists::DoNothing, Some(owner("bob"))).await.map(drop), Err(StorageError::Conflict));
+    assert_eq!(storage.create_thread(taken.clone(), IfExists::Raise, None).await.map(drop), Err(StorageError::Conflict));
+    assert_eq!(storage.create_thread(taken.clone(), IfExists::DoNothing, Some(owner("alice"))).await.unwrap().metadata, alice.metadata, "do_nothing answers the existing row");
     let query = ThreadQuery { auth: Some(owner("bob")), ..ThreadQuery::default() };
-    assert!(storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, 10, 0).unwrap().is_empty());
-    assert_eq!(storage.count_threads(&query).unwrap(), 0);
-    assert_eq!(storage.get_thread(id, None).unwrap().metadata, alice.metadata, "nothing of bob's attempts changed it");
+    assert!(storage.search_threads(query.clone(), ThreadSortBy::CreatedAt, SortOrder::Asc, 10, 0).await.unwrap().is_empty());
+    assert_eq!(storage.count_threads(query.clone()).await.unwrap(), 0);
+    assert_eq!(storage.get_thread(id, None).await.unwrap().metadata, alice.metadata, "nothing of bob's attempts changed it");
 }
 
 /// `delete_threads`: each target only if it passes its own filter; with `Refuse`, one hidden
 /// target means nothing is deleted.
-pub fn thread_deletion_is_all_or_nothing(storage: &dyn Storage) {
-    let mine = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
-    let theirs = storage.create_thread(&thread_of("bob"), IfExists::Raise, None).unwrap().thread_id;
+pub(crate) async fn thread_deletion_is_all_or_nothing(storage: &dyn Storage) {
+    let mine = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
+    let theirs = storage.create_thread(thread_of("bob"), IfExists::Raise, None).await.unwrap().thread_id;
     let missing = Uuid::new_v4();
-    let targets = [(mine, Some(owner("alice"))), (theirs, Some(owner("alice"))), (missing, Some(owner("alice")))];
-    assert_eq!(storage.delete_threads(&targets, Hidden::Refuse), Err(StorageError::NotFound));
-    assert!(storage.get_thread(mine, None).is_ok(), "a refused deletion deleted nothing");
-    assert_eq!(storage.delete_threads(&targets, Hidden::Skip).unwrap(), vec![mine]);
-    assert_eq!(storage.get_thread(mine, None), Err(StorageError::NotFound));
-    assert!(storage.get_thread(theirs, None).is_ok());
+    let targets = vec![(mine, Some(owner("alice"))), (theirs, Some(owner("alice"))), (missing, Some(owner("alice")))];
+    assert_eq!(storage.delete_threads(targets.clone(), Hidden::Refuse).await, Err(StorageError::NotFound));
+    assert!(storage.get_thread(mine, None).await.is_ok(), "a refused deletion deleted nothing");
+    assert_eq!(storage.delete_threads(targets.clone(), Hidden::Skip).await.unwrap().thread_ids, vec![mine]);
+    assert_eq!(storage.get_thread(mine, None).await, Err(StorageError::NotFound));
+    assert!(storage.get_thread(theirs, None).await.is_ok());
 }
 
 /// A thread's deletion takes its runs and crons along.
-pub fn thread_deletion_cascades(storage: &dyn Storage) {
-    let assistant = storage.create_assistant(&assistant_of("alice"), IfExists::Raise, None).unwrap().assistant_id;
-    let thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+pub(crate) async fn thread_deletion_cascades(storage: &dyn Storage) {
+    let assistant = storage.create_assistant(assistant_of("alice"), IfExists::Raise, None).await.unwrap().assistant_id;
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let run = run_on(thread, assistant, 1);
-    storage.insert_run(&run, &Map::new()).unwrap();
+    storage.insert_run(run.clone(), Map::new()).await.unwrap();
     let cron = cron_of("alice", assistant, Some(thread), Some(10));
-    storage.create_cron(&cron).unwrap();
-    storage.delete_thread(thread, None).unwrap();
-    assert_eq!(storage.get_run(thread, run.run_id), Err(StorageError::NotFound));
-    assert_eq!(storage.get_cron(cron.cron_id, None), Err(StorageError::NotFound));
-    assert_eq!(storage.claim_next_run(100).unwrap(), None, "a deleted thread's run never starts");
+    storage.create_cron(cron.clone()).await.unwrap();
+    storage.delete_thread(thread, None).await.unwrap();
+    assert_eq!(storage.get_run(thread, run.run_id).await, Err(StorageError::NotFound));
+    assert_eq!(storage.get_cron(cron.cron_id, None).await, Err(StorageError::NotFound));
+    assert_eq!(storage.claim_next_run(100).await.unwrap(), None, "a deleted thread's run never starts");
 }
 
 /// Runs: a pending run makes its thread busy; one runs at a time per thread, oldest first;
 /// other threads' runs are not held up.
-pub fn one_running_run_per_thread(storage: &dyn Storage) {
+pub(crate) async fn one_running_run_per_thread(storage: &dyn Storage) {
     let assistant = Uuid::new_v4();
-    let first_thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
-    let second_thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+    let first_thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
+    let second_thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let (first, second, other) = (run_on(first_thread, assistant, 1), run_on(first_thread, assistant, 2), run_on(second_thread, assistant, 3));
     for run in [&first, &second, &other] {
-        storage.insert_run(run, &object(json!({"assistant_id": assistant.to_string()}))).unwrap();
+        storage.insert_run(run.clone(), object(json!({"assistant_id": assistant.to_string()}))).await.unwrap();
     }
-    assert_eq!(storage.get_thread(first_thread, None).unwrap().status, ThreadStatus::Busy);
-    assert_eq!(storage.get_thread(first_thread, None).unwrap().metadata["assistant_id"], json!(assistant.to_string()));
-    assert_eq!(storage.claim_next_run(10).unwrap().map(|run| run.run_id), Some(first.run_id));
-    assert_eq!(storage.claim_next_run(10).unwrap().map(|run| run.run_id), Some(other.run_id), "the busy thread's next run waits");
-    assert_eq!(storage.claim_next_run(10).unwrap(), None);
-    assert_eq!(storage.active_runs(first_thread).unwrap().iter().map(|run| run.run_id).collect::<Vec<_>>(), [first.run_id, second.run_id]);
-    assert!(storage.finish_run(first.run_id, first_thread, Some(RunStatus::Success), &outcome(json!({"n": 1}), ThreadStatus::Idle), 20).unwrap());
-    assert_eq!(storage.get_run(first_thread, first.run_id).unwrap().status, RunStatus::Success);
-    let thread = storage.get_thread(first_thread, None).unwrap();
+    assert_eq!(storage.get_thread(first_thread, None).await.unwrap().status, ThreadStatus::Busy);
+    assert_eq!(storage.get_thread(first_thread, None).await.unwrap().metadata["assistant_id"], json!(assistant.to_string()));
+    assert_eq!(storage.claim_next_run(10).await.unwrap().map(|run| run.run_id), Some(first.run_id));
+    assert_eq!(storage.claim_next_run(10).await.unwrap().map(|run| run.run_id), Some(other.run_id), "the busy thread's next run waits");
+    assert_eq!(storage.claim_next_run(10).await.unwrap(), None);
+    assert_eq!(storage.active_runs(first_thread).await.unwrap().iter().map(|run| run.run_id).collect::<Vec<_>>(), [first.run_id, second.run_id]);
+    assert!(storage.finish_run(first.run_id, first_thread, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 20).await.unwrap());
+    assert_eq!(storage.get_run(first_thread, first.run_id).await.unwrap().status, RunStatus::Success);
+    let thread = storage.get_thread(first_thread, None).await.unwrap();
     assert_eq!((thread.status, thread.values), (ThreadStatus::Busy, Some(json!({"n": 1}))), "busy while another run is active");
-    assert_eq!(storage.claim_next_run(30).unwrap().map(|run| run.run_id), Some(second.run_id));
+    assert_eq!(storage.claim_next_run(30).await.unwrap().map(|run| run.run_id), Some(second.run_id));
 }
 
 /// A run's scheduled start is respected, and `next_pending_start` names the earliest.
-pub fn scheduled_runs_wait_for_their_time(storage: &dyn Storage) {
-    let thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+pub(crate) async fn scheduled_runs_wait_for_their_time(storage: &dyn Storage) {
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let later = run_on(thread, Uuid::new_v4(), 1_000);
-    storage.insert_run(&later, &Map::new()).unwrap();
-    assert_eq!(storage.claim_next_run(999).unwrap(), None);
-    assert_eq!(storage.next_pending_start().unwrap(), Some(1_000));
-    assert_eq!(storage.claim_next_run(1_000).unwrap().map(|run| run.run_id), Some(later.run_id));
+    storage.insert_run(later.clone(), Map::new()).await.unwrap();
+    assert_eq!(storage.claim_next_run(999).await.unwrap(), None);
+    assert_eq!(storage.next_pending_start().await.unwrap(), Some(1_000));
+    assert_eq!(storage.claim_next_run(1_000).await.unwrap().map(|run| run.run_id), Some(later.run_id));
 }
 
 /// `end_pending_run` ends a run only while nobody claimed it; `finish_run` of a run whose
 /// row is gone changes nothing, even on a new thread with the same id.
-pub fn run_ends_are_conditional(storage: &dyn Storage) {
+pub(crate) async fn run_ends_are_conditional(storage: &dyn Storage) {
     let assistant = Uuid::new_v4();
-    let thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let pending = run_on(thread, assistant, 1);
-    storage.insert_run(&pending, &Map::new()).unwrap();
-    assert!(storage.end_pending_run(pending.run_id, Some(RunStatus::Interrupted), 2).unwrap());
-    assert_eq!(storage.get_run(thread, pending.run_id).unwrap().status, RunStatus::Interrupted);
-    assert!(!storage.end_pending_run(pending.run_id, None, 3).unwrap(), "no longer pending");
+    storage.insert_run(pending.clone(), Map::new()).await.unwrap();
+    assert!(storage.end_pending_run(pending.run_id, Some(RunStatus::Interrupted), 2).await.unwrap());
+    assert_eq!(storage.get_run(thread, pending.run_id).await.unwrap().status, RunStatus::Interrupted);
+    assert!(!storage.end_pending_run(pending.run_id, None, 3).await.unwrap(), "no longer pending");
 
     let claimed = run_on(thread, assistant, 4);
-    storage.insert_run(&claimed, &Map::new()).unwrap();
-    assert_eq!(storage.claim_next_run(5).unwrap().map(|run| run.run_id), Some(claimed.run_id));
-    assert!(!storage.end_pending_run(claimed.run_id, None, 6).unwrap(), "a claimed run is the executor's to end");
-    assert_eq!(storage.get_run(thread, claimed.run_id).unwrap().status, RunStatus::Running);
+    storage.insert_run(claimed.clone(), Map::new()).await.unwrap();
+    assert_eq!(storage.claim_next_run(5).await.unwrap().map(|run| run.run_id), Some(claimed.run_id));
+    assert!(!storage.end_pending_run(claimed.run_id, None, 6).await.unwrap(), "a claimed run is the executor's to end");
+    assert_eq!(storage.get_run(thread, claimed.run_id).await.unwrap().status, RunStatus::Running);
 
-    storage.delete_thread(thread, None).unwrap();
-    storage.create_thread(&Thread { thread_id: thread, ..thread_of("bob") }, IfExists::Raise, None).unwrap();
-    assert!(!storage.finish_run(claimed.run_id, thread, Some(RunStatus::Success), &outcome(json!({"alice": "secret"}), ThreadStatus::Idle), 7).unwrap());
-    assert_eq!(storage.get_thread(thread, None).unwrap().values, None, "bob's thread never receives alice's run's state");
+    storage.delete_thread(thread, None).await.unwrap();
+    storage.create_thread(Thread { thread_id: thread, ..thread_of("bob") }, IfExists::Raise, None).await.unwrap();
+    assert!(!storage.finish_run(claimed.run_id, thread, Some(RunStatus::Success), outcome(json!({"alice": "secret"}), ThreadStatus::Idle), 7).await.unwrap());
+    assert_eq!(storage.get_thread(thread, None).await.unwrap().values, None, "bob's thread never receives alice's run's state");
 }
 
 /// Runs left `running` by a previous process end as errors; pending ones stay.
-pub fn interrupted_runs_are_recovered(storage: &dyn Storage) {
-    let thread = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+pub(crate) async fn interrupted_runs_are_recovered(storage: &dyn Storage) {
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let (running, pending) = (run_on(thread, Uuid::new_v4(), 1), run_on(thread, Uuid::new_v4(), 2));
-    storage.insert_run(&running, &Map::new()).unwrap();
-    storage.insert_run(&pending, &Map::new()).unwrap();
-    storage.claim_next_run(3).unwrap();
-    assert_eq!(storage.recover_interrupted_runs(4).unwrap(), 1);
-    assert_eq!(storage.get_run(thread, running.run_id).unwrap().status, RunStatus::Error);
-    assert_eq!(storage.get_run(thread, pending.run_id).unwrap().status, RunStatus::Pending);
+    storage.insert_run(running.clone(), Map::new()).await.unwrap();
+    storage.insert_run(pending.clone(), Map::new()).await.unwrap();
+    storage.claim_next_run(3).await.unwrap();
+    assert_eq!(storage.recover_interrupted_runs(4).await.unwrap(), 1);
+    assert_eq!(storage.get_run(thread, running.run_id).await.unwrap().status, RunStatus::Error);
+    assert_eq!(storage.get_run(thread, pending.run_id).await.unwrap().status, RunStatus::Pending);
 }
 
 /// An assistant's deletion needs every one of its crons in the cascade and passing its filter
 /// (else nothing is deleted), and takes only the cascade's threads that still belong to it.
-pub fn assistant_deletion_is_all_or_nothing(storage: &dyn Storage) {
-    let assistant = storage.create_assistant(&assistant_of("alice"), IfExists::Raise, None).unwrap().assistant_id;
+pub(crate) async fn assistant_deletion_is_all_or_nothing(storage: &dyn Storage) {
+    let assistant = storage.create_assistant(assistant_of("alice"), IfExists::Raise, None).await.unwrap().assistant_id;
     let cron = cron_of("alice", assistant, None, Some(10));
-    storage.create_cron(&cron).unwrap();
+    storage.create_cron(cron.clone()).await.unwrap();
     let mut on_it = thread_of("alice");
     on_it.metadata.insert("assistant_id".to_string(), json!(assistant.to_string()));
-    let on_it = storage.create_thread(&on_it, IfExists::Raise, None).unwrap().thread_id;
-    let elsewhere = storage.create_thread(&thread_of("alice"), IfExists::Raise, None).unwrap().thread_id;
+    let on_it = storage.create_thread(on_it.clone(), IfExists::Raise, None).await.unwrap().thread_id;
+    let elsewhere = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let threads = vec![(on_it, None), (elsewhere, None)];
 
     let without_crons = AssistantCascade { threads: threads.clone(), crons: Vec::new() };
-    assert_eq!(storage.delete_assistant(assistant, None, &without_crons), Err(StorageError::Conflict));
+    assert_eq!(storage.delete_assistant(assistant, None, without_crons.clone()).await, Err(StorageError::Conflict));
     let hidden_cron = AssistantCascade { threads: threads.clone(), crons: vec![(cron.cron_id, Some(owner("bob")))] };
-    assert_eq!(storage.delete_assistant(assistant, None, &hidden_cron), Err(StorageError::Conflict));
-    assert!(storage.get_assistant(assistant, None).is_ok() && storage.get_thread(on_it, None).is_ok(), "a refused cascade deleted nothing");
-    assert_eq!(storage.delete_assistant(assistant, Some(&owner("bob")), &AssistantCascade::default()), Err(StorageError::NotFound));
+    assert_eq!(storage.delete_assistant(assistant, None, hidden_cron.clone()).await, Err(StorageError::Conflict));
+    assert!(storage.get_assistant(assistant, None).await.is_ok() && storage.get_thread(on_it, None).await.is_ok(), "a refused cascade deleted nothing");
+    assert_eq!(storage.delete_assistant(assistant, Some(owner("bob")), AssistantCascade::default()).await, Err(StorageError::NotFound));
 
     let whole = AssistantCascade { threads, crons: vec![(cron.cron_id, Some(owner("alice")))] };
-    assert_eq!(storage.delete_assistant(assistant, Some(&owner("alice")), &whole).unwrap(), vec![on_it]);
-    assert_eq!(storage.get_assistant(assistant, None).map(drop), Err(StorageError::NotFound));
-    assert_eq!(storage.get_cron(cron.cron_id, None), Err(StorageError::NotFound));
-    assert!(storage.get_thread(elsewhere, None).is_ok(), "a thread of another assistant stays");
+    assert_eq!(storage.delete_assistant(assistant, Some(owner("alice")), whole.clone()).await.unwrap().thread_ids, vec![on_it]);
+    assert_eq!(storage.get_assistant(assistant, None).await.map(drop), Err(StorageError::NotFound));
+    assert_eq!(storage.get_cron(cron.cron_id, None).await, Err(StorageError::NotFound));
+    assert!(storage.get_thread(elsewhere, None).await.is_ok(), "a thread of another assistant stays");
 }
 
 /// Due crons are those enabled with `next_run_date` passed; moving it takes a cron out.
-pub fn crons_come_due_and_move_on(storage: &dyn Storage) {
-    let assistant = storage.create_assistant(&assistant_of("alice"), IfExists::Raise, None).unwrap().assistant_id;
+pub(crate) async fn crons_come_due_and_move_on(storage: &dyn Storage) {
+    let assistant = storage.create_assistant(assistant_of("alice"), IfExists::Raise, None).await.unwrap().assistant_id;
     let due = cron_of("alice", assistant, None, Some(10));
     let later = cron_of("alice", assistant, None, Some(1_000));
     let never = cron_of("alice", assistant, None, None);
     for cron in [&due, &later, &never] {
-        storage.create_cron(cron).unwrap();
+        storage.create_cron(cron.clone()).await.unwrap();
     }
-    assert_eq!(storage.due_crons(100).unwrap().iter().map(|cron| cron.cron_id).collect::<Vec<_>>(), [due.cron_id]);
-    storage.set_cron_next_run(due.cron_id, Some(2_000), 100).unwrap();
-    assert!(storage.due_crons(100).unwrap().is_empty());
-    assert_eq!(storage.get_cron(due.cron_id, None).unwrap().next_run_date, Some(2_000));
-    assert_eq!(storage.get_cron(due.cron_id, Some(&owner("bob"))), Err(StorageError::NotFound));
-    assert_eq!(storage.delete_cron(due.cron_id, Some(&owner("bob"))), Err(StorageError::NotFound));
+    assert_eq!(storage.due_crons(100).await.unwrap().iter().map(|cron| cron.cron_id).collect::<Vec<_>>(), [due.cron_id]);
+    storage.set_cron_next_run(due.cron_id, Some(2_000), 100).await.unwrap();
+    assert!(storage.due_crons(100).await.unwrap().is_empty());
+    assert_eq!(storage.get_cron(due.cron_id, None).await.unwrap().next_run_date, Some(2_000));
+    assert_eq!(storage.get_cron(due.cron_id, Some(owner("bob"))).await, Err(StorageError::NotFound));
+    assert_eq!(storage.delete_cron(due.cron_id, Some(owner("bob"))).await, Err(StorageError::NotFound));
 }
 
 /// A guarded put writes only when the new value and the one it replaces both pass; a
 /// guarded delete only removes an item that passes.
-pub fn store_writes_are_guarded(storage: &dyn Storage) {
+pub(crate) async fn store_writes_are_guarded(storage: &dyn Storage) {
     let namespace = vec!["users".to_string(), "alice".to_string()];
     let guard = object(json!({"owner": "alice"}));
-    assert!(storage.put_item(&namespace, "k", &object(json!({"owner": "alice", "n": 1})), Some(&guard), 1).unwrap());
-    assert!(!storage.put_item(&namespace, "k", &object(json!({"owner": "bob"})), Some(&guard), 2).unwrap(), "the new value fails the guard");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 1})), Some(guard.clone()), 1).await.unwrap());
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(guard.clone()), 2).await.unwrap(), "the new value fails the guard");
     let bobs_guard = object(json!({"owner": "bob"}));
-    assert!(!storage.put_item(&namespace, "k", &object(json!({"owner": "bob"})), Some(&bobs_guard), 3).unwrap(), "the replaced value fails the guard");
-    let item = storage.get_item(&namespace, "k").unwrap().expect("the item");
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(bobs_guard.clone()), 3).await.unwrap(), "the replaced value fails the guard");
+    let item = storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().expect("the item");
     assert_eq!((item.value["n"].clone(), item.created_at), (json!(1), 1));
-    storage.delete_item(&namespace, "k", Some(&bobs_guard)).unwrap();
-    assert!(storage.get_item(&namespace, "k").unwrap().is_some(), "a guarded delete left an item that fails it");
-    assert!(storage.put_item(&namespace, "k", &object(json!({"owner": "alice", "n": 2})), None, 4).unwrap());
-    assert_eq!(storage.get_item(&namespace, "k").unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
-    storage.put_item(&["users".to_string(), "alicex".to_string()], "k", &Map::new(), None, 5).unwrap();
-    assert_eq!(storage.items_under(&namespace).unwrap().len(), 1, "a prefix matches whole labels");
-    assert_eq!(storage.namespaces().unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
+    storage.delete_item(namespace.clone(), "k".to_string(), Some(bobs_guard.clone())).await.unwrap();
+    assert!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().is_some(), "a guarded delete left an item that fails it");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 2})), None, 4).await.unwrap());
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
+    storage.put_item(vec!["users".to_string(), "alicex".to_string()], "k".to_string(), Map::new(), None, 5).await.unwrap();
+    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1, "a prefix matches whole labels");
+    assert_eq!(storage.namespaces().await.unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
     // Labels are checked before storage (`store::check_labels`); a backend still refuses a
     // label that could not be told apart from two, rather than store it.
-    assert!(storage.put_item(&["users".to_string(), "alice.smith".to_string()], "k", &Map::new(), None, 6).is_err(), "a label with a period is refused");
-    assert_eq!(storage.items_under(&namespace).unwrap().len(), 1);
-    storage.delete_item(&namespace, "k", Some(&guard)).unwrap();
-    assert_eq!(storage.get_item(&namespace, "k").unwrap(), None);
+    assert!(storage.put_item(vec!["users".to_string(), "alice.smith".to_string()], "k".to_string(), Map::new(), None, 6).await.is_err(), "a label with a period is refused");
+    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1);
+    storage.delete_item(namespace.clone(), "k".to_string(), Some(guard.clone())).await.unwrap();
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap(), None);
+}
+
+/// A deletion answers the runs it removed that were still active (their streams end), and
+/// `settle_thread` sets a thread idle only once no run of it is active, keeping its values.
+pub(crate) async fn deletions_name_active_runs_and_threads_settle(storage: &dyn Storage) {
+    let assistant = Uuid::new_v4();
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
+    let (done, pending) = (run_on(thread, assistant, 1), run_on(thread, assistant, 2));
+    storage.insert_run(done.clone(), Map::new()).await.unwrap();
+    storage.insert_run(pending.clone(), Map::new()).await.unwrap();
+    storage.claim_next_run(3).await.unwrap();
+    assert!(storage.finish_run(done.run_id, thread, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 4).await.unwrap());
+    storage.settle_thread(thread, 5).await.unwrap();
+    assert_eq!(storage.get_thread(thread, None).await.unwrap().status, ThreadStatus::Busy, "a pending run keeps it busy");
+    assert!(storage.end_pending_run(pending.run_id, None, 6).await.unwrap());
+    storage.settle_thread(thread, 7).await.unwrap();
+    let settled = storage.get_thread(thread, None).await.unwrap();
+    assert_eq!((settled.status, settled.values), (ThreadStatus::Idle, Some(json!({"n": 1}))));
+
+    let other = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
+    let (active, finished) = (run_on(other, assistant, 10), run_on(other, assistant, 11));
+    storage.insert_run(active.clone(), Map::new()).await.unwrap();
+    storage.insert_run(finished.clone(), Map::new()).await.unwrap();
+    storage.set_run_status(finished.run_id, RunStatus::Success, 12).await.unwrap();
+    let deleted = storage.delete_threads(vec![(other, None), (thread, Some(owner("bob")))], Hidden::Skip).await.unwrap();
+    assert_eq!(deleted, DeletedThreads { thread_ids: vec![other], active_runs: vec![active.run_id] });
 }
 
 /// Generates one `#[test]` per conformance case, each on a fresh storage from `$make`.
@@ -279,14 +305,15 @@ macro_rules! conformance_suite {
             filters_hide_threads thread_deletion_is_all_or_nothing thread_deletion_cascades
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
-            crons_come_due_and_move_on store_writes_are_guarded);
+            crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(
             #[test]
             fn $case() {
                 let storage = $make;
-                $crate::storage::conformance::$case(&storage);
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                runtime.block_on($crate::storage::conformance::$case(&storage));
             }
         )*
     };

@@ -1,11 +1,10 @@
-//! Storage: the records the API serves, behind the object-safe [`Storage`] trait.
-//!
-//! The trait is synchronous: implementations do blocking I/O (SQLite now; a Postgres
-//! implementation can follow with a blocking client or its own thread pool). Async callers go
-//! through [`StorageHandle::run`], which tries the call on the calling thread under a work
-//! budget and moves it onto tokio's blocking pool if it needs more (see [`inline`]). Auth
-//! filters arrive as typed [`Filter`]s and are compiled into the query, never applied after a
-//! LIMIT. This module knows neither HTTP nor pyo3.
+//! Storage: the records the API serves, behind async, domain-level traits ([`Threads`],
+//! [`Assistants`], [`Crons`], [`RunQueue`], [`Items`]; [`Storage`] is all of them), opened
+//! from one [`StorageConfig`]. Every call is one transaction of the backend and owns its
+//! arguments, so its future can run anywhere. How a backend runs its I/O is its own affair
+//! (SQLite: inline under a budget, else on the blocking pool; `sqlite/calls.rs`). Auth
+//! filters arrive as typed [`Filter`]s and are compiled into the query, never applied after
+//! a LIMIT. This module knows neither HTTP nor pyo3.
 
 pub mod canonical;
 #[cfg(test)]
@@ -13,6 +12,9 @@ pub(crate) mod conformance;
 pub mod sqlite;
 pub mod store_filter;
 
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -263,7 +265,7 @@ pub struct AssistantCascade {
     pub crons: Vec<(Uuid, Option<Filter>)>,
 }
 
-/// What [`Storage::delete_threads`] does with a thread that exists but fails its filter.
+/// What [`Threads::delete_threads`] does with a thread that exists but fails its filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hidden {
     /// Leave it, delete the others.
@@ -272,105 +274,184 @@ pub enum Hidden {
     Refuse,
 }
 
-/// Every record the server keeps. Implementations must be safe to call from many threads.
-pub trait Storage: Send + Sync + std::fmt::Debug {
+/// A storage call in flight. `'static` (it owns its arguments and its backend handle), so a
+/// caller can hand it to a task of its own.
+pub type Answer<T> = Pin<Box<dyn Future<Output = StorageResult<T>> + Send + 'static>>;
+
+/// Threads, with the state a run or an update leaves on them.
+pub trait Threads: Send + Sync {
     /// Creates a thread. An existing id: `Conflict` if `if_exists` is `Raise` or the existing
     /// thread fails `auth`, else the existing thread.
-    fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread>;
+    fn create_thread(&self, thread: Thread, if_exists: IfExists, auth: Option<Filter>) -> Answer<Thread>;
     /// The thread, if it exists and passes `auth`.
-    fn get_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread>;
+    fn get_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<Thread>;
     /// Merges `metadata` into the thread's metadata, bumps `updated_at`.
-    fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread>;
+    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread>;
     /// Deletes the thread (and everything that belongs to it).
-    fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
+    fn delete_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<()>;
     /// Deletes threads in one transaction, each only if it passes its own filter, with their
-    /// runs and crons; returns the ids deleted. A missing thread is skipped; one that exists
+    /// runs and crons; answers what it deleted. A missing thread is skipped; one that exists
     /// but fails its filter is skipped too, or with [`Hidden::Refuse`] aborts the whole
     /// deletion with `NotFound` (nothing deleted).
-    fn delete_threads(&self, targets: &[(Uuid, Option<Filter>)], hidden: Hidden) -> StorageResult<Vec<Uuid>>;
+    fn delete_threads(&self, targets: Vec<(Uuid, Option<Filter>)>, hidden: Hidden) -> Answer<DeletedThreads>;
     /// A page of threads.
-    fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>>;
+    fn search_threads(&self, query: ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Thread>>;
     /// How many threads match.
-    fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64>;
-
-    /// Registers a graph's system assistant: inserted if missing, else name and description
-    /// re-synced (idempotent).
-    fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()>;
-    /// Creates an assistant (version 1). Existing id: like [`Storage::create_thread`].
-    fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant>;
-    fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant>;
-    /// Applies a patch as a new version and makes it current.
-    fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant>;
-    /// Deletes the assistant (if it passes `auth`, else `NotFound`) with its versions and
-    /// crons and, in the same transaction, those of `cascade.threads` that still belong to it
-    /// (`metadata.assistant_id`) and pass their own filter; returns the thread ids deleted.
-    /// Every cron of the assistant must be in `cascade.crons` and pass its filter, else
-    /// nothing is deleted and the answer is `Conflict`.
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, cascade: &AssistantCascade) -> StorageResult<Vec<Uuid>>;
-    fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
-    fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64>;
-    /// Versions, newest first, filtered by containment on the version's metadata and by `auth`.
-    fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>>;
-    /// Makes `version` current (all its fields). `Ok(None)`: no such version.
-    fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>>;
-
-    fn create_cron(&self, cron: &Cron) -> StorageResult<()>;
-    fn get_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron>;
-    /// Replaces every column of an existing cron.
-    fn update_cron(&self, cron: &Cron) -> StorageResult<()>;
-    fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()>;
-    fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>>;
-    fn count_crons(&self, query: &CronQuery) -> StorageResult<i64>;
-    /// Enabled crons whose `next_run_date` has passed.
-    fn due_crons(&self, now: i64) -> StorageResult<Vec<Cron>>;
-    /// Moves a cron's `next_run_date` (`None`: it never fires again).
-    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()>;
-
-    /// Inserts a pending run; the thread becomes `busy` and gets `graph_id`/`assistant_id`
-    /// merged into its metadata.
-    fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()>;
-    fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> StorageResult<Run>;
-    /// Runs of a thread, newest first.
-    fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> StorageResult<Vec<Run>>;
-    /// Pending and running runs of a thread, oldest first.
-    fn active_runs(&self, thread_id: Uuid) -> StorageResult<Vec<Run>>;
-    /// Active runs of every thread with this status (`None`: pending and running).
-    fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>>;
-    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()>;
-    /// Ends a run that is still `pending` (not claimed): sets `status`, or deletes it when
-    /// `None`. `false`: it was not pending (claimed meanwhile, finished, or gone); nothing changed.
-    fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool>;
-    fn delete_run(&self, run_id: Uuid) -> StorageResult<()>;
-    /// Claims the oldest runnable pending run (scheduled start passed, nothing else running
-    /// or older pending on its thread): it becomes `running`.
-    fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>>;
-    /// The earliest scheduled start of a pending run, if any.
-    fn next_pending_start(&self) -> StorageResult<Option<i64>>;
+    fn count_threads(&self, query: ThreadQuery) -> Answer<i64>;
     /// Sets a thread's values, interrupts, status and error; `busy` wins while other runs
     /// are active.
-    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()>;
+    /// After a run ended without storing an outcome (dropped or cancelled before it started):
+    /// the thread is `idle` (`interrupted` if it holds interrupts) unless other runs are
+    /// active; values and error stay. One transaction, so a run finishing meanwhile is not
+    /// overwritten.
+    fn settle_thread(&self, thread_id: Uuid, now: i64) -> Answer<()>;
+    fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()>;
+}
+
+/// Assistants and their versions.
+pub trait Assistants: Send + Sync {
+    /// Registers a graph's system assistant: inserted if missing, else name and description
+    /// re-synced (idempotent).
+    fn register_system_assistant(&self, assistant: Assistant) -> Answer<()>;
+    /// Creates an assistant (version 1). Existing id: like [`Threads::create_thread`].
+    fn create_assistant(&self, assistant: Assistant, if_exists: IfExists, auth: Option<Filter>) -> Answer<Assistant>;
+    fn get_assistant(&self, assistant_id: Uuid, auth: Option<Filter>) -> Answer<Assistant>;
+    /// Applies a patch as a new version and makes it current.
+    fn patch_assistant(&self, assistant_id: Uuid, patch: AssistantPatch, auth: Option<Filter>, now: i64) -> Answer<Assistant>;
+    /// Deletes the assistant (if it passes `auth`, else `NotFound`) with its versions and
+    /// crons and, in the same transaction, those of `cascade.threads` that still belong to it
+    /// (`metadata.assistant_id`) and pass their own filter; answers the threads it deleted.
+    /// Every cron of the assistant must be in `cascade.crons` and pass its filter, else
+    /// nothing is deleted and the answer is `Conflict`.
+    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<Filter>, cascade: AssistantCascade) -> Answer<DeletedThreads>;
+    fn search_assistants(&self, query: AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Assistant>>;
+    fn count_assistants(&self, query: AssistantQuery) -> Answer<i64>;
+    /// Versions, newest first, filtered by containment on the version's metadata and by `auth`.
+    fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<Map<String, Value>>, auth: Option<Filter>, limit: i64, offset: i64) -> Answer<Vec<Assistant>>;
+    /// Makes `version` current (all its fields). `Ok(None)`: no such version.
+    fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<Filter>, now: i64) -> Answer<Option<Assistant>>;
+}
+
+/// Crons and their schedule.
+pub trait Crons: Send + Sync {
+    fn create_cron(&self, cron: Cron) -> Answer<()>;
+    fn get_cron(&self, cron_id: Uuid, auth: Option<Filter>) -> Answer<Cron>;
+    /// Replaces every column of an existing cron.
+    fn update_cron(&self, cron: Cron) -> Answer<()>;
+    fn delete_cron(&self, cron_id: Uuid, auth: Option<Filter>) -> Answer<()>;
+    fn search_crons(&self, query: CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Cron>>;
+    fn count_crons(&self, query: CronQuery) -> Answer<i64>;
+    /// Enabled crons whose `next_run_date` has passed.
+    fn due_crons(&self, now: i64) -> Answer<Vec<Cron>>;
+    /// Moves a cron's `next_run_date` (`None`: it never fires again).
+    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> Answer<()>;
+}
+
+/// The run queue: runs are inserted pending, claimed one per thread, and finished together
+/// with their thread's outcome.
+pub trait RunQueue: Send + Sync {
+    /// Inserts a pending run; the thread becomes `busy` and gets `graph_id`/`assistant_id`
+    /// merged into its metadata.
+    fn insert_run(&self, run: Run, thread_metadata: Map<String, Value>) -> Answer<()>;
+    fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> Answer<Run>;
+    /// Runs of a thread, newest first.
+    fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> Answer<Vec<Run>>;
+    /// Pending and running runs of a thread, oldest first.
+    fn active_runs(&self, thread_id: Uuid) -> Answer<Vec<Run>>;
+    /// Active runs of every thread with this status (`None`: pending and running).
+    fn all_active_runs(&self, status: Option<RunStatus>) -> Answer<Vec<Run>>;
+    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> Answer<()>;
+    /// Ends a run that is still `pending` (not claimed): sets `status`, or deletes it when
+    /// `None`. `false`: it was not pending (claimed meanwhile, finished, or gone); nothing changed.
+    fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> Answer<bool>;
+    fn delete_run(&self, run_id: Uuid) -> Answer<()>;
+    /// Claims the oldest runnable pending run (scheduled start passed, nothing else running
+    /// or older pending on its thread): it becomes `running`.
+    fn claim_next_run(&self, now: i64) -> Answer<Option<Run>>;
+    /// The earliest scheduled start of a pending run, if any.
+    fn next_pending_start(&self) -> Answer<Option<i64>>;
     /// The end of an executed run, in one transaction: its final status (`None`: the run is
     /// deleted, a rollback) and its thread's outcome. A run whose row is gone (its thread was
     /// deleted meanwhile) changes nothing and answers `false`: a thread created later with
     /// the same id never receives a deleted run's state.
-    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool>;
+    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: ThreadOutcome, now: i64) -> Answer<bool>;
     /// Marks runs left `running` by a previous process as `error` (returns how many).
-    fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize>;
+    fn recover_interrupted_runs(&self, now: i64) -> Answer<usize>;
+}
 
+/// The cross-thread store (`/store` and the graphs' `BaseStore`).
+pub trait Items: Send + Sync {
     /// Inserts or replaces an item (keeping `created_at` of a replaced one). With a `guard`
     /// (a store filter, [`store_filter`]) the new value and the item it replaces, if any,
     /// must both pass it, else nothing is written and the answer is `false`.
-    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool>;
-    fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>>;
+    fn put_item(&self, namespace: Vec<String>, key: String, value: Map<String, Value>, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool>;
+    fn get_item(&self, namespace: Vec<String>, key: String) -> Answer<Option<StoreItem>>;
     /// Deletes an item; with a `guard`, only if its value passes it.
-    fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()>;
+    fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()>;
     /// Every item under `prefix`, newest first.
-    fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>>;
+    fn items_under(&self, prefix: Vec<String>) -> Answer<Vec<StoreItem>>;
     /// Every distinct namespace that holds an item, sorted.
-    fn namespaces(&self) -> StorageResult<Vec<Vec<String>>>;
+    fn namespaces(&self) -> Answer<Vec<Vec<String>>>;
 }
 
-/// Cheap-clone async handle over a [`Storage`].
+/// What a thread deletion removed, in its one transaction: the threads, and the runs of theirs
+/// that were still pending or running (their streams and waiters are then ended).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedThreads {
+    pub thread_ids: Vec<Uuid>,
+    pub active_runs: Vec<Uuid>,
+}
+
+/// Every record the server keeps: one backend implements every part. Implementations are safe
+/// to call from many tasks; each call is one transaction.
+pub trait Storage: Threads + Assistants + Crons + RunQueue + Items + std::fmt::Debug {}
+
+impl<T: Threads + Assistants + Crons + RunQueue + Items + std::fmt::Debug> Storage for T {}
+
+/// Where the server keeps its records, chosen once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// An embedded SQLite database file (created with its folder if missing).
+    Sqlite { path: PathBuf },
+}
+
+/// Where the graphs' checkpoints live, as the interpreter's checkpointer is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointTarget {
+    /// A SQLite file of graphward's own saver.
+    SqliteFile(PathBuf),
+}
+
+impl StorageConfig {
+    /// Opens (and migrates) the storage. A failure is one line for the user.
+    pub fn open(&self) -> Result<StorageHandle, String> {
+        match self {
+            Self::Sqlite { path } => Ok(StorageHandle::new(Arc::new(sqlite::SqliteStorage::open(path)?))),
+        }
+    }
+
+    /// Where the checkpoints of this storage go.
+    pub fn checkpoints(&self) -> CheckpointTarget {
+        match self {
+            Self::Sqlite { path } => {
+                let stem = path.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned());
+                CheckpointTarget::SqliteFile(path.with_file_name(format!("{stem}.checkpoints.db")))
+            }
+        }
+    }
+
+    /// The files this storage keeps (for a caller that removes a throwaway database).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let Self::Sqlite { path } = self;
+        let CheckpointTarget::SqliteFile(checkpoints) = self.checkpoints();
+        [path.clone(), checkpoints]
+            .iter()
+            .flat_map(|base| ["", "-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", base.display()))))
+            .collect()
+    }
+}
+
+/// Cheap-clone handle over a [`Storage`]: `storage.get_thread(…).await`.
 #[derive(Debug, Clone)]
 pub struct StorageHandle {
     inner: Arc<dyn Storage>,
@@ -380,84 +461,12 @@ impl StorageHandle {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Self { inner: storage }
     }
-
-    /// Runs a storage call: first on the calling (tokio worker) thread under the [`inline`]
-    /// work budget, and if it runs out of budget (or would wait for the writer), again on the
-    /// blocking pool. Most calls are index lookups or one-row writes of a few microseconds,
-    /// for which the two thread hand-offs of the blocking pool cost more than the call.
-    ///
-    /// `call` may therefore start twice; an implementation gives up an attempt before it has
-    /// any effect (SQLite: the aborted statement or transaction is rolled back).
-    pub async fn run<T, F>(&self, call: F) -> StorageResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&dyn Storage) -> StorageResult<T> + Send + 'static,
-    {
-        if let Some(result) = inline::attempt(|| call(self.inner.as_ref())) {
-            return result;
-        }
-        let storage = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || call(storage.as_ref()))
-            .await
-            .map_err(|error| StorageError::Internal(format!("storage task failed: {error}")))?
-    }
 }
 
-/// The work budget of storage calls run on a tokio worker ([`StorageHandle::run`]).
-///
-/// While [`attempt`] runs, [`deadline`] tells the implementation until when the call may work
-/// (SQLite checks it from a progress handler every 1,000 VM instructions) and that it must not
-/// wait for a lock. Past the budget, or when it would wait, the implementation abandons
-/// the call without effect and calls [`exceeded`]; `attempt` then answers `None` and the
-/// caller runs the call again on the blocking pool. A worker is thus never held for long by a
-/// call that turns out to scan many rows or to queue behind another writer.
-pub mod inline {
-    use std::cell::Cell;
-    use std::time::{Duration, Instant};
+impl std::ops::Deref for StorageHandle {
+    type Target = dyn Storage;
 
-    /// How long an inline call may work before it is abandoned.
-    pub const BUDGET: Duration = Duration::from_millis(1);
-
-    thread_local! {
-        static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-        static EXCEEDED: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// Runs `call` with the budget on; `None` if it was abandoned.
-    pub fn attempt<T>(call: impl FnOnce() -> T) -> Option<T> {
-        attempt_within(BUDGET, call)
-    }
-
-    /// [`attempt`] with another budget.
-    pub fn attempt_within<T>(budget: Duration, call: impl FnOnce() -> T) -> Option<T> {
-        DEADLINE.with(|deadline| deadline.set(Some(Instant::now() + budget)));
-        EXCEEDED.with(|exceeded| exceeded.set(false));
-        let result = call();
-        DEADLINE.with(|deadline| deadline.set(None));
-        if EXCEEDED.with(Cell::take) { None } else { Some(result) }
-    }
-
-    /// The deadline in force on this thread, if any.
-    pub fn deadline() -> Option<Instant> {
-        DEADLINE.with(Cell::get)
-    }
-
-    /// Records that the call on this thread was abandoned (out of budget, or it would wait).
-    pub fn exceeded() {
-        EXCEEDED.with(|exceeded| exceeded.set(true));
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn attempt_reports_an_abandoned_call_and_resets() {
-            assert_eq!(deadline(), None);
-            assert!(attempt(deadline).is_some_and(|deadline| deadline.is_some()));
-            assert_eq!(attempt(exceeded), None);
-            assert_eq!(deadline(), None);
-            assert_eq!(attempt(|| 7), Some(7));
-        }
+    fn deref(&self) -> &Self::Target {
+        self.inner.as_ref()
     }
 }

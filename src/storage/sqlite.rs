@@ -1,4 +1,6 @@
-//! The embedded SQLite implementation of [`Storage`] (WAL, one file).
+//! The embedded SQLite implementation of [`Storage`](super::Storage) (WAL, one file): the
+//! synchronous [`Database`] here, and [`SqliteStorage`], its async face (`sqlite/calls.rs`),
+//! which runs each call inline under a budget or on the blocking pool (`sqlite/inline.rs`).
 //!
 //! Metadata filters stay fast as data grows through a side table, `thread_meta`, with one
 //! row per top-level metadata key (`elem = 0`, the value's canonical text) and one per element
@@ -14,9 +16,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+mod calls;
+mod inline;
+
+pub use calls::SqliteStorage;
+
 use super::canonical::canonical;
 use super::{
-    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, Hidden, IfExists, SortOrder, Storage, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -137,9 +144,10 @@ CREATE INDEX runs_status ON runs(status, created_at);
 ALTER TABLE crons ADD COLUMN creator TEXT;
 "#];
 
-/// SQLite storage: a file, one writer connection and a small pool of reader connections.
+/// The SQLite database: a file, one writer connection and a small pool of reader connections.
+/// Its methods block; [`SqliteStorage`] is how async callers reach them.
 #[derive(Debug)]
-pub struct SqliteStorage {
+pub(crate) struct Database {
     path: PathBuf,
     /// Idle connections for reads. A std mutex: held only to push or pop.
     pool: Mutex<Vec<Connection>>,
@@ -219,9 +227,9 @@ impl Drop for WalCheckpointer {
     }
 }
 
-impl SqliteStorage {
+impl Database {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
         }
@@ -235,12 +243,12 @@ impl SqliteStorage {
     /// Runs `work` on the writer connection. Under an inline budget it does not wait: if
     /// another writer holds the connection, the call is abandoned (see [`super::inline`]).
     fn write<T>(&self, work: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
-        let deadline = super::inline::deadline();
+        let deadline = inline::deadline();
         let mut writer = match self.writer.try_lock() {
             Ok(writer) => writer,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) if deadline.is_some() => {
-                super::inline::exceeded();
+                inline::exceeded();
                 return Err(StorageError::Internal("the writer is busy".to_string()));
             }
             Err(std::sync::TryLockError::WouldBlock) => self.writer.lock().unwrap_or_else(PoisonError::into_inner),
@@ -262,7 +270,7 @@ impl SqliteStorage {
             Some(connection) => connection,
             None => connect(&self.path).map_err(internal)?,
         };
-        let result = budgeted(&mut connection, super::inline::deadline(), work);
+        let result = budgeted(&mut connection, inline::deadline(), work);
         self.release(connection);
         result
     }
@@ -294,7 +302,7 @@ fn budgeted<T>(connection: &mut Connection, deadline: Option<std::time::Instant>
     let over = move || {
         let over = std::time::Instant::now() >= deadline;
         if over {
-            super::inline::exceeded();
+            inline::exceeded();
         }
         over
     };
@@ -441,13 +449,13 @@ fn delete_visible(
     transaction.commit().map_err(internal)
 }
 
-/// Deletes each target thread that exists, passes its filter and `belongs`; see
-/// [`Storage::delete_threads`] for `hidden`.
-fn delete_threads_in(transaction: &Connection, targets: &[(Uuid, Option<Filter>)], hidden: Hidden, belongs: impl Fn(&Thread) -> bool) -> StorageResult<Vec<Uuid>> {
-    let mut doomed = Vec::new();
+/// Deletes each target thread that exists, passes its filter and `belongs`, with its runs; see
+/// [`Threads::delete_threads`](super::Threads::delete_threads) for `hidden`.
+fn delete_threads_in(transaction: &Connection, targets: &[(Uuid, Option<Filter>)], hidden: Hidden, belongs: impl Fn(&Thread) -> bool) -> StorageResult<DeletedThreads> {
+    let mut deleted = DeletedThreads::default();
     for (thread_id, filter) in targets {
         match get_thread_in(transaction, *thread_id, filter.as_ref()) {
-            Ok(thread) if belongs(&thread) => doomed.push(*thread_id),
+            Ok(thread) if belongs(&thread) => deleted.thread_ids.push(*thread_id),
             Ok(_) => {}
             Err(StorageError::NotFound) => {
                 if hidden == Hidden::Refuse && filter.is_some() && get_thread_in(transaction, *thread_id, None).is_ok() {
@@ -457,13 +465,19 @@ fn delete_threads_in(transaction: &Connection, targets: &[(Uuid, Option<Filter>)
             Err(other) => return Err(other),
         }
     }
-    for thread_id in &doomed {
-        transaction.run("DELETE FROM threads WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
+    for thread_id in &deleted.thread_ids {
+        let id = thread_id.to_string();
+        let mut statement = transaction.prepare_cached("SELECT run_id FROM runs WHERE thread_id = ? AND status IN ('pending', 'running')").map_err(internal)?;
+        let runs = statement.query_map([&id], |row| row.get::<_, String>(0)).map_err(internal)?;
+        for run_id in runs {
+            deleted.active_runs.push(Uuid::parse_str(&run_id.map_err(internal)?).map_err(internal)?);
+        }
+        transaction.run("DELETE FROM threads WHERE thread_id = ?", [&id]).map_err(internal)?;
     }
-    Ok(doomed)
+    Ok(deleted)
 }
 
-/// See [`Storage::finish_thread`].
+/// See [`Threads::finish_thread`](super::Threads::finish_thread).
 fn finish_thread_in(connection: &Connection, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
     let id = thread_id.to_string();
     let active: bool = connection
@@ -880,8 +894,10 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
     })
 }
 
-impl Storage for SqliteStorage {
-    fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
+/// One method per storage call (see the traits in `storage/mod.rs` for what each does); each
+/// is one transaction.
+impl Database {
+    pub(crate) fn create_thread(&self, thread: &Thread, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Thread> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let id = thread.thread_id.to_string();
@@ -918,11 +934,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn get_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
+    pub(crate) fn get_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
         self.with(|connection| get_thread_in(connection, thread_id, auth))
     }
 
-    fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
+    pub(crate) fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut thread = get_thread_in(&transaction, thread_id, auth)?;
@@ -938,11 +954,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
+    pub(crate) fn delete_thread(&self, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.write(|connection| delete_visible(connection, "threads", "thread_id", thread_id, |transaction| get_thread_in(transaction, thread_id, auth).map(|_| ())))
     }
 
-    fn delete_threads(&self, targets: &[(Uuid, Option<Filter>)], hidden: Hidden) -> StorageResult<Vec<Uuid>> {
+    pub(crate) fn delete_threads(&self, targets: &[(Uuid, Option<Filter>)], hidden: Hidden) -> StorageResult<DeletedThreads> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let deleted = delete_threads_in(&transaction, targets, hidden, |_| true)?;
@@ -951,7 +967,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
+    pub(crate) fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
         self.with(|connection| {
             let column = match sort_by {
                 ThreadSortBy::ThreadId => "t.thread_id",
@@ -965,11 +981,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
+    pub(crate) fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
         self.with(|connection| count_rows(connection, "threads", &thread_where(query)))
     }
 
-    fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
+    pub(crate) fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
@@ -990,7 +1006,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
+    pub(crate) fn create_assistant(&self, assistant: &Assistant, if_exists: IfExists, auth: Option<&Filter>) -> StorageResult<Assistant> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             match get_assistant_in(&transaction, assistant.assistant_id, None) {
@@ -1009,11 +1025,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant> {
+    pub(crate) fn get_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant> {
         self.with(|connection| get_assistant_in(connection, assistant_id, auth))
     }
 
-    fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
+    pub(crate) fn patch_assistant(&self, assistant_id: Uuid, patch: &AssistantPatch, auth: Option<&Filter>, now: i64) -> StorageResult<Assistant> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut assistant = get_assistant_in(&transaction, assistant_id, auth)?;
@@ -1044,7 +1060,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, cascade: &AssistantCascade) -> StorageResult<Vec<Uuid>> {
+    pub(crate) fn delete_assistant(&self, assistant_id: Uuid, auth: Option<&Filter>, cascade: &AssistantCascade) -> StorageResult<DeletedThreads> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             get_assistant_in(&transaction, assistant_id, auth)?;
@@ -1070,7 +1086,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
+    pub(crate) fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
         self.with(|connection| {
             let column = match sort_by {
                 AssistantSortBy::AssistantId => "t.assistant_id",
@@ -1084,11 +1100,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64> {
+    pub(crate) fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64> {
         self.with(|connection| count_rows(connection, "assistants", &assistant_where(query)))
     }
 
-    fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
+    pub(crate) fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
         self.with(|connection| {
             let mut where_ = Where::default();
             where_.push("t.assistant_id = ?".to_string(), [SqlValue::Text(assistant_id.to_string())]);
@@ -1114,7 +1130,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
+    pub(crate) fn set_latest_assistant_version(&self, assistant_id: Uuid, version: i64, auth: Option<&Filter>, now: i64) -> StorageResult<Option<Assistant>> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let current = get_assistant_in(&transaction, assistant_id, auth)?;
@@ -1153,7 +1169,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
+    pub(crate) fn create_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             transaction
@@ -1169,11 +1185,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn get_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
+    pub(crate) fn get_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
         self.with(|connection| get_cron_in(connection, cron_id, auth))
     }
 
-    fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
+    pub(crate) fn update_cron(&self, cron: &Cron) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut params = cron_params(cron);
@@ -1195,11 +1211,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
+    pub(crate) fn delete_cron(&self, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<()> {
         self.write(|connection| delete_visible(connection, "crons", "cron_id", cron_id, |transaction| get_cron_in(transaction, cron_id, auth).map(|_| ())))
     }
 
-    fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
+    pub(crate) fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
         self.with(|connection| {
             let column = match sort_by {
                 CronSortBy::CronId => "t.cron_id",
@@ -1215,11 +1231,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn count_crons(&self, query: &CronQuery) -> StorageResult<i64> {
+    pub(crate) fn count_crons(&self, query: &CronQuery) -> StorageResult<i64> {
         self.with(|connection| count_rows(connection, "crons", &cron_where(query)))
     }
 
-    fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
+    pub(crate) fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let thread_id = run.thread_id.to_string();
@@ -1251,7 +1267,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> StorageResult<Run> {
+    pub(crate) fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> StorageResult<Run> {
         self.with(|connection| {
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = ? AND r.run_id = ?");
             query_runs(connection, &sql, &[SqlValue::Text(thread_id.to_string()), SqlValue::Text(run_id.to_string())])?
@@ -1261,7 +1277,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> StorageResult<Vec<Run>> {
+    pub(crate) fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> StorageResult<Vec<Run>> {
         self.with(|connection| {
             let mut params = vec![SqlValue::Text(thread_id.to_string())];
             let status_clause = match status {
@@ -1278,14 +1294,14 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn active_runs(&self, thread_id: Uuid) -> StorageResult<Vec<Run>> {
+    pub(crate) fn active_runs(&self, thread_id: Uuid) -> StorageResult<Vec<Run>> {
         self.with(|connection| {
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = ? AND r.status IN ('pending', 'running') ORDER BY r.created_at, r.run_id");
             query_runs(connection, &sql, &[SqlValue::Text(thread_id.to_string())])
         })
     }
 
-    fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>> {
+    pub(crate) fn all_active_runs(&self, status: Option<RunStatus>) -> StorageResult<Vec<Run>> {
         self.with(|connection| match status {
             Some(status) => {
                 let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = ? ORDER BY r.created_at");
@@ -1298,7 +1314,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
+    pub(crate) fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
         self.write(|connection| {
             connection
                 .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
@@ -1307,7 +1323,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool> {
+    pub(crate) fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
             let changed = match status {
                 Some(status) => connection.run(
@@ -1321,14 +1337,14 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
+    pub(crate) fn delete_run(&self, run_id: Uuid) -> StorageResult<()> {
         self.write(|connection| {
             let deleted = connection.run("DELETE FROM runs WHERE run_id = ?", [run_id.to_string()]).map_err(internal)?;
             if deleted == 0 { Err(StorageError::NotFound) } else { Ok(()) }
         })
     }
 
-    fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
+    pub(crate) fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let sql = format!(
@@ -1351,13 +1367,13 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn next_pending_start(&self) -> StorageResult<Option<i64>> {
+    pub(crate) fn next_pending_start(&self) -> StorageResult<Option<i64>> {
         self.with(|connection| {
             connection.one("SELECT MIN(created_at) FROM runs WHERE status = 'pending'", [], |row| row.get(0)).map_err(internal)
         })
     }
 
-    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool> {
+    pub(crate) fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let changed = match status {
@@ -1375,11 +1391,25 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+    pub(crate) fn settle_thread(&self, thread_id: Uuid, now: i64) -> StorageResult<()> {
+        let id = thread_id.to_string();
+        self.write(|connection| {
+            connection
+                .run(
+                    "UPDATE threads SET status = CASE WHEN interrupts IS NOT NULL AND interrupts != '{}' THEN 'interrupted' ELSE 'idle' END, updated_at = ? \
+                     WHERE thread_id = ? AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('pending', 'running'))",
+                    params![now, id, id],
+                )
+                .map(|_| ())
+                .map_err(internal)
+        })
+    }
+
+    pub(crate) fn finish_thread(&self, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
         self.write(|connection| finish_thread_in(connection, thread_id, outcome, now))
     }
 
-    fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
+    pub(crate) fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
@@ -1395,7 +1425,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn due_crons(&self, now: i64) -> StorageResult<Vec<Cron>> {
+    pub(crate) fn due_crons(&self, now: i64) -> StorageResult<Vec<Cron>> {
         self.with(|connection| {
             let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE t.enabled = 1 AND t.next_run_date IS NOT NULL AND t.next_run_date <= ? ORDER BY t.next_run_date");
             let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
@@ -1404,7 +1434,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
+    pub(crate) fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
         self.write(|connection| {
             connection
                 .run("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
@@ -1413,7 +1443,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
+    pub(crate) fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
         if namespace.iter().any(|label| label.is_empty() || label.contains(['.', '\0'])) {
             return Err(StorageError::Internal("a store namespace label is empty or holds a period or NUL".to_string()));
         }
@@ -1438,11 +1468,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
+    pub(crate) fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
         self.with(|connection| item_in(connection, namespace, key))
     }
 
-    fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()> {
+    pub(crate) fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             if let Some(guard) = guard
@@ -1455,7 +1485,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>> {
+    pub(crate) fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>> {
         self.with(|connection| {
             let exact = encode_namespace(prefix);
             let below = format!("{exact}.");
@@ -1471,7 +1501,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn namespaces(&self) -> StorageResult<Vec<Vec<String>>> {
+    pub(crate) fn namespaces(&self) -> StorageResult<Vec<Vec<String>>> {
         self.with(|connection| {
             let mut statement = connection.prepare_cached("SELECT DISTINCT namespace FROM store_items ORDER BY namespace").map_err(internal)?;
             let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(internal)?;
@@ -1488,12 +1518,15 @@ mod tests {
 
     use super::*;
 
-    fn storage() -> SqliteStorage {
-        let path = std::env::temp_dir().join(format!("graphward-sqlite-{}", Uuid::new_v4())).join("state.db");
-        SqliteStorage::open(&path).expect("open")
+    fn scratch() -> PathBuf {
+        std::env::temp_dir().join(format!("graphward-sqlite-{}", Uuid::new_v4())).join("state.db")
     }
 
-    crate::storage::conformance::conformance_suite!(storage());
+    fn storage() -> Database {
+        Database::open(&scratch()).expect("open")
+    }
+
+    crate::storage::conformance::conformance_suite!(SqliteStorage::open(&scratch()).expect("open"));
 
     fn thread(metadata: Value) -> Thread {
         Thread {
@@ -1605,7 +1638,7 @@ mod tests {
     /// abandoned without effect (so `StorageHandle::run` can run it on the blocking pool).
     #[test]
     fn inline_attempts_give_up_without_effect() {
-        use super::super::inline::attempt_within;
+        use super::inline::attempt_within;
         use std::time::Duration;
         let storage = storage();
         for index in 0..3_000 {
@@ -1633,7 +1666,7 @@ mod tests {
     #[test]
     fn the_checkpoint_thread_moves_the_wal_into_the_database() {
         let path = std::env::temp_dir().join(format!("graphward-wal-{}", Uuid::new_v4())).join("state.db");
-        let storage = SqliteStorage::open(&path).expect("open");
+        let storage = Database::open(&path).expect("open");
         let value = json!({"text": "x".repeat(4_000)});
         for index in 0..2_000 {
             storage.put_item(&["wal".to_string()], &index.to_string(), value.as_object().expect("object"), None, 1).expect("put");

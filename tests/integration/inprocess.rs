@@ -84,13 +84,13 @@ fn build() -> Harness {
         mode: graphward::Mode::Serve,
         venv: Some(venv()),
         auth_timeout: Duration::from_secs(10),
-        database: scratch().join("state.db"),
+        storage: graphward::storage::StorageConfig::Sqlite { path: scratch().join("state.db") },
         max_runs: 4,
         limits: graphward::server::listener::Limits::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let state = runtime.block_on(async {
-        let (state, report) = tokio::task::spawn_blocking(move || graphward::start(config, options)).await.expect("start task").unwrap_or_else(|error| panic!("start: {error}"));
+        let (state, report) = graphward::start(config, options).await.unwrap_or_else(|error| panic!("start: {error}"));
         assert!(report.auth.is_some(), "auth.py was not loaded");
         // Webhooks given as a path would resolve against this; no test sends one.
         state.runs().start("http://in-process.invalid".to_string()).await.expect("run scheduler");

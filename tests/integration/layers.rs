@@ -76,3 +76,13 @@ fn services_know_no_request_types() {
         assert!(found.is_empty(), "a service names {needle}: {found:#?}");
     }
 }
+
+#[test]
+fn only_storage_knows_the_database() {
+    // The rest of the server holds a `StorageHandle` from a `StorageConfig`: which backend
+    // runs, and how it runs its I/O, is storage's own affair.
+    for needle in ["rusqlite", "SqliteStorage", "sqlite::", "inline::"] {
+        let found = offenders(needle, &["storage/"], &[]);
+        assert!(found.is_empty(), "{needle} outside src/storage/: {found:#?}");
+    }
+}

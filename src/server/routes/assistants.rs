@@ -181,7 +181,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         updated_at: now,
     };
     let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
-    let created = state.storage().run(move |storage| storage.create_assistant(&assistant, if_exists, filter.as_ref())).await.map_err(|error| match error {
+    let created = state.storage().create_assistant(assistant, if_exists, filter).await.map_err(|error| match error {
         StorageError::Conflict => ApiError::new(StatusCode::CONFLICT, format!("Assistant {assistant_id} already exists")),
         other => other.into(),
     })?;
@@ -192,7 +192,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPat
     let assistant_id = resolve_id(&state, &raw)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
-    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, filter.as_ref())).await.map_err(|error| match error {
+    let assistant = state.storage().get_assistant(assistant_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -238,7 +238,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
         name: request.name,
         description: request.description,
     };
-    let updated = state.storage().run(move |storage| storage.patch_assistant(assistant_id, &patch, filter.as_ref(), now_micros())).await.map_err(|error| match error {
+    let updated = state.storage().patch_assistant(assistant_id, patch, filter, now_micros()).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found(format!("Assistant {assistant_id} not found")),
         other => other.into(),
     })?;
@@ -300,7 +300,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
     // `sort_by` without `sort_order` is descending, like the reference.
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    let mut rows = state.storage().run(move |storage| storage.search_assistants(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let mut rows = state.storage().search_assistants(query, sort_by, sort_order, limit + 1, offset).await?;
     let page_size = usize::try_from(limit).unwrap_or(10);
     let has_more = rows.len() > page_size;
     rows.truncate(page_size);
@@ -311,7 +311,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
     let query = authorized_query(&state, &auth, filters, 0, 0).await?;
-    let count = state.storage().run(move |storage| storage.count_assistants(&query)).await?;
+    let count = state.storage().count_assistants(query).await?;
     Ok(axum::Json(Value::from(count)))
 }
 
@@ -328,7 +328,7 @@ async fn versions(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPa
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
     let metadata = request.metadata.filter(|map| !map.is_empty());
-    let versions = state.storage().run(move |storage| storage.assistant_versions(assistant_id, metadata.as_ref(), filter.as_ref(), limit, offset)).await?;
+    let versions = state.storage().assistant_versions(assistant_id, metadata, filter, limit, offset).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("Assistant {assistant_id} not found")));
     }
@@ -347,7 +347,7 @@ async fn set_latest(State(state): State<AppState>, auth: Auth, ApiPath(raw): Api
     let filter = authorization.filter(Resource::Assistants, Action::Update).cloned();
     let updated = state
         .storage()
-        .run(move |storage| storage.set_latest_assistant_version(assistant_id, version, filter.as_ref(), now_micros()))
+        .set_latest_assistant_version(assistant_id, version, filter, now_micros())
         .await
         .map_err(|error| match error {
             StorageError::NotFound => ApiError::not_found(format!("Assistant {assistant_id} not found")),

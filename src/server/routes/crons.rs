@@ -184,7 +184,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
         Err(_) if state.graph_ids().any(|graph_id| graph_id == raw_assistant) => system_assistant_id(&raw_assistant),
         Err(_) => return Err(not_found_assistant()),
     };
-    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, None)).await.map_err(|error| match error {
+    let assistant = state.storage().get_assistant(assistant_id, None).await.map_err(|error| match error {
         StorageError::NotFound => not_found_assistant(),
         other => other.into(),
     })?;
@@ -226,7 +226,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
     }
     if let Some(thread_id) = thread_id {
         let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-        state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+        state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
             StorageError::NotFound => ApiError::not_found(format!(
                 "Thread with ID '{thread_id}' not found. Please verify the ID is correct and the thread hasn't been deleted or expired."
             )),
@@ -254,7 +254,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
         creator: authorization.user.clone(),
     };
     let stored = cron.clone();
-    state.storage().run(move |storage| storage.create_cron(&stored)).await?;
+    state.storage().create_cron(stored).await?;
     Ok(axum::Json(view(&cron, None)))
 }
 
@@ -262,7 +262,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPat
     let cron_id = path_uuid(&raw, "cron")?;
     let authorization = auth.authorize(Endpoint::CronsRead { cron_id }).await?;
     let filter = authorization.filter(Resource::Crons, Action::Read).cloned();
-    let cron = state.storage().run(move |storage| storage.get_cron(cron_id, filter.as_ref())).await.map_err(|error| match error {
+    let cron = state.storage().get_cron(cron_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -306,7 +306,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
         .or(new_metadata);
     let filter = authorization.filter(Resource::Crons, Action::Update).cloned();
     let not_found = || ApiError::not_found(format!("Cron '{cron_id}' not found"));
-    let mut cron = state.storage().run(move |storage| storage.get_cron(cron_id, filter.as_ref())).await.map_err(|error| match error {
+    let mut cron = state.storage().get_cron(cron_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(),
         other => other.into(),
     })?;
@@ -315,7 +315,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
     let now = now_micros();
     changes.apply(&mut cron, now).map_err(ApiError::validation)?;
     let stored = cron.clone();
-    state.storage().run(move |storage| storage.update_cron(&stored)).await.map_err(|error| match error {
+    state.storage().update_cron(stored).await.map_err(|error| match error {
         StorageError::NotFound => not_found(),
         other => other.into(),
     })?;
@@ -326,7 +326,7 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath
     let cron_id = path_uuid(&raw, "cron")?;
     let authorization = auth.authorize(Endpoint::CronsDelete { cron_id }).await?;
     let filter = authorization.filter(Resource::Crons, Action::Delete).cloned();
-    state.storage().run(move |storage| storage.delete_cron(cron_id, filter.as_ref())).await.map_err(|error| match error {
+    state.storage().delete_cron(cron_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -392,7 +392,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let query = authorized_query(&state, &auth, request.filters, limit, offset).await?;
     let sort_by = request.sort_by.unwrap_or(CronSortBy::CreatedAt);
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    let mut rows = state.storage().run(move |storage| storage.search_crons(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let mut rows = state.storage().search_crons(query, sort_by, sort_order, limit + 1, offset).await?;
     let page_size = usize::try_from(limit).unwrap_or(10);
     let has_more = rows.len() > page_size;
     rows.truncate(page_size);
@@ -403,6 +403,6 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<CronFilters>) -> Result<axum::Json<Value>, ApiError> {
     let query = authorized_query(&state, &auth, filters, 0, 0).await?;
-    let count = state.storage().run(move |storage| storage.count_crons(&query)).await?;
+    let count = state.storage().count_crons(query).await?;
     Ok(axum::Json(Value::from(count)))
 }

@@ -29,7 +29,7 @@ async fn graph_id_of(state: &AppState, auth: &Auth, raw: &str) -> Result<String,
     let assistant_id = resolve_id(state, raw)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
-    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, filter.as_ref())).await.map_err(|error| match error {
+    let assistant = state.storage().get_assistant(assistant_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;

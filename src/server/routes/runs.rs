@@ -12,10 +12,10 @@ use uuid::Uuid;
 use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::python::CheckpointOp;
 use crate::runs::{CancelAction, RunChannel, RunEvent, wait_result};
 use crate::server::AppState;
 use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, sse_response, thread_result, wait_response};
+use crate::server::service::ending::{self, thread_visible};
 use crate::server::service::runs::{Answer, Created, OnDisconnect, RunCreate, create_run};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
@@ -117,17 +117,6 @@ async fn batch(State(state): State<AppState>, auth: Auth, ApiJson(bodies): ApiJs
 }
 
 
-
-
-/// Checks the parent thread against the event's filter: `Ok(false)` when hidden or missing.
-async fn thread_visible(state: &AppState, thread_id: Uuid, filter: Option<crate::auth::Filter>) -> Result<bool, ApiError> {
-    match state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await {
-        Ok(_) => Ok(true),
-        Err(StorageError::NotFound) => Ok(false),
-        Err(other) => Err(other.into()),
-    }
-}
-
 async fn list(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let pairs = query_pairs(query.as_deref())?;
@@ -144,7 +133,7 @@ async fn list(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<S
     {
         return Err(ApiError::not_found(format!("Thread with ID {thread_id} not found")));
     }
-    let runs = state.storage().run(move |storage| storage.list_runs(thread_id, status, limit.clamp(0, 10_000), offset.max(0))).await?;
+    let runs = state.storage().list_runs(thread_id, status, limit.clamp(0, 10_000), offset.max(0)).await?;
     let views = runs
         .iter()
         .map(|run| {
@@ -165,7 +154,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread,
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
         return Err(ApiError::not_found(format!("Thread with ID {thread_id} not found")));
     }
-    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().get_run(thread_id, run_id).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
@@ -179,16 +168,11 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath((raw_thread, 
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Delete).cloned()).await? {
         return Err(ApiError::not_found("Not Found"));
     }
-    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().get_run(thread_id, run_id).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("Run not found"),
         other => other.into(),
     })?;
-    // A run that ended before the cancellation reached it is deleted like a finished one.
-    let cancelled = run.status.is_active() && state.runs().cancel(&run, CancelAction::Rollback).await.map_err(ApiError::internal)?;
-    if !cancelled {
-        let _ = state.python().checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
-        state.storage().run(move |storage| storage.delete_run(run_id)).await?;
-    }
+    ending::delete(&state, &run).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -207,7 +191,7 @@ async fn join(
     }
     let base = format!("/threads/{thread_id}/runs/{run_id}");
     let headers = location_headers(&format!("{base}/join"), &base);
-    let run = match state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await {
+    let run = match state.storage().get_run(thread_id, run_id).await {
         Ok(run) => run,
         Err(StorageError::NotFound) => {
             return Ok((headers, axum::Json(json!({"__error__": {"error": "HTTPException", "message": "404: Run not found"}}))).into_response());
@@ -238,28 +222,19 @@ async fn join_stream(
     let thread_id = path_uuid(&raw_thread, "thread")?;
     let run_id = path_uuid(&raw_run, "run")?;
     let pairs = query_pairs(query.as_deref())?;
-    let mut modes: Vec<String> = Vec::new();
-    for (key, value) in &pairs {
-        if key != "stream_mode" || value.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Vec<String>>(value) {
-            Ok(list) => modes.extend(list),
-            Err(_) => modes.push(value.clone()),
-        }
-    }
+    let modes = respond::join_stream_modes(&pairs);
     let authorization = auth.authorize(Endpoint::ThreadsStream { thread_id: thread_id.to_string() }).await?;
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
         return Ok(sse_error("404: Thread not found"));
     }
-    let run = match state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await {
+    let run = match state.storage().get_run(thread_id, run_id).await {
         Ok(run) => run,
         Err(StorageError::NotFound) => return Ok(sse_error("404: Run not found")),
         Err(other) => return Err(other.into()),
     };
     let base = format!("/threads/{thread_id}/runs/{run_id}");
     let headers = location_headers(&format!("{base}/stream"), &base);
-    let last_event_id = request_headers.get("last-event-id").and_then(|value| value.to_str().ok()).map(str::to_string);
+    let last_event_id = respond::last_event_id(&request_headers);
     let channel = match state.runs().existing_channel(run_id) {
         Some(channel) => channel,
         None if run.status.is_active() => state.runs().open_channel(&run, run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false)).await,
@@ -302,7 +277,7 @@ async fn cancel(
     if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Update).cloned()).await? {
         return Err(ApiError::not_found("No runs found to cancel."));
     }
-    let run = state.storage().run(move |storage| storage.get_run(thread_id, run_id)).await.map_err(|error| match error {
+    let run = state.storage().get_run(thread_id, run_id).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::not_found("No runs found to cancel."),
         other => other.into(),
     })?;
@@ -359,15 +334,7 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
                 CancelStatus::All => (None, "all"),
             };
             let authorization = auth.authorize(Endpoint::RunsCancel { thread_id: None, run_ids: None, status: Some(name.into()), action: action_name.into() }).await?;
-            let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
-            let runs = state.storage().run(move |storage| storage.all_active_runs(filter_status)).await?;
-            let mut visible = Vec::new();
-            for run in runs {
-                if thread_visible(&state, run.thread_id, filter.clone()).await? {
-                    visible.push(run);
-                }
-            }
-            visible
+            ending::active_on_visible_threads(&state, filter_status, authorization.filter(Resource::Threads, Action::Update).cloned()).await?
         }
         (None, true) => {
             let (Some(thread_id), Some(run_ids)) = (body.thread_id, body.run_ids.clone()) else {
@@ -379,8 +346,7 @@ async fn cancel_many(State(state): State<AppState>, auth: Auth, RawQuery(query):
             if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Update).cloned()).await? {
                 return Err(ApiError::not_found("No runs found to cancel."));
             }
-            let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
-            active.into_iter().filter(|run| run_ids.contains(&run.run_id)).collect()
+            ending::active_among(&state, thread_id, &run_ids).await?
         }
     };
     if runs.is_empty() {
@@ -404,21 +370,8 @@ async fn thread_stream(
 ) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
     let pairs = query_pairs(query.as_deref())?;
-    let mut modes = Vec::new();
-    for (key, value) in &pairs {
-        if (key == "stream_modes" || key == "stream_mode") && !value.is_empty() {
-            for mode in value.split(',').map(str::trim) {
-                if !["run_modes", "lifecycle", "state_update"].contains(&mode) {
-                    return Err(ApiError::validation(format!("Invalid stream mode: {mode}")));
-                }
-                modes.push(mode.to_string());
-            }
-        }
-    }
-    if modes.is_empty() {
-        modes.push("run_modes".to_string());
-    }
-    let last_event_id = request_headers.get("last-event-id").and_then(|value| value.to_str().ok()).map(str::to_string);
+    let modes = respond::thread_stream_modes(&pairs)?;
+    let last_event_id = respond::last_event_id(&request_headers);
     if let Some(id) = &last_event_id
         && !crate::runs::valid_last_event_id(id)
     {

@@ -33,7 +33,7 @@ fn not_found(thread_id: Uuid) -> ApiError {
 async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint: Endpoint) -> Result<Thread, ApiError> {
     let authorization = auth.authorize(endpoint).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+    state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })
@@ -111,7 +111,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsUpdateState { thread_id }).await?;
     let read = authorization.filter(Resource::Threads, Action::Read).cloned();
-    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, read.as_ref())).await.map_err(|error| match error {
+    let thread = state.storage().get_thread(thread_id, read).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
@@ -126,7 +126,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
             format!("Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) or run it once first."),
         ));
     };
-    let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
+    let active = state.storage().active_runs(thread_id).await?;
     if !active.is_empty() {
         let ids: Vec<String> = active.iter().map(|run| run.run_id.to_string()).collect();
         return Err(ApiError::new(StatusCode::CONFLICT, format!("Thread {thread_id} has in-flight runs: {}", ids.join(", "))));
@@ -149,7 +149,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         status: if has_next { ThreadStatus::Interrupted } else { ThreadStatus::Idle },
         error: None,
     };
-    state.storage().run(move |storage| storage.finish_thread(thread_id, &outcome, now_micros())).await?;
+    state.storage().finish_thread(thread_id, outcome, now_micros()).await?;
     let checkpoint = updated.get("checkpoint").cloned().unwrap_or(Value::Null);
     Ok(axum::Json(json!({
         "checkpoint": checkpoint,

@@ -102,7 +102,7 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
     let key = string_from(&effective, "key", request.key);
     let value = effective.get("value").and_then(Value::as_object).cloned().unwrap_or(request.value);
     let guard = value_guard(&authorization, Action::Put);
-    if !state.storage().run(move |storage| storage.put_item(&namespace, &key, &value, guard.as_ref(), now_micros())).await? {
+    if !state.storage().put_item(namespace, key, value, guard, now_micros()).await? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden: the item does not pass the store filter of your auth handler"));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -124,7 +124,7 @@ async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): Ra
     let effective = event_value(&authorization, Action::Get);
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
     let key = string_from(&effective, "key", key);
-    let item = state.storage().run(move |storage| storage.get_item(&namespace, &key)).await?;
+    let item = state.storage().get_item(namespace, key).await?;
     let item = match (item, value_guard(&authorization, Action::Get)) {
         (Some(item), Some(guard)) => store_filter::matches(&item.value, &guard).map_err(ApiError::internal)?.then_some(item),
         (item, _) => item,
@@ -145,7 +145,7 @@ async fn delete_item(State(state): State<AppState>, auth: Auth, ApiJson(request)
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(request.namespace);
     let key = string_from(&effective, "key", request.key);
     let guard = value_guard(&authorization, Action::Delete);
-    state.storage().run(move |storage| storage.delete_item(&namespace, &key, guard.as_ref())).await?;
+    state.storage().delete_item(namespace, key, guard).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,7 +192,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let auth_filter = value_guard(&authorization, Action::Search);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let items = state.storage().run(move |storage| storage.items_under(&prefix)).await?;
+    let items = state.storage().items_under(prefix).await?;
     let filters: Vec<&Map<String, Value>> = [request_filter.as_ref(), auth_filter.as_ref()].into_iter().flatten().collect();
     let page: Vec<Value> = store::matching_page(&items, &filters, limit, offset)
         .map_err(|error| match error {
@@ -243,7 +243,7 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let all = state.storage().run(|storage| storage.namespaces()).await?;
+    let all = state.storage().namespaces().await?;
     let conditions = [Condition::Prefix(prefix), Condition::Suffix(suffix)];
     let page = store::namespace_page(all, &conditions, max_depth.and_then(|depth| usize::try_from(depth).ok()), limit, offset);
     Ok(axum::Json(json!({"namespaces": page})))

@@ -175,7 +175,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let sort_by = request.sort_by.unwrap_or(ThreadSortBy::UpdatedAt);
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
     // One extra row tells whether a next page exists.
-    let mut rows = state.storage().run(move |storage| storage.search_threads(&query, sort_by, sort_order, limit + 1, offset)).await?;
+    let mut rows = state.storage().search_threads(query, sort_by, sort_order, limit + 1, offset).await?;
     let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let page: Vec<Value> = rows
@@ -253,7 +253,7 @@ fn lookup(value: &Value, steps: &[Step]) -> Value {
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<ThreadFilters>) -> Result<axum::Json<Value>, ApiError> {
     let query = authorized_query(&auth, filters, 0, 0).await?;
-    let count = state.storage().run(move |storage| storage.count_threads(&query)).await?;
+    let count = state.storage().count_threads(query).await?;
     Ok(axum::Json(Value::from(count)))
 }
 
@@ -261,7 +261,7 @@ async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPat
     let thread_id = path_uuid(&raw, "thread")?;
     let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    let thread = state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+    let thread = state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
@@ -282,7 +282,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
     let authorization = auth.authorize(Endpoint::ThreadsUpdate { thread_id, metadata: metadata.clone() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Update, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
-    let thread = state.storage().run(move |storage| storage.patch_thread(thread_id, &metadata, filter.as_ref(), now_micros())).await?;
+    let thread = state.storage().patch_thread(thread_id, metadata, filter, now_micros()).await?;
     let minimal = headers.get_all("prefer").iter().any(|value| value.to_str().is_ok_and(|text| text.contains("return=minimal")));
     if minimal {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -296,9 +296,9 @@ async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath
     let targets = vec![(thread_id, authorization.filter(Resource::Threads, Action::Delete).cloned())];
     let deleted = state
         .runs()
-        .delete_threads(&[thread_id], move |storage| storage.delete_threads(&targets, Hidden::Skip).map(|deleted| (deleted.len(), deleted)))
+        .delete_threads(&[thread_id], state.storage().delete_threads(targets, Hidden::Skip))
         .await?;
-    if deleted == 0 {
+    if deleted.thread_ids.is_empty() {
         return Err(not_found(thread_id));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -337,8 +337,9 @@ async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJ
     let targets: Vec<(Uuid, Option<Filter>)> = ids.iter().copied().zip(authorization.events.iter().skip(1).map(|event| event.filter.clone())).collect();
     let pruned = state
         .runs()
-        .delete_threads(&ids, move |storage| storage.delete_threads(&targets, Hidden::Refuse).map(|deleted| (deleted.len(), deleted)))
+        .delete_threads(&ids, state.storage().delete_threads(targets, Hidden::Refuse))
         .await
+        .map(|deleted| deleted.thread_ids.len())
         .map_err(|error| match error {
             StorageError::NotFound => ApiError::not_found("At least one thread not found or not authorized"),
             other => other.into(),

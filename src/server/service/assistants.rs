@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::runs::CancelAction;
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::storage::{AssistantCascade, CronQuery, CronSortBy, SortOrder, Storage, StorageError, StorageResult, ThreadQuery, ThreadSortBy};
+use crate::storage::{AssistantCascade, CronQuery, CronSortBy, SortOrder, StorageError, StorageHandle, StorageResult, ThreadQuery, ThreadSortBy};
 
 /// Deletes an assistant the caller may delete. The cascade touches only what the caller may
 /// delete, each record authorized on its own (a second round trip): its crons (all of them, or
@@ -22,11 +22,12 @@ pub(in crate::server) async fn delete(state: &AppState, auth: &Auth, assistant_i
     let authorization = auth.authorize(Endpoint::AssistantsDelete { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Delete).cloned();
     let visible = filter.clone();
-    state.storage().run(move |storage| storage.get_assistant(assistant_id, visible.as_ref())).await.map_err(|error| match error {
+    state.storage().get_assistant(assistant_id, visible).await.map_err(|error| match error {
         StorageError::NotFound => missing(),
         other => other.into(),
     })?;
-    let (cron_ids, thread_ids) = state.storage().run(move |storage| Ok((crons_of(storage, assistant_id)?, if delete_threads { threads_of(storage, assistant_id)? } else { Vec::new() }))).await?;
+    let cron_ids = crons_of(state.storage(), assistant_id).await?;
+    let thread_ids = if delete_threads { threads_of(state.storage(), assistant_id).await? } else { Vec::new() };
     let mut cascade = AssistantCascade::default();
     if !cron_ids.is_empty() {
         let per_cron = auth.authorize(Endpoint::CronsDeleteEach { cron_ids: cron_ids.clone() }).await?;
@@ -38,7 +39,7 @@ pub(in crate::server) async fn delete(state: &AppState, auth: &Auth, assistant_i
     }
     state
         .runs()
-        .delete_threads(&thread_ids, move |storage| storage.delete_assistant(assistant_id, filter.as_ref(), &cascade).map(|deleted| ((), deleted)))
+        .delete_threads(&thread_ids, state.storage().delete_assistant(assistant_id, filter, cascade))
         .await
         .map_err(|error| match error {
             StorageError::NotFound => missing(),
@@ -47,50 +48,48 @@ pub(in crate::server) async fn delete(state: &AppState, auth: &Auth, assistant_i
         })?;
     // Its runs on the threads that stay are interrupted, where the caller may update the thread.
     let update = authorization.filter(Resource::Threads, Action::Update).cloned();
-    let runs = state
-        .storage()
-        .run(move |storage| {
-            let mut visible = Vec::new();
-            for run in storage.all_active_runs(None)?.into_iter().filter(|run| run.assistant_id == assistant_id) {
-                if storage.get_thread(run.thread_id, update.as_ref()).is_ok() {
-                    visible.push(run);
-                }
-            }
-            Ok(visible)
-        })
-        .await?;
-    for run in &runs {
-        state.runs().cancel(run, CancelAction::Interrupt).await.map_err(ApiError::internal)?;
+    for run in state.storage().all_active_runs(None).await?.into_iter().filter(|run| run.assistant_id == assistant_id) {
+        if state.storage().get_thread(run.thread_id, update.clone()).await.is_ok() {
+            state.runs().cancel(&run, CancelAction::Interrupt).await.map_err(ApiError::internal)?;
+        }
     }
     Ok(())
 }
 
 /// The ids of every cron of this assistant.
-fn crons_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
+async fn crons_of(storage: &StorageHandle, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
     let query = CronQuery { assistant_id: Some(assistant_id), ..CronQuery::default() };
-    every_page(|offset| Ok(storage.search_crons(&query, CronSortBy::CreatedAt, SortOrder::Asc, PAGE, offset)?.into_iter().map(|cron| cron.cron_id).collect()))
-}
-
-/// The ids of every thread whose `metadata.assistant_id` is this assistant.
-fn threads_of(storage: &dyn Storage, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
-    let mut metadata = Map::new();
-    metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
-    let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
-    every_page(|offset| Ok(storage.search_threads(&query, ThreadSortBy::CreatedAt, SortOrder::Asc, PAGE, offset)?.into_iter().map(|thread| thread.thread_id).collect()))
-}
-
-const PAGE: i64 = 1000;
-
-/// Reads pages of `PAGE` ids from offset 0 until a short page.
-fn every_page(page: impl Fn(i64) -> StorageResult<Vec<Uuid>>) -> StorageResult<Vec<Uuid>> {
     let mut ids = Vec::new();
     loop {
-        let next = page(i64::try_from(ids.len()).unwrap_or(i64::MAX))?;
-        let full = i64::try_from(next.len()).unwrap_or(0) == PAGE;
-        ids.extend(next);
+        let page = storage.search_crons(query.clone(), CronSortBy::CreatedAt, SortOrder::Asc, PAGE, offset(&ids)).await?;
+        let full = page.len() == PAGE_LEN;
+        ids.extend(page.into_iter().map(|cron| cron.cron_id));
         if !full {
             return Ok(ids);
         }
     }
 }
 
+/// The ids of every thread whose `metadata.assistant_id` is this assistant.
+async fn threads_of(storage: &StorageHandle, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
+    let mut metadata = Map::new();
+    metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
+    let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
+    let mut ids = Vec::new();
+    loop {
+        let page = storage.search_threads(query.clone(), ThreadSortBy::CreatedAt, SortOrder::Asc, PAGE, offset(&ids)).await?;
+        let full = page.len() == PAGE_LEN;
+        ids.extend(page.into_iter().map(|thread| thread.thread_id));
+        if !full {
+            return Ok(ids);
+        }
+    }
+}
+
+/// Ids are read in pages of this many.
+const PAGE: i64 = 1000;
+const PAGE_LEN: usize = 1000;
+
+fn offset(ids: &[Uuid]) -> i64 {
+    i64::try_from(ids.len()).unwrap_or(i64::MAX)
+}

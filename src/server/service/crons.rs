@@ -21,7 +21,7 @@ const CONCURRENT_FIRINGS: usize = 16;
 /// the next tick never reads a cron whose next firing is not stored yet.
 pub(in crate::server) async fn fire_due_crons(state: &AppState) {
     let now = now_micros();
-    let due = match state.storage().run(move |storage| storage.due_crons(now)).await {
+    let due = match state.storage().due_crons(now).await {
         Ok(due) => due,
         Err(error) => {
             tracing::error!(%error, "cannot read due crons");
@@ -56,7 +56,7 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
         .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
         .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
     let cron_id = cron.cron_id;
-    if let Err(error) = state.storage().run(move |storage| storage.set_cron_next_run(cron_id, next, now)).await {
+    if let Err(error) = state.storage().set_cron_next_run(cron_id, next, now).await {
         tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
         return;
     }

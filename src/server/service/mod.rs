@@ -4,5 +4,6 @@
 
 pub(in crate::server) mod assistants;
 pub(in crate::server) mod crons;
+pub(in crate::server) mod ending;
 pub(in crate::server) mod runs;
 pub(in crate::server) mod threads;

@@ -224,12 +224,12 @@ pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_
             )));
         }
     };
-    let assistant = state.storage().run(move |storage| storage.get_assistant(assistant_id, None)).await.map_err(|error| match error {
+    let assistant = state.storage().get_assistant(assistant_id, None).await.map_err(|error| match error {
         StorageError::NotFound => thread_or_assistant_missing(),
         other => other.into(),
     })?;
     let existing_thread = match thread_id {
-        Some(id) => match state.storage().run(move |storage| storage.get_thread(id, None)).await {
+        Some(id) => match state.storage().get_thread(id, None).await {
             Ok(thread) => Some(thread),
             Err(StorageError::NotFound) => None,
             Err(other) => return Err(other.into()),
@@ -381,7 +381,7 @@ pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_
     }
 
     // Multitask strategies against the thread's active runs.
-    let active = state.storage().run(move |storage| storage.active_runs(thread_id)).await?;
+    let active = state.storage().active_runs(thread_id).await?;
     if !active.is_empty() {
         match multitask {
             MultitaskStrategy::Reject => {

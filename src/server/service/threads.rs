@@ -36,10 +36,9 @@ pub(in crate::server) async fn create_idle(
         interrupts: Map::new(),
         error: None,
     };
-    let runs = state.runs().clone();
     state
-        .storage()
-        .run(move |storage| runs.create_unless_deleting(thread_id, || storage.create_thread(&thread, if_exists, filter.as_ref())))
+        .runs()
+        .create_unless_deleting(thread_id, state.storage().create_thread(thread, if_exists, filter))
         .await
         .map_err(|error| match error {
             StorageError::Conflict => taken(),
@@ -53,7 +52,7 @@ pub(in crate::server) async fn create_idle(
 /// not be written are removed again. A missing (or hidden) source answers 409, like the
 /// reference.
 pub(in crate::server) async fn copy(state: &AppState, thread_id: Uuid, new_thread_id: Uuid, filter: Option<Filter>) -> Result<Thread, ApiError> {
-    let source = state.storage().run(move |storage| storage.get_thread(thread_id, filter.as_ref())).await.map_err(|error| match error {
+    let source = state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => ApiError::reason(StatusCode::CONFLICT),
         other => other.into(),
     })?;
@@ -61,7 +60,7 @@ pub(in crate::server) async fn copy(state: &AppState, thread_id: Uuid, new_threa
     python.checkpoints(CheckpointOp::CopyThread { from: thread_id, to: new_thread_id }).await.map_err(ApiError::internal)?;
     let now = now_micros();
     let copy = Thread { thread_id: new_thread_id, created_at: now, updated_at: now, state_updated_at: now, status: ThreadStatus::Idle, config: Map::new(), ..source };
-    match state.storage().run(move |storage| storage.create_thread(&copy, IfExists::Raise, None)).await {
+    match state.storage().create_thread(copy, IfExists::Raise, None).await {
         Ok(copied) => Ok(copied),
         Err(error) => {
             if let Err(cleanup) = python.checkpoints(CheckpointOp::DeleteThreads(vec![new_thread_id])).await {
