@@ -510,6 +510,11 @@ fn errors_are_detail_bodies() {
         (ALICE, "POST", "/threads/search".into(), Some(r#"{"limit": "ten"}"#.into()), 422),
         (ALICE, "POST", "/runs/crons".into(), Some(r#"{"assistant_id": "agent", "schedule": "every day"}"#.into()), 422),
         (ALICE, "GET", "/threads/not-a-uuid".into(), None, 422),
+        // An array is not a struct's fields in order (serde would read it so), and no message
+        // names a Rust type.
+        (ALICE, "POST", "/threads".into(), Some(format!(r#"["{unknown}", {{"via": "array"}}, null, null, null]"#)), 422),
+        (ALICE, "PUT", "/store/items".into(), Some(r#"[["alice", "arr"], "k", {"v": 1}, null, null]"#.into()), 422),
+        (ALICE, "POST", "/runs/batch".into(), Some(r#"[["agent"]]"#.into()), 422),
         (ALICE, "GET", format!("/threads/{unknown}"), None, 404),
         (ALICE, "PATCH", format!("/threads/{unknown}"), Some("{}".into()), 404),
         (ALICE, "DELETE", format!("/threads/{unknown}"), None, 404),

@@ -3,13 +3,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{page_bounds, pagination_headers, strip_reserved_metadata};
+use super::{Page, strip_reserved_metadata};
 use crate::assistants::{Assistant, system_assistant_id};
 use crate::auth::{Action, Authorization, Endpoint, Resource};
 use crate::error::ApiError;
@@ -295,18 +295,13 @@ async fn authorized_query(state: &AppState, auth: &Auth, filters: AssistantFilte
 }
 
 async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<AssistantSearchRequest>) -> Result<Response, ApiError> {
-    let (limit, offset) = page_bounds(request.limit, request.offset)?;
-    let query = authorized_query(&state, &auth, request.filters, limit, offset).await?;
+    let page = Page::new(request.limit, request.offset)?;
+    let query = authorized_query(&state, &auth, request.filters, page.limit, page.offset).await?;
     let sort_by = request.sort_by.unwrap_or(AssistantSortBy::CreatedAt);
     // `sort_by` without `sort_order` is descending, like the reference.
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    let mut rows = state.storage().search_assistants(query, sort_by, sort_order, limit + 1, offset).await?;
-    let page_size = usize::try_from(limit).unwrap_or(10);
-    let has_more = rows.len() > page_size;
-    rows.truncate(page_size);
-    let page: Vec<Value> = rows.iter().map(|assistant| view(assistant, request.select.as_deref())).collect();
-    let headers = pagination_headers(usize::try_from(offset).unwrap_or(0), page_size, page.len(), has_more);
-    Ok((headers, axum::Json(Value::Array(page))).into_response())
+    let rows = state.storage().search_assistants(query, sort_by, sort_order, page.rows(), page.offset).await?;
+    Ok(page.answer(rows, |assistant| view(assistant, request.select.as_deref())))
 }
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<AssistantFilters>) -> Result<axum::Json<Value>, ApiError> {
@@ -324,7 +319,7 @@ struct VersionsRequest {
 
 async fn versions(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, ApiJson(request): ApiJson<VersionsRequest>) -> Result<axum::Json<Value>, ApiError> {
     let assistant_id = resolve_id(&state, &raw)?;
-    let (limit, offset) = page_bounds(request.limit, request.offset)?;
+    let Page { limit, offset } = Page::new(request.limit, request.offset)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
     let metadata = request.metadata.filter(|map| !map.is_empty());

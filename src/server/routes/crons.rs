@@ -3,13 +3,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{page_bounds, pagination_headers, path_uuid, strip_reserved_metadata};
+use super::{Page, path_uuid, strip_reserved_metadata};
 use crate::assistants::system_assistant_id;
 use crate::auth::{Action, Endpoint, Resource};
 use crate::crons::{Cron, Schedule, next_run, parse_timestamp, time_zone};
@@ -388,17 +388,12 @@ async fn authorized_query(state: &AppState, auth: &Auth, filters: CronFilters, l
 }
 
 async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<CronSearch>) -> Result<Response, ApiError> {
-    let (limit, offset) = page_bounds(request.limit, request.offset)?;
-    let query = authorized_query(&state, &auth, request.filters, limit, offset).await?;
+    let page = Page::new(request.limit, request.offset)?;
+    let query = authorized_query(&state, &auth, request.filters, page.limit, page.offset).await?;
     let sort_by = request.sort_by.unwrap_or(CronSortBy::CreatedAt);
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    let mut rows = state.storage().search_crons(query, sort_by, sort_order, limit + 1, offset).await?;
-    let page_size = usize::try_from(limit).unwrap_or(10);
-    let has_more = rows.len() > page_size;
-    rows.truncate(page_size);
-    let page: Vec<Value> = rows.iter().map(|cron| view(cron, request.select.as_deref())).collect();
-    let headers = pagination_headers(usize::try_from(offset).unwrap_or(0), page_size, page.len(), has_more);
-    Ok((headers, axum::Json(Value::Array(page))).into_response())
+    let rows = state.storage().search_crons(query, sort_by, sort_order, page.rows(), page.offset).await?;
+    Ok(page.answer(rows, |cron| view(cron, request.select.as_deref())))
 }
 
 async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJson<CronFilters>) -> Result<axum::Json<Value>, ApiError> {

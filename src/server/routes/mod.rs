@@ -11,6 +11,7 @@ pub(super) mod threads;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use uuid::Uuid;
 
@@ -41,31 +42,49 @@ pub(super) fn all() -> [Routes; 8] {
     [system::router(), assistants::router(), graphs::router(), crons::router(), runs::router(), state::router(), threads::router(), store::router()]
 }
 
-/// `X-Pagination-Next` when more rows follow; `X-Pagination-Total` as the reference computes
-/// it (a lower bound `offset+limit+1` when there is a next page).
-pub(super) fn pagination_headers(offset: usize, limit: usize, returned: usize, has_more: bool) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    let next = offset.saturating_add(limit);
-    if has_more {
-        headers.insert("x-pagination-next", HeaderValue::from(next));
-        headers.insert("x-pagination-total", HeaderValue::from(next + 1));
-    } else {
-        headers.insert("x-pagination-total", HeaderValue::from(offset + returned));
-    }
-    headers
+/// A search's page: `limit` (1..=1000, default 10) and `offset` (≥ 0, default 0). Storage is
+/// asked for one row more than the page, which tells whether a next page exists.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Page {
+    pub(super) limit: i64,
+    pub(super) offset: i64,
 }
 
-/// `limit` (1..=1000, default 10) and `offset` (≥ 0, default 0) of a search body.
-pub(super) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
-    let limit = limit.unwrap_or(10);
-    let offset = offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
+impl Page {
+    pub(super) fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Self, ApiError> {
+        let limit = limit.unwrap_or(10);
+        let offset = offset.unwrap_or(0);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
+        }
+        if offset < 0 {
+            return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
+        }
+        Ok(Self { limit, offset })
     }
-    if offset < 0 {
-        return Err(ApiError::validation(format!("offset: {offset} is less than the minimum of 0")));
+
+    /// How many rows to read.
+    pub(super) fn rows(self) -> i64 {
+        self.limit + 1
     }
-    Ok((limit, offset))
+
+    /// The answer: the page's rows as `view` shows them, with `X-Pagination-Total` as the
+    /// reference computes it (a lower bound `offset+limit+1` when there is a next page) and
+    /// `X-Pagination-Next` when more rows follow.
+    pub(super) fn answer<T>(self, mut rows: Vec<T>, view: impl Fn(&T) -> serde_json::Value) -> Response {
+        let (limit, offset) = (usize::try_from(self.limit).unwrap_or(10), usize::try_from(self.offset).unwrap_or(0));
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        let mut headers = HeaderMap::new();
+        let next = offset.saturating_add(limit);
+        if has_more {
+            headers.insert("x-pagination-next", HeaderValue::from(next));
+            headers.insert("x-pagination-total", HeaderValue::from(next + 1));
+        } else {
+            headers.insert("x-pagination-total", HeaderValue::from(offset + rows.len()));
+        }
+        (headers, axum::Json(serde_json::Value::Array(rows.iter().map(view).collect()))).into_response()
+    }
 }
 
 /// A path id that must be a UUID; `what` names it in the 422 (`thread`, `run`, `cron`).

@@ -18,7 +18,7 @@ use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, ss
 use crate::server::service::ending::{self, thread_visible};
 use crate::server::service::runs::{Answer, Created, OnDisconnect, RunCreate, create_run};
 use crate::server::auth::Auth;
-use crate::server::extract::{ApiJson, ApiPath};
+use crate::server::extract::{ApiJson, ApiJsonList, ApiPath};
 use crate::storage::{Run, RunStatus, StorageError};
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -104,7 +104,7 @@ async fn create_stateless_wait(State(state): State<AppState>, auth: Auth, ApiJso
     answer(state, auth, None, body, Answer::Wait).await
 }
 
-async fn batch(State(state): State<AppState>, auth: Auth, ApiJson(bodies): ApiJson<Vec<RunCreate>>) -> Result<axum::Json<Value>, ApiError> {
+async fn batch(State(state): State<AppState>, auth: Auth, ApiJsonList(bodies): ApiJsonList<RunCreate>) -> Result<axum::Json<Value>, ApiError> {
     if bodies.is_empty() {
         return Err(ApiError::validation("the batch must hold at least one run"));
     }

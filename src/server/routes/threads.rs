@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{page_bounds, pagination_headers, path_uuid, strip_reserved_metadata};
+use super::{Page, path_uuid, strip_reserved_metadata};
 use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
 use crate::server::{AppState, service};
@@ -168,29 +168,21 @@ async fn authorized_query(auth: &Auth, filters: ThreadFilters, limit: i64, offse
 }
 
 async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadSearch>) -> Result<Response, ApiError> {
-    let (limit, offset) = page_bounds(request.limit, request.offset)?;
+    let page = Page::new(request.limit, request.offset)?;
     let extract = request.extract.map(parse_extract).transpose()?;
-    let mut query = authorized_query(&auth, request.filters, limit, offset).await?;
+    let mut query = authorized_query(&auth, request.filters, page.limit, page.offset).await?;
     query.ids = request.ids;
     let sort_by = request.sort_by.unwrap_or(ThreadSortBy::UpdatedAt);
     let sort_order = request.sort_order.unwrap_or(SortOrder::Desc);
-    // One extra row tells whether a next page exists.
-    let mut rows = state.storage().search_threads(query, sort_by, sort_order, limit + 1, offset).await?;
-    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let page: Vec<Value> = rows
-        .iter()
-        .map(|thread| {
-            let mut out = view(thread, request.select.as_deref());
-            if let Some(extract) = &extract {
-                let full = view(thread, None);
-                out["extracted"] = Value::Object(extract.iter().map(|(alias, path)| (alias.clone(), lookup(&full, path))).collect());
-            }
-            out
-        })
-        .collect();
-    let headers = pagination_headers(usize::try_from(offset).unwrap_or(0), usize::try_from(limit).unwrap_or(10), page.len(), has_more);
-    Ok((headers, axum::Json(Value::Array(page))).into_response())
+    let rows = state.storage().search_threads(query, sort_by, sort_order, page.rows(), page.offset).await?;
+    Ok(page.answer(rows, |thread| {
+        let mut out = view(thread, request.select.as_deref());
+        if let Some(extract) = &extract {
+            let full = view(thread, None);
+            out["extracted"] = Value::Object(extract.iter().map(|(alias, path)| (alias.clone(), lookup(&full, path))).collect());
+        }
+        out
+    }))
 }
 
 /// A parsed `extract` path: `values.messages[-1].content` → keys and indexes.

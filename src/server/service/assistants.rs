@@ -59,15 +59,11 @@ pub(in crate::server) async fn delete(state: &AppState, auth: &Auth, assistant_i
 /// The ids of every cron of this assistant.
 async fn crons_of(storage: &StorageHandle, assistant_id: Uuid) -> StorageResult<Vec<Uuid>> {
     let query = CronQuery { assistant_id: Some(assistant_id), ..CronQuery::default() };
-    let mut ids = Vec::new();
-    loop {
-        let page = storage.search_crons(query.clone(), CronSortBy::CreatedAt, SortOrder::Asc, PAGE, offset(&ids)).await?;
-        let full = page.len() == PAGE_LEN;
-        ids.extend(page.into_iter().map(|cron| cron.cron_id));
-        if !full {
-            return Ok(ids);
-        }
-    }
+    every_page(|offset| {
+        let page = storage.search_crons(query.clone(), CronSortBy::CreatedAt, SortOrder::Asc, PAGE, offset);
+        async move { Ok(page.await?.into_iter().map(|cron| cron.cron_id).collect()) }
+    })
+    .await
 }
 
 /// The ids of every thread whose `metadata.assistant_id` is this assistant.
@@ -75,21 +71,24 @@ async fn threads_of(storage: &StorageHandle, assistant_id: Uuid) -> StorageResul
     let mut metadata = Map::new();
     metadata.insert("assistant_id".to_string(), Value::from(assistant_id.to_string()));
     let query = ThreadQuery { metadata: Some(metadata), ..ThreadQuery::default() };
+    every_page(|offset| {
+        let page = storage.search_threads(query.clone(), ThreadSortBy::CreatedAt, SortOrder::Asc, PAGE, offset);
+        async move { Ok(page.await?.into_iter().map(|thread| thread.thread_id).collect()) }
+    })
+    .await
+}
+
+const PAGE: i64 = 1000;
+
+/// Reads pages of `PAGE` ids from offset 0 until a short page.
+async fn every_page<F: Future<Output = StorageResult<Vec<Uuid>>>>(page: impl Fn(i64) -> F) -> StorageResult<Vec<Uuid>> {
     let mut ids = Vec::new();
     loop {
-        let page = storage.search_threads(query.clone(), ThreadSortBy::CreatedAt, SortOrder::Asc, PAGE, offset(&ids)).await?;
-        let full = page.len() == PAGE_LEN;
-        ids.extend(page.into_iter().map(|thread| thread.thread_id));
+        let next = page(i64::try_from(ids.len()).unwrap_or(i64::MAX)).await?;
+        let full = i64::try_from(next.len()).unwrap_or(0) == PAGE;
+        ids.extend(next);
         if !full {
             return Ok(ids);
         }
     }
-}
-
-/// Ids are read in pages of this many.
-const PAGE: i64 = 1000;
-const PAGE_LEN: usize = 1000;
-
-fn offset(ids: &[Uuid]) -> i64 {
-    i64::try_from(ids.len()).unwrap_or(i64::MAX)
 }
