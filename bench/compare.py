@@ -94,7 +94,11 @@ class Harness:
         env["VIRTUAL_ENV"] = str(self.ref_venv)
         env["PATH"] = f"{self.ref_venv / 'bin'}:{env.get('PATH', '')}"
         env.pop("PYTHONHOME", None)
-        if kind == "reference":
+        if kind == "reference" and self.args.baseline:
+            # Another graphward build in the reference's place: before/after a change, one run.
+            cmd = [str(self.args.baseline), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(app / "langgraph.json"),
+                   "--database", str(app / "state.db")]
+        elif kind == "reference":
             env.update({"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false"})
             cmd = [str(self.ref_venv / "bin" / "langgraph"), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(app / "langgraph.json")]
             if os.environ.get("BENCH_REF_RELOAD", "0") != "1":
@@ -363,6 +367,7 @@ class Harness:
             "rows": rows,
             "auth_round_trip": self.auth,
             "targets": targets,
+            "baseline": str(self.args.baseline) if self.args.baseline else None,
         }
         data["table"] = render(data)
         return data
@@ -402,6 +407,8 @@ def render(data: dict) -> str:
         lines.append([row["route"], str(row["concurrency"]), cell_rate(ref), cell_rate(gw),
                       f"{row['ratio']:.1f}x" if row["ratio"] else "n/a", cell_lat(ref), cell_lat(gw), targets, "; ".join(notes)])
     out = [bl.render_table(headers, lines), ""]
+    if data.get("baseline"):
+        out.insert(0, f"--baseline: the `reference` columns are graphward {data['baseline']} (targets do not apply)\n")
     ref, gw = data["servers"]["reference"], data["servers"]["graphward"]
 
     def mib(value):
@@ -456,6 +463,7 @@ def main() -> None:
     parser.add_argument("--graphward", type=Path, required=True)
     parser.add_argument("--app", type=Path, default=bl.REPO)
     parser.add_argument("--out", type=Path, default=bl.OUT / "compare.json")
+    parser.add_argument("--baseline", type=Path, help="a graphward binary to run in the reference's place (before/after a change)")
     args = parser.parse_args()
     data = Harness(args).run()
     bl.write_json(args.out, data)

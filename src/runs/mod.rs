@@ -31,7 +31,7 @@ pub use channel::{RunChannel, RunEvent, Subscription};
 pub use thread_stream::{ThreadChannel, CLOSED as THREAD_STREAM_CLOSED, valid_last_event_id};
 
 use crate::python::{CheckpointOp, PythonHost};
-use crate::storage::{Answer, DeletedThreads, Run, RunStatus, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
+use crate::storage::{Answer, DeletedThreads, Lease, Run, RunStatus, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
 /// The key of a run's `kwargs` where graphward keeps what it needs to execute the run (never
@@ -47,6 +47,10 @@ const STOP_WAIT: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for handed-back runs to stop (after the grace period).
 const HAND_BACK_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a claim on a run lasts unless renewed; this process renews its claims every
+/// third of it, so a process that stops renewing (gone, or stalled) loses them within it.
+const LEASE: Duration = Duration::from_secs(30);
 
 /// What cancelling does to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +89,10 @@ struct Inner {
     in_progress: AtomicUsize,
     /// The scheduler's task, stopped by shutdown.
     scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This process as the holder of run leases (a fresh id per start).
+    owner: Uuid,
+    /// The task renewing this process's leases, stopped when shutdown has settled every run.
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl RunManager {
@@ -102,6 +110,8 @@ impl RunManager {
                 stopping: AtomicBool::new(false),
                 in_progress: AtomicUsize::new(0),
                 scheduler: Mutex::new(None),
+                owner: Uuid::new_v4(),
+                heartbeat: Mutex::new(None),
             }),
         }
     }
@@ -110,14 +120,35 @@ impl RunManager {
     /// `base_url` (`http://host:port`) resolves webhooks given as a path.
     pub async fn start(&self, base_url: String) -> Result<(), String> {
         let _ = self.inner.base_url.set(base_url);
-        let recovered = self.inner.storage.recover_interrupted_runs(now_micros()).await.map_err(|error| error.to_string())?;
+        let recovered = self.inner.storage.recover_interrupted_runs(self.inner.owner, now_micros()).await.map_err(|error| error.to_string())?;
         if recovered > 0 {
             tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
         }
         let manager = self.clone();
         let task = tokio::spawn(async move { manager.schedule().await });
         *self.inner.scheduler.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        let manager = self.clone();
+        let task = tokio::spawn(async move { manager.renew_leases().await });
+        *self.inner.heartbeat.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         Ok(())
+    }
+
+    /// A claim that lasts [`LEASE`] from now.
+    fn lease(&self) -> Lease {
+        Lease { owner: self.inner.owner, until: now_micros() + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX) }
+    }
+
+    /// Renews this process's leases every third of [`LEASE`], for as long as it runs.
+    async fn renew_leases(self) {
+        let mut ticks = tokio::time::interval(LEASE / 3);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let lease = self.lease();
+            if let Err(error) = self.inner.storage.renew_leases(lease.owner, lease.until).await {
+                tracing::error!(%error, "cannot renew the leases of executing runs");
+            }
+        }
     }
 
     /// Stops running runs for this process: the scheduler stops claiming, executing runs may
@@ -155,6 +186,9 @@ impl RunManager {
         }
         if !self.wait_idle(HAND_BACK_WAIT).await {
             tracing::warn!("runs did not stop within {HAND_BACK_WAIT:?} of shutdown; the next start marks them failed");
+        }
+        if let Some(task) = self.inner.heartbeat.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
         }
         (executing_at_start.saturating_sub(handing_back.len()), handing_back.len())
     }
@@ -350,7 +384,7 @@ impl RunManager {
         };
         if stopping {
             // Claimed as shutdown began: back to the queue, untouched.
-            let _ = self.inner.storage.set_run_status(run_id, RunStatus::Pending, now_micros()).await;
+            let _ = self.inner.storage.release_run(run_id, self.inner.owner, now_micros()).await;
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return None;
@@ -373,10 +407,8 @@ impl RunManager {
         tracing::info!(%run_id, %thread_id, "run not started: cancelled, or its thread was deleted");
         if exists {
             // It wrote nothing: its end is its row's (interrupted, or gone for a rollback).
-            let ended = match cancel {
-                Some(CancelAction::Rollback) => self.inner.storage.delete_run(run_id).await,
-                _ => self.inner.storage.set_run_status(run_id, RunStatus::Interrupted, now_micros()).await,
-            };
+            let status = (cancel != Some(CancelAction::Rollback)).then_some(RunStatus::Interrupted);
+            let ended = self.inner.storage.end_claimed_run(run_id, self.inner.owner, status, now_micros()).await;
             if let Err(error) = ended {
                 tracing::error!(%run_id, %error, "cannot store the end of a run cancelled before it started");
             }
@@ -491,9 +523,9 @@ impl RunManager {
     async fn hand_back(&self, run: &Run, channel: &RunChannel) {
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let removed = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
-        let requeued = self.inner.storage.set_run_status(run_id, RunStatus::Pending, now_micros()).await;
+        let requeued = self.inner.storage.release_run(run_id, self.inner.owner, now_micros()).await;
         match (removed, requeued) {
-            (Ok(_), Ok(())) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
+            (Ok(_), Ok(true)) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
             (removed, requeued) => tracing::error!(%run_id, ?removed, ?requeued, "cannot hand a run back at shutdown; the next start marks it failed"),
         }
         channel.push("error", json!({"error": "ServerShutdown", "message": "The server shut down; the run will run again when it restarts"}).to_string());
@@ -504,7 +536,7 @@ impl RunManager {
     async fn schedule(self) {
         loop {
             while let Ok(permit) = Arc::clone(&self.inner.slots).try_acquire_owned() {
-                match self.inner.storage.claim_next_run(now_micros()).await {
+                match self.inner.storage.claim_next_run(now_micros(), self.lease()).await {
                     Ok(Some(run)) => {
                         let manager = self.clone();
                         self.inner.in_progress.fetch_add(1, Ordering::SeqCst);
@@ -617,7 +649,7 @@ impl RunManager {
             }
         }
         let final_status = (!rollback).then_some(status);
-        let stored = self.inner.storage.finish_run(run_id, thread_id, final_status, outcome.clone(), now_micros()).await;
+        let stored = self.inner.storage.finish_run(run_id, thread_id, self.inner.owner, final_status, outcome.clone(), now_micros()).await;
         let deleted = match stored {
             Ok(kept) => !kept,
             Err(error) => {
@@ -627,7 +659,7 @@ impl RunManager {
         };
         if deleted {
             // Its thread was deleted while it ran: nothing of it is kept or announced.
-            tracing::info!(%run_id, %thread_id, "run stopped: its thread was deleted");
+            tracing::info!(%run_id, %thread_id, "run stopped: its thread was deleted, or its claim was lost");
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return;

@@ -11,6 +11,10 @@ use uuid::Uuid;
 use super::*;
 use crate::auth::Filter;
 
+/// The process the cases claim runs as.
+const ME: Uuid = Uuid::from_u128(7);
+const LEASE: Lease = Lease { owner: ME, until: 1_000_000 };
+
 fn object(value: Value) -> Map<String, Value> {
     value.as_object().cloned().expect("an object")
 }
@@ -132,7 +136,7 @@ pub(crate) async fn thread_deletion_cascades(storage: &dyn Storage) {
     storage.delete_thread(thread, None).await.unwrap();
     assert_eq!(storage.get_run(thread, run.run_id).await, Err(StorageError::NotFound));
     assert_eq!(storage.get_cron(cron.cron_id, None).await, Err(StorageError::NotFound));
-    assert_eq!(storage.claim_next_run(100).await.unwrap(), None, "a deleted thread's run never starts");
+    assert_eq!(storage.claim_next_run(100, LEASE).await.unwrap(), None, "a deleted thread's run never starts");
 }
 
 /// Runs: a pending run makes its thread busy; one runs at a time per thread, oldest first;
@@ -147,15 +151,15 @@ pub(crate) async fn one_running_run_per_thread(storage: &dyn Storage) {
     }
     assert_eq!(storage.get_thread(first_thread, None).await.unwrap().status, ThreadStatus::Busy);
     assert_eq!(storage.get_thread(first_thread, None).await.unwrap().metadata["assistant_id"], json!(assistant.to_string()));
-    assert_eq!(storage.claim_next_run(10).await.unwrap().map(|run| run.run_id), Some(first.run_id));
-    assert_eq!(storage.claim_next_run(10).await.unwrap().map(|run| run.run_id), Some(other.run_id), "the busy thread's next run waits");
-    assert_eq!(storage.claim_next_run(10).await.unwrap(), None);
+    assert_eq!(storage.claim_next_run(10, LEASE).await.unwrap().map(|run| run.run_id), Some(first.run_id));
+    assert_eq!(storage.claim_next_run(10, LEASE).await.unwrap().map(|run| run.run_id), Some(other.run_id), "the busy thread's next run waits");
+    assert_eq!(storage.claim_next_run(10, LEASE).await.unwrap(), None);
     assert_eq!(storage.active_runs(first_thread).await.unwrap().iter().map(|run| run.run_id).collect::<Vec<_>>(), [first.run_id, second.run_id]);
-    assert!(storage.finish_run(first.run_id, first_thread, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 20).await.unwrap());
+    assert!(storage.finish_run(first.run_id, first_thread, ME, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 20).await.unwrap());
     assert_eq!(storage.get_run(first_thread, first.run_id).await.unwrap().status, RunStatus::Success);
     let thread = storage.get_thread(first_thread, None).await.unwrap();
     assert_eq!((thread.status, thread.values), (ThreadStatus::Busy, Some(json!({"n": 1}))), "busy while another run is active");
-    assert_eq!(storage.claim_next_run(30).await.unwrap().map(|run| run.run_id), Some(second.run_id));
+    assert_eq!(storage.claim_next_run(30, LEASE).await.unwrap().map(|run| run.run_id), Some(second.run_id));
 }
 
 /// A run's scheduled start is respected, and `next_pending_start` names the earliest.
@@ -163,9 +167,9 @@ pub(crate) async fn scheduled_runs_wait_for_their_time(storage: &dyn Storage) {
     let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let later = run_on(thread, Uuid::new_v4(), 1_000);
     storage.insert_run(later.clone(), Map::new()).await.unwrap();
-    assert_eq!(storage.claim_next_run(999).await.unwrap(), None);
+    assert_eq!(storage.claim_next_run(999, LEASE).await.unwrap(), None);
     assert_eq!(storage.next_pending_start().await.unwrap(), Some(1_000));
-    assert_eq!(storage.claim_next_run(1_000).await.unwrap().map(|run| run.run_id), Some(later.run_id));
+    assert_eq!(storage.claim_next_run(1_000, LEASE).await.unwrap().map(|run| run.run_id), Some(later.run_id));
 }
 
 /// `end_pending_run` ends a run only while nobody claimed it; `finish_run` of a run whose
@@ -181,13 +185,13 @@ pub(crate) async fn run_ends_are_conditional(storage: &dyn Storage) {
 
     let claimed = run_on(thread, assistant, 4);
     storage.insert_run(claimed.clone(), Map::new()).await.unwrap();
-    assert_eq!(storage.claim_next_run(5).await.unwrap().map(|run| run.run_id), Some(claimed.run_id));
+    assert_eq!(storage.claim_next_run(5, LEASE).await.unwrap().map(|run| run.run_id), Some(claimed.run_id));
     assert!(!storage.end_pending_run(claimed.run_id, None, 6).await.unwrap(), "a claimed run is the executor's to end");
     assert_eq!(storage.get_run(thread, claimed.run_id).await.unwrap().status, RunStatus::Running);
 
     storage.delete_thread(thread, None).await.unwrap();
     storage.create_thread(Thread { thread_id: thread, ..thread_of("bob") }, IfExists::Raise, None).await.unwrap();
-    assert!(!storage.finish_run(claimed.run_id, thread, Some(RunStatus::Success), outcome(json!({"alice": "secret"}), ThreadStatus::Idle), 7).await.unwrap());
+    assert!(!storage.finish_run(claimed.run_id, thread, ME, Some(RunStatus::Success), outcome(json!({"alice": "secret"}), ThreadStatus::Idle), 7).await.unwrap());
     assert_eq!(storage.get_thread(thread, None).await.unwrap().values, None, "bob's thread never receives alice's run's state");
 }
 
@@ -197,8 +201,8 @@ pub(crate) async fn interrupted_runs_are_recovered(storage: &dyn Storage) {
     let (running, pending) = (run_on(thread, Uuid::new_v4(), 1), run_on(thread, Uuid::new_v4(), 2));
     storage.insert_run(running.clone(), Map::new()).await.unwrap();
     storage.insert_run(pending.clone(), Map::new()).await.unwrap();
-    storage.claim_next_run(3).await.unwrap();
-    assert_eq!(storage.recover_interrupted_runs(4).await.unwrap(), 1);
+    storage.claim_next_run(3, LEASE).await.unwrap();
+    assert_eq!(storage.recover_interrupted_runs(Uuid::new_v4(), 4).await.unwrap(), 1);
     assert_eq!(storage.get_run(thread, running.run_id).await.unwrap().status, RunStatus::Error);
     assert_eq!(storage.get_run(thread, pending.run_id).await.unwrap().status, RunStatus::Pending);
 }
@@ -280,8 +284,8 @@ pub(crate) async fn deletions_name_active_runs_and_threads_settle(storage: &dyn 
     let (done, pending) = (run_on(thread, assistant, 1), run_on(thread, assistant, 2));
     storage.insert_run(done.clone(), Map::new()).await.unwrap();
     storage.insert_run(pending.clone(), Map::new()).await.unwrap();
-    storage.claim_next_run(3).await.unwrap();
-    assert!(storage.finish_run(done.run_id, thread, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 4).await.unwrap());
+    storage.claim_next_run(3, LEASE).await.unwrap();
+    assert!(storage.finish_run(done.run_id, thread, ME, Some(RunStatus::Success), outcome(json!({"n": 1}), ThreadStatus::Idle), 4).await.unwrap());
     storage.settle_thread(thread, 5).await.unwrap();
     assert_eq!(storage.get_thread(thread, None).await.unwrap().status, ThreadStatus::Busy, "a pending run keeps it busy");
     assert!(storage.end_pending_run(pending.run_id, None, 6).await.unwrap());
@@ -290,12 +294,40 @@ pub(crate) async fn deletions_name_active_runs_and_threads_settle(storage: &dyn 
     assert_eq!((settled.status, settled.values), (ThreadStatus::Idle, Some(json!({"n": 1}))));
 
     let other = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
-    let (active, finished) = (run_on(other, assistant, 10), run_on(other, assistant, 11));
-    storage.insert_run(active.clone(), Map::new()).await.unwrap();
+    let (finished, active) = (run_on(other, assistant, 10), run_on(other, assistant, 11));
     storage.insert_run(finished.clone(), Map::new()).await.unwrap();
-    storage.set_run_status(finished.run_id, RunStatus::Success, 12).await.unwrap();
+    assert_eq!(storage.claim_next_run(12, LEASE).await.unwrap().map(|run| run.run_id), Some(finished.run_id));
+    assert!(storage.end_claimed_run(finished.run_id, ME, Some(RunStatus::Interrupted), 13).await.unwrap());
+    storage.insert_run(active.clone(), Map::new()).await.unwrap();
     let deleted = storage.delete_threads(vec![(other, None), (thread, Some(owner("bob")))], Hidden::Skip).await.unwrap();
     assert_eq!(deleted, DeletedThreads { thread_ids: vec![other], active_runs: vec![active.run_id] });
+}
+
+/// A claim is held by its owner: only the owner finishes, releases or ends the run; renewals
+/// touch the owner's runs; recovery as a new process ends the runs it does not hold, never
+/// its own, and the old owner's late finish then changes nothing (fencing).
+pub(crate) async fn claims_fence_their_owner(storage: &dyn Storage) {
+    let other = Uuid::from_u128(8);
+    let thread = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
+    let (first, second) = (run_on(thread, Uuid::new_v4(), 1), run_on(thread, Uuid::new_v4(), 2));
+    storage.insert_run(first.clone(), Map::new()).await.unwrap();
+    storage.insert_run(second.clone(), Map::new()).await.unwrap();
+    assert_eq!(storage.claim_next_run(3, LEASE).await.unwrap().map(|run| run.run_id), Some(first.run_id));
+    assert!(!storage.release_run(first.run_id, other, 4).await.unwrap(), "only the owner gives a run back");
+    assert!(!storage.end_claimed_run(first.run_id, other, None, 4).await.unwrap(), "only the owner ends it");
+    assert_eq!(storage.renew_leases(other, 2_000_000).await.unwrap(), 0);
+    assert_eq!(storage.renew_leases(ME, 2_000_000).await.unwrap(), 1);
+    assert!(storage.release_run(first.run_id, ME, 5).await.unwrap());
+    assert_eq!(storage.get_run(thread, first.run_id).await.unwrap().status, RunStatus::Pending, "given back, it waits again");
+    assert_eq!(storage.claim_next_run(6, LEASE).await.unwrap().map(|run| run.run_id), Some(first.run_id), "and is the next claimed");
+
+    assert_eq!(storage.recover_interrupted_runs(ME, 7).await.unwrap(), 0, "a process never recovers its own runs");
+    assert_eq!(storage.recover_interrupted_runs(other, 8).await.unwrap(), 1);
+    assert_eq!(storage.get_run(thread, first.run_id).await.unwrap().status, RunStatus::Error);
+    let late = outcome(json!({"stale": true}), ThreadStatus::Idle);
+    assert!(!storage.finish_run(first.run_id, thread, ME, Some(RunStatus::Success), late, 9).await.unwrap(), "a claim lost is a write refused");
+    assert_eq!(storage.get_run(thread, first.run_id).await.unwrap().status, RunStatus::Error);
+    assert_eq!(storage.get_thread(thread, None).await.unwrap().values, None);
 }
 
 /// Generates one `#[test]` per conformance case, each on a fresh storage from `$make`.
@@ -305,7 +337,8 @@ macro_rules! conformance_suite {
             filters_hide_threads thread_deletion_is_all_or_nothing thread_deletion_cascades
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
-            crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle);
+            crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle
+            claims_fence_their_owner);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(

@@ -360,23 +360,43 @@ pub trait RunQueue: Send + Sync {
     fn active_runs(&self, thread_id: Uuid) -> Answer<Vec<Run>>;
     /// Active runs of every thread with this status (`None`: pending and running).
     fn all_active_runs(&self, status: Option<RunStatus>) -> Answer<Vec<Run>>;
-    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> Answer<()>;
     /// Ends a run that is still `pending` (not claimed): sets `status`, or deletes it when
     /// `None`. `false`: it was not pending (claimed meanwhile, finished, or gone); nothing changed.
     fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> Answer<bool>;
+    /// Deletes a run that is not executing (a client's `DELETE` of an ended run).
     fn delete_run(&self, run_id: Uuid) -> Answer<()>;
     /// Claims the oldest runnable pending run (scheduled start passed, nothing else running
-    /// or older pending on its thread): it becomes `running`.
-    fn claim_next_run(&self, now: i64) -> Answer<Option<Run>>;
+    /// or older pending on its thread): it becomes `running`, held by `lease`.
+    fn claim_next_run(&self, now: i64, lease: Lease) -> Answer<Option<Run>>;
+    /// Extends to `until` the lease of every running run `owner` holds; answers how many.
+    fn renew_leases(&self, owner: Uuid, until: i64) -> Answer<usize>;
+    /// Gives a claimed run back to the queue (`pending`, no lease) while `owner` holds it.
+    fn release_run(&self, run_id: Uuid, owner: Uuid, now: i64) -> Answer<bool>;
+    /// Ends a claimed run that never started (cancelled first) while `owner` holds it: sets
+    /// `status`, or deletes it when `None`. The thread's state is untouched.
+    fn end_claimed_run(&self, run_id: Uuid, owner: Uuid, status: Option<RunStatus>, now: i64) -> Answer<bool>;
     /// The earliest scheduled start of a pending run, if any.
     fn next_pending_start(&self) -> Answer<Option<i64>>;
     /// The end of an executed run, in one transaction: its final status (`None`: the run is
-    /// deleted, a rollback) and its thread's outcome. A run whose row is gone (its thread was
-    /// deleted meanwhile) changes nothing and answers `false`: a thread created later with
-    /// the same id never receives a deleted run's state.
-    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: ThreadOutcome, now: i64) -> Answer<bool>;
-    /// Marks runs left `running` by a previous process as `error` (returns how many).
-    fn recover_interrupted_runs(&self, now: i64) -> Answer<usize>;
+    /// deleted, a rollback) and its thread's outcome — only while `owner` holds the run. A run
+    /// whose row is gone (its thread was deleted meanwhile) or whose lease `owner` lost
+    /// changes nothing and answers `false`: a thread created later with the same id never
+    /// receives a deleted run's state, and a stalled process never writes over a run that
+    /// another one took over.
+    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, owner: Uuid, status: Option<RunStatus>, outcome: ThreadOutcome, now: i64) -> Answer<bool>;
+    /// Ends as `error` (their threads too) the running runs whose process is gone, from the
+    /// point of view of process `me`: a backend that one process serves (SQLite) ends every
+    /// run `me` does not hold; a shared one, those whose lease ended before `now`. Answers
+    /// how many.
+    fn recover_interrupted_runs(&self, me: Uuid, now: i64) -> Answer<usize>;
+}
+
+/// A claim on a run: the process that executes it (`owner`, also the fencing token of its
+/// writes) and when the claim lapses unless renewed (microseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: Uuid,
+    pub until: i64,
 }
 
 /// The cross-thread store (`/store` and the graphs' `BaseStore`).

@@ -23,7 +23,7 @@ pub use calls::SqliteStorage;
 
 use super::canonical::canonical;
 use super::{
-    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -142,6 +142,10 @@ CREATE INDEX runs_thread ON runs(thread_id, created_at);
 CREATE INDEX runs_status ON runs(status, created_at);
 "#, r#"
 ALTER TABLE crons ADD COLUMN creator TEXT;
+"#, r#"
+ALTER TABLE runs ADD COLUMN owner TEXT;
+ALTER TABLE runs ADD COLUMN lease_until INTEGER;
+CREATE UNIQUE INDEX runs_one_running ON runs(thread_id) WHERE status = 'running';
 "#];
 
 /// The SQLite database: a file, one writer connection and a small pool of reader connections.
@@ -1314,12 +1318,36 @@ impl Database {
         })
     }
 
-    pub(crate) fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> StorageResult<()> {
+    pub(crate) fn renew_leases(&self, owner: Uuid, until: i64) -> StorageResult<usize> {
+        self.write(|connection| {
+            connection.run("UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'", params![until, owner.to_string()]).map_err(internal)
+        })
+    }
+
+    pub(crate) fn release_run(&self, run_id: Uuid, owner: Uuid, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
             connection
-                .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", params![status.as_str(), now, run_id.to_string()])
-                .map(|_| ())
+                .run(
+                    "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL, updated_at = ? WHERE run_id = ? AND owner = ? AND status = 'running'",
+                    params![now, run_id.to_string(), owner.to_string()],
+                )
+                .map(|changed| changed > 0)
                 .map_err(internal)
+        })
+    }
+
+    pub(crate) fn end_claimed_run(&self, run_id: Uuid, owner: Uuid, status: Option<RunStatus>, now: i64) -> StorageResult<bool> {
+        self.write(|connection| {
+            let (id, owner) = (run_id.to_string(), owner.to_string());
+            match status {
+                Some(status) => connection.run(
+                    "UPDATE runs SET status = ?, owner = NULL, lease_until = NULL, updated_at = ? WHERE run_id = ? AND owner = ? AND status = 'running'",
+                    params![status.as_str(), now, id, owner],
+                ),
+                None => connection.run("DELETE FROM runs WHERE run_id = ? AND owner = ? AND status = 'running'", params![id, owner]),
+            }
+            .map(|changed| changed > 0)
+            .map_err(internal)
         })
     }
 
@@ -1344,7 +1372,7 @@ impl Database {
         })
     }
 
-    pub(crate) fn claim_next_run(&self, now: i64) -> StorageResult<Option<Run>> {
+    pub(crate) fn claim_next_run(&self, now: i64, lease: Lease) -> StorageResult<Option<Run>> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let sql = format!(
@@ -1358,7 +1386,10 @@ impl Database {
                 return Ok(None);
             };
             transaction
-                .run("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", params![now, run.run_id.to_string()])
+                .run(
+                    "UPDATE runs SET status = 'running', owner = ?, lease_until = ?, updated_at = ? WHERE run_id = ?",
+                    params![lease.owner.to_string(), lease.until, now, run.run_id.to_string()],
+                )
                 .map_err(internal)?;
             transaction.commit().map_err(internal)?;
             run.status = RunStatus::Running;
@@ -1373,13 +1404,16 @@ impl Database {
         })
     }
 
-    pub(crate) fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool> {
+    pub(crate) fn finish_run(&self, run_id: Uuid, thread_id: Uuid, owner: Uuid, status: Option<RunStatus>, outcome: &ThreadOutcome, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
+            let (run, thread, owner) = (run_id.to_string(), thread_id.to_string(), owner.to_string());
             let changed = match status {
-                Some(status) => transaction
-                    .run("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ? AND thread_id = ?", params![status.as_str(), now, run_id.to_string(), thread_id.to_string()]),
-                None => transaction.run("DELETE FROM runs WHERE run_id = ? AND thread_id = ?", params![run_id.to_string(), thread_id.to_string()]),
+                Some(status) => transaction.run(
+                    "UPDATE runs SET status = ?, owner = NULL, lease_until = NULL, updated_at = ? WHERE run_id = ? AND thread_id = ? AND owner = ? AND status = 'running'",
+                    params![status.as_str(), now, run, thread, owner],
+                ),
+                None => transaction.run("DELETE FROM runs WHERE run_id = ? AND thread_id = ? AND owner = ? AND status = 'running'", params![run, thread, owner]),
             }
             .map_err(internal)?;
             if changed == 0 {
@@ -1409,17 +1443,26 @@ impl Database {
         self.write(|connection| finish_thread_in(connection, thread_id, outcome, now))
     }
 
-    pub(crate) fn recover_interrupted_runs(&self, now: i64) -> StorageResult<usize> {
+    /// One process serves a database file, so every running run that `me` does not hold was
+    /// left by a process that is gone.
+    pub(crate) fn recover_interrupted_runs(&self, me: Uuid, now: i64) -> StorageResult<usize> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let error = r#"{"error":"ServerRestart","message":"The server stopped while this run was running"}"#;
+            let me = me.to_string();
             transaction
                 .run(
-                    "UPDATE threads SET status = 'error', error = ?, updated_at = ? WHERE thread_id IN (SELECT thread_id FROM runs WHERE status = 'running')",
-                    params![error, now],
+                    "UPDATE threads SET status = 'error', error = ?, updated_at = ? \
+                     WHERE thread_id IN (SELECT thread_id FROM runs WHERE status = 'running' AND (owner IS NULL OR owner != ?))",
+                    params![error, now, me],
                 )
                 .map_err(internal)?;
-            let recovered = transaction.run("UPDATE runs SET status = 'error', updated_at = ? WHERE status = 'running'", [now]).map_err(internal)?;
+            let recovered = transaction
+                .run(
+                    "UPDATE runs SET status = 'error', owner = NULL, lease_until = NULL, updated_at = ? WHERE status = 'running' AND (owner IS NULL OR owner != ?)",
+                    params![now, me],
+                )
+                .map_err(internal)?;
             transaction.commit().map_err(internal)?;
             Ok(recovered)
         })

@@ -19,7 +19,7 @@ use crate::assistants::Assistant;
 use crate::auth::Filter;
 use crate::crons::Cron;
 use crate::storage::{
-    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, Run, RunQueue,
+    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, Lease, Run, RunQueue,
     RunStatus, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
 };
 
@@ -182,10 +182,6 @@ impl RunQueue for SqliteStorage {
         self.call(move |db| db.all_active_runs(status))
     }
 
-    fn set_run_status(&self, run_id: Uuid, status: RunStatus, now: i64) -> Answer<()> {
-        self.call(move |db| db.set_run_status(run_id, status, now))
-    }
-
     fn end_pending_run(&self, run_id: Uuid, status: Option<RunStatus>, now: i64) -> Answer<bool> {
         self.call(move |db| db.end_pending_run(run_id, status, now))
     }
@@ -194,20 +190,32 @@ impl RunQueue for SqliteStorage {
         self.call(move |db| db.delete_run(run_id))
     }
 
-    fn claim_next_run(&self, now: i64) -> Answer<Option<Run>> {
-        self.call(move |db| db.claim_next_run(now))
+    fn claim_next_run(&self, now: i64, lease: Lease) -> Answer<Option<Run>> {
+        self.call(move |db| db.claim_next_run(now, lease))
+    }
+
+    fn renew_leases(&self, owner: Uuid, until: i64) -> Answer<usize> {
+        self.call(move |db| db.renew_leases(owner, until))
+    }
+
+    fn release_run(&self, run_id: Uuid, owner: Uuid, now: i64) -> Answer<bool> {
+        self.call(move |db| db.release_run(run_id, owner, now))
+    }
+
+    fn end_claimed_run(&self, run_id: Uuid, owner: Uuid, status: Option<RunStatus>, now: i64) -> Answer<bool> {
+        self.call(move |db| db.end_claimed_run(run_id, owner, status, now))
     }
 
     fn next_pending_start(&self) -> Answer<Option<i64>> {
         self.call(move |db| db.next_pending_start())
     }
 
-    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, status: Option<RunStatus>, outcome: ThreadOutcome, now: i64) -> Answer<bool> {
-        self.call(move |db| db.finish_run(run_id, thread_id, status, &outcome, now))
+    fn finish_run(&self, run_id: Uuid, thread_id: Uuid, owner: Uuid, status: Option<RunStatus>, outcome: ThreadOutcome, now: i64) -> Answer<bool> {
+        self.call(move |db| db.finish_run(run_id, thread_id, owner, status, &outcome, now))
     }
 
-    fn recover_interrupted_runs(&self, now: i64) -> Answer<usize> {
-        self.call(move |db| db.recover_interrupted_runs(now))
+    fn recover_interrupted_runs(&self, me: Uuid, now: i64) -> Answer<usize> {
+        self.call(move |db| db.recover_interrupted_runs(me, now))
     }
 }
 
