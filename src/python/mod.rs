@@ -147,6 +147,28 @@ pub enum CheckpointOp {
     DeleteForRuns { thread_id: uuid::Uuid, run_ids: Vec<uuid::Uuid> },
 }
 
+/// A read or write of a thread's graph state, through the graph's own methods.
+#[derive(Debug, Clone)]
+pub enum StateOp {
+    /// The state of a thread no graph has run on yet.
+    Empty,
+    /// `aget_state` at `configurable` (the thread, and a checkpoint position if any).
+    Get { graph_id: String, configurable: serde_json::Map<String, serde_json::Value>, subgraphs: bool },
+    /// `aupdate_state` with `values`, as `as_node` if given.
+    Update { graph_id: String, configurable: serde_json::Map<String, serde_json::Value>, values: serde_json::Value, as_node: Option<String> },
+    /// `aget_state_history`: up to `limit` checkpoints, before one, with metadata containing.
+    History {
+        graph_id: String,
+        configurable: serde_json::Map<String, serde_json::Value>,
+        limit: i64,
+        before: Option<String>,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// The thread outcome (values, interrupts, status) a run's checkpoints now leave, from the
+    /// run's execution `spec`.
+    Settle { spec: serde_json::Value },
+}
+
 /// A failure of a Python call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PythonError {
@@ -314,9 +336,30 @@ impl PythonHost {
         )
     }
 
+    /// Applies a [`StateOp`]; the state (or the update's answer) as JSON.
+    pub async fn state(&self, op: StateOp) -> Result<serde_json::Value, PythonError> {
+        use serde_json::{Value, json};
+        let optional = |text: Option<String>| text.map_or(Value::Null, Value::String);
+        let (function, args) = match op {
+            StateOp::Empty => ("empty_state", vec![]),
+            StateOp::Get { graph_id, configurable, subgraphs } => ("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs)]),
+            StateOp::Update { graph_id, configurable, values, as_node } => ("update_state", vec![json!(graph_id), Value::Object(configurable), values, optional(as_node)]),
+            StateOp::History { graph_id, configurable, limit, before, metadata } => {
+                ("get_history", vec![json!(graph_id), Value::Object(configurable), json!(limit), optional(before), metadata.map_or(Value::Null, Value::Object)])
+            }
+            StateOp::Settle { spec } => ("settle", vec![spec]),
+        };
+        self.runner(function, args).await
+    }
+
+    /// POSTs a run's webhook `payload` to `url` (with `httpx`, on the loop); the outcome line.
+    pub async fn send_webhook(&self, url: String, payload: serde_json::Value, allow_private: bool) -> Result<serde_json::Value, PythonError> {
+        self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private)]).await
+    }
+
     /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and
-    /// returns the result as JSON.
-    pub async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
+    /// returns the result as JSON. Private: callers name a typed operation.
+    async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
         // A Task from the start: these may call libraries (httpx, anyio) that need one.
         let (_, result) = self.call_cancellable(
             move |host| {

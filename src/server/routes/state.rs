@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
+use crate::python::StateOp;
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
@@ -49,9 +50,9 @@ fn query_flag(query: Option<&str>, name: &str) -> bool {
 
 async fn state_json(state: &AppState, thread: &Thread, configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
     let Some(graph_id) = graph_of(thread) else {
-        return state.python().runner("empty_state", vec![]).await.map_err(ApiError::internal);
+        return state.python().state(StateOp::Empty).await.map_err(ApiError::internal);
     };
-    state.python().runner("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs)]).await.map_err(ApiError::internal)
+    state.python().state(StateOp::Get { graph_id, configurable, subgraphs }).await.map_err(ApiError::internal)
 }
 
 fn root_configurable(thread_id: Uuid) -> Map<String, Value> {
@@ -136,8 +137,8 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
     if let Some(checkpoint_id) = request.checkpoint_id {
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
-    let args = vec![json!(graph_id), Value::Object(configurable), request.values.unwrap_or(Value::Null), request.as_node.map_or(Value::Null, Value::from)];
-    let updated = state.python().runner("update_state", args).await.map_err(|error| match error.kind() {
+    let update = StateOp::Update { graph_id, configurable, values: request.values.unwrap_or(Value::Null), as_node: request.as_node };
+    let updated = state.python().state(update).await.map_err(|error| match error.kind() {
         Some("NodeNotFound") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
         _ => ApiError::internal(error),
     })?;
@@ -180,8 +181,7 @@ async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, bef
     let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
     let mut configurable = root_configurable(thread_id);
     configurable.extend(super::checkpoint_position(checkpoint));
-    let args = vec![json!(graph_id), Value::Object(configurable), json!(limit), before.map_or(Value::Null, Value::from), metadata.map_or(Value::Null, Value::Object)];
-    state.python().runner("get_history", args).await.map_err(ApiError::internal)
+    state.python().state(StateOp::History { graph_id, configurable, limit, before, metadata }).await.map_err(ApiError::internal)
 }
 
 #[derive(Debug, Default, Deserialize)]
