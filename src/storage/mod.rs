@@ -467,6 +467,7 @@ impl StorageConfig {
         [path.clone(), checkpoints]
             .iter()
             .flat_map(|base| ["", "-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", base.display()))))
+            .chain([sqlite::lock_file(path)])
             .collect()
     }
 }

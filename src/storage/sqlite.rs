@@ -161,6 +161,35 @@ pub(crate) struct Database {
     writer: Arc<Mutex<Connection>>,
     /// Copies the WAL back into the database file on its own thread (see [`WalCheckpointer`]).
     _checkpointer: WalCheckpointer,
+    /// The exclusive lock on `<file>.lock` that makes this process the file's only server.
+    _lock: std::fs::File,
+}
+
+/// One process serves a database file: it ends the runs other processes left `running`
+/// ([`Database::recover_interrupted_runs`]) and keeps one writer. A second server of the same
+/// file would end the first one's runs, so it is refused. The lock is an OS lock on a file
+/// beside the database (never on the database itself, whose POSIX locks a second descriptor
+/// would disturb), released when the process ends, however it ends.
+fn hold_exclusively(path: &Path) -> Result<std::fs::File, String> {
+    let lock_path = lock_file(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| format!("cannot open {}: {error}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(format!("another graphward process is serving {}; stop it, or give this one another database with `--database`", path.display()))
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(format!("cannot lock {}: {error}", lock_path.display())),
+    }
+}
+
+/// The lock file of a database file.
+pub(super) fn lock_file(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.lock", path.display()))
 }
 
 /// WAL checkpoints off the request path. SQLite's automatic checkpoint runs inside the commit
@@ -237,11 +266,12 @@ impl Database {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
         }
+        let lock = hold_exclusively(path)?;
         let mut writer = connect(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
         migrate(&mut writer).map_err(|error| format!("cannot migrate {}: {error}", path.display()))?;
         let writer = Arc::new(Mutex::new(writer));
         let checkpointer = WalCheckpointer::start(&writer).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
-        Ok(Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()), writer, _checkpointer: checkpointer })
+        Ok(Self { path: path.to_path_buf(), pool: Mutex::new(Vec::new()), writer, _checkpointer: checkpointer, _lock: lock })
     }
 
     /// Runs `work` on the writer connection. Under an inline budget it does not wait: if
@@ -1702,6 +1732,18 @@ mod tests {
         assert_eq!(storage.get_thread(row.thread_id, None), Err(StorageError::NotFound));
         let created = attempt_within(Duration::from_secs(5), || storage.create_thread(&row, IfExists::Raise, None)).expect("within budget");
         assert_eq!(created.map(|thread| thread.thread_id), Ok(row.thread_id));
+    }
+
+    /// A file has one server at a time: a second open is refused in one line until the first
+    /// is gone.
+    #[test]
+    fn a_database_file_has_one_server() {
+        let path = scratch();
+        let first = Database::open(&path).expect("open");
+        let refused = Database::open(&path).expect_err("a second server");
+        assert!(refused.starts_with("another graphward process is serving") && !refused.contains('\n'), "{refused}");
+        drop(first);
+        Database::open(&path).expect("open again once the first is gone");
     }
 
     /// WAL frames are copied back into the database file by the checkpoint thread (automatic

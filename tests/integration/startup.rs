@@ -229,3 +229,16 @@ fn check_prints_the_coverage_matrix_and_strict_fails_on_gaps() {
     let example = run(graphward(&scratch()).args(["check", "--strict", "--config"]).arg(crate::common::repo().join("langgraph.json")));
     assert_eq!(example.status.code(), Some(0), "{}", String::from_utf8_lossy(&example.stderr));
 }
+
+/// A database file has one server: a second `dev` on the same app (the same default
+/// `.graphward/state.db`) is refused in one line while the first runs, instead of ending the
+/// first one's runs as its own recovery would.
+#[test]
+fn a_second_server_of_one_database_is_one_line_and_exit_2() {
+    let config = config_with_graph("./agent.py:graph", &[("agent.py", ECHO_GRAPH)]);
+    let _first = crate::common::Server::start(&config);
+    let (code, lines) = start("dev", &config);
+    assert_eq!(code, Some(2), "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("another graphward process is serving") && lines[0].contains("state.db"), "{lines:?}");
+}
