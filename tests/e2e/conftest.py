@@ -79,9 +79,12 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def example_server():
-    """The repo's example app (langgraph.json at the root, with examples/auth.py)."""
-    server = Server(REPO / "langgraph.json")
+def example_server(tmp_path_factory):
+    """The repo's example app (langgraph.json at the root, with examples/auth.py), on a
+    database of its own: one process serves a database file, and `scripts/dev.sh` may be
+    serving the repo's."""
+    database = tmp_path_factory.mktemp("example-db") / "state.db"
+    server = Server(REPO / "langgraph.json", extra_args=["--database", str(database)])
     yield server
     server.stop()
 

@@ -95,8 +95,8 @@ def test_studio_bypass_only_under_dev(example_server, tmp_path):
     # dev: the Studio user passes authentication; the owner filter still applies.
     assert httpx.post(f"{example_server.url}/assistants/search", headers=studio, json={}).json() == []
     assert httpx.post(f"{example_server.url}/assistants/search", headers={"x-auth-scheme": "LangSmith"}, json={}).status_code == 401
-    # serve: the header means nothing.
-    server = Server(REPO / "langgraph.json", command="serve")
+    # serve: the header means nothing. (Its own database: one process serves a database file.)
+    server = Server(REPO / "langgraph.json", command="serve", extra_args=["--database", str(tmp_path / "state.db")])
     try:
         response = httpx.post(f"{server.url}/assistants/search", headers=studio, json={})
         assert (response.status_code, response.json()) == (401, {"detail": "Invalid token"})
@@ -275,6 +275,7 @@ def bare_venv(tmp_path_factory):
     return path
 
 
+@pytest.mark.embedded
 def test_shim_serves_the_same_decisions(make_server, bare_venv):
     handlers = '''
 @auth.on.assistants.read
