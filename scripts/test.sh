@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, then the end-to-end pytest suite that
-# drives the built binary with the official clients. Needs nothing running; picks free ports.
+# The whole test suite: Rust unit and integration tests; then the wheel is built and installed
+# into .venv, and the end-to-end pytest suite drives its `graphward` command with the official
+# clients (the few tests of the binary's own venv handling run against the binary); then the
+# wheel is installed and smoke-tested on every CPython 3.10-3.13 the machine has. Needs
+# nothing running; picks free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 export GRAPHWARD_TEST_VENV="$PWD/.venv"
 cargo build --locked
 cargo test --locked
-GRAPHWARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/graphward" .venv/bin/python -m pytest tests/e2e -q
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+# The dev profile keeps debug assertions, which the failpoints of a few tests need.
+rm -rf "$target/wheels-test"
+.venv/bin/maturin build --locked --profile dev --interpreter "$PYO3_PYTHON" --out "$target/wheels-test"
+wheel=$(ls "$target"/wheels-test/graphward-*.whl)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+GRAPHWARD_BIN="$PWD/.venv/bin/graphward" .venv/bin/python -m pytest tests/e2e -q -m "not embedded"
+GRAPHWARD_BIN="$target/debug/graphward" .venv/bin/python -m pytest tests/e2e -q -m embedded
+GRAPHWARD_WHEEL="$wheel" .venv/bin/python -m pytest tests/wheel -q

@@ -1,4 +1,6 @@
 //! The `graphward` command: CLI → config → tracing → serve. The only place `anyhow` is used.
+//! [`main`] runs it for the binary (which embeds CPython) and for the wheel's console script
+//! (an extension module inside the user's own interpreter): see [`Hosting`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,16 +9,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use graphward::config::{AppConfig, env_vars};
-use graphward::{Mode, StartOptions};
-use graphward::storage::StorageConfig;
 use tokio::net::TcpListener;
 
-/// mimalloc for Rust's allocations (Python keeps its own allocators): under load glibc's malloc
-/// took about 15% of the workers' time, much of it futex waits on its arena locks. Built with
-/// arenas committed on demand (`.cargo/config.toml`), which keeps peak RSS where glibc had it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use crate as graphward;
+use crate::config::{AppConfig, env_vars};
+use crate::storage::StorageConfig;
+use crate::{Mode, StartOptions};
+
+/// How the process holds the interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    /// The `graphward` binary: it starts the CPython it was built against and adds the user's
+    /// venv (`VIRTUAL_ENV`, or `.venv` next to `langgraph.json`) to its `sys.path`.
+    Embedded,
+    /// The wheel's console script: graphward runs inside the user's own interpreter (whatever
+    /// venv it belongs to), which is already initialized.
+    Extension,
+}
 
 /// A LangGraph API server: runs your langgraph.json, auth.py and graphs unchanged.
 #[derive(Debug, Parser)]
@@ -74,12 +83,80 @@ struct DevArgs {
     /// Accepted for compatibility with `langgraph dev`; graphward does not reload on changes yet.
     #[arg(long)]
     no_reload: bool,
+    /// The LangGraph Studio the banner links to.
+    #[arg(long, default_value = "https://smith.langchain.com")]
+    studio_url: String,
+    /// Like `langgraph dev`: the log level (debug, info, warning, error, critical); `GRAPHWARD_LOG` takes precedence.
+    #[arg(long)]
+    server_log_level: Option<String>,
+    /// Like `langgraph dev`: how many runs may execute at once (the same as `--max-runs`).
+    #[arg(long)]
+    n_jobs_per_worker: Option<usize>,
+    #[command(flatten)]
+    reference_only: ReferenceOnlyArgs,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
     storage: StorageArgs,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+/// `langgraph dev` flags that have no meaning here: each is accepted and named in a one-line
+/// notice (TLS flags are refused: serving plain HTTP to a client that asked for HTTPS would be
+/// worse than not starting).
+#[derive(Debug, Args)]
+struct ReferenceOnlyArgs {
+    /// Accepted for compatibility with `langgraph dev`; graphward never raises on blocking calls.
+    #[arg(long)]
+    allow_blocking: bool,
+    /// Not supported by graphward (no public tunnel).
+    #[arg(long)]
+    tunnel: bool,
+    /// Not supported by graphward (no debugpy listener).
+    #[arg(long)]
+    debug_port: Option<u16>,
+    /// Not supported by graphward (no debugpy listener).
+    #[arg(long)]
+    wait_for_client: bool,
+    /// Not supported by graphward: put a TLS-terminating proxy in front.
+    #[arg(long, value_name = "FILE")]
+    ssl_keyfile: Option<PathBuf>,
+    /// Not supported by graphward: put a TLS-terminating proxy in front.
+    #[arg(long, value_name = "FILE")]
+    ssl_certfile: Option<PathBuf>,
+}
+
+impl ReferenceOnlyArgs {
+    /// The one-line notices for the flags given; an error for the TLS ones.
+    fn notices(&self) -> anyhow::Result<Vec<&'static str>> {
+        if self.ssl_keyfile.is_some() || self.ssl_certfile.is_some() {
+            anyhow::bail!("`--ssl-keyfile`/`--ssl-certfile`: graphward serves plain HTTP only; put a TLS-terminating proxy in front of it");
+        }
+        let mut notices = Vec::new();
+        if self.allow_blocking {
+            notices.push("`--allow-blocking`: graphward never raises on blocking calls; ignored");
+        }
+        if self.tunnel {
+            notices.push("`--tunnel`: graphward opens no public tunnel; ignored");
+        }
+        if self.debug_port.is_some() || self.wait_for_client {
+            notices.push("`--debug-port`/`--wait-for-client`: graphward starts no debugpy listener; ignored");
+        }
+        Ok(notices)
+    }
+}
+
+/// `--server-log-level` (the reference's names) as a tracing filter.
+fn log_filter(level: &str) -> anyhow::Result<&'static str> {
+    Ok(match level.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "critical" => "error",
+        _ => anyhow::bail!("`--server-log-level` must be one of debug, info, warning, error, critical; got `{level}`"),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -153,12 +230,24 @@ const EXIT_UNCOVERED: u8 = 1;
 /// Exit code for every start-up failure (bad config, import error, port in use).
 const EXIT_STARTUP: u8 = 2;
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs the command line `args` (the program name first) and answers the exit code.
+pub fn main(args: Vec<std::ffi::OsString>, hosting: Hosting) -> ExitCode {
+    let cli = Cli::parse_from(args);
+    let level = match &cli.command {
+        Command::Dev(args) => args.server_log_level.as_deref().map(log_filter).transpose(),
+        _ => Ok(None),
+    };
+    let level = match level {
+        Ok(level) => level.unwrap_or("info"),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_STARTUP);
+        }
+    };
     // Logs go through a background writer so request handlers never wait on stderr; the
     // guard flushes it on exit.
-    let _log_guard = init_tracing();
-    match run(cli) {
+    let _log_guard = init_tracing(level);
+    match run(cli, hosting) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -167,9 +256,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs at `level` unless `GRAPHWARD_LOG` says otherwise.
+fn init_tracing(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::GRAPHWARD_LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).init();
     guard
@@ -184,26 +274,32 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<AppConfig>> {
     Ok(Arc::new(config))
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
+            for notice in args.reference_only.notices()? {
+                tracing::warn!("{notice}");
+            }
             let config = load_config(&args.config)?;
-            let mut options = options(&config, Mode::Dev, &args.auth, &args.storage)?;
+            let mut options = options(hosting, &config, Mode::Dev, &args.auth, &args.storage)?;
             options.limits = limits(&args.limits)?;
+            if let Some(jobs) = args.n_jobs_per_worker {
+                options.max_runs = jobs;
+            }
             let grace = shutdown_grace(&args.storage)?;
-            serve_command(config, &args.host, args.port, options, grace).map(|()| ExitCode::SUCCESS)
+            serve_command(config, &args.host, args.port, options, grace, Some(&args.studio_url)).map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
-            let mut options = options(&config, Mode::Serve, &args.auth, &args.storage)?;
+            let mut options = options(hosting, &config, Mode::Serve, &args.auth, &args.storage)?;
             options.limits = limits(&args.limits)?;
             let grace = shutdown_grace(&args.storage)?;
-            serve_command(config, &args.host, args.port, options, grace).map(|()| ExitCode::SUCCESS)
+            serve_command(config, &args.host, args.port, options, grace, None).map(|()| ExitCode::SUCCESS)
         }
         Command::BenchAuth(args) => {
             let config = load_config(&args.config)?;
             let scratch = std::env::temp_dir().join(format!("graphward-bench-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
+            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = runtime.block_on(graphward::bench_auth(config, options, args.calls, args.authorization)).map_err(anyhow::Error::msg)?;
             println!("{report}");
@@ -213,7 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             // `check` never touches the app's data: a throwaway database.
             let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
-            let options = options(&config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
+            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
             let files = options.storage.files();
             let outcome = check(&config, options, args.strict);
             for file in files {
@@ -225,53 +321,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn check(config: &Arc<AppConfig>, options: StartOptions, strict: bool) -> anyhow::Result<ExitCode> {
-    {
-        {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let (_, report) = runtime.block_on(graphward::start(Arc::clone(config), options)).map_err(anyhow::Error::msg)?;
-            println!("{}: OK ({})", config.path.display(), report.python);
-            for graph in &report.graphs {
-                println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
-            }
-            let Some(auth) = &report.auth else {
-                println!("  auth: none configured (every request is allowed)");
-                return Ok(ExitCode::SUCCESS);
-            };
-            println!("  auth: {} ({:?} langgraph_sdk)", config.auth.as_ref().and_then(|a| a.path.as_ref()).map_or("", |p| p.raw.as_str()), report.sdk);
-            println!("\n  {:<12} {:<16} handler", "resource", "action");
-            let mut uncovered = 0;
-            for row in &auth.coverage {
-                let handler = match (&row.handler, &row.via) {
-                    (Some(handler), Some(via)) => format!("{handler} ({via})"),
-                    (Some(handler), None) => handler.clone(),
-                    (None, _) => {
-                        uncovered += 1;
-                        "allowed: no handler".to_string()
-                    }
-                };
-                println!("  {:<12} {:<16} {handler}", row.resource, row.action);
-            }
-            if auth.coverage.iter().any(|row| row.resource == "store" && row.handler.is_some()) {
-                println!("\n  store filters: a filter a store handler returns applies to item values: `put` writes only a");
-                println!("  value that passes it over an item that passes it (else 403), `get`/`delete` treat other items as");
-                println!("  missing, `search` returns passing items only; `list_namespaces` with a filter is refused (500).");
-            }
-            if strict && uncovered > 0 {
-                eprintln!("error: {uncovered} resource/action pair(s) have no auth handler (--strict)");
-                return Ok(ExitCode::from(EXIT_UNCOVERED));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (state, report) = runtime.block_on(graphward::start(Arc::clone(config), options)).map_err(anyhow::Error::msg)?;
+    let code = print_check(config, &report, strict);
+    state.python().stop(PYTHON_STOP_WAIT);
+    Ok(code)
 }
 
-fn options(config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArgs) -> anyhow::Result<StartOptions> {
+/// How long a finished command waits for the interpreter thread to let go.
+const PYTHON_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// `check`'s report: the graphs and the auth coverage; the exit code.
+fn print_check(config: &AppConfig, report: &graphward::python::StartupReport, strict: bool) -> ExitCode {
+    println!("{}: OK ({})", config.path.display(), report.python);
+    for graph in &report.graphs {
+        println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
+    }
+    let Some(auth) = &report.auth else {
+        println!("  auth: none configured (every request is allowed)");
+        return ExitCode::SUCCESS;
+    };
+    println!("  auth: {} ({:?} langgraph_sdk)", config.auth.as_ref().and_then(|a| a.path.as_ref()).map_or("", |p| p.raw.as_str()), report.sdk);
+    println!("\n  {:<12} {:<16} handler", "resource", "action");
+    let mut uncovered = 0;
+    for row in &auth.coverage {
+        let handler = match (&row.handler, &row.via) {
+            (Some(handler), Some(via)) => format!("{handler} ({via})"),
+            (Some(handler), None) => handler.clone(),
+            (None, _) => {
+                uncovered += 1;
+                "allowed: no handler".to_string()
+            }
+        };
+        println!("  {:<12} {:<16} {handler}", row.resource, row.action);
+    }
+    if auth.coverage.iter().any(|row| row.resource == "store" && row.handler.is_some()) {
+        println!("\n  store filters: a filter a store handler returns applies to item values: `put` writes only a");
+        println!("  value that passes it over an item that passes it (else 403), `get`/`delete` treat other items as");
+        println!("  missing, `search` returns passing items only; `list_namespaces` with a filter is refused (500).");
+    }
+    if strict && uncovered > 0 {
+        eprintln!("error: {uncovered} resource/action pair(s) have no auth handler (--strict)");
+        return ExitCode::from(EXIT_UNCOVERED);
+    }
+    ExitCode::SUCCESS
+}
+
+fn options(hosting: Hosting, config: &AppConfig, mode: Mode, auth: &AuthArgs, storage: &StorageArgs) -> anyhow::Result<StartOptions> {
     if !(auth.auth_timeout.is_finite() && auth.auth_timeout > 0.0) {
         anyhow::bail!("`--auth-timeout` must be a positive number of seconds, got {}", auth.auth_timeout);
     }
     Ok(StartOptions {
         mode,
-        venv: graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
+        // Inside the user's interpreter its own `sys.path` is the environment.
+        venv: match hosting {
+            Hosting::Embedded => graphward::find_venv(config, std::env::var_os(env_vars::VIRTUAL_ENV).map(PathBuf::from)),
+            Hosting::Extension => None,
+        },
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
         storage: storage.database.clone().map_or_else(|| graphward::default_storage(config), |path| StorageConfig::Sqlite { path }),
         max_runs: storage.max_runs,
@@ -302,8 +408,9 @@ fn shutdown_grace(storage: &StorageArgs) -> anyhow::Result<Duration> {
     }
 }
 
-fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions, shutdown_grace: Duration) -> anyhow::Result<()> {
-    let dev = options.mode == Mode::Dev;
+/// Serves until a shutdown signal. `studio`: the LangGraph Studio `dev` links its banner to.
+fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions, shutdown_grace: Duration, studio: Option<&str>) -> anyhow::Result<()> {
+    let studio = studio.map(|url| url.trim_end_matches('/').to_string());
     // Storage calls run on the workers; the blocking pool only takes those that outgrow their
     // budget or wait for the writer, which a few threads serve as well as hundreds (each idle
     // thread would keep its own allocator pages).
@@ -330,12 +437,17 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
             );
         }
         let base = format!("http://{local}");
-        if dev {
-            println!("\n  graphward dev server ready\n  - API:  {base}\n  - Docs: {base}/docs\n");
+        if let Some(studio) = &studio {
+            // The reference's banner lines, so what people look for is where they expect it.
+            println!("\n  graphward dev server ready\n\n- 🚀 API: {base}\n- 🎨 Studio UI: {studio}/studio/?baseUrl={base}\n- 📚 API Docs: {base}/docs\n");
         } else {
             tracing::info!("serving on {base}");
         }
+        let python = state.python().clone();
         graphward::serve(listener, state, shutdown_grace, shutdown_signal()).await?;
+        if !python.stop(PYTHON_STOP_WAIT) {
+            tracing::warn!("the Python loop did not stop within {PYTHON_STOP_WAIT:?} of shutdown");
+        }
         tracing::info!("shut down");
         Ok(())
     })

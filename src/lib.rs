@@ -12,6 +12,7 @@
 
 pub mod assistants;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod crons;
 pub mod error;

@@ -191,7 +191,13 @@ def _needs_task(error):
 
 
 def _as_task(coroutine, reply, token, context):
-    task = asyncio.get_running_loop().create_task(coroutine, context=context)
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 11):
+        task = loop.create_task(coroutine, context=context)
+    else:
+        # No `context=` before 3.11: a Task made inside `context` runs in a copy of it, which
+        # holds every value the first step set (nothing else reads `context` afterwards).
+        task = context.run(loop.create_task, coroutine)
     if token:
         _TASKS[token] = task
     task.add_done_callback(lambda done: _finish(done, reply, token))

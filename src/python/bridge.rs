@@ -190,14 +190,14 @@ fn first_step<'py>(coroutine: &Bound<'py, PyAny>) -> Step<'py> {
     // every new reference returned is checked for NULL and owned by a `Bound` at once.
     #[expect(unsafe_code, reason = "PyIter_Send and the contextvars C API have no pyo3 wrapper")]
     unsafe {
-        if pyo3::ffi::PyCoro_CheckExact(coroutine.as_ptr()) == 0 {
+        if !capi::is_coroutine(coroutine.as_ptr()) {
             return Step::NotCoroutine;
         }
-        let context = match Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_New()) {
+        let context = match Bound::from_owned_ptr_or_err(py, capi::PyContext_New()) {
             Ok(context) => context,
             Err(error) => return Step::Failed(error),
         };
-        if pyo3::ffi::PyContext_Enter(context.as_ptr()) != 0 {
+        if capi::PyContext_Enter(context.as_ptr()) != 0 {
             return Step::Failed(PyErr::fetch(py));
         }
         let mut out = std::ptr::null_mut();
@@ -206,11 +206,49 @@ fn first_step<'py>(coroutine: &Bound<'py, PyAny>) -> Step<'py> {
         // `into_value` attaches the fetched traceback to the exception (`__traceback__`), where
         // error reports read it.
         let error = if matches!(sent, pyo3::ffi::PySendResult::PYGEN_ERROR) { Some(PyErr::from_value(PyErr::fetch(py).into_value(py).into_bound(py).into_any())) } else { None };
-        pyo3::ffi::PyContext_Exit(context.as_ptr());
+        capi::PyContext_Exit(context.as_ptr());
         match (sent, error) {
             (_, Some(error)) => Step::Failed(error),
             (pyo3::ffi::PySendResult::PYGEN_RETURN, None) => Step::Returned(Bound::from_owned_ptr(py, out)),
             (_, None) => Step::Suspended { yielded: Bound::from_owned_ptr(py, out), context },
+        }
+    }
+}
+
+/// The C API the eager first step needs beyond what pyo3 offers. The full build takes it from
+/// pyo3's bindings; the abi3 build (the wheel: one for CPython 3.10–3.13) declares it here,
+/// since `contextvars` and the coroutine type are outside the limited API. These are public,
+/// documented functions and a public type object, exported with the same signatures by
+/// every CPython since 3.7.
+#[expect(unsafe_code, reason = "C API declarations")]
+mod capi {
+    use pyo3::ffi::PyObject;
+
+    #[cfg(not(Py_LIMITED_API))]
+    pub(super) use pyo3::ffi::{PyContext_Enter, PyContext_Exit, PyContext_New};
+
+    #[cfg(Py_LIMITED_API)]
+    unsafe extern "C" {
+        pub(super) fn PyContext_New() -> *mut PyObject;
+        pub(super) fn PyContext_Enter(context: *mut PyObject) -> std::os::raw::c_int;
+        pub(super) fn PyContext_Exit(context: *mut PyObject) -> std::os::raw::c_int;
+        static mut PyCoro_Type: pyo3::ffi::PyTypeObject;
+    }
+
+    /// `PyCoro_CheckExact`: exactly a native coroutine.
+    ///
+    /// # Safety
+    /// The GIL is held and `object` is a live object.
+    pub(super) unsafe fn is_coroutine(object: *mut PyObject) -> bool {
+        #[cfg(not(Py_LIMITED_API))]
+        // SAFETY: the caller's guarantee.
+        unsafe {
+            pyo3::ffi::PyCoro_CheckExact(object) != 0
+        }
+        #[cfg(Py_LIMITED_API)]
+        // SAFETY: the caller's guarantee; only the address of the type object is taken.
+        unsafe {
+            std::ptr::eq(pyo3::ffi::Py_TYPE(object), &raw mut PyCoro_Type)
         }
     }
 }

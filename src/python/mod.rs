@@ -13,7 +13,7 @@ pub use store::StoreBackend;
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -52,6 +52,8 @@ pub struct PythonHost {
     bridge: Arc<bridge::Bridge>,
     /// Source of call tokens (see [`PythonHost::call_with_timeout`]).
     next_token: Arc<AtomicU64>,
+    /// The interpreter thread, joined by [`PythonHost::stop`].
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// What the interpreter needs before any user code is imported.
@@ -236,12 +238,12 @@ impl PythonHost {
         let bridge = Arc::new(bridge::Bridge::new().map_err(|error| format!("cannot create the Python wake-up eventfd: {error}"))?);
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_bridge = Arc::clone(&bridge);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("graphward-python".into())
             .spawn(move || interpreter_thread(&setup, &thread_bridge, &ready_tx))
             .map_err(|error| format!("cannot start the Python thread: {error}"))?;
         let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
-        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)) }, report))
+        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), thread: Arc::new(Mutex::new(Some(thread))) }, report))
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
@@ -432,6 +434,27 @@ impl PythonHost {
                 let _ = event_loop.call_method0("stop");
             }
         }));
+    }
+
+    /// Stops the loop and waits (at most `limit`) for the interpreter thread to let go of the
+    /// interpreter. Hosted by the user's own Python (the wheel), the process's interpreter
+    /// finalizes once the command returns, which it cannot do while this thread still runs
+    /// the loop. Whether the thread ended.
+    pub fn stop(&self, limit: Duration) -> bool {
+        self.shutdown();
+        let Some(thread) = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+            true
+        } else {
+            false
+        }
     }
 }
 

@@ -92,6 +92,7 @@ graph = builder.compile(name="Shouter")
     assert "shut down" in server.output()
 
 
+@pytest.mark.embedded
 def test_dev_finds_dot_venv_next_to_config(make_server, tmp_path):
     """Without VIRTUAL_ENV, a `.venv` next to langgraph.json is the user's environment."""
     import os
