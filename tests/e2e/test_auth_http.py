@@ -308,6 +308,14 @@ def test_cors_preflight_skips_auth(example_server):
     assert response.headers["access-control-allow-headers"] == "authorization,content-type"
     simple = httpx.post(f"{example_server.url}/threads/search", headers={**USER1, "Origin": "http://localhost:3000"}, json={})
     assert simple.headers["access-control-allow-origin"] == "*"
+    # LangGraph Studio, a public page, reaching the local server: Chrome's private-network
+    # preflight.
+    studio = httpx.options(
+        f"{example_server.url}/assistants/search",
+        headers={"Origin": "https://smith.langchain.com", "Access-Control-Request-Method": "POST", "Access-Control-Request-Private-Network": "true"},
+    )
+    assert studio.status_code == 200
+    assert studio.headers["access-control-allow-private-network"] == "true"
     assert "x-pagination-total" in simple.headers["access-control-expose-headers"]
 
 
