@@ -52,8 +52,61 @@ pub struct PythonHost {
     bridge: Arc<bridge::Bridge>,
     /// Source of call tokens (see [`PythonHost::call_with_timeout`]).
     next_token: Arc<AtomicU64>,
-    /// The interpreter thread, joined by [`PythonHost::stop`].
-    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// The interpreter thread: stopped by [`PythonHost::stop`], or when the last handle goes.
+    thread: Arc<InterpreterThread>,
+}
+
+/// The interpreter thread's handle. Hosted by the user's own Python (the wheel), the process's
+/// interpreter finalizes once the command returns, which it cannot do while this thread still
+/// runs the loop; so when the last `PythonHost` goes (on every path out of a command, errors
+/// included), the loop is stopped and the thread joined, at most [`STOP_WAIT`].
+#[derive(Debug)]
+struct InterpreterThread {
+    bridge: Arc<bridge::Bridge>,
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// How long stopping waits for the interpreter thread.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl InterpreterThread {
+    /// Stops the loop and waits (at most `limit`) for the thread to end; whether it did.
+    fn stop(&self, limit: Duration) -> bool {
+        stop_loop(&self.bridge);
+        let Some(thread) = self.handle.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return true;
+        };
+        if thread.thread().id() == std::thread::current().id() {
+            // The thread itself let go of the last handle: the loop ends after this callback.
+            return true;
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let finished = thread.is_finished();
+        if finished {
+            let _ = thread.join();
+        }
+        finished
+    }
+}
+
+impl Drop for InterpreterThread {
+    fn drop(&mut self) {
+        if !self.stop(STOP_WAIT) {
+            tracing::warn!("the Python loop did not stop within {STOP_WAIT:?}");
+        }
+    }
+}
+
+/// Asks the loop to stop; queued and later calls fail with [`PythonError::Stopped`].
+fn stop_loop(bridge: &bridge::Bridge) {
+    bridge.push(Box::new(|host| {
+        if let Ok(event_loop) = host.getattr("LOOP") {
+            let _ = event_loop.call_method0("stop");
+        }
+    }));
 }
 
 /// What the interpreter needs before any user code is imported.
@@ -243,7 +296,8 @@ impl PythonHost {
             .spawn(move || interpreter_thread(&setup, &thread_bridge, &ready_tx))
             .map_err(|error| format!("cannot start the Python thread: {error}"))?;
         let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
-        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), thread: Arc::new(Mutex::new(Some(thread))) }, report))
+        let thread = Arc::new(InterpreterThread { bridge: Arc::clone(&bridge), handle: Mutex::new(Some(thread)) });
+        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), thread }, report))
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
@@ -429,32 +483,13 @@ impl PythonHost {
 
     /// Stops the asyncio loop; queued and later calls fail with [`PythonError::Stopped`].
     pub fn shutdown(&self) {
-        self.bridge.push(Box::new(|host| {
-            if let Ok(event_loop) = host.getattr("LOOP") {
-                let _ = event_loop.call_method0("stop");
-            }
-        }));
+        stop_loop(&self.bridge);
     }
 
     /// Stops the loop and waits (at most `limit`) for the interpreter thread to let go of the
-    /// interpreter. Hosted by the user's own Python (the wheel), the process's interpreter
-    /// finalizes once the command returns, which it cannot do while this thread still runs
-    /// the loop. Whether the thread ended.
+    /// interpreter (see [`InterpreterThread`]); whether it did.
     pub fn stop(&self, limit: Duration) -> bool {
-        self.shutdown();
-        let Some(thread) = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take() else {
-            return true;
-        };
-        let deadline = std::time::Instant::now() + limit;
-        while !thread.is_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if thread.is_finished() {
-            let _ = thread.join();
-            true
-        } else {
-            false
-        }
+        self.thread.stop(limit)
     }
 }
 

@@ -105,6 +105,19 @@ def test_the_wheel_serves_the_example_app(wheel: Path, version: str, tmp_path: P
     assert code == 0, output
     assert "shut down" in output, output
 
+    # Commands that end on their own give the interpreter back: the process exits.
+    check = subprocess.run([str(venv / "bin" / "graphward"), "check"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and f"OK (Python {version}." in check.stdout, check
+    # (This one hung at exit before the interpreter thread was joined when its last handle went.)
+    measured = subprocess.run([str(venv / "bin" / "graphward"), "bench-auth", "--calls", "200"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    assert measured.returncode == 0 and "auth round trip" in measured.stdout, measured
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "langgraph.json").write_text('{"graphs": {"agent": "./agent.py:graph"}}')
+    (broken / "agent.py").write_text("raise RuntimeError('boom')\n")
+    failed = subprocess.run([str(venv / "bin" / "graphward"), "dev", "--port", "0"], cwd=broken, env=env, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 2 and "RuntimeError: boom" in failed.stderr, failed
+
 
 def wait_ready(server: subprocess.Popen, url: str, log) -> None:
     deadline = time.monotonic() + 60
