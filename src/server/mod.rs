@@ -126,6 +126,10 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound => ApiError::reason(StatusCode::NOT_FOUND),
             StorageError::Conflict => ApiError::reason(StatusCode::CONFLICT),
             StorageError::Internal(message) => ApiError::internal(message),
+            StorageError::Unavailable(message) => {
+                tracing::error!(%message, "database unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again")
+            }
         }
     }
 }

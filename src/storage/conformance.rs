@@ -1,6 +1,7 @@
 //! The storage conformance suite: what every [`Storage`] backend must do, written once against
-//! the trait. A backend runs it with `conformance_suite!(expression making a fresh, empty
-//! storage)` in its own tests; SQLite does (below `sqlite.rs`), and a second backend must pass
+//! the traits (each case takes the narrowest one it needs). A backend runs it with
+//! `conformance_suite!(expression making a fresh, empty storage; it may await)` in its own
+//! tests, or a list of cases with `conformance_suite!(@cases make; case …)`; SQLite does (below `sqlite.rs`), and a second backend must pass
 //! the same cases before it is used. The cases are the guarantees the services and the run
 //! manager rely on: filters hide rows everywhere, all-or-nothing deletions, one running run
 //! per thread, conditional run ends, the cron schedule, guarded store writes.
@@ -252,7 +253,7 @@ pub(crate) async fn crons_come_due_and_move_on(storage: &dyn Storage) {
 
 /// A guarded put writes only when the new value and the one it replaces both pass; a
 /// guarded delete only removes an item that passes.
-pub(crate) async fn store_writes_are_guarded(storage: &dyn Storage) {
+pub(crate) async fn store_writes_are_guarded(storage: &dyn Items) {
     let namespace = vec!["users".to_string(), "alice".to_string()];
     let guard = object(json!({"owner": "alice"}));
     assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 1})), Some(guard.clone()), 1).await.unwrap());
@@ -344,9 +345,12 @@ macro_rules! conformance_suite {
         $(
             #[test]
             fn $case() {
-                let storage = $make;
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on($crate::storage::conformance::$case(&storage));
+                // `$make` may await (a backend that connects).
+                runtime.block_on(async {
+                    let storage = $make;
+                    $crate::storage::conformance::$case(&storage).await;
+                });
             }
         )*
     };

@@ -9,6 +9,7 @@
 pub mod canonical;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod postgres;
 pub mod sqlite;
 pub mod store_filter;
 
@@ -246,6 +247,10 @@ pub enum StorageError {
     /// The database failed; the message is for logs.
     #[error("storage error: {0}")]
     Internal(String),
+    /// The database cannot be reached (refused, dropped); the request may be retried. The
+    /// message is for logs.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

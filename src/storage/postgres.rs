@@ -1,0 +1,424 @@
+//! The Postgres backend (work in progress: the store is served, the other parts follow; see
+//! ARCHITECTURE.md "Postgres"). It is not selectable yet: [`StorageConfig`](super::StorageConfig)
+//! opens it once every trait passes the conformance suite.
+//!
+//! - A small pool of `tokio-postgres` connections ([`Pool`]); a connection found closed is
+//!   replaced, so the backend reconnects by itself once the database is back.
+//! - The schema is versioned in `graphward_schema` and migrated at start-up under a session
+//!   advisory lock, so replicas starting together apply each migration once.
+//! - Values and metadata are `json` (the text as written, key order kept, like SQLite); auth
+//!   filters will compile to the same side tables as SQLite's (`canonical.rs`).
+//! - A connection that fails is [`StorageError::Unavailable`] (503), a statement that fails
+//!   [`StorageError::Internal`].
+
+mod pool;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use self::pool::Pool;
+use super::{Answer, Items, StorageError, StorageResult, StoreItem, store_filter};
+
+/// Schema migrations, applied in order; `graphward_schema.version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE threads (
+    thread_id uuid PRIMARY KEY,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    state_updated_at bigint NOT NULL,
+    metadata json NOT NULL,
+    config json NOT NULL,
+    status text NOT NULL,
+    "values" json,
+    interrupts json NOT NULL,
+    error json
+);
+CREATE INDEX threads_updated_at ON threads(updated_at);
+CREATE INDEX threads_created_at ON threads(created_at);
+CREATE TABLE thread_meta (
+    thread_id uuid NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+    key text NOT NULL,
+    elem smallint NOT NULL,
+    canon text NOT NULL
+);
+CREATE INDEX thread_meta_lookup ON thread_meta(key, canon, elem, thread_id);
+CREATE INDEX thread_meta_thread ON thread_meta(thread_id);
+CREATE TABLE assistants (
+    assistant_id uuid PRIMARY KEY,
+    graph_id text NOT NULL,
+    name text NOT NULL,
+    description text,
+    config json NOT NULL,
+    context json NOT NULL,
+    metadata json NOT NULL,
+    version integer NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL
+);
+CREATE INDEX assistants_created_at ON assistants(created_at);
+CREATE TABLE assistant_meta (
+    assistant_id uuid NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    key text NOT NULL,
+    elem smallint NOT NULL,
+    canon text NOT NULL
+);
+CREATE INDEX assistant_meta_lookup ON assistant_meta(key, canon, elem, assistant_id);
+CREATE INDEX assistant_meta_assistant ON assistant_meta(assistant_id);
+CREATE TABLE assistant_versions (
+    assistant_id uuid NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    version integer NOT NULL,
+    graph_id text NOT NULL,
+    name text NOT NULL,
+    description text,
+    config json NOT NULL,
+    context json NOT NULL,
+    metadata json NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (assistant_id, version)
+);
+CREATE TABLE crons (
+    cron_id uuid PRIMARY KEY,
+    assistant_id uuid NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+    thread_id uuid REFERENCES threads(thread_id) ON DELETE CASCADE,
+    on_run_completed text,
+    end_time text,
+    end_time_micros bigint,
+    schedule text NOT NULL,
+    timezone text,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    payload json NOT NULL,
+    user_id text,
+    next_run_date bigint,
+    metadata json NOT NULL,
+    enabled boolean NOT NULL,
+    creator json
+);
+CREATE INDEX crons_due ON crons(enabled, next_run_date);
+CREATE INDEX crons_created_at ON crons(created_at);
+CREATE TABLE cron_meta (
+    cron_id uuid NOT NULL REFERENCES crons(cron_id) ON DELETE CASCADE,
+    key text NOT NULL,
+    elem smallint NOT NULL,
+    canon text NOT NULL
+);
+CREATE INDEX cron_meta_lookup ON cron_meta(key, canon, elem, cron_id);
+CREATE INDEX cron_meta_cron ON cron_meta(cron_id);
+CREATE TABLE runs (
+    run_id uuid PRIMARY KEY,
+    thread_id uuid NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+    assistant_id uuid NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    status text NOT NULL,
+    metadata json NOT NULL,
+    multitask_strategy text NOT NULL,
+    kwargs json NOT NULL,
+    owner uuid,
+    lease_until bigint
+);
+CREATE INDEX runs_thread ON runs(thread_id, created_at);
+CREATE INDEX runs_status ON runs(status, created_at);
+CREATE UNIQUE INDEX runs_one_running ON runs(thread_id) WHERE status = 'running';
+CREATE TABLE store_items (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    value json NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX store_items_prefix ON store_items(namespace text_pattern_ops);
+CREATE INDEX store_items_updated_at ON store_items(updated_at);
+"#];
+
+/// The advisory lock key migrations are applied under (any constant; "graphward" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6772_6170_6877_6172;
+
+/// Connections per process.
+const POOL_SIZE: usize = 16;
+
+/// The Postgres storage. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PostgresStorage {
+    pool: Arc<Pool>,
+}
+
+impl PostgresStorage {
+    /// Connects to `uri` (`postgres://user:password@host:port/database`) and applies pending
+    /// migrations. A failure is one line for the user.
+    pub async fn open(uri: &str) -> Result<Self, String> {
+        let config: tokio_postgres::Config = uri.parse().map_err(|error| format!("invalid database URI: {error}"))?;
+        let pool = Arc::new(Pool::new(config, POOL_SIZE));
+        migrate(&pool).await.map_err(|error| match error {
+            StorageError::Unavailable(message) => format!("cannot connect to Postgres ({}): {message}", pool.describe()),
+            other => format!("cannot migrate the Postgres database ({}): {other}", pool.describe()),
+        })?;
+        Ok(Self { pool })
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> StorageResult<usize> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT version FROM graphward_schema", &[]).await.map_err(internal)?;
+        usize::try_from(row.get::<_, i32>(0)).map_err(internal)
+    }
+}
+
+/// Applies the migrations the database lacks, under [`MIGRATION_LOCK`]: a replica that starts
+/// meanwhile waits for the lock, then finds them applied.
+async fn migrate(pool: &Pool) -> StorageResult<()> {
+    let mut client = pool.get().await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
+    let applied = apply_migrations(&mut client).await;
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(internal);
+    applied.and(unlocked.map(drop))
+}
+
+async fn apply_migrations(client: &mut tokio_postgres::Client) -> StorageResult<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS graphward_schema (version integer NOT NULL);
+             INSERT INTO graphward_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM graphward_schema)",
+        )
+        .await
+        .map_err(internal)?;
+    let version: i32 = client.query_one("SELECT version FROM graphward_schema", &[]).await.map_err(internal)?.get(0);
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        let transaction = client.transaction().await.map_err(internal)?;
+        transaction.batch_execute(migration).await.map_err(internal)?;
+        let next = i32::try_from(index + 1).map_err(internal)?;
+        transaction.execute("UPDATE graphward_schema SET version = $1", &[&next]).await.map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// A statement failed: a lost connection is `Unavailable`, anything else `Internal`.
+fn internal(error: impl Into<Failure>) -> StorageError {
+    match error.into() {
+        Failure::Postgres(error) if error.is_closed() || error.as_db_error().is_none() && is_io(&error) => StorageError::Unavailable(pool::with_causes(&error)),
+        Failure::Postgres(error) => StorageError::Internal(pool::with_causes(&error)),
+        Failure::Other(message) => StorageError::Internal(message),
+    }
+}
+
+/// Whether a client error came from the connection (I/O) rather than the server.
+fn is_io(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// What [`internal`] takes: a driver error, or anything else that displays.
+enum Failure {
+    Postgres(tokio_postgres::Error),
+    Other(String),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Postgres(error)
+    }
+}
+
+impl From<std::num::TryFromIntError> for Failure {
+    fn from(error: std::num::TryFromIntError) -> Self {
+        Self::Other(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Other(error.to_string())
+    }
+}
+
+fn encode_namespace(namespace: &[String]) -> String {
+    namespace.join(".")
+}
+
+fn item_from_row(row: &tokio_postgres::Row) -> StoreItem {
+    let value: Value = row.get(2);
+    StoreItem {
+        namespace: row.get::<_, String>(0).split('.').map(str::to_string).collect(),
+        key: row.get(1),
+        value: match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        },
+        created_at: row.get(3),
+        updated_at: row.get(4),
+    }
+}
+
+/// Whether an item's value (`None`: no item) passes a store filter; an operator the filter
+/// language lacks is an error, never a pass.
+fn passes(value: Option<&Map<String, Value>>, guard: &Map<String, Value>) -> StorageResult<bool> {
+    match value {
+        None => Ok(false),
+        Some(value) => store_filter::matches(value, guard).map_err(StorageError::Internal),
+    }
+}
+
+const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at";
+
+impl Items for PostgresStorage {
+    fn put_item(&self, namespace: Vec<String>, key: String, value: Map<String, Value>, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            if namespace.iter().any(|label| label.is_empty() || label.contains(['.', '\0'])) {
+                return Err(StorageError::Internal("a store namespace label is empty or holds a period or NUL".to_string()));
+            }
+            let encoded = encode_namespace(&namespace);
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            if let Some(guard) = &guard {
+                // The replaced row stays locked until the write commits.
+                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2 FOR UPDATE");
+                let replaced = transaction.query_opt(&sql, &[&encoded, &key]).await.map_err(internal)?.map(|row| item_from_row(&row));
+                let allowed = passes(Some(&value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
+                if !allowed {
+                    return Ok(false);
+                }
+            }
+            let value = Value::Object(value);
+            transaction
+                .execute(
+                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    &[&encoded, &key, &value, &now],
+                )
+                .await
+                .map_err(internal)?;
+            transaction.commit().await.map_err(internal)?;
+            Ok(true)
+        })
+    }
+
+    fn get_item(&self, namespace: Vec<String>, key: String) -> Answer<Option<StoreItem>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let client = pool.get().await?;
+            let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2");
+            Ok(client.query_opt(&sql, &[&encode_namespace(&namespace), &key]).await.map_err(internal)?.map(|row| item_from_row(&row)))
+        })
+    }
+
+    fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let encoded = encode_namespace(&namespace);
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            if let Some(guard) = &guard {
+                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2 FOR UPDATE");
+                let item = transaction.query_opt(&sql, &[&encoded, &key]).await.map_err(internal)?.map(|row| item_from_row(&row));
+                if !passes(item.as_ref().map(|item| &item.value), guard)? {
+                    return Ok(());
+                }
+            }
+            transaction.execute("DELETE FROM store_items WHERE namespace = $1 AND key = $2", &[&encoded, &key]).await.map_err(internal)?;
+            transaction.commit().await.map_err(internal)
+        })
+    }
+
+    fn items_under(&self, prefix: Vec<String>) -> Answer<Vec<StoreItem>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let exact = encode_namespace(&prefix);
+            // Labels hold no `.`, so `exact.` followed by anything is exactly "below"; `LIKE`
+            // wildcards in the labels are escaped.
+            let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let client = pool.get().await?;
+            let sql = format!(
+                "SELECT {ITEM_COLUMNS} FROM store_items WHERE $1 = '' OR namespace = $1 OR namespace LIKE $2
+                 ORDER BY updated_at DESC, namespace, key"
+            );
+            Ok(client.query(&sql, &[&exact, &below]).await.map_err(internal)?.iter().map(item_from_row).collect())
+        })
+    }
+
+    fn namespaces(&self) -> Answer<Vec<Vec<String>>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let client = pool.get().await?;
+            let rows = client.query("SELECT DISTINCT namespace FROM store_items", &[]).await.map_err(internal)?;
+            let mut namespaces: Vec<Vec<String>> = rows.iter().map(|row| row.get::<_, String>(0).split('.').map(str::to_string).collect()).collect();
+            namespaces.sort();
+            Ok(namespaces)
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn storage() -> PostgresStorage {
+        PostgresStorage::open(&testing::fresh_database().await).await.expect("open")
+    }
+
+    crate::storage::conformance::conformance_suite!(@cases storage().await; store_writes_are_guarded);
+
+    /// Replicas that start together migrate once: every one opens, and the schema is at the
+    /// last version.
+    #[test]
+    fn concurrent_starts_migrate_once() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let uri = testing::fresh_database().await;
+            let opens: Vec<_> = (0..4).map(|_| tokio::spawn({
+                let uri = uri.clone();
+                async move { PostgresStorage::open(&uri).await }
+            })).collect();
+            for open in opens {
+                let storage = open.await.expect("task").expect("open");
+                assert_eq!(storage.schema_version().await.expect("version"), MIGRATIONS.len());
+            }
+        });
+    }
+
+    /// A database that goes away answers `Unavailable` (503), never a hang, and the same
+    /// storage serves again once it is back, without a restart of its own.
+    #[test]
+    fn the_database_coming_back_is_served_again() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        let cluster = testing::Cluster::start();
+        runtime.block_on(async {
+            let storage = PostgresStorage::open(&cluster.uri).await.expect("open");
+            let put = |n: i64| storage.put_item(vec!["a".to_string()], "k".to_string(), serde_json::json!({"n": n}).as_object().cloned().unwrap_or_default(), None, n);
+            assert!(put(1).await.expect("put"));
+            cluster.stop();
+            let down = tokio::time::timeout(std::time::Duration::from_secs(30), put(2)).await.expect("no hang");
+            assert!(matches!(down, Err(StorageError::Unavailable(_))), "{down:?}");
+            cluster.resume();
+            assert!(put(3).await.expect("served again"));
+            let item = storage.get_item(vec!["a".to_string()], "k".to_string()).await.expect("get").expect("the item");
+            assert_eq!((item.value["n"].clone(), item.created_at), (serde_json::json!(3), 1), "the acknowledged write is kept");
+        });
+    }
+
+    /// Bad URIs and refused connections are one line; the process never hangs on them.
+    #[test]
+    fn bad_databases_are_one_line() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let bad = PostgresStorage::open("postgres://localhost:not-a-port/db").await.expect_err("a bad URI");
+            assert!(bad.starts_with("invalid database URI") && !bad.contains('\n'), "{bad}");
+            let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+            let refused = PostgresStorage::open(&format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=5")).await.expect_err("refused");
+            assert!(refused.starts_with(&format!("cannot connect to Postgres (127.0.0.1:{port}/postgres)")), "{refused}");
+            assert!(refused.contains("refused") && !refused.contains('\n'), "{refused}");
+        });
+    }
+}
