@@ -168,7 +168,7 @@ struct StorageArgs {
     /// then are stopped and queued again, and the next start runs them from the beginning.
     #[arg(long, env = env_vars::GRAPHWARD_SHUTDOWN_GRACE, default_value_t = 10.0)]
     shutdown_grace: f64,
-    /// SQLite database file [default: .graphward/state.db next to langgraph.json].
+    /// SQLite database file, served by one process at a time [default: .graphward/state.db next to langgraph.json].
     #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
     database: Option<PathBuf>,
 }

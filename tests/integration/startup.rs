@@ -242,3 +242,30 @@ fn a_second_server_of_one_database_is_one_line_and_exit_2() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("another graphward process is serving") && lines[0].contains("state.db"), "{lines:?}");
 }
+
+/// `langgraph dev` command lines work: flags without meaning here are named in a notice, the
+/// TLS flags and an unknown log level are refused in one line.
+#[test]
+fn langgraph_dev_flags_are_accepted_or_refused_in_one_line() {
+    let config = config_with_graph("./agent.py:graph", &[("agent.py", ECHO_GRAPH)]);
+    for (flags, expected) in [
+        (vec!["--ssl-keyfile", "key.pem"], "graphward serves plain HTTP only"),
+        (vec!["--server-log-level", "loud"], "`--server-log-level` must be one of"),
+    ] {
+        let output = run(graphward(&scratch()).args(["dev", "--no-browser", "--port", "0"]).args(&flags).arg("--config").arg(&config));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(lines.len() == 1 && lines[0].contains(expected), "{flags:?}: {stderr}");
+    }
+    // Accepted: each flag without meaning is one notice (a port in use then ends the start).
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let flags = ["--tunnel", "--allow-blocking", "--debug-port", "5678", "--n-jobs-per-worker", "2", "--server-log-level", "warning", "--studio-url", "https://studio.example"];
+    let output = run(graphward(&scratch()).args(["dev", "--no-browser", "--port", &port]).args(flags).arg("--config").arg(&config));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for notice in ["`--allow-blocking`: graphward never raises", "`--tunnel`: graphward opens no public tunnel", "`--debug-port`/`--wait-for-client`"] {
+        assert_eq!(stderr.matches(notice).count(), 1, "{notice}: {stderr}");
+    }
+    assert!(stderr.contains("is already in use"), "{stderr}");
+}
