@@ -95,7 +95,7 @@ fn outcome(values: Value, status: ThreadStatus) -> ThreadOutcome {
 
 /// A filter hides a thread from every read and write; an id taken by a hidden row is a
 /// conflict, never the other user's row.
-pub(crate) async fn filters_hide_threads(storage: &dyn Storage) {
+pub(crate) async fn filters_hide_threads(storage: &dyn Threads) {
     let alice = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap();
     let id = alice.thread_id;
     assert_eq!(storage.get_thread(id, Some(owner("alice"))).await.unwrap().thread_id, id);
@@ -114,7 +114,7 @@ pub(crate) async fn filters_hide_threads(storage: &dyn Storage) {
 
 /// `delete_threads`: each target only if it passes its own filter; with `Refuse`, one hidden
 /// target means nothing is deleted.
-pub(crate) async fn thread_deletion_is_all_or_nothing(storage: &dyn Storage) {
+pub(crate) async fn thread_deletion_is_all_or_nothing(storage: &dyn Threads) {
     let mine = storage.create_thread(thread_of("alice"), IfExists::Raise, None).await.unwrap().thread_id;
     let theirs = storage.create_thread(thread_of("bob"), IfExists::Raise, None).await.unwrap().thread_id;
     let missing = Uuid::new_v4();
@@ -331,6 +331,70 @@ pub(crate) async fn claims_fence_their_owner(storage: &dyn Storage) {
     assert_eq!(storage.get_thread(thread, None).await.unwrap().values, None);
 }
 
+/// Auth filters compiled into a backend's queries select exactly the rows the evaluator
+/// (`Filter::matches`, Python equality) accepts.
+pub(crate) async fn compiled_filters_agree_with_the_evaluator(storage: &dyn Threads) {
+    let rows = [
+        json!({"owner": "a"}),
+        json!({"owner": "b", "shared": true}),
+        json!({"owner": "a", "n": 5.0, "members": ["u1", "u2"]}),
+        json!({"n": 1, "members": "u1", "d": {"x": 1}}),
+        json!({"members": [], "l": [1, [2, 3]]}),
+        json!({}),
+    ];
+    let mut ids = Vec::new();
+    for metadata in &rows {
+        ids.push(storage.create_thread(Thread { metadata: object(metadata.clone()), ..thread_of("x") }, IfExists::Raise, None).await.unwrap().thread_id);
+    }
+    let filters = [
+        json!({"owner": "a"}),
+        json!({"n": 5}),
+        json!({"n": true}),
+        json!({"shared": 1}),
+        json!({"members": {"$contains": "u1"}}),
+        json!({"members": {"$contains": ["u2", "u1"]}}),
+        json!({"members": {"$contains": []}}),
+        json!({"l": {"$contains": [[2, 3]]}}),
+        json!({"d": {"$eq": {"x": 1.0}}}),
+        json!({"$or": [{"owner": "b"}, {"n": 1}]}),
+        json!({"$and": [{"owner": "a"}, {"$or": [{"n": 5}, {"members": {"$contains": "zz"}}]}]}),
+        json!({}),
+    ];
+    for filter_json in filters {
+        let filter = Filter::parse(&filter_json).expect("filter");
+        let mut expected: Vec<Uuid> = rows.iter().zip(&ids).filter(|(metadata, _)| filter.matches(metadata.as_object().expect("object"))).map(|(_, id)| *id).collect();
+        let query = ThreadQuery { auth: Some(filter), ..ThreadQuery::default() };
+        let mut found: Vec<Uuid> = storage.search_threads(query, ThreadSortBy::CreatedAt, SortOrder::Asc, 100, 0).await.unwrap().into_iter().map(|thread| thread.thread_id).collect();
+        found.sort();
+        expected.sort();
+        assert_eq!(found, expected, "{filter_json}");
+    }
+}
+
+/// Metadata containment (nested objects, lists whole, `null` never matching a missing key)
+/// and paging by a sort column.
+pub(crate) async fn containment_and_paging(storage: &dyn Threads) {
+    for index in 0..5 {
+        let row = Thread { metadata: object(json!({"i": index, "nested": {"a": index % 2, "b": "x"}, "tags": ["t"]})), updated_at: index, ..thread_of("x") };
+        storage.create_thread(row, IfExists::Raise, None).await.unwrap();
+    }
+    for (metadata, expected) in [
+        (json!({}), 5),
+        (json!({"i": 3}), 1),
+        (json!({"i": 3.0}), 1),
+        (json!({"nested": {"a": 1}}), 2),
+        (json!({"nested": {}}), 5),
+        (json!({"tags": ["t"]}), 5),
+        (json!({"tags": []}), 0),
+        (json!({"missing": null}), 0),
+    ] {
+        let query = ThreadQuery { metadata: metadata.as_object().cloned(), ..ThreadQuery::default() };
+        assert_eq!(storage.count_threads(query).await.unwrap(), expected, "{metadata}");
+    }
+    let page = storage.search_threads(ThreadQuery::default(), ThreadSortBy::UpdatedAt, SortOrder::Desc, 2, 1).await.unwrap();
+    assert_eq!(page.iter().map(|thread| thread.updated_at).collect::<Vec<_>>(), vec![3, 2]);
+}
+
 /// Generates one `#[test]` per conformance case, each on a fresh storage from `$make`.
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -339,7 +403,7 @@ macro_rules! conformance_suite {
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
             crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle
-            claims_fence_their_owner);
+            claims_fence_their_owner compiled_filters_agree_with_the_evaluator containment_and_paging);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(

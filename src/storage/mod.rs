@@ -11,6 +11,7 @@ pub mod canonical;
 pub(crate) mod conformance;
 pub mod postgres;
 pub mod sqlite;
+mod sql;
 pub mod store_filter;
 
 use std::future::Future;

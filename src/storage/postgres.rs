@@ -12,6 +12,7 @@
 //!   [`StorageError::Internal`].
 
 mod pool;
+mod threads;
 
 use std::sync::Arc;
 
@@ -240,19 +241,58 @@ impl From<serde_json::Error> for Failure {
     }
 }
 
+/// `?` placeholders (as `storage/sql.rs` writes them) numbered `$1`, `$2`, … (the SQL holds
+/// no `?` of its own: values are always parameters).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut next = 0;
+    for character in sql.chars() {
+        if character == '?' {
+            next += 1;
+            out.push('$');
+            out.push_str(&next.to_string());
+        } else {
+            out.push(character);
+        }
+    }
+    out
+}
+
+/// A `json` column that holds an object (anything else reads as `{}`).
+fn object_of(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl tokio_postgres::types::ToSql for super::sql::Param {
+    fn to_sql(&self, ty: &tokio_postgres::types::Type, out: &mut bytes::BytesMut) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use super::sql::Param;
+        match self {
+            Param::Integer(number) => number.to_sql(ty, out),
+            Param::Real(number) => number.to_sql(ty, out),
+            Param::Text(text) => text.to_sql(ty, out),
+            Param::Uuid(id) => id.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
 fn encode_namespace(namespace: &[String]) -> String {
     namespace.join(".")
 }
 
 fn item_from_row(row: &tokio_postgres::Row) -> StoreItem {
-    let value: Value = row.get(2);
     StoreItem {
         namespace: row.get::<_, String>(0).split('.').map(str::to_string).collect(),
         key: row.get(1),
-        value: match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        },
+        value: object_of(row.get(2)),
         created_at: row.get(3),
         updated_at: row.get(4),
     }
@@ -368,7 +408,8 @@ mod tests {
         PostgresStorage::open(&testing::fresh_database().await).await.expect("open")
     }
 
-    crate::storage::conformance::conformance_suite!(@cases storage().await; store_writes_are_guarded);
+    crate::storage::conformance::conformance_suite!(@cases storage().await; store_writes_are_guarded
+        filters_hide_threads thread_deletion_is_all_or_nothing compiled_filters_agree_with_the_evaluator containment_and_paging);
 
     /// Replicas that start together migrate once: every one opens, and the schema is at the
     /// last version.

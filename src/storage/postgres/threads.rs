@@ -1,0 +1,322 @@
+//! Threads on Postgres: the queries of `sqlite.rs` in Postgres's dialect, with the same side
+//! tables and the same compiled auth filters (`storage/sql.rs`).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::{PostgresStorage, internal, numbered, object_of};
+use crate::auth::Filter;
+use crate::storage::sql::{MetaTable, Param, THREAD_META, Where, compile_filter};
+use crate::storage::{
+    Answer, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, ThreadStatus, Threads,
+};
+
+const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error"#;
+
+fn thread_from_row(row: &tokio_postgres::Row) -> Thread {
+    let status: String = row.get(6);
+    Thread {
+        thread_id: row.get(0),
+        created_at: row.get(1),
+        updated_at: row.get(2),
+        state_updated_at: row.get(3),
+        metadata: object_of(row.get(4)),
+        config: object_of(row.get(5)),
+        status: serde_json::from_value(Value::String(status)).unwrap_or(ThreadStatus::Idle),
+        values: row.get(7),
+        interrupts: object_of(row.get(8)),
+        error: row.get(9),
+    }
+}
+
+/// JSON containment of `wanted` in the `json` column `column` (`t.metadata`, `t."values"`),
+/// with the SQLite backend's semantics: numbers compare as numbers, lists and objects whole.
+pub(super) fn compile_containment(column: &str, wanted: &Map<String, Value>, where_: &mut Where) {
+    fn walk(column: &str, path: &[String], wanted: &Map<String, Value>, where_: &mut Where) {
+        for (key, value) in wanted {
+            let mut path = path.to_vec();
+            path.push(key.clone());
+            let array = format!("ARRAY[{}]::text[]", vec!["?"; path.len()].join(", "));
+            let at = |params: &mut Vec<Param>| params.extend(path.iter().cloned().map(Param::Text));
+            let mut params = Vec::new();
+            let sql = match value {
+                Value::Object(inner) => {
+                    at(&mut params);
+                    where_.push(format!("json_typeof({column} #> {array}) = 'object'"), params);
+                    walk(column, &path, inner, where_);
+                    continue;
+                }
+                Value::Null => {
+                    at(&mut params);
+                    format!("json_typeof({column} #> {array}) = 'null'")
+                }
+                Value::Bool(flag) => {
+                    at(&mut params);
+                    at(&mut params);
+                    format!("json_typeof({column} #> {array}) = 'boolean' AND {column} #>> {array} = '{flag}'")
+                }
+                Value::Number(number) => {
+                    at(&mut params);
+                    at(&mut params);
+                    params.push(Param::Real(number.as_f64().unwrap_or(f64::NAN)));
+                    format!("json_typeof({column} #> {array}) = 'number' AND ({column} #>> {array})::float8 = ?")
+                }
+                Value::String(text) => {
+                    at(&mut params);
+                    at(&mut params);
+                    params.push(Param::Text(text.clone()));
+                    format!("json_typeof({column} #> {array}) = 'string' AND {column} #>> {array} = ?")
+                }
+                Value::Array(_) => {
+                    at(&mut params);
+                    at(&mut params);
+                    params.push(Param::Text(value.to_string()));
+                    format!("json_typeof({column} #> {array}) = 'array' AND ({column} #> {array})::jsonb = (?::text)::jsonb")
+                }
+            };
+            where_.push(sql, params);
+        }
+    }
+    walk(column, &[], wanted, where_);
+}
+
+fn thread_where(query: &ThreadQuery) -> Where {
+    let mut where_ = Where::default();
+    if let Some(ids) = &query.ids {
+        if ids.is_empty() {
+            where_.push("FALSE".to_string(), []);
+        } else {
+            where_.push(format!("t.thread_id IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().copied().map(Param::Uuid));
+        }
+    }
+    if let Some(status) = query.status {
+        where_.push("t.status = ?".to_string(), [Param::Text(status.as_str().to_string())]);
+    }
+    if let Some(metadata) = &query.metadata {
+        compile_containment("t.metadata", metadata, &mut where_);
+    }
+    if let Some(values) = &query.values {
+        where_.push(r#"t."values" IS NOT NULL"#.to_string(), []);
+        compile_containment(r#"t."values""#, values, &mut where_);
+    }
+    if let Some(filter) = &query.auth {
+        let mut params = Vec::new();
+        let sql = compile_filter(filter, THREAD_META, &mut params);
+        where_.push(sql, params);
+    }
+    where_
+}
+
+/// Runs `select WHERE …` with the clause's parameters.
+async fn select<C: GenericClient>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
+    let sql = numbered(&format!("{select} WHERE {} {tail}", where_.sql()));
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = where_.params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+    client.query(&sql, &params).await.map_err(internal)
+}
+
+/// The thread, if it exists and passes `auth`; `lock`: held until the transaction ends.
+async fn get_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Thread> {
+    let mut where_ = thread_where(&ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
+    where_.push("t.thread_id = ?".to_string(), [Param::Uuid(thread_id)]);
+    let rows = select(client, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, if lock { "FOR UPDATE OF t" } else { "" }).await?;
+    rows.first().map(thread_from_row).ok_or(StorageError::NotFound)
+}
+
+/// Rewrites the side-table rows of one record.
+pub(super) async fn index_metadata<C: GenericClient>(client: &C, meta: MetaTable, record_id: Uuid, metadata: &Map<String, Value>) -> StorageResult<()> {
+    let MetaTable { table, id, .. } = meta;
+    client.execute(&format!("DELETE FROM {table} WHERE {id} = $1"), &[&record_id]).await.map_err(internal)?;
+    let insert = format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES ($1, $2, $3, $4)");
+    for (key, value) in metadata {
+        client.execute(&insert, &[&record_id, key, &0_i16, &crate::storage::canonical::canonical(value)]).await.map_err(internal)?;
+        if let Value::Array(items) = value {
+            for item in items {
+                client.execute(&insert, &[&record_id, key, &1_i16, &crate::storage::canonical::canonical(item)]).await.map_err(internal)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes each target thread that exists, passes its filter and `belongs`, with its runs;
+/// see [`Threads::delete_threads`] for `hidden`.
+pub(super) async fn delete_threads_in<C: GenericClient>(
+    client: &C,
+    targets: &[(Uuid, Option<Filter>)],
+    hidden: Hidden,
+    belongs: impl Fn(&Thread) -> bool,
+) -> StorageResult<DeletedThreads> {
+    let mut deleted = DeletedThreads::default();
+    for (thread_id, filter) in targets {
+        match get_thread_in(client, *thread_id, filter.as_ref(), true).await {
+            Ok(thread) if belongs(&thread) => deleted.thread_ids.push(*thread_id),
+            Ok(_) => {}
+            Err(StorageError::NotFound) => {
+                if hidden == Hidden::Refuse && filter.is_some() && get_thread_in(client, *thread_id, None, false).await.is_ok() {
+                    return Err(StorageError::NotFound);
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    for thread_id in &deleted.thread_ids {
+        let runs = client.query("SELECT run_id FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running')", &[thread_id]).await.map_err(internal)?;
+        deleted.active_runs.extend(runs.iter().map(|row| row.get::<_, Uuid>(0)));
+        client.execute("DELETE FROM threads WHERE thread_id = $1", &[thread_id]).await.map_err(internal)?;
+    }
+    Ok(deleted)
+}
+
+/// See [`Threads::finish_thread`].
+pub(super) async fn finish_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+    let active: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running'))", &[&thread_id])
+        .await
+        .map_err(internal)?
+        .get(0);
+    let status = if active { ThreadStatus::Busy } else { outcome.status };
+    let interrupts = Value::Object(outcome.interrupts.clone());
+    client
+        .execute(
+            r#"UPDATE threads SET "values" = $1, interrupts = $2, status = $3, error = $4, updated_at = $5, state_updated_at = $5 WHERE thread_id = $6"#,
+            &[&outcome.values, &interrupts, &status.as_str(), &outcome.error, &now, &thread_id],
+        )
+        .await
+        .map(drop)
+        .map_err(internal)
+}
+
+/// Is this a unique-key violation (an id taken meanwhile)?
+fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+impl Threads for PostgresStorage {
+    fn create_thread(&self, thread: Thread, if_exists: IfExists, auth: Option<Filter>) -> Answer<Thread> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            let exists: bool = transaction.query_one("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = $1)", &[&thread.thread_id]).await.map_err(internal)?.get(0);
+            if exists {
+                // An existing thread the caller's create filter hides is a conflict, whatever
+                // `if_exists` says (spec auth.md §5.4).
+                return match (if_exists, get_thread_in(&transaction, thread.thread_id, auth.as_ref(), false).await) {
+                    (IfExists::DoNothing, Ok(existing)) => Ok(existing),
+                    _ => Err(StorageError::Conflict),
+                };
+            }
+            let (metadata, config, interrupts) = (Value::Object(thread.metadata.clone()), Value::Object(thread.config.clone()), Value::Object(thread.interrupts.clone()));
+            let inserted = transaction
+                .execute(
+                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+                    &[&thread.thread_id, &thread.created_at, &thread.updated_at, &thread.state_updated_at, &metadata, &config, &thread.status.as_str(), &thread.values, &interrupts, &thread.error],
+                )
+                .await;
+            match inserted {
+                Err(error) if is_unique_violation(&error) => return Err(StorageError::Conflict),
+                other => other.map_err(internal)?,
+            };
+            index_metadata(&transaction, THREAD_META, thread.thread_id, &thread.metadata).await?;
+            transaction.commit().await.map_err(internal)?;
+            Ok(thread)
+        })
+    }
+
+    fn get_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<Thread> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move { get_thread_in(&*pool.get().await?, thread_id, auth.as_ref(), false).await })
+    }
+
+    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            let mut thread = get_thread_in(&transaction, thread_id, auth.as_ref(), true).await?;
+            thread.metadata.extend(metadata);
+            thread.updated_at = now;
+            transaction
+                .execute("UPDATE threads SET metadata = $1, updated_at = $2 WHERE thread_id = $3", &[&Value::Object(thread.metadata.clone()), &now, &thread_id])
+                .await
+                .map_err(internal)?;
+            index_metadata(&transaction, THREAD_META, thread_id, &thread.metadata).await?;
+            transaction.commit().await.map_err(internal)?;
+            Ok(thread)
+        })
+    }
+
+    fn delete_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            get_thread_in(&transaction, thread_id, auth.as_ref(), true).await?;
+            transaction.execute("DELETE FROM threads WHERE thread_id = $1", &[&thread_id]).await.map_err(internal)?;
+            transaction.commit().await.map_err(internal)
+        })
+    }
+
+    fn delete_threads(&self, targets: Vec<(Uuid, Option<Filter>)>, hidden: Hidden) -> Answer<DeletedThreads> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            let deleted = delete_threads_in(&transaction, &targets, hidden, |_| true).await?;
+            transaction.commit().await.map_err(internal)?;
+            Ok(deleted)
+        })
+    }
+
+    fn search_threads(&self, query: ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Thread>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let column = match sort_by {
+                ThreadSortBy::ThreadId => "t.thread_id",
+                ThreadSortBy::Status => "t.status",
+                ThreadSortBy::CreatedAt => "t.created_at",
+                ThreadSortBy::UpdatedAt => "t.updated_at",
+                ThreadSortBy::StateUpdatedAt => "t.state_updated_at",
+            };
+            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
+            let mut where_ = thread_where(&query);
+            let tail = format!("ORDER BY {column} {direction}, t.thread_id {direction} LIMIT ? OFFSET ?");
+            where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
+            let rows = select(&*pool.get().await?, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, &tail).await?;
+            Ok(rows.iter().map(thread_from_row).collect())
+        })
+    }
+
+    fn count_threads(&self, query: ThreadQuery) -> Answer<i64> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM threads t", &thread_where(&query), "").await?;
+            Ok(rows.first().map_or(0, |row| row.get(0)))
+        })
+    }
+
+    fn settle_thread(&self, thread_id: Uuid, now: i64) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            pool.get()
+                .await?
+                .execute(
+                    "UPDATE threads SET status = CASE WHEN interrupts::text NOT IN ('{}', 'null') THEN 'interrupted' ELSE 'idle' END, updated_at = $1
+                     WHERE thread_id = $2 AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $2 AND status IN ('pending', 'running'))",
+                    &[&now, &thread_id],
+                )
+                .await
+                .map(drop)
+                .map_err(internal)
+        })
+    }
+
+    fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move { finish_thread_in(&*pool.get().await?, thread_id, &outcome, now).await })
+    }
+}
