@@ -1516,6 +1516,17 @@ impl Database {
     }
 }
 
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Integer(number) => ToSqlOutput::Owned(SqlValue::Integer(*number)),
+            Self::Real(number) => ToSqlOutput::Owned(SqlValue::Real(*number)),
+            Self::Text(text) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(text.as_bytes())),
+            Self::Uuid(id) => ToSqlOutput::Owned(SqlValue::Text(id.to_string())),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -1624,13 +1635,3 @@ mod tests {
     }
 }
 
-impl rusqlite::ToSql for Param {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Self::Integer(number) => ToSqlOutput::Owned(SqlValue::Integer(*number)),
-            Self::Real(number) => ToSqlOutput::Owned(SqlValue::Real(*number)),
-            Self::Text(text) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(text.as_bytes())),
-            Self::Uuid(id) => ToSqlOutput::Owned(SqlValue::Text(id.to_string())),
-        })
-    }
-}

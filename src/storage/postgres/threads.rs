@@ -111,7 +111,7 @@ fn thread_where(query: &ThreadQuery) -> Where {
 }
 
 /// Runs `select WHERE …` with the clause's parameters.
-async fn select<C: GenericClient>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
+pub(super) async fn select<C: GenericClient>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
     let sql = numbered(&format!("{select} WHERE {} {tail}", where_.sql()));
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = where_.params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
     client.query(&sql, &params).await.map_err(internal)

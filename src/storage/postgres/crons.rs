@@ -1,0 +1,213 @@
+//! Crons on Postgres (see `threads.rs` for the shape of the queries).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::threads::{compile_containment, index_metadata, select};
+use super::{PostgresStorage, internal, object_of};
+use crate::auth::Filter;
+use crate::crons::Cron;
+use crate::storage::sql::{CRON_META, CRON_THREAD_META, Param, Where, compile_filter};
+use crate::storage::{Answer, CronQuery, CronSortBy, Crons, SortOrder, StorageError, StorageResult};
+
+const CRON_COLUMNS: &str = "t.cron_id, t.assistant_id, t.thread_id, t.on_run_completed, t.end_time, t.end_time_micros, t.schedule, t.timezone, \
+    t.created_at, t.updated_at, t.payload, t.user_id, t.next_run_date, t.metadata, t.enabled, t.creator";
+
+fn cron_from_row(row: &tokio_postgres::Row) -> Cron {
+    let creator: Option<Value> = row.get(15);
+    Cron {
+        cron_id: row.get(0),
+        assistant_id: row.get(1),
+        thread_id: row.get(2),
+        on_run_completed: row.get(3),
+        end_time: row.get(4),
+        end_time_micros: row.get(5),
+        schedule: row.get(6),
+        timezone: row.get(7),
+        created_at: row.get(8),
+        updated_at: row.get(9),
+        payload: object_of(row.get(10)),
+        user_id: row.get(11),
+        next_run_date: row.get(12),
+        metadata: object_of(row.get(13)),
+        enabled: row.get(14),
+        creator: creator.and_then(|user| crate::auth::AuthUser::from_json(&user)),
+    }
+}
+
+fn cron_where(query: &CronQuery) -> Where {
+    let mut where_ = Where::default();
+    if let Some(assistant_id) = query.assistant_id {
+        where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
+    }
+    if let Some(thread_id) = query.thread_id {
+        where_.push("t.thread_id = ?".to_string(), [Param::Uuid(thread_id)]);
+    }
+    if let Some(enabled) = query.enabled {
+        where_.push(format!("t.enabled = {}", if enabled { "TRUE" } else { "FALSE" }), []);
+    }
+    if let Some(metadata) = &query.metadata {
+        compile_containment("t.metadata", metadata, &mut where_);
+    }
+    if let Some(filter) = &query.auth {
+        let mut params = Vec::new();
+        let sql = compile_filter(filter, CRON_META, &mut params);
+        where_.push(sql, params);
+    }
+    if let Some(filter) = &query.thread_auth {
+        let mut params = Vec::new();
+        let on_thread = compile_filter(filter, CRON_THREAD_META, &mut params);
+        let gone_passes = if filter.matches(&Map::new()) { "TRUE" } else { "FALSE" };
+        where_.push(
+            format!(
+                "(t.thread_id IS NULL OR EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id AND {on_thread}) \
+                 OR (NOT EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id) AND {gone_passes}))"
+            ),
+            params,
+        );
+    }
+    where_
+}
+
+pub(super) async fn get_cron_in<C: GenericClient>(client: &C, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
+    let mut where_ = cron_where(&CronQuery { auth: auth.cloned(), ..CronQuery::default() });
+    where_.push("t.cron_id = ?".to_string(), [Param::Uuid(cron_id)]);
+    let rows = select(client, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, "").await?;
+    rows.first().map(cron_from_row).ok_or(StorageError::NotFound)
+}
+
+/// Every column of a cron, in [`CRON_COLUMNS`] order, for `INSERT` and `UPDATE`.
+async fn write_cron<C: GenericClient>(client: &C, cron: &Cron, insert: bool) -> StorageResult<u64> {
+    let (payload, metadata) = (Value::Object(cron.payload.clone()), Value::Object(cron.metadata.clone()));
+    let creator = cron.creator.as_ref().map(crate::auth::AuthUser::to_json);
+    let sql = if insert {
+        "INSERT INTO crons (cron_id, assistant_id, thread_id, on_run_completed, end_time, end_time_micros, schedule, timezone,
+           created_at, updated_at, payload, user_id, next_run_date, metadata, enabled, creator)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    } else {
+        "UPDATE crons SET assistant_id = $2, thread_id = $3, on_run_completed = $4, end_time = $5, end_time_micros = $6, schedule = $7,
+           timezone = $8, created_at = $9, updated_at = $10, payload = $11, user_id = $12, next_run_date = $13, metadata = $14, enabled = $15, creator = $16
+         WHERE cron_id = $1"
+    };
+    client
+        .execute(
+            sql,
+            &[
+                &cron.cron_id,
+                &cron.assistant_id,
+                &cron.thread_id,
+                &cron.on_run_completed,
+                &cron.end_time,
+                &cron.end_time_micros,
+                &cron.schedule,
+                &cron.timezone,
+                &cron.created_at,
+                &cron.updated_at,
+                &payload,
+                &cron.user_id,
+                &cron.next_run_date,
+                &metadata,
+                &cron.enabled,
+                &creator,
+            ],
+        )
+        .await
+        .map_err(internal)
+}
+
+impl Crons for PostgresStorage {
+    fn create_cron(&self, cron: Cron) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            write_cron(&transaction, &cron, true).await?;
+            index_metadata(&transaction, CRON_META, cron.cron_id, &cron.metadata).await?;
+            transaction.commit().await.map_err(internal)
+        })
+    }
+
+    fn get_cron(&self, cron_id: Uuid, auth: Option<Filter>) -> Answer<Cron> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move { get_cron_in(&*pool.get().await?, cron_id, auth.as_ref()).await })
+    }
+
+    fn update_cron(&self, cron: Cron) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            if write_cron(&transaction, &cron, false).await? == 0 {
+                return Err(StorageError::NotFound);
+            }
+            index_metadata(&transaction, CRON_META, cron.cron_id, &cron.metadata).await?;
+            transaction.commit().await.map_err(internal)
+        })
+    }
+
+    fn delete_cron(&self, cron_id: Uuid, auth: Option<Filter>) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            transaction.execute("SELECT 1 FROM crons WHERE cron_id = $1 FOR UPDATE", &[&cron_id]).await.map_err(internal)?;
+            get_cron_in(&transaction, cron_id, auth.as_ref()).await?;
+            transaction.execute("DELETE FROM crons WHERE cron_id = $1", &[&cron_id]).await.map_err(internal)?;
+            transaction.commit().await.map_err(internal)
+        })
+    }
+
+    fn search_crons(&self, query: CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Cron>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let column = match sort_by {
+                CronSortBy::CronId => "t.cron_id",
+                CronSortBy::AssistantId => "t.assistant_id",
+                CronSortBy::ThreadId => "t.thread_id",
+                CronSortBy::NextRunDate => "t.next_run_date",
+                CronSortBy::EndTime => "t.end_time_micros",
+                CronSortBy::CreatedAt => "t.created_at",
+                CronSortBy::UpdatedAt => "t.updated_at",
+            };
+            let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
+            let mut where_ = cron_where(&query);
+            where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
+            // NULLs sort as SQLite sorts them: first ascending, last descending.
+            let nulls = if sort_order == SortOrder::Asc { "NULLS FIRST" } else { "NULLS LAST" };
+            let tail = format!("ORDER BY {column} {direction} {nulls}, t.cron_id {direction} LIMIT ? OFFSET ?");
+            let rows = select(&*pool.get().await?, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, &tail).await?;
+            Ok(rows.iter().map(cron_from_row).collect())
+        })
+    }
+
+    fn count_crons(&self, query: CronQuery) -> Answer<i64> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM crons t", &cron_where(&query), "").await?;
+            Ok(rows.first().map_or(0, |row| row.get(0)))
+        })
+    }
+
+    fn due_crons(&self, now: i64) -> Answer<Vec<Cron>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE t.enabled AND t.next_run_date IS NOT NULL AND t.next_run_date <= $1 ORDER BY t.next_run_date");
+            Ok(pool.get().await?.query(&sql, &[&now]).await.map_err(internal)?.iter().map(cron_from_row).collect())
+        })
+    }
+
+    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            pool.get()
+                .await?
+                .execute("UPDATE crons SET next_run_date = $1, updated_at = $2 WHERE cron_id = $3", &[&next_run_date, &now, &cron_id])
+                .await
+                .map(drop)
+                .map_err(internal)
+        })
+    }
+}
