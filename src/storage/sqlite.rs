@@ -22,7 +22,9 @@ mod inline;
 pub use calls::SqliteStorage;
 
 use super::canonical::canonical;
-use super::sql::{ASSISTANT_META, CRON_META, CRON_THREAD_META, MetaTable, Param, THREAD_META, Where, compile_filter};
+use super::sql::{self, ASSISTANT_META, CRON_META, Dialect, MetaTable, Param, THREAD_META, Where};
+
+const SQLITE: Dialect = Dialect::Sqlite;
 use super::{
     Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
@@ -527,68 +529,6 @@ fn count_rows(connection: &Connection, table: &str, where_: &Where) -> StorageRe
 }
 
 /// Compiles an auth filter to SQL over the side table `meta` for the row aliased `t`.
-/// JSON containment of `wanted` in the JSON column `column` (`t.metadata` or `t."values"`).
-fn compile_containment(column: &str, wanted: &Map<String, Value>, where_: &mut Where) {
-    fn walk(column: &str, path: &str, wanted: &Map<String, Value>, where_: &mut Where) {
-        for (key, value) in wanted {
-            let path = format!("{path}.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
-            let path_param = Param::Text(path.clone());
-            match value {
-                Value::Object(inner) => {
-                    where_.push(format!("json_type({column}, ?) = 'object'"), [path_param]);
-                    walk(column, &path, inner, where_);
-                }
-                Value::Null => where_.push(format!("json_type({column}, ?) = 'null'"), [path_param]),
-                Value::Bool(flag) => where_.push(format!("json_type({column}, ?) = '{flag}'"), [path_param]),
-                Value::Number(number) => {
-                    let number = number.as_f64().unwrap_or(f64::NAN);
-                    where_.push(
-                        format!("json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) = ?"),
-                        [path_param.clone(), path_param, Param::Real(number)],
-                    );
-                }
-                Value::String(text) => where_.push(
-                    format!("json_type({column}, ?) = 'text' AND json_extract({column}, ?) = ?"),
-                    [path_param.clone(), path_param, Param::Text(text.clone())],
-                ),
-                Value::Array(_) => where_.push(
-                    format!("json_type({column}, ?) = 'array' AND json(json_extract({column}, ?)) = json(?)"),
-                    [path_param.clone(), path_param, Param::Text(value.to_string())],
-                ),
-            }
-        }
-    }
-    walk(column, "$", wanted, where_);
-}
-
-fn thread_where(query: &ThreadQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(ids) = &query.ids {
-        if ids.is_empty() {
-            where_.push("0".to_string(), []);
-        } else {
-            let marks = vec!["?"; ids.len()].join(", ");
-            where_.push(format!("t.thread_id IN ({marks})"), ids.iter().map(|id| Param::Text(id.to_string())));
-        }
-    }
-    if let Some(status) = query.status {
-        where_.push("t.status = ?".to_string(), [Param::Text(status.as_str().to_string())]);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(values) = &query.values {
-        where_.push(r#"t."values" IS NOT NULL"#.to_string(), []);
-        compile_containment(r#"t."values""#, values, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, THREAD_META, &mut params);
-        where_.push(sql, params);
-    }
-    where_
-}
-
 /// Rewrites the side-table rows of one record.
 fn index_metadata_in(connection: &Connection, meta: MetaTable, record_id: &str, metadata: &Map<String, Value>) -> rusqlite::Result<()> {
     let MetaTable { table, id, .. } = meta;
@@ -611,7 +551,7 @@ fn index_metadata(connection: &Connection, thread_id: &str, metadata: &Map<Strin
 }
 
 fn get_thread_in(connection: &Connection, thread_id: Uuid, auth: Option<&Filter>) -> StorageResult<Thread> {
-    let mut where_ = thread_where(&ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
+    let mut where_ = sql::thread_where(SQLITE, &ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
     where_.push("t.thread_id = ?".to_string(), [Param::Text(thread_id.to_string())]);
     let sql = format!("SELECT {THREAD_COLUMNS} FROM threads t WHERE {}", where_.sql());
     connection
@@ -639,27 +579,8 @@ fn assistant_from_row(row: &Row<'_>) -> rusqlite::Result<Assistant> {
     })
 }
 
-fn assistant_where(query: &AssistantQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(graph_id) = &query.graph_id {
-        where_.push("t.graph_id = ?".to_string(), [Param::Text(graph_id.clone())]);
-    }
-    if let Some(name) = &query.name {
-        where_.push("instr(lower(t.name), lower(?)) > 0".to_string(), [Param::Text(name.clone())]);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, ASSISTANT_META, &mut params);
-        where_.push(sql, params);
-    }
-    where_
-}
-
 fn get_assistant_in(connection: &Connection, assistant_id: Uuid, auth: Option<&Filter>) -> StorageResult<Assistant> {
-    let mut where_ = assistant_where(&AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
+    let mut where_ = sql::assistant_where(SQLITE, &AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
     where_.push("t.assistant_id = ?".to_string(), [Param::Text(assistant_id.to_string())]);
     let sql = format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t WHERE {}", where_.sql());
     connection
@@ -773,42 +694,8 @@ fn cron_params(cron: &Cron) -> Vec<SqlValue> {
     ]
 }
 
-fn cron_where(query: &CronQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(assistant_id) = query.assistant_id {
-        where_.push("t.assistant_id = ?".to_string(), [Param::Text(assistant_id.to_string())]);
-    }
-    if let Some(thread_id) = query.thread_id {
-        where_.push("t.thread_id = ?".to_string(), [Param::Text(thread_id.to_string())]);
-    }
-    if let Some(enabled) = query.enabled {
-        where_.push("t.enabled = ?".to_string(), [Param::Integer(i64::from(enabled))]);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, CRON_META, &mut params);
-        where_.push(sql, params);
-    }
-    if let Some(filter) = &query.thread_auth {
-        let mut params = Vec::new();
-        let on_thread = compile_filter(filter, CRON_THREAD_META, &mut params);
-        let gone_passes = if filter.matches(&Map::new()) { "1" } else { "0" };
-        where_.push(
-            format!(
-                "(t.thread_id IS NULL OR EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id AND {on_thread}) \
-                 OR (NOT EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id) AND {gone_passes}))"
-            ),
-            params,
-        );
-    }
-    where_
-}
-
 fn get_cron_in(connection: &Connection, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
-    let mut where_ = cron_where(&CronQuery { auth: auth.cloned(), ..CronQuery::default() });
+    let mut where_ = sql::cron_where(SQLITE, &CronQuery { auth: auth.cloned(), ..CronQuery::default() });
     where_.push("t.cron_id = ?".to_string(), [Param::Text(cron_id.to_string())]);
     let sql = format!("SELECT {CRON_COLUMNS} FROM crons t WHERE {}", where_.sql());
     connection
@@ -934,20 +821,14 @@ impl Database {
 
     pub(crate) fn search_threads(&self, query: &ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Thread>> {
         self.with(|connection| {
-            let column = match sort_by {
-                ThreadSortBy::ThreadId => "t.thread_id",
-                ThreadSortBy::Status => "t.status",
-                ThreadSortBy::CreatedAt => "t.created_at",
-                ThreadSortBy::UpdatedAt => "t.updated_at",
-                ThreadSortBy::StateUpdatedAt => "t.state_updated_at",
-            };
+            let column = sql::thread_sort_column(sort_by);
             let select = format!("SELECT {THREAD_COLUMNS} FROM threads t");
-            select_page(connection, &select, "thread_id", thread_where(query), column, sort_order, limit, offset, thread_from_row)
+            select_page(connection, &select, "thread_id", sql::thread_where(SQLITE, query), column, sort_order, limit, offset, thread_from_row)
         })
     }
 
     pub(crate) fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
-        self.with(|connection| count_rows(connection, "threads", &thread_where(query)))
+        self.with(|connection| count_rows(connection, "threads", &sql::thread_where(SQLITE, query)))
     }
 
     pub(crate) fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
@@ -1053,20 +934,14 @@ impl Database {
 
     pub(crate) fn search_assistants(&self, query: &AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
         self.with(|connection| {
-            let column = match sort_by {
-                AssistantSortBy::AssistantId => "t.assistant_id",
-                AssistantSortBy::CreatedAt => "t.created_at",
-                AssistantSortBy::UpdatedAt => "t.updated_at",
-                AssistantSortBy::Name => "lower(t.name)",
-                AssistantSortBy::GraphId => "lower(t.graph_id)",
-            };
+            let column = sql::assistant_sort_column(sort_by);
             let select = format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t");
-            select_page(connection, &select, "assistant_id", assistant_where(query), column, sort_order, limit, offset, assistant_from_row)
+            select_page(connection, &select, "assistant_id", sql::assistant_where(SQLITE, query), column, sort_order, limit, offset, assistant_from_row)
         })
     }
 
     pub(crate) fn count_assistants(&self, query: &AssistantQuery) -> StorageResult<i64> {
-        self.with(|connection| count_rows(connection, "assistants", &assistant_where(query)))
+        self.with(|connection| count_rows(connection, "assistants", &sql::assistant_where(SQLITE, query)))
     }
 
     pub(crate) fn assistant_versions(&self, assistant_id: Uuid, metadata: Option<&Map<String, Value>>, auth: Option<&Filter>, limit: i64, offset: i64) -> StorageResult<Vec<Assistant>> {
@@ -1074,7 +949,7 @@ impl Database {
             let mut where_ = Where::default();
             where_.push("t.assistant_id = ?".to_string(), [Param::Text(assistant_id.to_string())]);
             if let Some(metadata) = metadata {
-                compile_containment("t.metadata", metadata, &mut where_);
+                sql::compile_containment(SQLITE, "t.metadata", metadata, &mut where_);
             }
             let sql = format!(
                 "SELECT t.assistant_id, t.version, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.created_at
@@ -1182,22 +1057,14 @@ impl Database {
 
     pub(crate) fn search_crons(&self, query: &CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> StorageResult<Vec<Cron>> {
         self.with(|connection| {
-            let column = match sort_by {
-                CronSortBy::CronId => "t.cron_id",
-                CronSortBy::AssistantId => "t.assistant_id",
-                CronSortBy::ThreadId => "t.thread_id",
-                CronSortBy::NextRunDate => "t.next_run_date",
-                CronSortBy::EndTime => "t.end_time_micros",
-                CronSortBy::CreatedAt => "t.created_at",
-                CronSortBy::UpdatedAt => "t.updated_at",
-            };
+            let column = sql::cron_sort_column(sort_by);
             let select = format!("SELECT {CRON_COLUMNS} FROM crons t");
-            select_page(connection, &select, "cron_id", cron_where(query), column, sort_order, limit, offset, cron_from_row)
+            select_page(connection, &select, "cron_id", sql::cron_where(SQLITE, query), column, sort_order, limit, offset, cron_from_row)
         })
     }
 
     pub(crate) fn count_crons(&self, query: &CronQuery) -> StorageResult<i64> {
-        self.with(|connection| count_rows(connection, "crons", &cron_where(query)))
+        self.with(|connection| count_rows(connection, "crons", &sql::cron_where(SQLITE, query)))
     }
 
     pub(crate) fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {

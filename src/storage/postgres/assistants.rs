@@ -6,11 +6,11 @@ use serde_json::{Map, Value};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::threads::{compile_containment, delete_threads_in, index_metadata, select};
+use super::threads::{delete_threads_in, index_metadata, select};
 use super::{PostgresStorage, crons::get_cron_in, internal, object_of};
 use crate::assistants::Assistant;
 use crate::auth::Filter;
-use crate::storage::sql::{ASSISTANT_META, Param, Where, compile_filter};
+use crate::storage::sql::{self, ASSISTANT_META, Dialect, Param, Where};
 use crate::storage::{Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult};
 
 const ASSISTANT_COLUMNS: &str = "t.assistant_id, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.version, t.created_at, t.updated_at";
@@ -47,27 +47,8 @@ fn version_from_row(row: &tokio_postgres::Row) -> Assistant {
     }
 }
 
-fn assistant_where(query: &AssistantQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(graph_id) = &query.graph_id {
-        where_.push("t.graph_id = ?".to_string(), [Param::Text(graph_id.clone())]);
-    }
-    if let Some(name) = &query.name {
-        where_.push("strpos(lower(t.name), lower(?)) > 0".to_string(), [Param::Text(name.clone())]);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, ASSISTANT_META, &mut params);
-        where_.push(sql, params);
-    }
-    where_
-}
-
 async fn get_assistant_in<C: GenericClient>(client: &C, assistant_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Assistant> {
-    let mut where_ = assistant_where(&AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
+    let mut where_ = sql::assistant_where(Dialect::Postgres, &AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
     where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
     let rows = select(client, &format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t"), &where_, if lock { "FOR UPDATE OF t" } else { "" }).await?;
     rows.first().map(assistant_from_row).ok_or(StorageError::NotFound)
@@ -222,15 +203,9 @@ impl Assistants for PostgresStorage {
     fn search_assistants(&self, query: AssistantQuery, sort_by: AssistantSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Assistant>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let column = match sort_by {
-                AssistantSortBy::AssistantId => "t.assistant_id",
-                AssistantSortBy::CreatedAt => "t.created_at",
-                AssistantSortBy::UpdatedAt => "t.updated_at",
-                AssistantSortBy::Name => "lower(t.name)",
-                AssistantSortBy::GraphId => "lower(t.graph_id)",
-            };
+            let column = sql::assistant_sort_column(sort_by);
             let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let mut where_ = assistant_where(&query);
+            let mut where_ = sql::assistant_where(Dialect::Postgres, &query);
             where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
             let tail = format!("ORDER BY {column} {direction}, t.assistant_id {direction} LIMIT ? OFFSET ?");
             let rows = select(&*pool.get().await?, &format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t"), &where_, &tail).await?;
@@ -241,7 +216,7 @@ impl Assistants for PostgresStorage {
     fn count_assistants(&self, query: AssistantQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM assistants t", &assistant_where(&query), "").await?;
+            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM assistants t", &sql::assistant_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }
@@ -252,7 +227,7 @@ impl Assistants for PostgresStorage {
             let mut where_ = Where::default();
             where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
             if let Some(metadata) = &metadata {
-                compile_containment("t.metadata", metadata, &mut where_);
+                sql::compile_containment(Dialect::Postgres, "t.metadata", metadata, &mut where_);
             }
             let rows = select(&*pool.get().await?, &format!("SELECT {VERSION_COLUMNS} FROM assistant_versions t"), &where_, "ORDER BY t.version DESC").await?;
             // The auth filter applies to each version's own metadata; versions are few per

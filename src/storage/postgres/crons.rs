@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::threads::{compile_containment, index_metadata, select};
+use super::threads::{index_metadata, select};
 use super::{PostgresStorage, internal, object_of};
 use crate::auth::Filter;
 use crate::crons::Cron;
-use crate::storage::sql::{CRON_META, CRON_THREAD_META, Param, Where, compile_filter};
+use crate::storage::sql::{self, CRON_META, Dialect, Param};
 use crate::storage::{Answer, CronQuery, CronSortBy, Crons, SortOrder, StorageError, StorageResult};
 
 const CRON_COLUMNS: &str = "t.cron_id, t.assistant_id, t.thread_id, t.on_run_completed, t.end_time, t.end_time_micros, t.schedule, t.timezone, \
@@ -38,42 +38,8 @@ fn cron_from_row(row: &tokio_postgres::Row) -> Cron {
     }
 }
 
-fn cron_where(query: &CronQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(assistant_id) = query.assistant_id {
-        where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
-    }
-    if let Some(thread_id) = query.thread_id {
-        where_.push("t.thread_id = ?".to_string(), [Param::Uuid(thread_id)]);
-    }
-    if let Some(enabled) = query.enabled {
-        where_.push(format!("t.enabled = {}", if enabled { "TRUE" } else { "FALSE" }), []);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, CRON_META, &mut params);
-        where_.push(sql, params);
-    }
-    if let Some(filter) = &query.thread_auth {
-        let mut params = Vec::new();
-        let on_thread = compile_filter(filter, CRON_THREAD_META, &mut params);
-        let gone_passes = if filter.matches(&Map::new()) { "TRUE" } else { "FALSE" };
-        where_.push(
-            format!(
-                "(t.thread_id IS NULL OR EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id AND {on_thread}) \
-                 OR (NOT EXISTS (SELECT 1 FROM threads th WHERE th.thread_id = t.thread_id) AND {gone_passes}))"
-            ),
-            params,
-        );
-    }
-    where_
-}
-
 pub(super) async fn get_cron_in<C: GenericClient>(client: &C, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
-    let mut where_ = cron_where(&CronQuery { auth: auth.cloned(), ..CronQuery::default() });
+    let mut where_ = sql::cron_where(Dialect::Postgres, &CronQuery { auth: auth.cloned(), ..CronQuery::default() });
     where_.push("t.cron_id = ?".to_string(), [Param::Uuid(cron_id)]);
     let rows = select(client, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, "").await?;
     rows.first().map(cron_from_row).ok_or(StorageError::NotFound)
@@ -163,17 +129,9 @@ impl Crons for PostgresStorage {
     fn search_crons(&self, query: CronQuery, sort_by: CronSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Cron>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let column = match sort_by {
-                CronSortBy::CronId => "t.cron_id",
-                CronSortBy::AssistantId => "t.assistant_id",
-                CronSortBy::ThreadId => "t.thread_id",
-                CronSortBy::NextRunDate => "t.next_run_date",
-                CronSortBy::EndTime => "t.end_time_micros",
-                CronSortBy::CreatedAt => "t.created_at",
-                CronSortBy::UpdatedAt => "t.updated_at",
-            };
+            let column = sql::cron_sort_column(sort_by);
             let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let mut where_ = cron_where(&query);
+            let mut where_ = sql::cron_where(Dialect::Postgres, &query);
             where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
             // NULLs sort as SQLite sorts them: first ascending, last descending.
             let nulls = if sort_order == SortOrder::Asc { "NULLS FIRST" } else { "NULLS LAST" };
@@ -186,7 +144,7 @@ impl Crons for PostgresStorage {
     fn count_crons(&self, query: CronQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM crons t", &cron_where(&query), "").await?;
+            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM crons t", &sql::cron_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }

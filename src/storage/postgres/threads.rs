@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{PostgresStorage, internal, numbered, object_of};
 use crate::auth::Filter;
-use crate::storage::sql::{MetaTable, Param, THREAD_META, Where, compile_filter};
+use crate::storage::sql::{self, Dialect, MetaTable, Param, THREAD_META, Where};
 use crate::storage::{
     Answer, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, ThreadStatus, Threads,
 };
@@ -32,84 +32,6 @@ fn thread_from_row(row: &tokio_postgres::Row) -> Thread {
     }
 }
 
-/// JSON containment of `wanted` in the `json` column `column` (`t.metadata`, `t."values"`),
-/// with the SQLite backend's semantics: numbers compare as numbers, lists and objects whole.
-pub(super) fn compile_containment(column: &str, wanted: &Map<String, Value>, where_: &mut Where) {
-    fn walk(column: &str, path: &[String], wanted: &Map<String, Value>, where_: &mut Where) {
-        for (key, value) in wanted {
-            let mut path = path.to_vec();
-            path.push(key.clone());
-            let array = format!("ARRAY[{}]::text[]", vec!["?"; path.len()].join(", "));
-            let at = |params: &mut Vec<Param>| params.extend(path.iter().cloned().map(Param::Text));
-            let mut params = Vec::new();
-            let sql = match value {
-                Value::Object(inner) => {
-                    at(&mut params);
-                    where_.push(format!("json_typeof({column} #> {array}) = 'object'"), params);
-                    walk(column, &path, inner, where_);
-                    continue;
-                }
-                Value::Null => {
-                    at(&mut params);
-                    format!("json_typeof({column} #> {array}) = 'null'")
-                }
-                Value::Bool(flag) => {
-                    at(&mut params);
-                    at(&mut params);
-                    format!("json_typeof({column} #> {array}) = 'boolean' AND {column} #>> {array} = '{flag}'")
-                }
-                Value::Number(number) => {
-                    at(&mut params);
-                    at(&mut params);
-                    params.push(Param::Real(number.as_f64().unwrap_or(f64::NAN)));
-                    format!("json_typeof({column} #> {array}) = 'number' AND ({column} #>> {array})::float8 = ?")
-                }
-                Value::String(text) => {
-                    at(&mut params);
-                    at(&mut params);
-                    params.push(Param::Text(text.clone()));
-                    format!("json_typeof({column} #> {array}) = 'string' AND {column} #>> {array} = ?")
-                }
-                Value::Array(_) => {
-                    at(&mut params);
-                    at(&mut params);
-                    params.push(Param::Text(value.to_string()));
-                    format!("json_typeof({column} #> {array}) = 'array' AND ({column} #> {array})::jsonb = (?::text)::jsonb")
-                }
-            };
-            where_.push(sql, params);
-        }
-    }
-    walk(column, &[], wanted, where_);
-}
-
-fn thread_where(query: &ThreadQuery) -> Where {
-    let mut where_ = Where::default();
-    if let Some(ids) = &query.ids {
-        if ids.is_empty() {
-            where_.push("FALSE".to_string(), []);
-        } else {
-            where_.push(format!("t.thread_id IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().copied().map(Param::Uuid));
-        }
-    }
-    if let Some(status) = query.status {
-        where_.push("t.status = ?".to_string(), [Param::Text(status.as_str().to_string())]);
-    }
-    if let Some(metadata) = &query.metadata {
-        compile_containment("t.metadata", metadata, &mut where_);
-    }
-    if let Some(values) = &query.values {
-        where_.push(r#"t."values" IS NOT NULL"#.to_string(), []);
-        compile_containment(r#"t."values""#, values, &mut where_);
-    }
-    if let Some(filter) = &query.auth {
-        let mut params = Vec::new();
-        let sql = compile_filter(filter, THREAD_META, &mut params);
-        where_.push(sql, params);
-    }
-    where_
-}
-
 /// Runs `select WHERE …` with the clause's parameters.
 pub(super) async fn select<C: GenericClient>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
     let sql = numbered(&format!("{select} WHERE {} {tail}", where_.sql()));
@@ -119,7 +41,7 @@ pub(super) async fn select<C: GenericClient>(client: &C, select: &str, where_: &
 
 /// The thread, if it exists and passes `auth`; `lock`: held until the transaction ends.
 async fn get_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Thread> {
-    let mut where_ = thread_where(&ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
+    let mut where_ = sql::thread_where(Dialect::Postgres, &ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
     where_.push("t.thread_id = ?".to_string(), [Param::Uuid(thread_id)]);
     let rows = select(client, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, if lock { "FOR UPDATE OF t" } else { "" }).await?;
     rows.first().map(thread_from_row).ok_or(StorageError::NotFound)
@@ -275,15 +197,9 @@ impl Threads for PostgresStorage {
     fn search_threads(&self, query: ThreadQuery, sort_by: ThreadSortBy, sort_order: SortOrder, limit: i64, offset: i64) -> Answer<Vec<Thread>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let column = match sort_by {
-                ThreadSortBy::ThreadId => "t.thread_id",
-                ThreadSortBy::Status => "t.status",
-                ThreadSortBy::CreatedAt => "t.created_at",
-                ThreadSortBy::UpdatedAt => "t.updated_at",
-                ThreadSortBy::StateUpdatedAt => "t.state_updated_at",
-            };
+            let column = sql::thread_sort_column(sort_by);
             let direction = if sort_order == SortOrder::Asc { "ASC" } else { "DESC" };
-            let mut where_ = thread_where(&query);
+            let mut where_ = sql::thread_where(Dialect::Postgres, &query);
             let tail = format!("ORDER BY {column} {direction}, t.thread_id {direction} LIMIT ? OFFSET ?");
             where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
             let rows = select(&*pool.get().await?, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, &tail).await?;
@@ -294,7 +210,7 @@ impl Threads for PostgresStorage {
     fn count_threads(&self, query: ThreadQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM threads t", &thread_where(&query), "").await?;
+            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM threads t", &sql::thread_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }
