@@ -322,14 +322,10 @@ fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
 
 fn check(config: &Arc<AppConfig>, options: StartOptions, strict: bool) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (state, report) = runtime.block_on(graphward::start(Arc::clone(config), options)).map_err(anyhow::Error::msg)?;
-    let code = print_check(config, &report, strict);
-    state.python().stop(PYTHON_STOP_WAIT);
-    Ok(code)
+    // The interpreter thread stops when the state (its last handle) goes.
+    let (_state, report) = runtime.block_on(graphward::start(Arc::clone(config), options)).map_err(anyhow::Error::msg)?;
+    Ok(print_check(config, &report, strict))
 }
-
-/// How long a finished command waits for the interpreter thread to let go.
-const PYTHON_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// `check`'s report: the graphs and the auth coverage; the exit code.
 fn print_check(config: &AppConfig, report: &graphward::python::StartupReport, strict: bool) -> ExitCode {
@@ -443,11 +439,8 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
         } else {
             tracing::info!("serving on {base}");
         }
-        let python = state.python().clone();
+        // The interpreter thread stops once the runtime drops the last handle to it.
         graphward::serve(listener, state, shutdown_grace, shutdown_signal()).await?;
-        if !python.stop(PYTHON_STOP_WAIT) {
-            tracing::warn!("the Python loop did not stop within {PYTHON_STOP_WAIT:?} of shutdown");
-        }
         tracing::info!("shut down");
         Ok(())
     })

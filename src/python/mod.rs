@@ -52,8 +52,8 @@ pub struct PythonHost {
     bridge: Arc<bridge::Bridge>,
     /// Source of call tokens (see [`PythonHost::call_with_timeout`]).
     next_token: Arc<AtomicU64>,
-    /// The interpreter thread: stopped by [`PythonHost::stop`], or when the last handle goes.
-    thread: Arc<InterpreterThread>,
+    /// The interpreter thread, stopped and joined when the last handle goes.
+    _thread: Arc<InterpreterThread>,
 }
 
 /// The interpreter thread's handle. Hosted by the user's own Python (the wheel), the process's
@@ -297,7 +297,7 @@ impl PythonHost {
             .map_err(|error| format!("cannot start the Python thread: {error}"))?;
         let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
         let thread = Arc::new(InterpreterThread { bridge: Arc::clone(&bridge), handle: Mutex::new(Some(thread)) });
-        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), thread }, report))
+        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), _thread: thread }, report))
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
@@ -479,17 +479,6 @@ impl PythonHost {
             |value| if value.is_none() { Ok(None) } else { convert::py_to_json(value).map(Some) },
         )
         .await
-    }
-
-    /// Stops the asyncio loop; queued and later calls fail with [`PythonError::Stopped`].
-    pub fn shutdown(&self) {
-        stop_loop(&self.bridge);
-    }
-
-    /// Stops the loop and waits (at most `limit`) for the interpreter thread to let go of the
-    /// interpreter (see [`InterpreterThread`]); whether it did.
-    pub fn stop(&self, limit: Duration) -> bool {
-        self.thread.stop(limit)
     }
 }
 

@@ -1,13 +1,14 @@
-//! The Postgres backend (work in progress: the store is served, the other parts follow; see
-//! ARCHITECTURE.md "Postgres"). It is not selectable yet: [`StorageConfig`](super::StorageConfig)
-//! opens it once every trait passes the conformance suite.
+//! The Postgres backend: every storage trait, passing the conformance suite (`threads.rs`,
+//! `assistants.rs`, `crons.rs`, `runs.rs`; the store here). It is not selectable yet:
+//! [`StorageConfig`](super::StorageConfig) opens it once checkpoints live in Postgres too (see
+//! ARCHITECTURE.md "Postgres").
 //!
 //! - A small pool of `tokio-postgres` connections ([`Pool`]); a connection found closed is
 //!   replaced, so the backend reconnects by itself once the database is back.
 //! - The schema is versioned in `graphward_schema` and migrated at start-up under a session
 //!   advisory lock, so replicas starting together apply each migration once.
 //! - Values and metadata are `json` (the text as written, key order kept, like SQLite); auth
-//!   filters will compile to the same side tables as SQLite's (`canonical.rs`).
+//!   filters compile to the same side tables as SQLite's (`storage/sql.rs`, `canonical.rs`).
 //! - A connection that fails is [`StorageError::Unavailable`] (503), a statement that fails
 //!   [`StorageError::Internal`].
 
@@ -163,7 +164,8 @@ impl PostgresStorage {
     }
 
     /// The schema version the database is at.
-    pub async fn schema_version(&self) -> StorageResult<usize> {
+    #[cfg(test)]
+    pub(crate) async fn schema_version(&self) -> StorageResult<usize> {
         let client = self.pool.get().await?;
         let row = client.query_one("SELECT version FROM graphward_schema", &[]).await.map_err(internal)?;
         usize::try_from(row.get::<_, i32>(0)).map_err(internal)
@@ -238,11 +240,6 @@ impl From<std::num::TryFromIntError> for Failure {
     }
 }
 
-impl From<serde_json::Error> for Failure {
-    fn from(error: serde_json::Error) -> Self {
-        Self::Other(error.to_string())
-    }
-}
 
 /// `?` placeholders (as `storage/sql.rs` writes them) numbered `$1`, `$2`, … (the SQL holds
 /// no `?` of its own: values are always parameters).

@@ -91,14 +91,20 @@ async fn write_assistant<C: GenericClient>(client: &C, assistant: &Assistant, ve
     index_metadata(client, ASSISTANT_META, assistant.assistant_id, &assistant.metadata).await
 }
 
+/// Serializes, until the transaction ends, the creations of one assistant id (a row that does
+/// not exist yet cannot be locked): replicas starting together register the same system
+/// assistants, and two creates of one id must not both insert.
+async fn lock_id<C: GenericClient>(client: &C, assistant_id: Uuid) -> StorageResult<()> {
+    client.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", &[&assistant_id.to_string()]).await.map(drop).map_err(internal)
+}
+
 impl Assistants for PostgresStorage {
     fn register_system_assistant(&self, assistant: Assistant) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await.map_err(internal)?;
-            // Replicas starting together register the same assistants: one at a time.
-            transaction.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", &[&assistant.assistant_id.to_string()]).await.map_err(internal)?;
+            lock_id(&transaction, assistant.assistant_id).await?;
             match get_assistant_in(&transaction, assistant.assistant_id, None, true).await {
                 Ok(existing) => {
                     if existing.name != assistant.name || existing.description != assistant.description {
@@ -120,7 +126,7 @@ impl Assistants for PostgresStorage {
         Box::pin(async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await.map_err(internal)?;
-            transaction.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", &[&assistant.assistant_id.to_string()]).await.map_err(internal)?;
+            lock_id(&transaction, assistant.assistant_id).await?;
             match get_assistant_in(&transaction, assistant.assistant_id, None, false).await {
                 Ok(_) => {
                     return match (if_exists, get_assistant_in(&transaction, assistant.assistant_id, auth.as_ref(), false).await) {
