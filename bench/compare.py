@@ -103,6 +103,13 @@ class Harness:
             cmd = [str(self.ref_venv / "bin" / "langgraph"), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(app / "langgraph.json")]
             if os.environ.get("BENCH_REF_RELOAD", "0") != "1":
                 cmd.append("--no-reload")
+        elif self.args.graphward_postgres:
+            # graphward on a fresh Postgres database of its own, `serve --workers N`.
+            database = f"bench_{name.replace('-', '_')}_{os.getpid()}"
+            subprocess.run(["psql", "-q", self.args.graphward_postgres, "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+            env["DATABASE_URI"] = self.args.graphward_postgres.rsplit("/", 1)[0] + "/" + database
+            cmd = [str(self.args.graphward), "serve", "--host", bl.HOST, "--port", str(port), "--config", str(app / "langgraph.json"),
+                   "--workers", str(self.args.graphward_workers)]
         else:
             cmd = [str(self.args.graphward), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(app / "langgraph.json"),
                    "--database", str(app / "state.db")]
@@ -368,6 +375,7 @@ class Harness:
             "auth_round_trip": self.auth,
             "targets": targets,
             "baseline": str(self.args.baseline) if self.args.baseline else None,
+            "graphward_storage": f"postgres, serve --workers {self.args.graphward_workers}" if self.args.graphward_postgres else "sqlite (dev)",
         }
         data["table"] = render(data)
         return data
@@ -409,6 +417,7 @@ def render(data: dict) -> str:
     out = [bl.render_table(headers, lines), ""]
     if data.get("baseline"):
         out.insert(0, f"--baseline: the `reference` columns are graphward {data['baseline']} (targets do not apply)\n")
+    out.insert(0, f"graphward storage: {data.get('graphward_storage', 'sqlite (dev)')}\n")
     ref, gw = data["servers"]["reference"], data["servers"]["graphward"]
 
     def mib(value):
@@ -464,6 +473,8 @@ def main() -> None:
     parser.add_argument("--app", type=Path, default=bl.REPO)
     parser.add_argument("--out", type=Path, default=bl.OUT / "compare.json")
     parser.add_argument("--baseline", type=Path, help="a graphward binary to run in the reference's place (before/after a change)")
+    parser.add_argument("--graphward-postgres", metavar="URI", help="run graphward on Postgres: a fresh database per server on this server URI (`serve`)")
+    parser.add_argument("--graphward-workers", type=int, default=1, help="with --graphward-postgres: `serve --workers N`")
     args = parser.parse_args()
     data = Harness(args).run()
     bl.write_json(args.out, data)

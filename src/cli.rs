@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
+mod workers;
+
 use crate as graphward;
 use crate::config::{AppConfig, env_vars};
 use crate::storage::StorageConfig;
@@ -171,6 +173,32 @@ struct StorageArgs {
     /// SQLite database file, served by one process at a time [default: .graphward/state.db next to langgraph.json].
     #[arg(long, env = env_vars::GRAPHWARD_DATABASE)]
     database: Option<PathBuf>,
+    /// Postgres database that every graphward process of the deployment shares
+    /// (`postgres://user:password@host:port/database`): records, run queue, events and
+    /// checkpoints. Without it, the SQLite file of `--database`.
+    #[arg(long, env = env_vars::DATABASE_URI, value_name = "URI", hide_env_values = true)]
+    database_uri: Option<String>,
+}
+
+impl StorageArgs {
+    /// Throwaway SQLite storage for commands that must not touch the app's data.
+    fn scratch(path: PathBuf) -> Self {
+        Self { database: Some(path), database_uri: None, max_runs: 1, shutdown_grace: 1.0 }
+    }
+
+    /// The storage these flags name (`None`: the app's default).
+    fn config(&self) -> anyhow::Result<Option<StorageConfig>> {
+        if let Some(uri) = self.database_uri.as_deref().filter(|uri| !uri.is_empty()) {
+            if self.database.is_some() {
+                anyhow::bail!("`--database` (a SQLite file) and `--database-uri`/DATABASE_URI (Postgres) name two databases; give one");
+            }
+            if !(uri.starts_with("postgres://") || uri.starts_with("postgresql://")) {
+                anyhow::bail!("`--database-uri`/DATABASE_URI must be a postgres:// or postgresql:// URI, got `{}`", graphward::storage::redact_uri(uri));
+            }
+            return Ok(Some(StorageConfig::Postgres { uri: uri.to_string() }));
+        }
+        Ok(self.database.clone().map(|path| StorageConfig::Sqlite { path }))
+    }
 }
 
 /// Connection limits (README: "Limits").
@@ -207,6 +235,11 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// Processes serving the port, each with its own interpreter (graph runs and Python auth
+    /// then use every core). More than 1 needs `--database-uri`: the processes coordinate only
+    /// through Postgres.
+    #[arg(long, env = env_vars::GRAPHWARD_WORKERS, default_value_t = 1)]
+    workers: usize,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
@@ -232,7 +265,7 @@ const EXIT_STARTUP: u8 = 2;
 
 /// Runs the command line `args` (the program name first) and answers the exit code.
 pub fn main(args: Vec<std::ffi::OsString>, hosting: Hosting) -> ExitCode {
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(args.clone());
     let level = match &cli.command {
         Command::Dev(args) => args.server_log_level.as_deref().map(log_filter).transpose(),
         _ => Ok(None),
@@ -247,7 +280,7 @@ pub fn main(args: Vec<std::ffi::OsString>, hosting: Hosting) -> ExitCode {
     // Logs go through a background writer so request handlers never wait on stderr; the
     // guard flushes it on exit.
     let _log_guard = init_tracing(level);
-    match run(cli, hosting) {
+    match run(cli, hosting, &args) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -274,7 +307,7 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<AppConfig>> {
     Ok(Arc::new(config))
 }
 
-fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
             for notice in args.reference_only.notices()? {
@@ -292,6 +325,18 @@ fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
             let mut options = options(hosting, &config, Mode::Serve, &args.auth, &args.storage)?;
+            if args.workers == 0 {
+                anyhow::bail!("`--workers` must be at least 1");
+            }
+            if args.workers > 1 && !workers::is_worker() {
+                if !options.storage.is_shared() {
+                    anyhow::bail!(
+                        "`--workers {}` needs a database the processes share: set `--database-uri`/DATABASE_URI to a Postgres database (a SQLite file is served by one process)",
+                        args.workers
+                    );
+                }
+                return workers::supervise(command_line, &args.host, args.port, args.workers);
+            }
             options.limits = limits(&args.limits)?;
             let grace = shutdown_grace(&args.storage)?;
             serve_command(config, &args.host, args.port, options, grace, None).map(|()| ExitCode::SUCCESS)
@@ -299,7 +344,7 @@ fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
         Command::BenchAuth(args) => {
             let config = load_config(&args.config)?;
             let scratch = std::env::temp_dir().join(format!("graphward-bench-{}.db", std::process::id()));
-            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
+            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs::scratch(scratch))?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = runtime.block_on(graphward::bench_auth(config, options, args.calls, args.authorization)).map_err(anyhow::Error::msg)?;
             println!("{report}");
@@ -309,7 +354,7 @@ fn run(cli: Cli, hosting: Hosting) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.config)?;
             // `check` never touches the app's data: a throwaway database.
             let scratch = std::env::temp_dir().join(format!("graphward-check-{}.db", std::process::id()));
-            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs { database: Some(scratch), max_runs: 1, shutdown_grace: 1.0 })?;
+            let options = options(hosting, &config, Mode::Serve, &AuthArgs { auth_timeout: 10.0 }, &StorageArgs::scratch(scratch))?;
             let files = options.storage.files();
             let outcome = check(&config, options, args.strict);
             for file in files {
@@ -375,7 +420,7 @@ fn options(hosting: Hosting, config: &AppConfig, mode: Mode, auth: &AuthArgs, st
             Hosting::Extension => None,
         },
         auth_timeout: Duration::from_secs_f64(auth.auth_timeout),
-        storage: storage.database.clone().map_or_else(|| graphward::default_storage(config), |path| StorageConfig::Sqlite { path }),
+        storage: storage.config()?.unwrap_or_else(|| graphward::default_storage(config)),
         max_runs: storage.max_runs,
         limits: graphward::server::listener::Limits::default(),
     })
@@ -413,13 +458,17 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(16).build()?;
     runtime.block_on(async move {
         let address = format!("{host}:{port}");
-        let listener = TcpListener::bind(&address).await.map_err(|error| {
-            if error.kind() == std::io::ErrorKind::AddrInUse {
-                anyhow::anyhow!("port {port} on {host} is already in use; stop the other server or pick another port with `--port`")
-            } else {
-                anyhow::anyhow!("cannot listen on {address}: {error}")
-            }
-        })?;
+        let inherited = workers::inherited_listener()?;
+        let listener = match inherited {
+            Some(listener) => TcpListener::from_std(listener)?,
+            None => TcpListener::bind(&address).await.map_err(|error| {
+                if error.kind() == std::io::ErrorKind::AddrInUse {
+                    anyhow::anyhow!("port {port} on {host} is already in use; stop the other server or pick another port with `--port`")
+                } else {
+                    anyhow::anyhow!("cannot listen on {address}: {error}")
+                }
+            })?,
+        };
         let local: SocketAddr = listener.local_addr()?;
         let (state, report) = graphward::start(config, options).await.map_err(anyhow::Error::msg)?;
         tracing::info!(python = %report.python, sdk = ?report.sdk, graphs = report.graphs.len(), auth = report.auth.is_some(), checkpointer = %report.checkpointer, "interpreter ready");

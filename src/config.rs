@@ -21,6 +21,18 @@ pub mod env_vars {
     pub const GRAPHWARD_AUTH_TIMEOUT: &str = "GRAPHWARD_AUTH_TIMEOUT";
     /// The SQLite database file (`--database`).
     pub const GRAPHWARD_DATABASE: &str = "GRAPHWARD_DATABASE";
+    /// How many worker processes `serve` starts (`--workers`).
+    pub const GRAPHWARD_WORKERS: &str = "GRAPHWARD_WORKERS";
+    /// Set by `serve --workers` in each worker: the listening socket it inherits.
+    pub const GRAPHWARD_LISTEN_FD: &str = "GRAPHWARD_LISTEN_FD";
+    /// Set by `serve --workers` in each worker: its index, for logs.
+    pub const GRAPHWARD_WORKER: &str = "GRAPHWARD_WORKER";
+    /// Seconds a process's claim on a run lasts unless renewed (default 30); with Postgres, how
+    /// soon the runs of a process that died are failed.
+    pub const GRAPHWARD_RUN_LEASE: &str = "GRAPHWARD_RUN_LEASE";
+    /// A Postgres database shared by every graphward process (`--database-uri`), as the
+    /// reference names it.
+    pub const DATABASE_URI: &str = "DATABASE_URI";
     /// How many runs may execute at once (`--max-runs`).
     pub const GRAPHWARD_MAX_RUNS: &str = "GRAPHWARD_MAX_RUNS";
     /// Seconds shutdown lets executing runs finish before handing them back (`--shutdown-grace`).

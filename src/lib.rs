@@ -83,7 +83,7 @@ pub fn default_storage(config: &AppConfig) -> StorageConfig {
 /// and loads `auth.path`), registers the graphs' assistants and builds the server state. A
 /// failure is one line for the user.
 pub async fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(AppState, StartupReport), String> {
-    let storage = options.storage.open()?;
+    let storage = options.storage.open().await?;
     let setup = HostSetup {
         config: Arc::clone(&config),
         venv: options.venv,

@@ -44,16 +44,28 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(database_path, store=None, saver_source=None):
-    """Opens the checkpointer: graphward's own SQLite saver (`saver.py`, compiled here from
-    `saver_source`) on `database_path`; an in-memory saver only if this LangGraph has no
-    `BaseCheckpointSaver` to build it on. Returns its kind. `store` is graphward's own store
-    (Rust, the one `/store` serves), which graphs read and write."""
+async def setup(target, store=None, saver_source=None):
+    """Opens the checkpointer. `target` is `{"sqlite": path}`: graphward's own SQLite saver
+    (`saver.py`, compiled here from `saver_source`) on that file, or an in-memory saver if this
+    LangGraph has no `BaseCheckpointSaver` to build it on; or `{"postgres": uri}`:
+    langgraph-checkpoint-postgres's saver (`postgres_saver.py`) in that database, which must
+    open (no fallback: the replicas share it). Returns its kind. `store` is graphward's own
+    store (Rust, the one `/store` serves), which graphs read and write."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
     if store is not None:
         STORE = _make_store(store)
+    if "postgres" in target:
+        try:
+            saver = _load_saver(saver_source, "graphward_postgres_saver", "postgres_saver.py")
+        except ImportError as error:
+            raise RuntimeError(
+                f"checkpoints on Postgres need langgraph-checkpoint-postgres and psycopg in the app's environment "
+                f"(pip install langgraph-checkpoint-postgres 'psycopg[binary]' psycopg-pool): {graphward_host.describe_error(error)}"
+            ) from None
+        CHECKPOINTER, CHECKPOINTER_KIND = await saver.open(target["postgres"]), "postgres"
+        return CHECKPOINTER_KIND
     try:
-        saver = _load_saver(saver_source)
+        saver = _load_saver(saver_source, "graphward_saver", "saver.py")
     except ImportError as error:
         log.warning("cannot build graphward's checkpointer (%s); checkpoints stay in memory", graphward_host.describe_error(error))
         try:
@@ -63,15 +75,15 @@ async def setup(database_path, store=None, saver_source=None):
             return CHECKPOINTER_KIND
         CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
         return CHECKPOINTER_KIND
-    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(database_path), "sqlite"
+    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"]), "sqlite"
     return CHECKPOINTER_KIND
 
 
-def _load_saver(source):
-    """The `graphward_saver` module (raises ImportError if LangGraph cannot support it)."""
+def _load_saver(source, name, file):
+    """graphward's saver module `name` (raises ImportError if its imports are missing)."""
     if source is None:
         raise ImportError("no saver source")
-    name, filename = "graphward_saver", "<graphward>/graphward/saver.py"
+    filename = f"<graphward>/graphward/{file}"
     module = types.ModuleType(name)
     module.__file__ = filename
     sys.modules[name] = module

@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{IntoPyDict, PyDict, PyList, PyString};
 use tokio::sync::oneshot;
 
 use crate::auth::{AuthEvent, AuthHost, AuthUser, DispatchFailure, DispatchReply, DispatchedEvent, RequestInfo};
@@ -36,6 +36,9 @@ const AUTH_SOURCE: &str = include_str!("../../python/graphward/auth_host.py");
 
 /// graphward's LangGraph checkpointer, compiled by `graphward_runner.setup`.
 const SAVER_SOURCE: &str = include_str!("../../python/graphward/saver.py");
+
+/// The checkpointer on Postgres (langgraph-checkpoint-postgres's tables), for `DATABASE_URI`.
+const POSTGRES_SAVER_SOURCE: &str = include_str!("../../python/graphward/postgres_saver.py");
 
 /// Our `langgraph_sdk` shim: (module name, is package, source). Registered only when the
 /// real package is not importable.
@@ -566,17 +569,18 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         None => None,
     };
 
-    let crate::storage::CheckpointTarget::SqliteFile(checkpoint_file) = &setup.checkpoints;
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
     let store = setup.store.clone().map(|backend| Py::new(py, store::NativeStore::new(backend))).transpose().map_err(describe)?;
-    let setup_coroutine = runner
-        .getattr("setup")
-        .and_then(|setup_fn| setup_fn.call1((checkpoint_file.display().to_string(), store, SAVER_SOURCE)))
-        .map_err(describe)?;
+    let (target, saver_source, place) = match &setup.checkpoints {
+        crate::storage::CheckpointTarget::SqliteFile(file) => (("sqlite", file.display().to_string()), SAVER_SOURCE, file.display().to_string()),
+        crate::storage::CheckpointTarget::Postgres(uri) => (("postgres", uri.clone()), POSTGRES_SAVER_SOURCE, crate::storage::redact_uri(uri)),
+    };
+    let target = [target].into_py_dict(py).map_err(describe)?;
+    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source))).map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())
-        .map_err(|error| format!("cannot open the checkpointer at {}: {}", checkpoint_file.display(), describe(error)))?;
+        .map_err(|error| format!("cannot open the checkpointer at {place}: {}", describe(error)))?;
 
     let drain = bridge.drain_callback(&host).map_err(describe)?;
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::storage::LoggedEvent;
+
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEvent {
@@ -45,11 +47,56 @@ pub struct RunChannel {
     /// Resumable runs give every event an id.
     resumable: bool,
     sequence: AtomicU64,
+    /// Where the executor's events are also logged, for readers on other processes (a shared
+    /// storage; see [`super::log`]).
+    log: Mutex<Option<LogSink>>,
+    /// The run executes in this process: its events come from here, not from the log.
+    local: AtomicBool,
+}
+
+/// A channel's link to the process's event writer.
+#[derive(Debug, Clone)]
+pub struct LogSink {
+    pub run_id: uuid::Uuid,
+    pub writer: tokio::sync::mpsc::UnboundedSender<LogEntry>,
+}
+
+/// What the event writer is given, in order.
+#[derive(Debug)]
+pub enum LogEntry {
+    Event(uuid::Uuid, LoggedEvent),
+    /// The run's last event was sent.
+    End(uuid::Uuid),
+    /// Answer once everything sent before is stored.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 impl RunChannel {
     pub fn new(resumable: bool) -> Self {
-        Self { events: Mutex::new(Vec::new()), notify: Notify::new(), finished: AtomicBool::new(false), resumable, sequence: AtomicU64::new(0) }
+        Self {
+            events: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            finished: AtomicBool::new(false),
+            resumable,
+            sequence: AtomicU64::new(0),
+            log: Mutex::new(None),
+            local: AtomicBool::new(false),
+        }
+    }
+
+    /// The run executes here; with `log`, each event from now on is logged as well.
+    pub fn execute_here(&self, log: Option<LogSink>) {
+        self.local.store(true, Ordering::Release);
+        *self.log.lock().unwrap_or_else(PoisonError::into_inner) = log;
+    }
+
+    /// Stops logging (the events that follow are for this process's readers only).
+    pub fn stop_logging(&self) {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local.load(Ordering::Acquire)
     }
 
     /// Appends an event (`data` is JSON text) and wakes readers.
@@ -58,13 +105,44 @@ impl RunChannel {
             let millis = crate::timestamp::now_micros() / 1000;
             format!("{millis}-{}", self.sequence.fetch_add(1, Ordering::Relaxed))
         });
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).push(RunEvent { id, event: event.to_string(), data: data.into() });
+        let event = RunEvent { id, event: event.to_string(), data: data.into() };
+        {
+            let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(sink) = self.log.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+                let seq = i64::try_from(events.len()).unwrap_or(i64::MAX);
+                let logged = LoggedEvent { seq, id: event.id.clone(), event: event.event.clone(), data: Arc::clone(&event.data) };
+                let _ = sink.writer.send(LogEntry::Event(sink.run_id, logged));
+            }
+            events.push(event);
+        }
         self.notify.notify_waiters();
+    }
+
+    /// Appends an event read from the log if it is the next one; whether it was.
+    pub fn offer(&self, logged: LoggedEvent) -> bool {
+        {
+            let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            if usize::try_from(logged.seq).ok() != Some(events.len()) {
+                return false;
+            }
+            events.push(RunEvent { id: logged.id, event: logged.event, data: logged.data });
+        }
+        self.notify.notify_waiters();
+        true
+    }
+
+    /// How many events there are (the position of the next).
+    pub fn len(&self) -> usize {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// No more events will come.
     pub fn finish(&self) {
-        self.finished.store(true, Ordering::Release);
+        if !self.finished.swap(true, Ordering::AcqRel)
+            && let Some(sink) = self.log.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+        {
+            let _ = sink.writer.send(LogEntry::End(sink.run_id));
+        }
         self.notify.notify_waiters();
     }
 
@@ -75,10 +153,6 @@ impl RunChannel {
     /// Every event so far.
     pub fn snapshot(&self) -> Vec<RunEvent> {
         self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn len(&self) -> usize {
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     fn get(&self, index: usize) -> Option<RunEvent> {

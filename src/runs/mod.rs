@@ -15,6 +15,7 @@
 //! thread `busy`.
 
 mod channel;
+mod log;
 mod thread_stream;
 pub mod webhook;
 
@@ -50,7 +51,20 @@ const HAND_BACK_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a claim on a run lasts unless renewed; this process renews its claims every
 /// third of it, so a process that stops renewing (gone, or stalled) loses them within it.
+/// `GRAPHWARD_RUN_LEASE` (seconds) overrides it.
 const LEASE: Duration = Duration::from_secs(30);
+
+/// The lease of this process's claims: [`LEASE`], or `GRAPHWARD_RUN_LEASE` seconds.
+fn lease_duration() -> Duration {
+    std::env::var(crate::config::env_vars::GRAPHWARD_RUN_LEASE)
+        .ok()
+        .and_then(|value| value.parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.3)
+        .map_or(LEASE, Duration::from_secs_f64)
+}
+
+/// How long the run log keeps events (for joins and resumes on other processes).
+const LOG_RETENTION: Duration = Duration::from_secs(3_600);
 
 /// What cancelling does to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +105,28 @@ struct Inner {
     scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// This process as the holder of run leases (a fresh id per start).
     owner: Uuid,
+    /// How long a claim lasts unless renewed.
+    lease: Duration,
     /// The task renewing this process's leases, stopped when shutdown has settled every run.
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The event writer's queue, when other processes share the storage ([`log`]).
+    log: Option<tokio::sync::mpsc::UnboundedSender<channel::LogEntry>>,
+    /// Its other end, taken by the writer task at start.
+    log_entries: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<channel::LogEntry>>>,
+    /// The wake-ups of this process's mirrors of runs executing elsewhere.
+    mirrors: Mutex<HashMap<Uuid, Arc<Notify>>>,
+    /// The task following other processes' signals.
+    signals: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl RunManager {
     pub fn new(storage: StorageHandle, python: PythonHost, max_concurrent: usize) -> Self {
+        let (log, log_entries) = if storage.is_shared() {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
         Self {
             inner: Arc::new(Inner {
                 storage,
@@ -111,7 +141,12 @@ impl RunManager {
                 in_progress: AtomicUsize::new(0),
                 scheduler: Mutex::new(None),
                 owner: Uuid::new_v4(),
+                lease: lease_duration(),
                 heartbeat: Mutex::new(None),
+                log,
+                log_entries: Mutex::new(log_entries),
+                mirrors: Mutex::new(HashMap::new()),
+                signals: Mutex::new(None),
             }),
         }
     }
@@ -124,29 +159,53 @@ impl RunManager {
         if recovered > 0 {
             tracing::warn!(recovered, "runs left running by a previous process were marked as errors");
         }
+        tracing::info!(owner = %self.inner.owner, shared = self.inner.log.is_some(), "run scheduler started");
         let manager = self.clone();
         let task = tokio::spawn(async move { manager.schedule().await });
         *self.inner.scheduler.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         let manager = self.clone();
         let task = tokio::spawn(async move { manager.renew_leases().await });
         *self.inner.heartbeat.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        if let Some(entries) = self.inner.log_entries.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            tokio::spawn(log::write_events(self.clone(), entries));
+            let task = tokio::spawn(self.clone().follow_signals());
+            *self.inner.signals.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        }
         Ok(())
     }
 
-    /// A claim that lasts [`LEASE`] from now.
+    /// A claim that lasts a lease from now.
     fn lease(&self) -> Lease {
-        Lease { owner: self.inner.owner, until: now_micros() + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX) }
+        Lease { owner: self.inner.owner, until: now_micros() + i64::try_from(self.inner.lease.as_micros()).unwrap_or(i64::MAX) }
     }
 
-    /// Renews this process's leases every third of [`LEASE`], for as long as it runs.
+    /// Every third of a lease, for as long as the process runs: renews this process's
+    /// leases, then sweeps — the runs of a process that died (its leases lapsed) are marked
+    /// failed and their threads freed, so no run stays `running` longer than a lease and a
+    /// tick after its owner is gone, and the threads' next runs start.
     async fn renew_leases(self) {
-        let mut ticks = tokio::time::interval(LEASE / 3);
+        let mut ticks = tokio::time::interval(self.inner.lease / 3);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             let lease = self.lease();
             if let Err(error) = self.inner.storage.renew_leases(lease.owner, lease.until).await {
                 tracing::error!(%error, "cannot renew the leases of executing runs");
+                continue;
+            }
+            match self.inner.storage.recover_interrupted_runs(self.inner.owner, now_micros()).await {
+                Ok(0) => {}
+                Ok(recovered) => {
+                    tracing::warn!(recovered, "runs of a process that stopped answering were marked as errors");
+                    self.inner.wake.notify_one();
+                }
+                Err(error) => tracing::error!(%error, "cannot sweep the runs of stopped processes"),
+            }
+            if self.inner.log.is_some() {
+                let before = now_micros() - i64::try_from(LOG_RETENTION.as_micros()).unwrap_or(i64::MAX);
+                if let Err(error) = self.inner.storage.forget_run_events(before).await {
+                    tracing::warn!(%error, "cannot remove old run events");
+                }
             }
         }
     }
@@ -187,6 +246,10 @@ impl RunManager {
         if !self.wait_idle(HAND_BACK_WAIT).await {
             tracing::warn!("runs did not stop within {HAND_BACK_WAIT:?} of shutdown; the next start marks them failed");
         }
+        self.flush_log().await;
+        if let Some(task) = self.inner.signals.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
         if let Some(task) = self.inner.heartbeat.lock().unwrap_or_else(PoisonError::into_inner).take() {
             task.abort();
         }
@@ -218,10 +281,23 @@ impl RunManager {
         let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
         // Streams nobody listens to any more are dropped here, on the next subscription.
         threads.retain(|_, channel| channel.has_subscribers());
-        Arc::clone(threads.entry(thread_id).or_default())
+        if let Some(channel) = threads.get(&thread_id) {
+            return Arc::clone(channel);
+        }
+        let channel = Arc::new(ThreadChannel::default());
+        threads.insert(thread_id, Arc::clone(&channel));
+        drop(threads);
+        self.follow_thread(thread_id, Arc::clone(&channel));
+        channel
     }
 
+    /// Publishes on the thread stream of this process. With a shared storage the thread stream
+    /// is fed in run order from the runs' channels instead ([`log`]), whatever process
+    /// executes them, so this does nothing.
     fn publish_to_thread(&self, thread_id: Uuid, event: &str, data: Arc<str>) {
+        if self.inner.log.is_some() {
+            return;
+        }
         let channel = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner).get(&thread_id).cloned();
         if let Some(channel) = channel {
             channel.publish(event, data);
@@ -234,6 +310,9 @@ impl RunManager {
     /// meanwhile (its end is stored before its channel is dropped) gets the new channel
     /// finished, so no reader waits for events nobody will send.
     pub async fn open_channel(&self, run: &Run, resumable: bool) -> Arc<RunChannel> {
+        if self.inner.log.is_some() {
+            return self.mirror(run.run_id, run.thread_id, resumable).await;
+        }
         let channel = self.channel(run.run_id, resumable);
         let (thread_id, run_id) = (run.thread_id, run.run_id);
         let active = self.inner.storage.get_run(thread_id, run_id).await.is_ok_and(|run| run.status.is_active());
@@ -244,9 +323,23 @@ impl RunManager {
         channel
     }
 
-    /// The channel of a run if it is live or recently finished.
-    pub fn existing_channel(&self, run_id: Uuid) -> Option<Arc<RunChannel>> {
+    /// The channel of a run if it is live or recently finished here.
+    fn existing_channel(&self, run_id: Uuid) -> Option<Arc<RunChannel>> {
         self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&run_id).cloned()
+    }
+
+    /// The channel a reader of `run` follows: the live or recently finished one of this
+    /// process; with a shared storage, else one following the run's log (finished already if
+    /// the run has ended). `None`: the run has no events to read here.
+    pub async fn reading_channel(&self, run: &Run) -> Option<Arc<RunChannel>> {
+        if let Some(channel) = self.existing_channel(run.run_id) {
+            return Some(channel);
+        }
+        if self.inner.log.is_none() {
+            return None;
+        }
+        let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
+        Some(self.mirror(run.run_id, run.thread_id, resumable).await)
     }
 
     /// Stores a new run and wakes the scheduler; its channel, which the executor and every
@@ -265,7 +358,11 @@ impl RunManager {
             self.drop_channel(run.run_id, &channel);
             return Err(error);
         }
-        // Stored: the scheduler may claim and even finish the run from here on.
+        // Stored: the scheduler of any process may claim and even finish the run from here on.
+        self.feed(run.run_id, run.thread_id, Arc::clone(&channel), resumable);
+        if let Some(thread) = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner).get(&run.thread_id) {
+            thread.wake();
+        }
         crate::failpoint::pause("run-stored").await;
         self.inner.wake.notify_one();
         Ok(channel)
@@ -299,23 +396,37 @@ impl RunManager {
             if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id) {
                 channel.finish();
             }
+            // Its readers on other processes: the run is over, with no event.
+            if self.inner.log.is_some() {
+                let end = crate::storage::LoggedRun { run_id, events: Vec::new(), finished: true };
+                let _ = self.inner.storage.append_run_events(vec![end]).await;
+            }
             return Ok(true);
         }
         // Claimed (or finished) since it was read: the executor registers it, or registered it
         // meanwhile.
-        {
+        let left_mark = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
-            if !executing.runs.contains_key(&run_id) {
+            let absent = !executing.runs.contains_key(&run_id);
+            if absent {
                 executing.cancels.insert(run_id, action);
             }
-        }
+            absent
+        };
         if self.mark_executing(run_id, action) {
             return Ok(true);
+        }
+        // Executing on another process, perhaps: its owner stops it.
+        if self.inner.log.is_some() {
+            self.inner.storage.request_cancel(run_id, log::action_name(action).to_string()).await.map_err(|e| e.to_string())?;
         }
         // A run that ended before the mark was left never reads it.
         let active = self.inner.storage.get_run(thread_id, run_id).await.is_ok_and(|run| run.status.is_active());
         if !active {
-            self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).cancels.remove(&run_id);
+            // Ended (or gone, for a rollback): by this cancellation if its executor took the
+            // mark, else before it.
+            let untaken = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).cancels.remove(&run_id).is_some();
+            return Ok(left_mark && !untaken);
         }
         Ok(active)
     }
@@ -384,7 +495,7 @@ impl RunManager {
         };
         if stopping {
             // Claimed as shutdown began: back to the queue, untouched.
-            let _ = self.inner.storage.release_run(run_id, self.inner.owner, now_micros()).await;
+            let _ = self.requeue(run_id, channel).await;
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return None;
@@ -493,8 +604,12 @@ impl RunManager {
                 waits.push(channel.subscribe_from_start());
             }
         }
-        // Runs that were pending end now; their waiters and streams close.
+        // Runs that were pending end now; their waiters and streams close. With a shared
+        // storage, one may be executing on another process: it is told to stop.
         for run_id in pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)) {
+            if self.inner.log.is_some() {
+                let _ = self.inner.storage.request_cancel(*run_id, log::action_name(CancelAction::Interrupt).to_string()).await;
+            }
             if let Some(channel) = self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(run_id) {
                 channel.finish();
             }
@@ -505,7 +620,12 @@ impl RunManager {
             let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
             for thread_id in &deleted.thread_ids {
                 if let Some(channel) = threads.remove(thread_id) {
-                    channel.close();
+                    if self.inner.log.is_some() {
+                        // Its follower ends it once the runs it follows have been published.
+                        channel.orphan();
+                    } else {
+                        channel.close();
+                    }
                 }
             }
         }
@@ -523,7 +643,7 @@ impl RunManager {
     async fn hand_back(&self, run: &Run, channel: &RunChannel) {
         let (run_id, thread_id) = (run.run_id, run.thread_id);
         let removed = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
-        let requeued = self.inner.storage.release_run(run_id, self.inner.owner, now_micros()).await;
+        let requeued = self.requeue(run_id, channel).await;
         match (removed, requeued) {
             (Ok(_), Ok(true)) => tracing::info!(%run_id, %thread_id, "run handed back at shutdown: it runs again at the next start"),
             (removed, requeued) => tracing::error!(%run_id, ?removed, ?requeued, "cannot hand a run back at shutdown; the next start marks it failed"),
@@ -531,6 +651,15 @@ impl RunManager {
         channel.push("error", json!({"error": "ServerShutdown", "message": "The server shut down; the run will run again when it restarts"}).to_string());
         channel.finish();
         self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
+    }
+
+    /// Gives a claimed run back to the queue. Its logged events go (its next execution logs
+    /// its own from the start), and what the channel says from here is for this process only.
+    async fn requeue(&self, run_id: Uuid, channel: &RunChannel) -> StorageResult<bool> {
+        self.flush_log().await;
+        let released = self.inner.storage.release_run(run_id, self.inner.owner, now_micros()).await;
+        channel.stop_logging();
+        released
     }
 
     async fn schedule(self) {
@@ -568,6 +697,7 @@ impl RunManager {
         let execution = run.kwargs.get(EXECUTION_KEY).cloned().unwrap_or(Value::Null);
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
+        channel.execute_here(self.log_sink(run.run_id));
         let started = json!({"run_id": run.run_id.to_string(), "attempt": 1}).to_string();
         channel.push("metadata", started.clone());
         self.publish_to_thread(run.thread_id, "metadata", started.into());
@@ -660,6 +790,11 @@ impl RunManager {
         if deleted {
             // Its thread was deleted while it ran: nothing of it is kept or announced.
             tracing::info!(%run_id, %thread_id, "run stopped: its thread was deleted, or its claim was lost");
+            if self.inner.log.is_some() {
+                // The deletion may have come from another process, which could not wait for
+                // this run: the checkpoints it wrote go now.
+                let _ = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
+            }
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);
             return;

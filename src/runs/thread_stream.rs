@@ -3,7 +3,7 @@
 //! `Last-Event-ID`; a slow reader that falls behind the live channel skips what it missed.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::broadcast;
@@ -22,11 +22,21 @@ pub struct ThreadChannel {
     live: broadcast::Sender<RunEvent>,
     recent: Mutex<VecDeque<RunEvent>>,
     sequence: AtomicU64,
+    /// Wakes the follower of a shared storage's thread stream (a run was created here).
+    wake: tokio::sync::Notify,
+    /// The thread was deleted; the follower ends the stream.
+    orphaned: AtomicBool,
 }
 
 impl Default for ThreadChannel {
     fn default() -> Self {
-        Self { live: broadcast::channel(1024).0, recent: Mutex::new(VecDeque::new()), sequence: AtomicU64::new(0) }
+        Self {
+            live: broadcast::channel(1024).0,
+            recent: Mutex::new(VecDeque::new()),
+            sequence: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+            orphaned: AtomicBool::new(false),
+        }
     }
 }
 
@@ -64,6 +74,26 @@ impl ThreadChannel {
     pub fn close(&self) {
         let _recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = self.live.send(RunEvent { id: None, event: CLOSED.to_string(), data: std::sync::Arc::from("") });
+    }
+
+    /// Tells the follower to look for new runs now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until [`ThreadChannel::wake`] or `limit`.
+    pub async fn woken(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, self.wake.notified()).await;
+    }
+
+    /// The thread was deleted: the stream ends once its follower has published what it follows.
+    pub fn orphan(&self) {
+        self.orphaned.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::SeqCst)
     }
 
     /// Whether anyone is listening.

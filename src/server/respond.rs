@@ -61,7 +61,7 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if let Some((state, run)) = self.state.take() {
             tokio::spawn(async move {
-                let still_active = state.runs().existing_channel(run.run_id).is_some_and(|channel| !channel.is_finished());
+                let still_active = state.runs().reading_channel(&run).await.is_some_and(|channel| !channel.is_finished());
                 if still_active {
                     let _ = state.runs().cancel(&run, CancelAction::Interrupt).await;
                 }

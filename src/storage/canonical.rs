@@ -73,3 +73,22 @@ mod tests {
         assert_ne!(canonical(&json!(null)), canonical(&json!("null")));
     }
 }
+
+/// Longest text a Postgres side table keeps as is (bytes); longer keys and values are kept as
+/// [`indexed`] digests, since a btree entry holds at most ~2,700 bytes.
+const INDEXED_MAX: usize = 512;
+
+/// `text` as a Postgres side table indexes it: itself, or when longer than [`INDEXED_MAX`],
+/// its first character (the JSON kind, which list filters read) and `#sha256:` with its
+/// SHA-256 in hex. Equal texts give equal digests, and no two texts one (SHA-256: an attacker
+/// cannot make their value match another's).
+pub fn indexed(text: String) -> String {
+    use sha2::Digest;
+    if text.len() <= INDEXED_MAX {
+        return text;
+    }
+    let first = text.chars().next().unwrap_or_default();
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{first}#sha256:{hex}")
+}

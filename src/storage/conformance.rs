@@ -244,7 +244,9 @@ pub(crate) async fn crons_come_due_and_move_on(storage: &dyn Storage) {
         storage.create_cron(cron.clone()).await.unwrap();
     }
     assert_eq!(storage.due_crons(100).await.unwrap().iter().map(|cron| cron.cron_id).collect::<Vec<_>>(), [due.cron_id]);
-    storage.set_cron_next_run(due.cron_id, Some(2_000), 100).await.unwrap();
+    // Two processes read it as due: one moves it on, the other then does not.
+    assert!(storage.advance_cron(due.cron_id, Some(10), Some(2_000), 100).await.unwrap());
+    assert!(!storage.advance_cron(due.cron_id, Some(10), Some(3_000), 100).await.unwrap());
     assert!(storage.due_crons(100).await.unwrap().is_empty());
     assert_eq!(storage.get_cron(due.cron_id, None).await.unwrap().next_run_date, Some(2_000));
     assert_eq!(storage.get_cron(due.cron_id, Some(owner("bob"))).await, Err(StorageError::NotFound));

@@ -349,8 +349,10 @@ pub trait Crons: Send + Sync {
     fn count_crons(&self, query: CronQuery) -> Answer<i64>;
     /// Enabled crons whose `next_run_date` has passed.
     fn due_crons(&self, now: i64) -> Answer<Vec<Cron>>;
-    /// Moves a cron's `next_run_date` (`None`: it never fires again).
-    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> Answer<()>;
+    /// Moves a cron's `next_run_date` from `from` (the firing being claimed) to `to` (`None`: it
+    /// never fires again), only if it is still at `from`: of the processes that read a cron as
+    /// due, the one that moves it fires it (`true`).
+    fn advance_cron(&self, cron_id: Uuid, from: Option<i64>, to: Option<i64>, now: i64) -> Answer<bool>;
 }
 
 /// The run queue: runs are inserted pending, claimed one per thread, and finished together
@@ -397,6 +399,60 @@ pub trait RunQueue: Send + Sync {
     fn recover_interrupted_runs(&self, me: Uuid, now: i64) -> Answer<usize>;
 }
 
+/// The processes serving one shared storage exchange a run's events and cancellations through
+/// it: the executing process appends each event (with its position, `seq`, from 0); a reader on
+/// any process reads them from a position; a cancellation reaches the run's owner. A backend
+/// that one process serves (SQLite) keeps nothing here: its events travel in memory.
+pub trait RunLog: Send + Sync {
+    /// Whether other processes serve this storage.
+    fn is_shared(&self) -> bool;
+    /// Appends events of runs, in order (`finished`: the run's last), in one transaction, and
+    /// wakes the readers of those runs on every process.
+    fn append_run_events(&self, batch: Vec<LoggedRun>) -> Answer<()>;
+    /// The events of a run from position `from` on, and whether its last one is among them.
+    fn run_events(&self, run_id: Uuid, from: i64) -> Answer<LoggedRun>;
+    /// Asks the process executing a run to stop it (`action`: `interrupt` or `rollback`);
+    /// the request is kept on the run for its owner's poll as well as signalled.
+    fn request_cancel(&self, run_id: Uuid, action: String) -> Answer<()>;
+    /// The cancellations requested for runs `owner` holds.
+    fn requested_cancels(&self, owner: Uuid) -> Answer<Vec<(Uuid, String)>>;
+    /// The signals of other processes, as they arrive (`None`: not a shared backend).
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<Signal>>;
+    /// Removes the events logged before `before` (microseconds), of runs long finished;
+    /// answers how many runs' logs ended.
+    fn forget_run_events(&self, before: i64) -> Answer<usize>;
+}
+
+/// Events of one run, as the run log keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedRun {
+    pub run_id: Uuid,
+    pub events: Vec<LoggedEvent>,
+    /// The run's last event is in (or before) `events`.
+    pub finished: bool,
+}
+
+/// One event at its position in its run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub seq: i64,
+    /// The SSE id (resumable runs).
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Arc<str>,
+}
+
+/// What another process signalled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// These runs have new events.
+    Events(Vec<Uuid>),
+    /// Stop this run (`interrupt` or `rollback`) if it executes here.
+    Cancel(Uuid, String),
+    /// Signals may have been missed (the listening connection was lost): poll.
+    Lagged,
+}
+
 /// A claim on a run: the process that executes it (`owner`, also the fencing token of its
 /// writes) and when the claim lapses unless renewed (microseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,15 +486,42 @@ pub struct DeletedThreads {
 
 /// Every record the server keeps: one backend implements every part. Implementations are safe
 /// to call from many tasks; each call is one transaction.
-pub trait Storage: Threads + Assistants + Crons + RunQueue + Items + std::fmt::Debug {}
+pub trait Storage: Threads + Assistants + Crons + RunQueue + RunLog + Items + std::fmt::Debug {}
 
-impl<T: Threads + Assistants + Crons + RunQueue + Items + std::fmt::Debug> Storage for T {}
+impl<T: Threads + Assistants + Crons + RunQueue + RunLog + Items + std::fmt::Debug> Storage for T {}
 
 /// Where the server keeps its records, chosen once at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StorageConfig {
     /// An embedded SQLite database file (created with its folder if missing).
     Sqlite { path: PathBuf },
+    /// A Postgres database (`postgres://user:password@host:port/database`), which any number
+    /// of graphward processes share.
+    Postgres { uri: String },
+}
+
+impl std::fmt::Debug for StorageConfig {
+    /// Never the password of a URI.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite { path } => formatter.debug_struct("Sqlite").field("path", path).finish(),
+            Self::Postgres { uri } => formatter.debug_struct("Postgres").field("uri", &redact_uri(uri)).finish(),
+        }
+    }
+}
+
+/// `uri` with the password of its user part replaced by `***`.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_string() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(authority, tail)| (authority, Some(tail)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    tail.map_or_else(|| format!("{scheme}://{authority}"), |tail| format!("{scheme}://{authority}/{tail}"))
 }
 
 /// Where the graphs' checkpoints live, as the interpreter's checkpointer is told.
@@ -446,14 +529,22 @@ pub enum StorageConfig {
 pub enum CheckpointTarget {
     /// A SQLite file of graphward's own saver.
     SqliteFile(PathBuf),
+    /// The tables of langgraph-checkpoint-postgres in this database.
+    Postgres(String),
 }
 
 impl StorageConfig {
     /// Opens (and migrates) the storage. A failure is one line for the user.
-    pub fn open(&self) -> Result<StorageHandle, String> {
+    pub async fn open(&self) -> Result<StorageHandle, String> {
         match self {
             Self::Sqlite { path } => Ok(StorageHandle::new(Arc::new(sqlite::SqliteStorage::open(path)?))),
+            Self::Postgres { uri } => Ok(StorageHandle::new(Arc::new(postgres::PostgresStorage::open(uri).await?))),
         }
+    }
+
+    /// Whether several processes may serve this storage at once.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
     }
 
     /// Where the checkpoints of this storage go.
@@ -463,13 +554,14 @@ impl StorageConfig {
                 let stem = path.file_stem().map_or_else(|| "state".into(), |stem| stem.to_string_lossy().into_owned());
                 CheckpointTarget::SqliteFile(path.with_file_name(format!("{stem}.checkpoints.db")))
             }
+            Self::Postgres { uri } => CheckpointTarget::Postgres(uri.clone()),
         }
     }
 
-    /// The files this storage keeps (for a caller that removes a throwaway database).
+    /// The files this storage keeps (for a caller that removes a throwaway database); none
+    /// for Postgres.
     pub fn files(&self) -> Vec<PathBuf> {
-        let Self::Sqlite { path } = self;
-        let CheckpointTarget::SqliteFile(checkpoints) = self.checkpoints();
+        let (Self::Sqlite { path }, CheckpointTarget::SqliteFile(checkpoints)) = (self, self.checkpoints()) else { return Vec::new() };
         [path.clone(), checkpoints]
             .iter()
             .flat_map(|base| ["", "-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", base.display()))))

@@ -14,6 +14,7 @@
 
 mod assistants;
 mod crons;
+mod log;
 mod pool;
 mod runs;
 mod threads;
@@ -126,16 +127,37 @@ CREATE TABLE runs (
 CREATE INDEX runs_thread ON runs(thread_id, created_at);
 CREATE INDEX runs_status ON runs(status, created_at);
 CREATE UNIQUE INDEX runs_one_running ON runs(thread_id) WHERE status = 'running';
+-- Items are keyed by a digest of (namespace, key): a btree entry holds at most ~2,700 bytes,
+-- and a namespace or key may be longer.
+CREATE FUNCTION graphward_item_digest(namespace text, key text) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT sha256(convert_to(namespace, 'UTF8') || '\x00'::bytea || convert_to(key, 'UTF8')) $$;
 CREATE TABLE store_items (
     namespace text NOT NULL,
     key text NOT NULL,
     value json NOT NULL,
     created_at bigint NOT NULL,
     updated_at bigint NOT NULL,
-    PRIMARY KEY (namespace, key)
+    digest bytea GENERATED ALWAYS AS (graphward_item_digest(namespace, key)) STORED PRIMARY KEY
 );
-CREATE INDEX store_items_prefix ON store_items(namespace text_pattern_ops);
 CREATE INDEX store_items_updated_at ON store_items(updated_at);
+"#, r#"
+CREATE TABLE run_events (
+    run_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    id text,
+    event text NOT NULL,
+    data text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX run_events_created_at ON run_events(created_at);
+CREATE TABLE run_log_ends (
+    run_id uuid PRIMARY KEY,
+    ended_at bigint NOT NULL
+);
+CREATE INDEX run_log_ends_ended_at ON run_log_ends(ended_at);
+ALTER TABLE runs ADD COLUMN cancel_action text;
+CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
 "#];
 
 /// The advisory lock key migrations are applied under (any constant; "graphward" in ASCII).
@@ -148,19 +170,25 @@ const POOL_SIZE: usize = 16;
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     pool: Arc<Pool>,
+    /// Other processes' signals, listened for from the first subscriber on ([`log`]).
+    signals: Arc<std::sync::OnceLock<Arc<tokio::sync::broadcast::Sender<super::Signal>>>>,
 }
 
 impl PostgresStorage {
     /// Connects to `uri` (`postgres://user:password@host:port/database`) and applies pending
     /// migrations. A failure is one line for the user.
     pub async fn open(uri: &str) -> Result<Self, String> {
-        let config: tokio_postgres::Config = uri.parse().map_err(|error| format!("invalid database URI: {error}"))?;
+        let mut config: tokio_postgres::Config = uri.parse().map_err(|error| format!("invalid database URI: {error}"))?;
+        // An address that never answers is an error within seconds, not a hang.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
         let pool = Arc::new(Pool::new(config, POOL_SIZE));
         migrate(&pool).await.map_err(|error| match error {
             StorageError::Unavailable(message) => format!("cannot connect to Postgres ({}): {message}", pool.describe()),
             other => format!("cannot migrate the Postgres database ({}): {other}", pool.describe()),
         })?;
-        Ok(Self { pool })
+        Ok(Self { pool, signals: Arc::default() })
     }
 
     /// The schema version the database is at.
@@ -185,7 +213,8 @@ async fn migrate(pool: &Pool) -> StorageResult<()> {
 async fn apply_migrations(client: &mut tokio_postgres::Client) -> StorageResult<()> {
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS graphward_schema (version integer NOT NULL);
+            "SET client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS graphward_schema (version integer NOT NULL);
              INSERT INTO graphward_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM graphward_schema)",
         )
         .await
@@ -204,10 +233,19 @@ async fn apply_migrations(client: &mut tokio_postgres::Client) -> StorageResult<
 /// A statement failed: a lost connection is `Unavailable`, anything else `Internal`.
 fn internal(error: impl Into<Failure>) -> StorageError {
     match error.into() {
-        Failure::Postgres(error) if error.is_closed() || error.as_db_error().is_none() && is_io(&error) => StorageError::Unavailable(pool::with_causes(&error)),
+        Failure::Postgres(error) if error.is_closed() || error.as_db_error().is_none() && is_io(&error) || is_unavailable(&error) => {
+            StorageError::Unavailable(pool::with_causes(&error))
+        }
         Failure::Postgres(error) => StorageError::Internal(pool::with_causes(&error)),
         Failure::Other(message) => StorageError::Internal(message),
     }
+}
+
+/// Whether the server refused for being unavailable rather than for the statement: a
+/// connection exception (SQLSTATE class 08) or an operator intervention (class 57: shutting
+/// down, starting up, a terminated backend).
+fn is_unavailable(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| matches!(code.code().get(..2), Some("08" | "57")))
 }
 
 /// Whether a client error came from the connection (I/O) rather than the server.
@@ -321,7 +359,7 @@ impl Items for PostgresStorage {
             let transaction = client.transaction().await.map_err(internal)?;
             if let Some(guard) = &guard {
                 // The replaced row stays locked until the write commits.
-                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2 FOR UPDATE");
+                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2 FOR UPDATE");
                 let replaced = transaction.query_opt(&sql, &[&encoded, &key]).await.map_err(internal)?.map(|row| item_from_row(&row));
                 let allowed = passes(Some(&value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
                 if !allowed {
@@ -332,7 +370,7 @@ impl Items for PostgresStorage {
             transaction
                 .execute(
                     "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                     ON CONFLICT (digest) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     &[&encoded, &key, &value, &now],
                 )
                 .await
@@ -346,7 +384,7 @@ impl Items for PostgresStorage {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let client = pool.get().await?;
-            let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2");
+            let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2");
             Ok(client.query_opt(&sql, &[&encode_namespace(&namespace), &key]).await.map_err(internal)?.map(|row| item_from_row(&row)))
         })
     }
@@ -358,13 +396,13 @@ impl Items for PostgresStorage {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await.map_err(internal)?;
             if let Some(guard) = &guard {
-                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE namespace = $1 AND key = $2 FOR UPDATE");
+                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2 FOR UPDATE");
                 let item = transaction.query_opt(&sql, &[&encoded, &key]).await.map_err(internal)?.map(|row| item_from_row(&row));
                 if !passes(item.as_ref().map(|item| &item.value), guard)? {
                     return Ok(());
                 }
             }
-            transaction.execute("DELETE FROM store_items WHERE namespace = $1 AND key = $2", &[&encoded, &key]).await.map_err(internal)?;
+            transaction.execute("DELETE FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2", &[&encoded, &key]).await.map_err(internal)?;
             transaction.commit().await.map_err(internal)
         })
     }

@@ -56,8 +56,15 @@ pub(super) const CRON_META: MetaTable = MetaTable { table: "cron_meta", id: "cro
 pub(super) const CRON_THREAD_META: MetaTable = MetaTable { table: "thread_meta", id: "thread_id", alias: "th" };
 
 /// An auth filter as SQL over the side table of `meta` (parameters appended to `params`).
-pub(super) fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<Param>) -> String {
+///
+/// On Postgres the side tables hold long keys and values as digests
+/// ([`indexed`](super::canonical::indexed)): an index entry has a size limit there.
+pub(super) fn compile_filter(dialect: Dialect, filter: &Filter, meta: MetaTable, params: &mut Vec<Param>) -> String {
     let MetaTable { table, id, alias } = meta;
+    let text = |text: String| match dialect {
+        Dialect::Sqlite => Param::Text(text),
+        Dialect::Postgres => Param::Text(super::canonical::indexed(text)),
+    };
     if filter.clauses.is_empty() {
         return "TRUE".to_string();
     }
@@ -66,25 +73,25 @@ pub(super) fn compile_filter(filter: &Filter, meta: MetaTable, params: &mut Vec<
         .iter()
         .map(|clause| match clause {
             Clause::Eq { key, value } => {
-                params.push(Param::Text(key.clone()));
-                params.push(Param::Text(canonical(value)));
+                params.push(text(key.clone()));
+                params.push(text(canonical(value)));
                 format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.canon = ? AND m.elem = 0)")
             }
             Clause::Contains { key, values } if values.is_empty() => {
-                params.push(Param::Text(key.clone()));
+                params.push(text(key.clone()));
                 format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.elem = 0 AND substr(m.canon, 1, 1) = '[')")
             }
             Clause::Contains { key, values } => values
                 .iter()
                 .map(|value| {
-                    params.push(Param::Text(key.clone()));
-                    params.push(Param::Text(canonical(value)));
+                    params.push(text(key.clone()));
+                    params.push(text(canonical(value)));
                     format!("EXISTS (SELECT 1 FROM {table} m WHERE m.{id} = {alias}.{id} AND m.key = ? AND m.canon = ? AND m.elem = 1)")
                 })
                 .collect::<Vec<_>>()
                 .join(" AND "),
-            Clause::Or(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, meta, params)).collect::<Vec<_>>().join(" OR ")),
-            Clause::And(groups) => format!("({})", groups.iter().map(|group| compile_filter(group, meta, params)).collect::<Vec<_>>().join(" AND ")),
+            Clause::Or(groups) => format!("({})", groups.iter().map(|group| compile_filter(dialect, group, meta, params)).collect::<Vec<_>>().join(" OR ")),
+            Clause::And(groups) => format!("({})", groups.iter().map(|group| compile_filter(dialect, group, meta, params)).collect::<Vec<_>>().join(" AND ")),
         })
         .collect();
     format!("({})", parts.join(" AND "))
@@ -213,7 +220,7 @@ pub(super) fn thread_where(dialect: Dialect, query: &ThreadQuery) -> Where {
     }
     if let Some(filter) = &query.auth {
         let mut params = Vec::new();
-        let sql = compile_filter(filter, THREAD_META, &mut params);
+        let sql = compile_filter(dialect, filter, THREAD_META, &mut params);
         where_.push(sql, params);
     }
     where_
@@ -237,7 +244,7 @@ pub(super) fn assistant_where(dialect: Dialect, query: &AssistantQuery) -> Where
     }
     if let Some(filter) = &query.auth {
         let mut params = Vec::new();
-        let sql = compile_filter(filter, ASSISTANT_META, &mut params);
+        let sql = compile_filter(dialect, filter, ASSISTANT_META, &mut params);
         where_.push(sql, params);
     }
     where_
@@ -260,12 +267,12 @@ pub(super) fn cron_where(dialect: Dialect, query: &CronQuery) -> Where {
     }
     if let Some(filter) = &query.auth {
         let mut params = Vec::new();
-        let sql = compile_filter(filter, CRON_META, &mut params);
+        let sql = compile_filter(dialect, filter, CRON_META, &mut params);
         where_.push(sql, params);
     }
     if let Some(filter) = &query.thread_auth {
         let mut params = Vec::new();
-        let on_thread = compile_filter(filter, CRON_THREAD_META, &mut params);
+        let on_thread = compile_filter(dialect, filter, CRON_THREAD_META, &mut params);
         let gone_passes = if filter.matches(&Map::new()) { "TRUE" } else { "FALSE" };
         where_.push(
             format!(

@@ -1305,11 +1305,11 @@ impl Database {
         })
     }
 
-    pub(crate) fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> StorageResult<()> {
+    pub(crate) fn advance_cron(&self, cron_id: Uuid, from: Option<i64>, to: Option<i64>, now: i64) -> StorageResult<bool> {
         self.write(|connection| {
             connection
-                .run("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ?", params![next_run_date, now, cron_id.to_string()])
-                .map(|_| ())
+                .run("UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ? AND next_run_date IS ?", params![to, now, cron_id.to_string(), from])
+                .map(|changed| changed > 0)
                 .map_err(internal)
         })
     }

@@ -1,7 +1,10 @@
 """Starts the built graphward binary on a free port for the end-to-end tests.
 
 scripts/test.sh runs these with the repo's `.venv` (pinned langgraph, langgraph-sdk, httpx,
-pytest) and GRAPHWARD_BIN pointing at the binary it just built.
+pytest) and GRAPHWARD_BIN pointing at the binary it just built; a second time with
+GRAPHWARD_E2E_POSTGRES (a Postgres server URI): every server then runs on a Postgres database
+instead of its SQLite file, one database per file it would have used (so a restarted server
+finds its data, and a new app folder starts empty).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import hashlib
 import time
 from pathlib import Path
 
@@ -20,6 +24,22 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+POSTGRES = os.environ.get("GRAPHWARD_E2E_POSTGRES")
+
+sqlite_only = pytest.mark.skipif(POSTGRES is not None, reason="inspects the SQLite file itself")
+
+
+def postgres_database(key: str) -> str:
+    """The URI of the Postgres database standing in for SQLite file `key` (created if new)."""
+    import psycopg
+
+    name = "e2e_" + hashlib.sha1(key.encode()).hexdigest()[:20]
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            connection.execute(f"CREATE DATABASE {name}")
+    return POSTGRES.rsplit("/", 1)[0] + "/" + name
 
 
 def free_port() -> int:
@@ -42,7 +62,18 @@ class Server:
         args = [binary, command, "--port", str(self.port), "--config", str(config)]
         if command == "dev":
             args.append("--no-browser")
-        args.extend(extra_args or [])
+        extra_args = list(extra_args or [])
+        self.database = environment.get("GRAPHWARD_DATABASE") or str(Path(config).resolve().parent / ".graphward" / "state.db")
+        if "--database" in extra_args:
+            self.database = extra_args[extra_args.index("--database") + 1]
+        self.database_uri = None
+        if POSTGRES and "DATABASE_URI" not in environment:
+            if "--database" in extra_args:
+                del extra_args[extra_args.index("--database") : extra_args.index("--database") + 2]
+            environment.pop("GRAPHWARD_DATABASE", None)
+            environment["DATABASE_URI"] = postgres_database(self.database)
+        self.database_uri = environment.get("DATABASE_URI")
+        args.extend(extra_args)
         self.log = open(Path(self.cwd) / "server.log", "w+")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, cwd=self.cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
@@ -59,6 +90,19 @@ class Server:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"graphward did not answer /ok within 60 s:\n{self.output()}")
+
+    def execute(self, statement: str, params: tuple = ()) -> None:
+        """Runs one SQL statement (`?` placeholders) on the server's database, whichever it is."""
+        if self.database_uri:
+            import psycopg
+
+            with psycopg.connect(self.database_uri, autocommit=True) as connection:
+                connection.execute(statement.replace("?", "%s"), params)
+        else:
+            import sqlite3
+
+            with sqlite3.connect(self.database) as connection:
+                connection.execute(statement, params)
 
     def output(self) -> str:
         self.log.flush()

@@ -301,7 +301,8 @@ def test_thread_streams_end_with_their_thread(make_server):
     # The same id, created anew by another user: nothing of the old stream is replayed.
     bob.post("/threads", json={"thread_id": thread}).raise_for_status()
     replayed: list[str] = []
-    with bob.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=5) as stream:
+    # Read until 2 s pass without a byte (heartbeats come every 5 s).
+    with bob.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=2) as stream:
         try:
             for line in stream.iter_lines():
                 replayed.append(line)

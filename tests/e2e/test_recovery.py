@@ -9,7 +9,7 @@ import time
 
 from langgraph_sdk import get_sync_client
 
-from conftest import Server
+from conftest import POSTGRES, Server
 
 SLOW_GRAPH = """
 import asyncio
@@ -44,7 +44,7 @@ def wait_for(predicate, timeout=30.0):
 def test_killed_mid_run_recovers(tmp_path):
     (tmp_path / "graph.py").write_text(SLOW_GRAPH)
     (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": {"slow": "./graph.py:graph"}}))
-    server = Server(tmp_path / "langgraph.json")
+    server = Server(tmp_path / "langgraph.json", env={"GRAPHWARD_RUN_LEASE": "2"})
     client = get_sync_client(url=server.url)
     thread = client.threads.create()
     tid = thread["thread_id"]
@@ -56,9 +56,12 @@ def test_killed_mid_run_recovers(tmp_path):
     server.process.wait(timeout=10)
     server.stop()
 
+    # On Postgres the next process cannot know the old one is gone until its lease lapses.
     again = Server(tmp_path / "langgraph.json")
     try:
         client = get_sync_client(url=again.url)
+        if POSTGRES:
+            wait_for(lambda: client.runs.get(tid, running["run_id"])["status"] == "error", timeout=20)
         assert client.runs.get(tid, running["run_id"])["status"] == "error"
         # The queued run survived the crash and runs now.
         assert wait_for(lambda: client.runs.get(tid, queued["run_id"])["status"] == "success")

@@ -230,7 +230,6 @@ async def test_crons_are_owned(fresh_example):
 
 def test_crons_fire_as_their_creator(fresh_example, tmp_path):
     """A due cron starts a run on its schedule, with the creator's identity in the config."""
-    import sqlite3
     import time
 
     server = fresh_example()
@@ -238,8 +237,7 @@ def test_crons_fire_as_their_creator(fresh_example, tmp_path):
     thread = alice.threads.create()
     cron = alice.crons.create_for_thread(thread["thread_id"], "agent", schedule="0 0 1 1 *", input={"messages": [{"role": "human", "content": "tick"}]})
     # Make it due now (the schedule fires yearly); the scheduler checks every second.
-    with sqlite3.connect(tmp_path / "app" / ".graphward" / "state.db") as database:
-        database.execute("UPDATE crons SET next_run_date = 0 WHERE cron_id = ?", (cron["cron_id"],))
+    server.execute("UPDATE crons SET next_run_date = 0 WHERE cron_id = ?", (cron["cron_id"],))
     deadline = time.monotonic() + 20
     runs = []
     while time.monotonic() < deadline:
@@ -259,7 +257,6 @@ def test_crons_fire_as_their_creator(fresh_example, tmp_path):
 def test_crons_due_together_each_fire_once_as_their_creator(fresh_example, tmp_path):
     """Many crons of two users due in the same second fire concurrently: each exactly once, on
     its own thread, as its own creator, and each moves on to its next firing."""
-    import sqlite3
     import time
 
     server = fresh_example()
@@ -271,8 +268,7 @@ def test_crons_due_together_each_fire_once_as_their_creator(fresh_example, tmp_p
         thread = client.threads.create()
         cron = client.crons.create_for_thread(thread["thread_id"], "agent", schedule="0 0 1 1 *", input={"messages": [{"role": "human", "content": f"tick {index}"}]})
         crons.append((user, thread["thread_id"], cron["cron_id"]))
-    with sqlite3.connect(tmp_path / "app" / ".graphward" / "state.db") as database:
-        database.execute("UPDATE crons SET next_run_date = 0")
+    server.execute("UPDATE crons SET next_run_date = 0")
     deadline = time.monotonic() + 60
     pending = list(crons)
     while pending and time.monotonic() < deadline:

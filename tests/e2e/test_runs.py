@@ -13,7 +13,7 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from conftest import REPO, Server
+from conftest import POSTGRES, REPO, Server
 
 USER1 = {"Authorization": "Bearer user1-token"}
 USER2 = {"Authorization": "Bearer user2-token"}
@@ -333,8 +333,9 @@ def test_graph_and_api_store_writes_together_keep_the_database_sound(make_server
     for worker in range(3):
         assert len(client.store.search_items(["api", str(worker)], limit=100)["items"]) == 40
     assert len(client.store.list_namespaces(prefix=["g0x5"])["namespaces"]) == 2
-    with sqlite3.connect(tmp_path / ".graphward" / "state.db") as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    if POSTGRES is None:
+        with sqlite3.connect(tmp_path / ".graphward" / "state.db") as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_webhooks(make_server, tmp_path):

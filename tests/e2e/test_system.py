@@ -10,7 +10,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
-from conftest import REPO, Server
+from conftest import POSTGRES, REPO, Server
 
 AGENT_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent"))
 
@@ -86,7 +86,7 @@ graph = builder.compile(name="Shouter")
     assert assistant["name"] == "Shouter"
     # A new app folder starts empty; its state lives in .graphward/ next to langgraph.json.
     assert client.threads.search() == []
-    assert (tmp_path / ".graphward" / "state.db").exists()
+    assert POSTGRES or (tmp_path / ".graphward" / "state.db").exists()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=15) == 0
     assert "shut down" in server.output()

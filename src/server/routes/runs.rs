@@ -198,7 +198,7 @@ async fn join(
         }
         Err(other) => return Err(other.into()),
     };
-    let channel = state.runs().existing_channel(run_id);
+    let channel = state.runs().reading_channel(&run).await;
     match channel {
         Some(channel) if run.status.is_active() || !channel.is_finished() => {
             let guard = CancelOnDrop::new(&state, &run, is_true(last(&pairs, "cancel_on_disconnect")));
@@ -235,7 +235,7 @@ async fn join_stream(
     let base = format!("/threads/{thread_id}/runs/{run_id}");
     let headers = location_headers(&format!("{base}/stream"), &base);
     let last_event_id = respond::last_event_id(&request_headers);
-    let channel = match state.runs().existing_channel(run_id) {
+    let channel = match state.runs().reading_channel(&run).await {
         Some(channel) => channel,
         None if run.status.is_active() => state.runs().open_channel(&run, run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false)).await,
         None => {
@@ -284,7 +284,7 @@ async fn cancel(
     if !run.status.is_active() {
         return Err(ApiError::not_found(NO_RUN_TO_CANCEL));
     }
-    let channel = state.runs().existing_channel(run_id);
+    let channel = state.runs().reading_channel(&run).await;
     if !state.runs().cancel(&run, action).await.map_err(ApiError::internal)? {
         return Err(ApiError::not_found(NO_RUN_TO_CANCEL));
     }

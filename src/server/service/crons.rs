@@ -48,7 +48,8 @@ fn settled(done: Option<Result<(), tokio::task::JoinError>>) {
 }
 
 /// Fires one due cron. The next firing is stored first, so a run that fails to start does not
-/// make the cron fire on every tick.
+/// make the cron fire on every tick; and only if the cron is still at the firing read, so of
+/// the processes sharing a database that read it as due, one fires it.
 async fn fire(state: AppState, cron: Cron, now: i64) {
     let next = Schedule::parse(&cron.schedule)
         .ok()
@@ -56,9 +57,13 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
         .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
         .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
     let cron_id = cron.cron_id;
-    if let Err(error) = state.storage().set_cron_next_run(cron_id, next, now).await {
-        tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
-        return;
+    match state.storage().advance_cron(cron_id, cron.next_run_date, next, now).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(error) => {
+            tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
+            return;
+        }
     }
     if cron.end_time_micros.is_some_and(|end| now > end) {
         return;
@@ -85,6 +90,12 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
     let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
     match create_run(&state, &auth, cron.thread_id, body, Answer::Background).await {
         Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
+        // The database was unreachable: the firing is given back, for the next tick (of any
+        // process) to try again.
+        Err(error) if error.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!(%cron_id, detail = %error.detail, "cron could not start its run; it fires again at the next tick");
+            let _ = state.storage().advance_cron(cron_id, next, cron.next_run_date, now_micros()).await;
+        }
         Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
     }
 }

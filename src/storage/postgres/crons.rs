@@ -157,14 +157,14 @@ impl Crons for PostgresStorage {
         })
     }
 
-    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> Answer<()> {
+    fn advance_cron(&self, cron_id: Uuid, from: Option<i64>, to: Option<i64>, now: i64) -> Answer<bool> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             pool.get()
                 .await?
-                .execute("UPDATE crons SET next_run_date = $1, updated_at = $2 WHERE cron_id = $3", &[&next_run_date, &now, &cron_id])
+                .execute("UPDATE crons SET next_run_date = $1, updated_at = $2 WHERE cron_id = $3 AND next_run_date IS NOT DISTINCT FROM $4", &[&to, &now, &cron_id, &from])
                 .await
-                .map(drop)
+                .map(|changed| changed > 0)
                 .map_err(internal)
         })
     }

@@ -27,6 +27,10 @@ impl Pool {
         Self { config, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size.max(1)) }
     }
 
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// `host:port/database` for messages (never the password).
     pub(super) fn describe(&self) -> String {
         let host = self.config.get_hosts().first().map_or_else(

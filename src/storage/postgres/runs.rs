@@ -142,7 +142,7 @@ impl RunQueue for PostgresStorage {
                 return Ok(None);
             };
             let claimed = transaction
-                .execute("UPDATE runs SET status = 'running', owner = $1, lease_until = $2, updated_at = $3 WHERE run_id = $4", &[&lease.owner, &lease.until, &now, &run.run_id])
+                .execute("UPDATE runs SET status = 'running', owner = $1, lease_until = $2, updated_at = $3, cancel_action = NULL WHERE run_id = $4", &[&lease.owner, &lease.until, &now, &run.run_id])
                 .await;
             match claimed {
                 // Another process claimed a run of the same thread meanwhile: nothing for us.
@@ -167,15 +167,21 @@ impl RunQueue for PostgresStorage {
     fn release_run(&self, run_id: Uuid, owner: Uuid, now: i64) -> Answer<bool> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let changed = pool
-                .get()
-                .await?
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            let changed = transaction
                 .execute(
-                    "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL, updated_at = $1 WHERE run_id = $2 AND owner = $3 AND status = 'running'",
+                    "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL, cancel_action = NULL, updated_at = $1 WHERE run_id = $2 AND owner = $3 AND status = 'running'",
                     &[&now, &run_id, &owner],
                 )
                 .await
                 .map_err(internal)?;
+            // Its next execution logs its events from the start.
+            if changed > 0 {
+                transaction.execute("DELETE FROM run_events WHERE run_id = $1", &[&run_id]).await.map_err(internal)?;
+                transaction.execute("DELETE FROM run_log_ends WHERE run_id = $1", &[&run_id]).await.map_err(internal)?;
+            }
+            transaction.commit().await.map_err(internal)?;
             Ok(changed > 0)
         })
     }
@@ -242,6 +248,23 @@ impl RunQueue for PostgresStorage {
             let error = serde_json::json!({"error": "ServerRestart", "message": "The server stopped while this run was running"});
             transaction
                 .execute(&format!("UPDATE threads SET status = 'error', error = $3, updated_at = $2 WHERE thread_id IN (SELECT thread_id FROM runs WHERE {lapsed})"), &[&me, &now, &error])
+                .await
+                .map_err(internal)?;
+            // Their readers, on any process, get the error and the end of the stream.
+            let failure = serde_json::json!({"error": "ServerRestart", "message": "The server running this run stopped"}).to_string();
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO run_events (run_id, seq, id, event, data, created_at)
+                         SELECT r.run_id, COALESCE((SELECT max(seq) + 1 FROM run_events e WHERE e.run_id = r.run_id), 0), NULL, 'error', $3, $2 FROM runs r WHERE {lapsed}
+                         ON CONFLICT DO NOTHING"
+                    ),
+                    &[&me, &now, &failure],
+                )
+                .await
+                .map_err(internal)?;
+            transaction
+                .execute(&format!("INSERT INTO run_log_ends (run_id, ended_at) SELECT run_id, $2 FROM runs WHERE {lapsed} ON CONFLICT DO NOTHING"), &[&me, &now])
                 .await
                 .map_err(internal)?;
             let recovered = transaction

@@ -52,11 +52,13 @@ pub(super) async fn index_metadata<C: GenericClient>(client: &C, meta: MetaTable
     let MetaTable { table, id, .. } = meta;
     client.execute(&format!("DELETE FROM {table} WHERE {id} = $1"), &[&record_id]).await.map_err(internal)?;
     let insert = format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES ($1, $2, $3, $4)");
+    use crate::storage::canonical::{canonical, indexed};
     for (key, value) in metadata {
-        client.execute(&insert, &[&record_id, key, &0_i16, &crate::storage::canonical::canonical(value)]).await.map_err(internal)?;
+        let key = indexed(key.clone());
+        client.execute(&insert, &[&record_id, &key, &0_i16, &indexed(canonical(value))]).await.map_err(internal)?;
         if let Value::Array(items) = value {
             for item in items {
-                client.execute(&insert, &[&record_id, key, &1_i16, &crate::storage::canonical::canonical(item)]).await.map_err(internal)?;
+                client.execute(&insert, &[&record_id, &key, &1_i16, &indexed(canonical(item))]).await.map_err(internal)?;
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::assistants::Assistant;
 use crate::auth::Filter;
 use crate::crons::Cron;
 use crate::storage::{
-    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, Lease, Run, RunQueue,
+    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, Lease, LoggedRun, Run, RunLog, RunQueue,
     RunStatus, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
 };
 
@@ -156,8 +156,39 @@ impl Crons for SqliteStorage {
         self.call(move |db| db.due_crons(now))
     }
 
-    fn set_cron_next_run(&self, cron_id: Uuid, next_run_date: Option<i64>, now: i64) -> Answer<()> {
-        self.call(move |db| db.set_cron_next_run(cron_id, next_run_date, now))
+    fn advance_cron(&self, cron_id: Uuid, from: Option<i64>, to: Option<i64>, now: i64) -> Answer<bool> {
+        self.call(move |db| db.advance_cron(cron_id, from, to, now))
+    }
+}
+
+/// One process serves a SQLite file: its runs' events and cancellations stay in memory.
+impl RunLog for SqliteStorage {
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    fn append_run_events(&self, _batch: Vec<LoggedRun>) -> Answer<()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn run_events(&self, run_id: Uuid, _from: i64) -> Answer<LoggedRun> {
+        Box::pin(std::future::ready(Ok(LoggedRun { run_id, events: Vec::new(), finished: false })))
+    }
+
+    fn request_cancel(&self, _run_id: Uuid, _action: String) -> Answer<()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn requested_cancels(&self, _owner: Uuid) -> Answer<Vec<(Uuid, String)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<crate::storage::Signal>> {
+        None
+    }
+
+    fn forget_run_events(&self, _before: i64) -> Answer<usize> {
+        Box::pin(std::future::ready(Ok(0)))
     }
 }
 
