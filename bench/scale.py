@@ -99,12 +99,56 @@ def seed_database(db: Path, total: int, user2_every: int, get_ids: int, ids_file
     return info
 
 
+def seed_postgres(uri: str, total: int, user2_every: int, get_ids: int, ids_file: Path, stamp: Path) -> dict:
+    """The same threads, copied into a Postgres schema graphward created; one transaction."""
+    import psycopg
+
+    started = time.monotonic()
+    rng = random.Random(6)
+    now_us = int(time.time() * 1_000_000)
+    base = now_us - total * 1000
+    sample: list[str] = []
+    counts = {"user1": 0, "user2": 0}
+    with psycopg.connect(uri) as conn:
+        if conn.execute("SELECT COUNT(*) FROM threads").fetchone()[0]:
+            raise RuntimeError("the database already holds threads")
+        # Two COPYs cannot interleave on one connection: threads first, then their metadata rows.
+        owners: list[tuple[str, str]] = []
+        with conn.cursor() as cur, cur.copy('COPY threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, interrupts) FROM STDIN') as copy:
+            for index in range(total):
+                owner = "user2" if user2_every and index % user2_every == 0 else "user1"
+                counts[owner] += 1
+                thread_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                if owner == "user1":
+                    seen = counts["user1"]
+                    if len(sample) < get_ids:
+                        sample.append(thread_id)
+                    elif rng.randrange(seen) < get_ids:
+                        sample[rng.randrange(get_ids)] = thread_id
+                ts = base + index * 1000
+                copy.write_row((thread_id, ts, ts, ts, json.dumps({"owner": owner}, separators=(",", ":")), "{}", "idle", "{}"))
+                owners.append((thread_id, owner))
+        with conn.cursor() as cur, cur.copy("COPY thread_meta (thread_id, key, elem, canon) FROM STDIN") as copy:
+            for thread_id, owner in owners:
+                copy.write_row((thread_id, "owner", 0, canonical_string(owner)))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("ANALYZE threads")
+        conn.execute("ANALYZE thread_meta")
+    rng.shuffle(sample)
+    ids_file.write_text("\n".join(sample) + "\n")
+    info = {"threads": total, "counts": counts, "user2_every": user2_every, "seconds": round(time.monotonic() - started, 1), "backend": "postgres"}
+    stamp.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--graphward", type=Path, required=True)
     parser.add_argument("--venv", type=Path, required=True)
     parser.add_argument("--app", type=Path, default=bl.REPO)
     parser.add_argument("--out", type=Path, default=bl.OUT / "scale.json")
+    parser.add_argument("--postgres", metavar="URI", help="graphward on this Postgres database (empty, or holding the last seed with SCALE_REUSE=1) instead of SQLite")
     args = parser.parse_args()
     settings = bl.Settings()
     total = bl.env_int("SCALE_THREADS", 1_000_000)
@@ -124,12 +168,18 @@ def main() -> None:
 
     def server(name: str) -> bl.Server:
         port = bl.free_port()
-        cmd = [str(args.graphward), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(config), "--database", str(db)]
+        cmd = [str(args.graphward), "dev", "--no-browser", "--host", bl.HOST, "--port", str(port), "--config", str(config)]
+        if args.postgres:
+            env["DATABASE_URI"] = args.postgres
+        else:
+            cmd += ["--database", str(db)]
         return bl.Server("graphward", name, cmd, port, env, args.app.resolve(), work / f"{name}.log")
 
     seed_info = None
-    stamp = work / "seed.json"
-    if os.environ.get("SCALE_REUSE") == "1" and db.exists() and stamp.exists() and ids_file.exists():
+    stamp = work / ("seed-postgres.json" if args.postgres else "seed.json")
+    if args.postgres:
+        ids_file = work / "get_ids-postgres.txt"
+    if os.environ.get("SCALE_REUSE") == "1" and (args.postgres or db.exists()) and stamp.exists() and ids_file.exists():
         seed_info = json.loads(stamp.read_text())
         if seed_info.get("threads") != total or seed_info.get("user2_every") != user2_every:
             seed_info = None
@@ -139,14 +189,23 @@ def main() -> None:
     if seed_info is None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        (work / "seed.json").unlink(missing_ok=True)
+        stamp.unlink(missing_ok=True)
         schema = server("graphward-schema")
         schema.start(90)
         schema.stop()
         log(f"schema created; inserting {total:,} threads (every {user2_every}th is user2's)")
-        seed_info = seed_database(db, total, user2_every, get_ids, ids_file)
+        if args.postgres:
+            seed_info = seed_postgres(args.postgres, total, user2_every, get_ids, ids_file, stamp)
+        else:
+            seed_info = seed_database(db, total, user2_every, get_ids, ids_file)
         log(f"inserted in {seed_info['seconds']} s: {seed_info['counts']}")
-    db_bytes = sum(Path(f"{db}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{db}{suffix}").exists())
+    if args.postgres:
+        import psycopg
+
+        with psycopg.connect(args.postgres) as conn:
+            db_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    else:
+        db_bytes = sum(Path(f"{db}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{db}{suffix}").exists())
 
     gw = server("graphward-scale")
     startup = gw.start(300)
@@ -198,7 +257,7 @@ def main() -> None:
         "elapsed_s": round(time.time() - started, 1),
         "graphward": bl.git_revision(),
         "wrk": bl.wrk_version(),
-        "database": {"path": str(db), "bytes": db_bytes, "seed": seed_info},
+        "database": {"path": "postgres" if args.postgres else str(db), "bytes": db_bytes, "seed": seed_info},
         "startup_ms": startup,
         "memory": memory,
         "peak_rss_mib": memory.get("peak_rss_kb", 0) / 1024,

@@ -29,6 +29,15 @@ pub enum Hosting {
     Extension,
 }
 
+/// How to start this command again (`serve --workers`), when the process's own executable is
+/// not it: the wheel's interpreter and `-m graphward`. Set once by the host, before [`main`].
+static RELAUNCH: std::sync::OnceLock<Vec<std::ffi::OsString>> = std::sync::OnceLock::new();
+
+/// Sets how [`main`] starts more processes of this command (see [`RELAUNCH`]).
+pub fn set_relaunch_command(command: Vec<std::ffi::OsString>) {
+    let _ = RELAUNCH.set(command);
+}
+
 /// A LangGraph API server: runs your langgraph.json, auth.py and graphs unchanged.
 #[derive(Debug, Parser)]
 #[command(name = "graphward", version, about)]
@@ -335,7 +344,13 @@ fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyho
                         args.workers
                     );
                 }
-                return workers::supervise(command_line, &args.host, args.port, args.workers);
+                // The program and the arguments that start this command again.
+                let program = match RELAUNCH.get() {
+                    Some(command) => command.clone(),
+                    None => vec![std::env::current_exe().map_or_else(|_| command_line[0].clone(), std::ffi::OsString::from)],
+                };
+                let relaunch: Vec<std::ffi::OsString> = program.into_iter().chain(command_line[1..].iter().cloned()).collect();
+                return workers::supervise(&relaunch, &args.host, args.port, args.workers);
             }
             options.limits = limits(&args.limits)?;
             let grace = shutdown_grace(&args.storage)?;

@@ -281,6 +281,9 @@ impl RunManager {
         tokio::spawn(async move {
             let mut seen = HashSet::new();
             let mut first = true;
+            // The thread the stream is of: one deleted and created again with the same id
+            // (through any process) is another user's, perhaps; its runs are not this stream's.
+            let origin = channel.created_at();
             loop {
                 if !first {
                     channel.woken(THREAD_POLL).await;
@@ -294,10 +297,15 @@ impl RunManager {
                 }
                 let Ok(mut runs) = manager.inner.storage.list_runs(thread_id, None, 50, 0).await else { continue };
                 runs.reverse();
-                // Deleted through another process: the stream ends as it would here.
-                if runs.is_empty() && matches!(manager.inner.storage.get_thread(thread_id, None).await, Err(StorageError::NotFound)) {
-                    channel.close();
-                    return;
+                // Read after the runs: a run listed of a thread created again means the thread
+                // now is not the origin one. Deleted (through any process): the stream ends.
+                match manager.inner.storage.get_thread(thread_id, None).await {
+                    Ok(thread) if thread.created_at == origin => {}
+                    Ok(_) | Err(StorageError::NotFound) => {
+                        channel.close();
+                        return;
+                    }
+                    Err(_) => continue,
                 }
                 for run in runs {
                     if !seen.insert(run.run_id) || (first && !run.status.is_active()) {

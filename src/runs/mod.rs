@@ -276,15 +276,24 @@ impl RunManager {
         Arc::clone(channels.entry(run_id).or_insert_with(|| Arc::new(RunChannel::new(resumable))))
     }
 
-    /// The thread-wide stream of a thread, created for a subscriber.
-    pub fn thread_channel(&self, thread_id: Uuid) -> Arc<ThreadChannel> {
+    /// The thread-wide stream of a thread (the one created at `created_at`: a thread deleted
+    /// elsewhere and created again has a stream of its own), created for a subscriber.
+    pub fn thread_channel(&self, thread_id: Uuid, created_at: i64) -> Arc<ThreadChannel> {
         let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
         // Streams nobody listens to any more are dropped here, on the next subscription.
         threads.retain(|_, channel| channel.has_subscribers());
         if let Some(channel) = threads.get(&thread_id) {
-            return Arc::clone(channel);
+            if channel.created_at() == created_at {
+                return Arc::clone(channel);
+            }
+            // The stream of the thread that had this id before: its follower ends it.
+            if self.inner.log.is_some() {
+                channel.orphan();
+            } else {
+                channel.close();
+            }
         }
-        let channel = Arc::new(ThreadChannel::default());
+        let channel = Arc::new(ThreadChannel::new(created_at));
         threads.insert(thread_id, Arc::clone(&channel));
         drop(threads);
         self.follow_thread(thread_id, Arc::clone(&channel));
@@ -583,6 +592,7 @@ impl RunManager {
         let pending = &deleted.active_runs;
         let gone: HashSet<Uuid> = deleted.thread_ids.iter().copied().collect();
         // Executing runs (and claimed ones about to start, which then do not) are cancelled.
+        let mut stopped_threads: HashMap<Uuid, Uuid> = HashMap::new();
         let stopping: Vec<(Uuid, Option<u64>)> = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
             executing
@@ -591,6 +601,7 @@ impl RunManager {
                 .filter(|(_, running)| gone.contains(&running.thread_id))
                 .map(|(run_id, running)| {
                     running.cancel = Some(CancelAction::Interrupt);
+                    stopped_threads.insert(*run_id, running.thread_id);
                     (*run_id, running.token)
                 })
                 .collect()
@@ -605,8 +616,15 @@ impl RunManager {
             }
         }
         // Runs that were pending end now; their waiters and streams close. With a shared
-        // storage, one may be executing on another process: it is told to stop.
-        for run_id in pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)) {
+        // storage, one may be executing on another process: the threads' checkpoints go first,
+        // then it is told to stop; it removes what it wrote meanwhile and then frees the
+        // thread id (which the deletion reserved), so a thread created again with the id never
+        // sees this one's state.
+        let elsewhere: Vec<Uuid> = pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)).copied().collect();
+        if self.inner.log.is_some() && !elsewhere.is_empty() {
+            self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.thread_ids.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
+        }
+        for run_id in &elsewhere {
             if self.inner.log.is_some() {
                 let _ = self.inner.storage.request_cancel(*run_id, log::action_name(CancelAction::Interrupt).to_string()).await;
             }
@@ -634,6 +652,14 @@ impl RunManager {
             tracing::warn!(threads = deleted.thread_ids.len(), "runs of deleted threads did not stop within {STOP_WAIT:?}; removing their checkpoints anyway");
         }
         self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.thread_ids.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
+        // The ids whose running run stopped here are free again (those whose run executes
+        // elsewhere are freed by that process).
+        if self.inner.log.is_some() {
+            let threads: HashSet<Uuid> = stopping.iter().filter_map(|(run_id, _)| stopped_threads.get(run_id).copied()).collect();
+            for thread_id in threads {
+                let _ = self.inner.storage.release_deleted_thread(thread_id).await;
+            }
+        }
         Ok(deleted)
     }
 
@@ -792,8 +818,13 @@ impl RunManager {
             tracing::info!(%run_id, %thread_id, "run stopped: its thread was deleted, or its claim was lost");
             if self.inner.log.is_some() {
                 // The deletion may have come from another process, which could not wait for
-                // this run: the checkpoints it wrote go now.
+                // this run: the checkpoints it wrote go now, then the thread id is free again
+                // (a deletion in this process frees it itself, once it has removed the rest).
                 let _ = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
+                let deleting_here = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).deleting.contains_key(&thread_id);
+                if !deleting_here {
+                    let _ = self.inner.storage.release_deleted_thread(thread_id).await;
+                }
             }
             channel.finish();
             self.inner.channels.lock().unwrap_or_else(PoisonError::into_inner).remove(&run_id);

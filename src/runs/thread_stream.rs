@@ -26,17 +26,25 @@ pub struct ThreadChannel {
     wake: tokio::sync::Notify,
     /// The thread was deleted; the follower ends the stream.
     orphaned: AtomicBool,
+    /// When the thread was created (which thread of this id the stream is).
+    created_at: i64,
 }
 
-impl Default for ThreadChannel {
-    fn default() -> Self {
+impl ThreadChannel {
+    /// The stream of the thread created at `created_at`.
+    pub fn new(created_at: i64) -> Self {
         Self {
             live: broadcast::channel(1024).0,
             recent: Mutex::new(VecDeque::new()),
             sequence: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             orphaned: AtomicBool::new(false),
+            created_at,
         }
+    }
+
+    pub fn created_at(&self) -> i64 {
+        self.created_at
     }
 }
 

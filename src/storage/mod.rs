@@ -418,9 +418,13 @@ pub trait RunLog: Send + Sync {
     fn requested_cancels(&self, owner: Uuid) -> Answer<Vec<(Uuid, String)>>;
     /// The signals of other processes, as they arrive (`None`: not a shared backend).
     fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<Signal>>;
-    /// Removes the events logged before `before` (microseconds), of runs long finished;
-    /// answers how many runs' logs ended.
+    /// Removes the logs of runs whose log ended before `before` (microseconds); answers how
+    /// many. Also ends the reservations of deleted threads' ids that lapsed, with whatever
+    /// checkpoints their runs left.
     fn forget_run_events(&self, before: i64) -> Answer<usize>;
+    /// A thread deleted while a run of it was running may be created again: that run has
+    /// stopped and removed what it wrote (a shared storage keeps the id reserved till then).
+    fn release_deleted_thread(&self, thread_id: Uuid) -> Answer<()>;
 }
 
 /// Events of one run, as the run log keeps them.

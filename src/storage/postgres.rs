@@ -157,6 +157,12 @@ CREATE TABLE run_log_ends (
 );
 CREATE INDEX run_log_ends_ended_at ON run_log_ends(ended_at);
 ALTER TABLE runs ADD COLUMN cancel_action text;
+-- A thread deleted while one of its runs was running (perhaps on another process): its id
+-- cannot be created again until that run has stopped and removed what it wrote, or `until`.
+CREATE TABLE thread_tombstones (
+    thread_id uuid PRIMARY KEY,
+    until bigint NOT NULL
+);
 CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
 "#];
 

@@ -13,9 +13,14 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Runs the `graphward` command line `argv` (program name first); the exit code.
+/// Runs the `graphward` command line `argv` (program name first); the exit code. `relaunch`
+/// is how to start this command again (the interpreter and `-m graphward`).
 #[pyfunction]
-fn main(py: Python<'_>, argv: Vec<String>) -> u8 {
+#[pyo3(signature = (argv, relaunch = None))]
+fn main(py: Python<'_>, argv: Vec<String>, relaunch: Option<Vec<String>>) -> u8 {
+    if let Some(command) = relaunch {
+        graphward::cli::set_relaunch_command(command.into_iter().map(std::ffi::OsString::from).collect());
+    }
     let args = argv.into_iter().map(std::ffi::OsString::from).collect();
     let code = py.detach(|| graphward::cli::main(args, graphward::cli::Hosting::Extension));
     exit_code(code)

@@ -378,10 +378,14 @@ async fn thread_stream(
         return Err(ApiError::validation("Invalid last-event-id: must be a valid Redis stream ID"));
     }
     let authorization = auth.authorize(Endpoint::ThreadsStream { thread_id: thread_id.to_string() }).await?;
-    if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
-        return Ok(sse_error("404: Thread not found"));
-    }
-    let channel = state.runs().thread_channel(thread_id);
+    // The thread as the caller may see it: its stream is this thread's (a thread deleted and
+    // created again with the same id has a stream of its own).
+    let thread = match state.storage().get_thread(thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await {
+        Ok(thread) => thread,
+        Err(StorageError::NotFound) => return Ok(sse_error("404: Thread not found")),
+        Err(other) => return Err(other.into()),
+    };
+    let channel = state.runs().thread_channel(thread_id, thread.created_at);
     let (replay, receiver) = channel.subscribe(last_event_id.as_deref());
     let wanted = move |event: &RunEvent| {
         let lifecycle = event.event == "metadata";

@@ -195,6 +195,14 @@ impl RunLog for PostgresStorage {
         })
     }
 
+    fn release_deleted_thread(&self, thread_id: Uuid) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            pool.get().await?.execute("DELETE FROM thread_tombstones WHERE thread_id = $1", &[&thread_id]).await.map_err(internal)?;
+            Ok(())
+        })
+    }
+
     fn signals(&self) -> Option<broadcast::Receiver<Signal>> {
         Some(self.signal_sender().subscribe())
     }
@@ -202,9 +210,33 @@ impl RunLog for PostgresStorage {
     fn forget_run_events(&self, before: i64) -> Answer<usize> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let client = pool.get().await?;
-            let ended = client.execute("DELETE FROM run_log_ends WHERE ended_at < $1", &[&before]).await.map_err(internal)?;
-            client.execute("DELETE FROM run_events WHERE created_at < $1", &[&before]).await.map_err(internal)?;
+            // Only logs that ended: a run executing for longer keeps every event, so a reader
+            // that comes late still reads it from the start.
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            transaction
+                .execute("DELETE FROM run_events e USING run_log_ends x WHERE e.run_id = x.run_id AND x.ended_at < $1", &[&before])
+                .await
+                .map_err(internal)?;
+            let ended = transaction.execute("DELETE FROM run_log_ends WHERE ended_at < $1", &[&before]).await.map_err(internal)?;
+            // Reservations whose run never reported back (its process died): what it wrote goes.
+            let lapsed: Vec<Uuid> = transaction
+                .query("DELETE FROM thread_tombstones WHERE until < $1 RETURNING thread_id", &[&crate::timestamp::now_micros()])
+                .await
+                .map_err(internal)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if !lapsed.is_empty() {
+                let ids: Vec<String> = lapsed.iter().map(Uuid::to_string).collect();
+                for table in ["checkpoint_writes", "checkpoint_blobs", "checkpoints"] {
+                    let exists: bool = transaction.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).await.map_err(internal)?.get(0);
+                    if exists {
+                        transaction.execute(&format!("DELETE FROM {table} WHERE thread_id = ANY($1)"), &[&ids]).await.map_err(internal)?;
+                    }
+                }
+            }
+            transaction.commit().await.map_err(internal)?;
             usize::try_from(ended).map_err(internal)
         })
     }

@@ -67,6 +67,10 @@ pub(super) async fn index_metadata<C: GenericClient>(client: &C, meta: MetaTable
 
 /// Deletes each target thread that exists, passes its filter and `belongs`, with its runs;
 /// see [`Threads::delete_threads`] for `hidden`.
+/// How long a thread id deleted with a running run stays reserved at most (its run stops
+/// within seconds of the cancellation; this bounds a process that died meanwhile).
+const TOMBSTONE_MICROS: i64 = 120_000_000;
+
 pub(super) async fn delete_threads_in<C: GenericClient>(
     client: &C,
     targets: &[(Uuid, Option<Filter>)],
@@ -86,9 +90,16 @@ pub(super) async fn delete_threads_in<C: GenericClient>(
             Err(other) => return Err(other),
         }
     }
+    let until = crate::timestamp::now_micros() + TOMBSTONE_MICROS;
     for thread_id in &deleted.thread_ids {
-        let runs = client.query("SELECT run_id FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running')", &[thread_id]).await.map_err(internal)?;
+        let runs = client.query("SELECT run_id, status FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running')", &[thread_id]).await.map_err(internal)?;
         deleted.active_runs.extend(runs.iter().map(|row| row.get::<_, Uuid>(0)));
+        if runs.iter().any(|row| row.get::<_, &str>(1) == "running") {
+            client
+                .execute("INSERT INTO thread_tombstones (thread_id, until) VALUES ($1, $2) ON CONFLICT (thread_id) DO UPDATE SET until = excluded.until", &[thread_id, &until])
+                .await
+                .map_err(internal)?;
+        }
         client.execute("DELETE FROM threads WHERE thread_id = $1", &[thread_id]).await.map_err(internal)?;
     }
     Ok(deleted)
@@ -124,6 +135,15 @@ impl Threads for PostgresStorage {
         Box::pin(async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await.map_err(internal)?;
+            // Deleted while a run of it was running: not again until that run has stopped.
+            let tombstone: bool = transaction
+                .query_one("SELECT EXISTS (SELECT 1 FROM thread_tombstones WHERE thread_id = $1 AND until > $2)", &[&thread.thread_id, &crate::timestamp::now_micros()])
+                .await
+                .map_err(internal)?
+                .get(0);
+            if tombstone {
+                return Err(StorageError::Conflict);
+            }
             let exists: bool = transaction.query_one("SELECT EXISTS (SELECT 1 FROM threads WHERE thread_id = $1)", &[&thread.thread_id]).await.map_err(internal)?.get(0);
             if exists {
                 // An existing thread the caller's create filter hides is a conflict, whatever

@@ -190,6 +190,10 @@ impl RunLog for SqliteStorage {
     fn forget_run_events(&self, _before: i64) -> Answer<usize> {
         Box::pin(std::future::ready(Ok(0)))
     }
+
+    fn release_deleted_thread(&self, _thread_id: Uuid) -> Answer<()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl RunQueue for SqliteStorage {

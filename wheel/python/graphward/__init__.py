@@ -12,7 +12,8 @@ def main() -> int:
     from graphward._native import main as run
 
     try:
-        return run(["graphward", *sys.argv[1:]])
+        # `serve --workers` starts more processes of this command through this interpreter.
+        return run(["graphward", *sys.argv[1:]], [sys.executable, "-m", "graphward"])
     except KeyboardInterrupt:
         # The server already stopped on the signal; Python raises it once the call returns.
         return 130
