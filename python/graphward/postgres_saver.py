@@ -15,6 +15,7 @@ What the package lacks and graphward needs is added here in plain SQL on its tab
 from __future__ import annotations
 
 import asyncio
+import time
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
@@ -43,7 +44,7 @@ async def open(uri, *, pool_size=8):  # noqa: A001 - the module's one entry poin
             await AsyncPostgresSaver(conn).setup()
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
-    pool = AsyncConnectionPool(uri, min_size=1, max_size=pool_size, kwargs=_connection_options(), check=AsyncConnectionPool.check_connection, open=False)
+    pool = AsyncConnectionPool(uri, min_size=1, max_size=pool_size, kwargs=_connection_options(), check=_check, reset=_returned, open=False)
     await pool.open(wait=True, timeout=10)
     return PostgresCheckpointer(pool)
 
@@ -53,6 +54,21 @@ def _names_nul(config):
     Postgres text holds (and psycopg refuses to send): such a checkpoint cannot exist."""
     configurable = (config or {}).get("configurable", {})
     return any(isinstance(configurable.get(key), str) and "\x00" in configurable[key] for key in ("thread_id", "checkpoint_ns", "checkpoint_id"))
+
+
+# A connection back in the pool within this long is lent again unchecked: checking costs a round
+# trip per checkpointer call (a third of a run's time on the example graph), and one that broke
+# meanwhile fails once and is replaced.
+_FRESH_SECONDS = 1.0
+
+
+async def _returned(conn):
+    conn._graphward_returned = time.monotonic()
+
+
+async def _check(conn):
+    if time.monotonic() - getattr(conn, "_graphward_returned", 0.0) > _FRESH_SECONDS:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 class PostgresCheckpointer(AsyncPostgresSaver):

@@ -357,11 +357,21 @@ impl RunManager {
     /// The channel is opened before the row is stored: once stored, the run can be claimed,
     /// executed and finished (its channel dropped) before this returns, and a channel opened
     /// after that would be one nobody finishes — a join on it would wait forever.
-    pub async fn enqueue(&self, run: &Run, thread_metadata: Map<String, Value>) -> StorageResult<Arc<RunChannel>> {
+    ///
+    /// With a cron `firing`, the run is stored only if the firing is still this process's to
+    /// make ([`crate::storage::RunQueue::insert_cron_run`]): else `Conflict`, nothing stored.
+    pub async fn enqueue(&self, run: &Run, thread_metadata: Map<String, Value>, firing: Option<crate::storage::CronFiring>) -> StorageResult<Arc<RunChannel>> {
         let resumable = run.kwargs.get("resumable").and_then(Value::as_bool).unwrap_or(false);
         let channel = self.channel(run.run_id, resumable);
         let stored = run.clone();
-        let inserted = self.inner.storage.insert_run(stored, thread_metadata).await;
+        let inserted = match firing {
+            None => self.inner.storage.insert_run(stored, thread_metadata).await,
+            Some(firing) => match self.inner.storage.insert_cron_run(stored, thread_metadata, firing).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(StorageError::Conflict),
+                Err(error) => Err(error),
+            },
+        };
         if let Err(error) = inserted {
             channel.finish();
             self.drop_channel(run.run_id, &channel);

@@ -361,6 +361,11 @@ pub trait RunQueue: Send + Sync {
     /// Inserts a pending run; the thread becomes `busy` and gets `graph_id`/`assistant_id`
     /// merged into its metadata.
     fn insert_run(&self, run: Run, thread_metadata: Map<String, Value>) -> Answer<()>;
+    /// [`RunQueue::insert_run`] for a cron's firing, in one transaction with the move of the
+    /// cron's `next_run_date` from `firing.from` to `firing.to`: `false`, and nothing stored,
+    /// when the cron is no longer at `from` (another process fired it). So a tick fires once,
+    /// and a process that dies mid-firing leaves the tick for another.
+    fn insert_cron_run(&self, run: Run, thread_metadata: Map<String, Value>, firing: CronFiring) -> Answer<bool>;
     fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> Answer<Run>;
     /// Runs of a thread, newest first.
     fn list_runs(&self, thread_id: Uuid, status: Option<RunStatus>, limit: i64, offset: i64) -> Answer<Vec<Run>>;
@@ -455,6 +460,14 @@ pub enum Signal {
     Cancel(Uuid, String),
     /// Signals may have been missed (the listening connection was lost): poll.
     Lagged,
+}
+
+/// A cron firing being stored: the cron, the `next_run_date` it was read at, and its next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronFiring {
+    pub cron_id: Uuid,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
 }
 
 /// A claim on a run: the process that executes it (`owner`, also the fencing token of its

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use self::pool::Pool;
+use self::pool::{Pool, Sql};
 use super::{Answer, Items, StorageError, StorageResult, StoreItem, store_filter};
 
 /// Schema migrations, applied in order; `graphward_schema.version` counts the applied ones.
@@ -216,7 +216,7 @@ async fn migrate(pool: &Pool) -> StorageResult<()> {
     applied.and(unlocked.map(drop))
 }
 
-async fn apply_migrations(client: &mut tokio_postgres::Client) -> StorageResult<()> {
+async fn apply_migrations(client: &mut pool::Pooled<'_>) -> StorageResult<()> {
     client
         .batch_execute(
             "SET client_min_messages = warning;

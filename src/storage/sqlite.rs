@@ -26,7 +26,7 @@ use super::sql::{self, ASSISTANT_META, CRON_META, Dialect, MetaTable, Param, THR
 
 const SQLITE: Dialect = Dialect::Sqlite;
 use super::{
-    Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -949,7 +949,7 @@ impl Database {
             let mut where_ = Where::default();
             where_.push("t.assistant_id = ?".to_string(), [Param::Text(assistant_id.to_string())]);
             if let Some(metadata) = metadata {
-                sql::compile_containment(SQLITE, "t.metadata", metadata, &mut where_);
+                sql::compile_containment(SQLITE, "t.metadata", metadata, None, &mut where_);
             }
             let sql = format!(
                 "SELECT t.assistant_id, t.version, t.graph_id, t.name, t.description, t.config, t.context, t.metadata, t.created_at
@@ -1067,9 +1067,22 @@ impl Database {
         self.with(|connection| count_rows(connection, "crons", &sql::cron_where(SQLITE, query)))
     }
 
-    pub(crate) fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>) -> StorageResult<()> {
+    /// See [`RunQueue::insert_run`] and [`RunQueue::insert_cron_run`] (`firing`): `false` when
+    /// the firing was taken.
+    pub(crate) fn insert_run(&self, run: &Run, thread_metadata: &Map<String, Value>, firing: Option<&CronFiring>) -> StorageResult<bool> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
+            if let Some(firing) = firing {
+                let moved = transaction
+                    .run(
+                        "UPDATE crons SET next_run_date = ?, updated_at = ? WHERE cron_id = ? AND next_run_date IS ?",
+                        params![firing.to, run.updated_at, firing.cron_id.to_string(), firing.from],
+                    )
+                    .map_err(internal)?;
+                if moved == 0 {
+                    return Ok(false);
+                }
+            }
             let thread_id = run.thread_id.to_string();
             transaction
                 .run(
@@ -1095,7 +1108,7 @@ impl Database {
                 )
                 .map_err(internal)?;
             index_metadata(&transaction, &thread_id, thread_metadata).map_err(internal)?;
-            transaction.commit().map_err(internal)
+            transaction.commit().map_err(internal).map(|()| true)
         })
     }
 

@@ -53,7 +53,7 @@ fn run_paths(created: &Created) -> (String, String) {
 }
 
 async fn answer(state: AppState, auth: Auth, thread_id: Option<Uuid>, body: RunCreate, answer: Answer) -> Result<Response, ApiError> {
-    let created = create_run(&state, &auth, thread_id, body, answer).await?;
+    let created = create_run(&state, &auth, thread_id, body, answer, None).await?;
     let (base, _) = run_paths(&created);
     let thread_base = format!("/threads/{}/runs/{}", created.run.thread_id, created.run.run_id);
     match answer {
@@ -110,7 +110,7 @@ async fn batch(State(state): State<AppState>, auth: Auth, ApiJsonList(bodies): A
     }
     let mut runs = Vec::with_capacity(bodies.len());
     for body in bodies {
-        let created = create_run(&state, &auth, None, body, Answer::Background).await?;
+        let created = create_run(&state, &auth, None, body, Answer::Background, None).await?;
         runs.push(view(&created.run));
     }
     Ok(axum::Json(Value::Array(runs)))

@@ -3,11 +3,12 @@
 
 use serde_json::{Map, Value};
 
-use super::runs::{Answer, RunCreate, create_run, merge_into};
+use super::runs::{Answer, FIRING_TAKEN, RunCreate, create_run, merge_into};
 use crate::auth::AuthUser;
 use crate::crons::{Cron, Schedule, next_run, time_zone};
 use crate::server::AppState;
 use crate::server::auth::Auth;
+use crate::storage::CronFiring;
 use crate::timestamp::now_micros;
 
 /// How many due crons start their runs at once. Each start is a few storage calls and one
@@ -47,9 +48,12 @@ fn settled(done: Option<Result<(), tokio::task::JoinError>>) {
     }
 }
 
-/// Fires one due cron. The next firing is stored first, so a run that fails to start does not
-/// make the cron fire on every tick; and only if the cron is still at the firing read, so of
-/// the processes sharing a database that read it as due, one fires it.
+/// Fires one due cron: its run is stored in one transaction with the cron's move to its next
+/// firing, and only if the cron is still at the firing read — so of the processes sharing a
+/// database that read it as due, one fires it, and one that dies mid-firing leaves the tick to
+/// the others. A firing that cannot start its run (the handlers refuse, the payload is not a
+/// run, the end time passed) moves the cron on without a run, so it is not retried every tick;
+/// one that finds the database unreachable is retried at the next tick.
 async fn fire(state: AppState, cron: Cron, now: i64) {
     let next = Schedule::parse(&cron.schedule)
         .ok()
@@ -57,16 +61,18 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
         .and_then(|(schedule, zone)| next_run(&schedule, &zone, now))
         .filter(|next| cron.end_time_micros.is_none_or(|end| *next <= end));
     let cron_id = cron.cron_id;
-    match state.storage().advance_cron(cron_id, cron.next_run_date, next, now).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(error) => {
-            tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
-            return;
+    let firing = CronFiring { cron_id, from: cron.next_run_date, to: next };
+    // Moves the cron on without a run (if no other process has made this firing).
+    let skip = || {
+        let state = state.clone();
+        async move {
+            if let Err(error) = state.storage().advance_cron(cron_id, firing.from, firing.to, now_micros()).await {
+                tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
+            }
         }
-    }
+    };
     if cron.end_time_micros.is_some_and(|end| now > end) {
-        return;
+        return skip().await;
     }
     // The cron's metadata (what its handlers approved) wins over anything in the payload.
     let mut payload = cron.payload;
@@ -80,7 +86,7 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%cron_id, %error, "a cron's payload is not a run body");
-            return;
+            return skip().await;
         }
     };
     // As its creator, through the handlers again: a permission revoked since stops it.
@@ -88,15 +94,16 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
     // (None with auth configured: authenticate runs without credentials and refuses.)
     let path = cron.thread_id.map_or_else(|| "/runs".to_string(), |thread_id| format!("/threads/{thread_id}/runs"));
     let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
-    match create_run(&state, &auth, cron.thread_id, body, Answer::Background).await {
+    match create_run(&state, &auth, cron.thread_id, body, Answer::Background, Some(firing)).await {
         Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
-        // The database was unreachable: the firing is given back, for the next tick (of any
-        // process) to try again.
+        Err(error) if error.detail == FIRING_TAKEN => {}
         Err(error) if error.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
-            tracing::warn!(%cron_id, detail = %error.detail, "cron could not start its run; it fires again at the next tick");
-            let _ = state.storage().advance_cron(cron_id, next, cron.next_run_date, now_micros()).await;
+            tracing::warn!(%cron_id, detail = %error.detail, "cron could not start its run; it fires at the next tick");
         }
-        Err(error) => tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run"),
+        Err(error) => {
+            tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run");
+            skip().await;
+        }
     }
 }
 

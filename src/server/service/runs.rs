@@ -188,7 +188,20 @@ pub(in crate::server) fn configurable_of(config: &Map<String, Value>) -> Option<
 }
 
 /// Validates, authorizes and stores a run (spec runs.md §3, validation order included).
-pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body: RunCreate, answer: Answer) -> Result<Created, ApiError> {
+/// The detail of the answer when a cron's firing was made by another process meanwhile.
+pub(in crate::server) const FIRING_TAKEN: &str = "This cron firing was made by another process";
+
+/// Creates a run as `auth`'s caller. With a cron `firing`, the run is stored in one transaction
+/// with the cron's move to its next firing, and only if no other process made that firing
+/// (else 409 [`FIRING_TAKEN`], nothing kept: a thread this created for it is removed).
+pub(in crate::server) async fn create_run(
+    state: &AppState,
+    auth: &Auth,
+    thread_id: Option<Uuid>,
+    body: RunCreate,
+    answer: Answer,
+    firing: Option<crate::storage::CronFiring>,
+) -> Result<Created, ApiError> {
     let stateless = thread_id.is_none();
     let modes: Vec<StreamMode> = body.stream_mode.clone().map_or_else(|| vec![StreamMode::Values], OneOrMany::into_vec);
     check_interrupt_nodes(body.interrupt_before.as_ref(), "interrupt_before")?;
@@ -413,7 +426,16 @@ pub(in crate::server) async fn create_run(state: &AppState, auth: &Auth, thread_
         multitask_strategy: multitask.as_str().to_string(),
         kwargs,
     };
-    let channel = state.runs().enqueue(&run, thread_metadata).await?;
+    let channel = match state.runs().enqueue(&run, thread_metadata, firing).await {
+        Ok(channel) => channel,
+        Err(StorageError::Conflict) if firing.is_some() => {
+            if existing_thread.is_none() {
+                let _ = state.storage().delete_thread(thread_id, None).await;
+            }
+            return Err(ApiError::new(StatusCode::CONFLICT, FIRING_TAKEN));
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(Created {
         run,
         channel,

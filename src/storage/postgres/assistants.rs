@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokio_postgres::GenericClient;
+use super::pool::Sql;
 use uuid::Uuid;
 
 use super::threads::{delete_threads_in, index_metadata, select};
@@ -47,7 +47,7 @@ fn version_from_row(row: &tokio_postgres::Row) -> Assistant {
     }
 }
 
-async fn get_assistant_in<C: GenericClient>(client: &C, assistant_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Assistant> {
+async fn get_assistant_in<C: Sql>(client: &C, assistant_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Assistant> {
     let mut where_ = sql::assistant_where(Dialect::Postgres, &AssistantQuery { auth: auth.cloned(), ..AssistantQuery::default() });
     where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
     let rows = select(client, &format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t"), &where_, if lock { "FOR UPDATE OF t" } else { "" }).await?;
@@ -55,7 +55,7 @@ async fn get_assistant_in<C: GenericClient>(client: &C, assistant_id: Uuid, auth
 }
 
 /// Writes the assistant row (insert or replace), its side-table rows and its version row.
-async fn write_assistant<C: GenericClient>(client: &C, assistant: &Assistant, version_created_at: i64) -> StorageResult<()> {
+async fn write_assistant<C: Sql>(client: &C, assistant: &Assistant, version_created_at: i64) -> StorageResult<()> {
     let (config, context, metadata) = (Value::Object(assistant.config.clone()), Value::Object(assistant.context.clone()), Value::Object(assistant.metadata.clone()));
     client
         .execute(
@@ -94,7 +94,7 @@ async fn write_assistant<C: GenericClient>(client: &C, assistant: &Assistant, ve
 /// Serializes, until the transaction ends, the creations of one assistant id (a row that does
 /// not exist yet cannot be locked): replicas starting together register the same system
 /// assistants, and two creates of one id must not both insert.
-async fn lock_id<C: GenericClient>(client: &C, assistant_id: Uuid) -> StorageResult<()> {
+async fn lock_id<C: Sql>(client: &C, assistant_id: Uuid) -> StorageResult<()> {
     client.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", &[&assistant_id.to_string()]).await.map(drop).map_err(internal)
 }
 
@@ -145,7 +145,7 @@ impl Assistants for PostgresStorage {
 
     fn get_assistant(&self, assistant_id: Uuid, auth: Option<Filter>) -> Answer<Assistant> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move { get_assistant_in(&*pool.get().await?, assistant_id, auth.as_ref(), false).await })
+        Box::pin(async move { get_assistant_in(&pool.get().await?, assistant_id, auth.as_ref(), false).await })
     }
 
     fn patch_assistant(&self, assistant_id: Uuid, patch: AssistantPatch, auth: Option<Filter>, now: i64) -> Answer<Assistant> {
@@ -214,7 +214,7 @@ impl Assistants for PostgresStorage {
             let mut where_ = sql::assistant_where(Dialect::Postgres, &query);
             where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
             let tail = format!("ORDER BY {column} {direction}, t.assistant_id {direction} LIMIT ? OFFSET ?");
-            let rows = select(&*pool.get().await?, &format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t"), &where_, &tail).await?;
+            let rows = select(&pool.get().await?, &format!("SELECT {ASSISTANT_COLUMNS} FROM assistants t"), &where_, &tail).await?;
             Ok(rows.iter().map(assistant_from_row).collect())
         })
     }
@@ -222,7 +222,7 @@ impl Assistants for PostgresStorage {
     fn count_assistants(&self, query: AssistantQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM assistants t", &sql::assistant_where(Dialect::Postgres, &query), "").await?;
+            let rows = select(&pool.get().await?, "SELECT COUNT(*) FROM assistants t", &sql::assistant_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }
@@ -233,9 +233,9 @@ impl Assistants for PostgresStorage {
             let mut where_ = Where::default();
             where_.push("t.assistant_id = ?".to_string(), [Param::Uuid(assistant_id)]);
             if let Some(metadata) = &metadata {
-                sql::compile_containment(Dialect::Postgres, "t.metadata", metadata, &mut where_);
+                sql::compile_containment(Dialect::Postgres, "t.metadata", metadata, None, &mut where_);
             }
-            let rows = select(&*pool.get().await?, &format!("SELECT {VERSION_COLUMNS} FROM assistant_versions t"), &where_, "ORDER BY t.version DESC").await?;
+            let rows = select(&pool.get().await?, &format!("SELECT {VERSION_COLUMNS} FROM assistant_versions t"), &where_, "ORDER BY t.version DESC").await?;
             // The auth filter applies to each version's own metadata; versions are few per
             // assistant, so it is evaluated here, before paging (as on SQLite).
             Ok(rows

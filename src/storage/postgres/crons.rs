@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio_postgres::GenericClient;
+use super::pool::Sql;
 use uuid::Uuid;
 
 use super::threads::{index_metadata, select};
@@ -38,7 +38,7 @@ fn cron_from_row(row: &tokio_postgres::Row) -> Cron {
     }
 }
 
-pub(super) async fn get_cron_in<C: GenericClient>(client: &C, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
+pub(super) async fn get_cron_in<C: Sql>(client: &C, cron_id: Uuid, auth: Option<&Filter>) -> StorageResult<Cron> {
     let mut where_ = sql::cron_where(Dialect::Postgres, &CronQuery { auth: auth.cloned(), ..CronQuery::default() });
     where_.push("t.cron_id = ?".to_string(), [Param::Uuid(cron_id)]);
     let rows = select(client, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, "").await?;
@@ -46,7 +46,7 @@ pub(super) async fn get_cron_in<C: GenericClient>(client: &C, cron_id: Uuid, aut
 }
 
 /// Every column of a cron, in [`CRON_COLUMNS`] order, for `INSERT` and `UPDATE`.
-async fn write_cron<C: GenericClient>(client: &C, cron: &Cron, insert: bool) -> StorageResult<u64> {
+async fn write_cron<C: Sql>(client: &C, cron: &Cron, insert: bool) -> StorageResult<u64> {
     let (payload, metadata) = (Value::Object(cron.payload.clone()), Value::Object(cron.metadata.clone()));
     let creator = cron.creator.as_ref().map(crate::auth::AuthUser::to_json);
     let sql = if insert {
@@ -98,7 +98,7 @@ impl Crons for PostgresStorage {
 
     fn get_cron(&self, cron_id: Uuid, auth: Option<Filter>) -> Answer<Cron> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move { get_cron_in(&*pool.get().await?, cron_id, auth.as_ref()).await })
+        Box::pin(async move { get_cron_in(&pool.get().await?, cron_id, auth.as_ref()).await })
     }
 
     fn update_cron(&self, cron: Cron) -> Answer<()> {
@@ -136,7 +136,7 @@ impl Crons for PostgresStorage {
             // NULLs sort as SQLite sorts them: first ascending, last descending.
             let nulls = if sort_order == SortOrder::Asc { "NULLS FIRST" } else { "NULLS LAST" };
             let tail = format!("ORDER BY {column} {direction} {nulls}, t.cron_id {direction} LIMIT ? OFFSET ?");
-            let rows = select(&*pool.get().await?, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, &tail).await?;
+            let rows = select(&pool.get().await?, &format!("SELECT {CRON_COLUMNS} FROM crons t"), &where_, &tail).await?;
             Ok(rows.iter().map(cron_from_row).collect())
         })
     }
@@ -144,7 +144,7 @@ impl Crons for PostgresStorage {
     fn count_crons(&self, query: CronQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM crons t", &sql::cron_where(Dialect::Postgres, &query), "").await?;
+            let rows = select(&pool.get().await?, "SELECT COUNT(*) FROM crons t", &sql::cron_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
+use super::pool::Sql;
 use super::{PostgresStorage, internal};
 use crate::storage::{Answer, LoggedEvent, LoggedRun, RunLog, Signal};
 

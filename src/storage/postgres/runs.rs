@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokio_postgres::GenericClient;
+use super::pool::Sql;
 use uuid::Uuid;
 
 use super::threads::{finish_thread_in, index_metadata};
 use super::{PostgresStorage, internal, object_of};
 use crate::storage::sql::THREAD_META;
-use crate::storage::{Answer, Lease, Run, RunQueue, RunStatus, StorageError, StorageResult, ThreadOutcome};
+use crate::storage::{Answer, CronFiring, Lease, Run, RunQueue, RunStatus, StorageError, StorageResult, ThreadOutcome};
 
 const RUN_COLUMNS: &str = "r.run_id, r.thread_id, r.assistant_id, r.created_at, r.updated_at, r.status, r.metadata, r.multitask_strategy, r.kwargs";
 
@@ -30,42 +30,61 @@ fn run_from_row(row: &tokio_postgres::Row) -> Run {
     }
 }
 
-async fn runs<C: GenericClient>(client: &C, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StorageResult<Vec<Run>> {
+async fn runs<C: Sql>(client: &C, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StorageResult<Vec<Run>> {
     Ok(client.query(sql, params).await.map_err(internal)?.iter().map(run_from_row).collect())
+}
+
+/// See [`RunQueue::insert_run`] and [`RunQueue::insert_cron_run`] (`firing`): `false` when the
+/// firing was taken.
+async fn insert(pool: &super::pool::Pool, run: Run, thread_metadata: Map<String, Value>, firing: Option<CronFiring>) -> StorageResult<bool> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await.map_err(internal)?;
+    if let Some(firing) = firing {
+        let moved = transaction
+            .execute(
+                "UPDATE crons SET next_run_date = $1, updated_at = $2 WHERE cron_id = $3 AND next_run_date IS NOT DISTINCT FROM $4",
+                &[&firing.to, &run.updated_at, &firing.cron_id, &firing.from],
+            )
+            .await
+            .map_err(internal)?;
+        if moved == 0 {
+            return Ok(false);
+        }
+    }
+    let (metadata, kwargs) = (Value::Object(run.metadata.clone()), Value::Object(run.kwargs.clone()));
+    transaction
+        .execute(
+            "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, multitask_strategy, kwargs)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&run.run_id, &run.thread_id, &run.assistant_id, &run.created_at, &run.updated_at, &run.status.as_str(), &metadata, &run.multitask_strategy, &kwargs],
+        )
+        .await
+        .map_err(internal)?;
+    transaction
+        .execute("UPDATE threads SET status = 'busy', metadata = $1, updated_at = $2 WHERE thread_id = $3", &[&Value::Object(thread_metadata.clone()), &run.updated_at, &run.thread_id])
+        .await
+        .map_err(internal)?;
+    index_metadata(&transaction, THREAD_META, run.thread_id, &thread_metadata).await?;
+    transaction.commit().await.map_err(internal)?;
+    Ok(true)
 }
 
 impl RunQueue for PostgresStorage {
     fn insert_run(&self, run: Run, thread_metadata: Map<String, Value>) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move {
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await.map_err(internal)?;
-            let (metadata, kwargs) = (Value::Object(run.metadata.clone()), Value::Object(run.kwargs.clone()));
-            transaction
-                .execute(
-                    "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, multitask_strategy, kwargs)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[&run.run_id, &run.thread_id, &run.assistant_id, &run.created_at, &run.updated_at, &run.status.as_str(), &metadata, &run.multitask_strategy, &kwargs],
-                )
-                .await
-                .map_err(internal)?;
-            transaction
-                .execute(
-                    "UPDATE threads SET status = 'busy', metadata = $1, updated_at = $2 WHERE thread_id = $3",
-                    &[&Value::Object(thread_metadata.clone()), &run.updated_at, &run.thread_id],
-                )
-                .await
-                .map_err(internal)?;
-            index_metadata(&transaction, THREAD_META, run.thread_id, &thread_metadata).await?;
-            transaction.commit().await.map_err(internal)
-        })
+        Box::pin(async move { insert(&pool, run, thread_metadata, None).await.map(drop) })
+    }
+
+    fn insert_cron_run(&self, run: Run, thread_metadata: Map<String, Value>, firing: CronFiring) -> Answer<bool> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move { insert(&pool, run, thread_metadata, Some(firing)).await })
     }
 
     fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> Answer<Run> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = $1 AND r.run_id = $2");
-            runs(&*pool.get().await?, &sql, &[&thread_id, &run_id]).await?.into_iter().next().ok_or(StorageError::NotFound)
+            runs(&pool.get().await?, &sql, &[&thread_id, &run_id]).await?.into_iter().next().ok_or(StorageError::NotFound)
         })
     }
 
@@ -76,11 +95,11 @@ impl RunQueue for PostgresStorage {
             match status {
                 Some(status) => {
                     let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = $1 AND r.status = $2 ORDER BY r.created_at DESC, r.run_id DESC LIMIT $3 OFFSET $4");
-                    runs(&*client, &sql, &[&thread_id, &status.as_str(), &limit, &offset]).await
+                    runs(&client, &sql, &[&thread_id, &status.as_str(), &limit, &offset]).await
                 }
                 None => {
                     let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = $1 ORDER BY r.created_at DESC, r.run_id DESC LIMIT $2 OFFSET $3");
-                    runs(&*client, &sql, &[&thread_id, &limit, &offset]).await
+                    runs(&client, &sql, &[&thread_id, &limit, &offset]).await
                 }
             }
         })
@@ -90,7 +109,7 @@ impl RunQueue for PostgresStorage {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.thread_id = $1 AND r.status IN ('pending', 'running') ORDER BY r.created_at, r.run_id");
-            runs(&*pool.get().await?, &sql, &[&thread_id]).await
+            runs(&pool.get().await?, &sql, &[&thread_id]).await
         })
     }
 
@@ -99,8 +118,8 @@ impl RunQueue for PostgresStorage {
         Box::pin(async move {
             let client = pool.get().await?;
             match status {
-                Some(status) => runs(&*client, &format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = $1 ORDER BY r.created_at"), &[&status.as_str()]).await,
-                None => runs(&*client, &format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status IN ('pending', 'running') ORDER BY r.created_at"), &[]).await,
+                Some(status) => runs(&client, &format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = $1 ORDER BY r.created_at"), &[&status.as_str()]).await,
+                None => runs(&client, &format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status IN ('pending', 'running') ORDER BY r.created_at"), &[]).await,
             }
         })
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokio_postgres::GenericClient;
+use super::pool::Sql;
 use uuid::Uuid;
 
 use super::{PostgresStorage, internal, numbered, object_of};
@@ -33,14 +33,14 @@ fn thread_from_row(row: &tokio_postgres::Row) -> Thread {
 }
 
 /// Runs `select WHERE …` with the clause's parameters.
-pub(super) async fn select<C: GenericClient>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
+pub(super) async fn select<C: Sql>(client: &C, select: &str, where_: &Where, tail: &str) -> StorageResult<Vec<tokio_postgres::Row>> {
     let sql = numbered(&format!("{select} WHERE {} {tail}", where_.sql()));
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = where_.params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
     client.query(&sql, &params).await.map_err(internal)
 }
 
 /// The thread, if it exists and passes `auth`; `lock`: held until the transaction ends.
-async fn get_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Thread> {
+async fn get_thread_in<C: Sql>(client: &C, thread_id: Uuid, auth: Option<&Filter>, lock: bool) -> StorageResult<Thread> {
     let mut where_ = sql::thread_where(Dialect::Postgres, &ThreadQuery { auth: auth.cloned(), ..ThreadQuery::default() });
     where_.push("t.thread_id = ?".to_string(), [Param::Uuid(thread_id)]);
     let rows = select(client, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, if lock { "FOR UPDATE OF t" } else { "" }).await?;
@@ -48,7 +48,7 @@ async fn get_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, auth: Opti
 }
 
 /// Rewrites the side-table rows of one record.
-pub(super) async fn index_metadata<C: GenericClient>(client: &C, meta: MetaTable, record_id: Uuid, metadata: &Map<String, Value>) -> StorageResult<()> {
+pub(super) async fn index_metadata<C: Sql>(client: &C, meta: MetaTable, record_id: Uuid, metadata: &Map<String, Value>) -> StorageResult<()> {
     let MetaTable { table, id, .. } = meta;
     client.execute(&format!("DELETE FROM {table} WHERE {id} = $1"), &[&record_id]).await.map_err(internal)?;
     let insert = format!("INSERT INTO {table} ({id}, key, elem, canon) VALUES ($1, $2, $3, $4)");
@@ -71,7 +71,7 @@ pub(super) async fn index_metadata<C: GenericClient>(client: &C, meta: MetaTable
 /// within seconds of the cancellation; this bounds a process that died meanwhile).
 const TOMBSTONE_MICROS: i64 = 120_000_000;
 
-pub(super) async fn delete_threads_in<C: GenericClient>(
+pub(super) async fn delete_threads_in<C: Sql>(
     client: &C,
     targets: &[(Uuid, Option<Filter>)],
     hidden: Hidden,
@@ -106,7 +106,7 @@ pub(super) async fn delete_threads_in<C: GenericClient>(
 }
 
 /// See [`Threads::finish_thread`].
-pub(super) async fn finish_thread_in<C: GenericClient>(client: &C, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
+pub(super) async fn finish_thread_in<C: Sql>(client: &C, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
     let active: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running'))", &[&thread_id])
         .await
@@ -173,7 +173,7 @@ impl Threads for PostgresStorage {
 
     fn get_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<Thread> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move { get_thread_in(&*pool.get().await?, thread_id, auth.as_ref(), false).await })
+        Box::pin(async move { get_thread_in(&pool.get().await?, thread_id, auth.as_ref(), false).await })
     }
 
     fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
@@ -224,7 +224,7 @@ impl Threads for PostgresStorage {
             let mut where_ = sql::thread_where(Dialect::Postgres, &query);
             let tail = format!("ORDER BY {column} {direction}, t.thread_id {direction} LIMIT ? OFFSET ?");
             where_.params.extend([Param::Integer(limit), Param::Integer(offset)]);
-            let rows = select(&*pool.get().await?, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, &tail).await?;
+            let rows = select(&pool.get().await?, &format!("SELECT {THREAD_COLUMNS} FROM threads t"), &where_, &tail).await?;
             Ok(rows.iter().map(thread_from_row).collect())
         })
     }
@@ -232,7 +232,7 @@ impl Threads for PostgresStorage {
     fn count_threads(&self, query: ThreadQuery) -> Answer<i64> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let rows = select(&*pool.get().await?, "SELECT COUNT(*) FROM threads t", &sql::thread_where(Dialect::Postgres, &query), "").await?;
+            let rows = select(&pool.get().await?, "SELECT COUNT(*) FROM threads t", &sql::thread_where(Dialect::Postgres, &query), "").await?;
             Ok(rows.first().map_or(0, |row| row.get(0)))
         })
     }
@@ -255,6 +255,6 @@ impl Threads for PostgresStorage {
 
     fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move { finish_thread_in(&*pool.get().await?, thread_id, &outcome, now).await })
+        Box::pin(async move { finish_thread_in(&pool.get().await?, thread_id, &outcome, now).await })
     }
 }

@@ -19,7 +19,7 @@ use crate::assistants::Assistant;
 use crate::auth::Filter;
 use crate::crons::Cron;
 use crate::storage::{
-    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, Lease, LoggedRun, Run, RunLog, RunQueue,
+    Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, CronFiring, Lease, LoggedRun, Run, RunLog, RunQueue,
     RunStatus, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
 };
 
@@ -198,7 +198,11 @@ impl RunLog for SqliteStorage {
 
 impl RunQueue for SqliteStorage {
     fn insert_run(&self, run: Run, thread_metadata: Map<String, Value>) -> Answer<()> {
-        self.call(move |db| db.insert_run(&run, &thread_metadata))
+        self.call(move |db| db.insert_run(&run, &thread_metadata, None).map(drop))
+    }
+
+    fn insert_cron_run(&self, run: Run, thread_metadata: Map<String, Value>, firing: CronFiring) -> Answer<bool> {
+        self.call(move |db| db.insert_run(&run, &thread_metadata, Some(&firing)))
     }
 
     fn get_run(&self, thread_id: Uuid, run_id: Uuid) -> Answer<Run> {
