@@ -1,11 +1,13 @@
 """graphward alone at scale: owner-filtered `POST /threads/search` and `GET /threads/{id}` with
-1,000,000 threads in its SQLite database (the reference's in-memory runtime cannot hold that).
-Run through bench/scale.sh; see bench/README.md.
+1,000,000 threads in its SQLite database, or with `--postgres URI` in that (empty) Postgres
+database (the reference's in-memory runtime cannot hold that). Run through bench/scale.sh or
+`bench/postgres.sh scale`; see bench/README.md.
 
-    python scale.py --graphward BIN --venv DIR [--app DIR] [--out FILE]
+    python scale.py --graphward BIN --venv DIR [--app DIR] [--out FILE] [--postgres URI]
 
-1. graphward starts once on an empty --database (so it creates its schema) and is stopped.
-2. SCALE_THREADS threads (default 1,000,000) are bulk-inserted in one transaction with sqlite3:
+1. graphward starts once on an empty database (so it creates its schema) and is stopped.
+2. SCALE_THREADS threads (default 1,000,000) are bulk-inserted in one transaction (sqlite3, or
+   psycopg's COPY then ANALYZE):
    metadata {"owner": ...} plus the matching `thread_meta` row, exactly what POST /threads with
    the example auth stores. Every SCALE_USER2_EVERY-th thread (default 2, i.e. half) is user2's,
    the rest user1's, interleaved in creation order.
@@ -41,6 +43,23 @@ def canonical_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def thread_rows(rng: random.Random, total: int, user2_every: int, get_ids: int, counts: dict, sample: list[str]):
+    """(thread_id, timestamp, owner) of the seeded threads, one per millisecond ending now;
+    counts owners in `counts` and keeps a reservoir sample of user1's ids in `sample`."""
+    base = int(time.time() * 1_000_000) - total * 1000
+    for index in range(total):
+        owner = "user2" if user2_every and index % user2_every == 0 else "user1"
+        counts[owner] += 1
+        thread_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if owner == "user1":
+            seen = counts["user1"]
+            if len(sample) < get_ids:
+                sample.append(thread_id)
+            elif rng.randrange(seen) < get_ids:
+                sample[rng.randrange(get_ids)] = thread_id
+        yield thread_id, base + index * 1000, owner
+
+
 def seed_database(db: Path, total: int, user2_every: int, get_ids: int, ids_file: Path) -> dict:
     """Bulk insert into a schema graphward created; one transaction."""
     started = time.monotonic()
@@ -52,33 +71,14 @@ def seed_database(db: Path, total: int, user2_every: int, get_ids: int, ids_file
     existing = conn.execute("SELECT COUNT(*) FROM threads").fetchone()[0]
     if existing:
         raise RuntimeError(f"{db} already holds {existing} threads")
-    now_us = int(time.time() * 1_000_000)
-    base = now_us - total * 1000  # one thread per millisecond, ending now
     sample: list[str] = []
     counts = {"user1": 0, "user2": 0}
-
-    def rows():
-        nonlocal sample
-        for index in range(total):
-            owner = "user2" if user2_every and index % user2_every == 0 else "user1"
-            counts[owner] += 1
-            thread_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            if owner == "user1":
-                # Reservoir sample of user1 ids for GET /threads/{id}.
-                seen = counts["user1"]
-                if len(sample) < get_ids:
-                    sample.append(thread_id)
-                elif rng.randrange(seen) < get_ids:
-                    sample[rng.randrange(get_ids)] = thread_id
-            ts = base + index * 1000
-            yield thread_id, ts, owner
-
     conn.execute("BEGIN")
     batch: list[tuple] = []
     meta: list[tuple] = []
     insert_thread = 'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)'
     insert_meta = "INSERT INTO thread_meta (thread_id, key, elem, canon) VALUES (?, 'owner', 0, ?)"
-    for thread_id, ts, owner in rows():
+    for thread_id, ts, owner in thread_rows(rng, total, user2_every, get_ids, counts, sample):
         batch.append((thread_id, ts, ts, ts, json.dumps({"owner": owner}, separators=(",", ":")), "{}", "idle", "{}"))
         meta.append((thread_id, canonical_string(owner)))
         if len(batch) >= 50_000:
@@ -105,8 +105,6 @@ def seed_postgres(uri: str, total: int, user2_every: int, get_ids: int, ids_file
 
     started = time.monotonic()
     rng = random.Random(6)
-    now_us = int(time.time() * 1_000_000)
-    base = now_us - total * 1000
     sample: list[str] = []
     counts = {"user1": 0, "user2": 0}
     with psycopg.connect(uri) as conn:
@@ -115,17 +113,7 @@ def seed_postgres(uri: str, total: int, user2_every: int, get_ids: int, ids_file
         # Two COPYs cannot interleave on one connection: threads first, then their metadata rows.
         owners: list[tuple[str, str]] = []
         with conn.cursor() as cur, cur.copy('COPY threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, interrupts) FROM STDIN') as copy:
-            for index in range(total):
-                owner = "user2" if user2_every and index % user2_every == 0 else "user1"
-                counts[owner] += 1
-                thread_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                if owner == "user1":
-                    seen = counts["user1"]
-                    if len(sample) < get_ids:
-                        sample.append(thread_id)
-                    elif rng.randrange(seen) < get_ids:
-                        sample[rng.randrange(get_ids)] = thread_id
-                ts = base + index * 1000
+            for thread_id, ts, owner in thread_rows(rng, total, user2_every, get_ids, counts, sample):
                 copy.write_row((thread_id, ts, ts, ts, json.dumps({"owner": owner}, separators=(",", ":")), "{}", "idle", "{}"))
                 owners.append((thread_id, owner))
         with conn.cursor() as cur, cur.copy("COPY thread_meta (thread_id, key, elem, canon) FROM STDIN") as copy:

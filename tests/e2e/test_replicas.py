@@ -65,6 +65,32 @@ def replicas(tmp_path):
         server.stop()
 
 
+@pytest.fixture
+def owner_replicas(tmp_path):
+    """`count` processes of test_isolation's app (its owner auth and graphs) on one fresh
+    database; stopped after the test."""
+    from test_isolation import OWNER_AUTH, start
+
+    servers = []
+
+    def start_replicas(count: int) -> list[Server]:
+        database = postgres_database(f"replicas-auth-{uuid.uuid4()}")
+
+        def make_server(files, **kwargs):
+            for name, content in files.items():
+                (tmp_path / name).write_text(content)
+            return Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database}, **kwargs)
+
+        servers.append(start(make_server, OWNER_AUTH))
+        for _ in range(count - 1):
+            servers.append(Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database}))
+        return list(servers)
+
+    yield start_replicas
+    for server in servers:
+        server.stop()
+
+
 def events_of(url: str, path: str, body: dict | None = None, headers: dict | None = None) -> list[tuple[str, str, dict]]:
     """(id, event, data) of every SSE event of a POST (with `body`) or GET stream."""
     found, current = [], {}
@@ -293,109 +319,73 @@ def test_a_postgres_restart_under_write_load_loses_no_acknowledged_write(replica
     assert out.status_code == 200 and out.json()["log"] == [0], out.text
 
 
-def test_a_thread_id_deleted_on_one_replica_and_taken_by_another_user_streams_nothing_across(tmp_path):
+def test_a_thread_id_deleted_on_one_replica_and_taken_by_another_user_streams_nothing_across(owner_replicas):
     """Alice streams her thread on A; she deletes it through C, and Bob creates a thread with the
     same id through C and runs on it. Alice's stream ends without any of Bob's events, and
     Bob's stream on A (with a full replay) holds none of Alice's."""
     import threading
 
-    from test_isolation import OWNER_AUTH, start
     from test_isolation import client as as_user
 
-    database = postgres_database(f"replicas-auth-{uuid.uuid4()}")
-    servers = []
+    a, c = owner_replicas(2)
+    alice_a, alice_c, bob_a, bob_c = as_user(a, "alice-token"), as_user(c, "alice-token"), as_user(a, "bob-token"), as_user(c, "bob-token")
+    thread = alice_a.post("/threads", json={}).json()["thread_id"]
+    alice_lines: list[str] = []
 
-    def make_server(files, **kwargs):
-        for name, content in files.items():
-            (tmp_path / name).write_text(content)
-        server = Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database}, **kwargs)
-        servers.append(server)
-        return server
+    def listen():
+        with alice_a.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=20) as stream:
+            for line in stream.iter_lines():
+                alice_lines.append(line)
 
-    try:
-        a = start(make_server, OWNER_AUTH)
-        c = Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database})
-        servers.append(c)
-        alice_a, alice_c, bob_a, bob_c = as_user(a, "alice-token"), as_user(c, "alice-token"), as_user(a, "bob-token"), as_user(c, "bob-token")
-        thread = alice_a.post("/threads", json={}).json()["thread_id"]
-        alice_lines: list[str] = []
-
-        def listen():
-            with alice_a.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=20) as stream:
-                for line in stream.iter_lines():
-                    alice_lines.append(line)
-
-        listener = threading.Thread(target=listen)
-        listener.start()
-        time.sleep(0.5)
-        alice_c.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "alice-secret"}}).raise_for_status()
-        time.sleep(0.5)
-        assert alice_c.delete(f"/threads/{thread}").status_code == 204
-        bob_c.post("/threads", json={"thread_id": thread}).raise_for_status()
-        bob_c.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "bob-secret"}}).raise_for_status()
-        listener.join(timeout=15)
-        assert not listener.is_alive(), "the deleted thread's stream did not end"
-        assert any("alice-secret" in line for line in alice_lines), alice_lines
-        assert not any("bob-secret" in line for line in alice_lines), alice_lines
-        bob_lines: list[str] = []
-        with bob_a.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=2) as stream:
-            try:
-                for line in stream.iter_lines():
-                    bob_lines.append(line)
-            except httpx.ReadTimeout:
-                pass
-        assert not any("alice" in line for line in bob_lines), bob_lines
-    finally:
-        for server in servers:
-            server.stop()
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.5)
+    alice_c.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "alice-secret"}}).raise_for_status()
+    time.sleep(0.5)
+    assert alice_c.delete(f"/threads/{thread}").status_code == 204
+    bob_c.post("/threads", json={"thread_id": thread}).raise_for_status()
+    bob_c.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "who", "input": {"text": "bob-secret"}}).raise_for_status()
+    listener.join(timeout=15)
+    assert not listener.is_alive(), "the deleted thread's stream did not end"
+    assert any("alice-secret" in line for line in alice_lines), alice_lines
+    assert not any("bob-secret" in line for line in alice_lines), alice_lines
+    bob_lines: list[str] = []
+    with bob_a.stream("GET", f"/threads/{thread}/stream", headers={"Last-Event-ID": "-"}, timeout=2) as stream:
+        try:
+            for line in stream.iter_lines():
+                bob_lines.append(line)
+        except httpx.ReadTimeout:
+            pass
+    assert not any("alice" in line for line in bob_lines), bob_lines
 
 
-def test_a_thread_deleted_with_a_run_executing_elsewhere_leaves_nothing_to_its_id_taker(tmp_path):
+def test_a_thread_deleted_with_a_run_executing_elsewhere_leaves_nothing_to_its_id_taker(owner_replicas):
     """Alice's thread has a run executing (slow to stop) when she deletes it through one
     replica; Bob creates a thread with the same id through another as soon as he can. The id
     stays taken (409) until that run has stopped and removed what it wrote; then Bob's thread
     starts empty, and Alice's run never writes into it."""
-    from test_isolation import OWNER_AUTH, start
     from test_isolation import client as as_user
 
-    database = postgres_database(f"replicas-delete-{uuid.uuid4()}")
-    servers = []
-
-    def make_server(files, **kwargs):
-        for name, content in files.items():
-            (tmp_path / name).write_text(content)
-        server = Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database}, **kwargs)
-        servers.append(server)
-        return server
-
-    try:
-        start(make_server, OWNER_AUTH)
-        for _ in range(2):
-            servers.append(Server(tmp_path / "langgraph.json", command="serve", env={"DATABASE_URI": database}))
-        alice = [as_user(server, "alice-token") for server in servers]
-        bob = [as_user(server, "bob-token") for server in servers]
-        for round_ in range(3):
-            thread = alice[round_ % 3].post("/threads", json={}).json()["thread_id"]
-            run = alice[round_ % 3].post(f"/threads/{thread}/runs", json={"assistant_id": "stubborn", "input": {"text": "alice-secret"}}).json()
-            deadline = time.monotonic() + 15
-            while alice[0].get(f"/threads/{thread}/runs/{run['run_id']}").json()["status"] != "running":
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            time.sleep(0.5)  # a few checkpoints written
-            assert alice[(round_ + 1) % 3].delete(f"/threads/{thread}").status_code == 204
-            taker = bob[(round_ + 2) % 3]
-            statuses = []
-            while True:
-                created = taker.post("/threads", json={"thread_id": thread})
-                statuses.append(created.status_code)
-                if created.status_code == 200:
-                    break
-                assert created.status_code == 409 and time.monotonic() < deadline + 30, created.text
-                time.sleep(0.05)
-            assert taker.post(f"/threads/{thread}/history", json={"limit": 100}).json() == []
-            time.sleep(2)  # alice's run, if it were still going, would write by now
-            assert taker.post(f"/threads/{thread}/history", json={"limit": 100}).json() == []
-            assert "alice" not in taker.get(f"/threads/{thread}/state").text
-    finally:
-        for server in servers:
-            server.stop()
+    servers = owner_replicas(3)
+    alice = [as_user(server, "alice-token") for server in servers]
+    bob = [as_user(server, "bob-token") for server in servers]
+    for round_ in range(3):
+        thread = alice[round_ % 3].post("/threads", json={}).json()["thread_id"]
+        run = alice[round_ % 3].post(f"/threads/{thread}/runs", json={"assistant_id": "stubborn", "input": {"text": "alice-secret"}}).json()
+        deadline = time.monotonic() + 15
+        while alice[0].get(f"/threads/{thread}/runs/{run['run_id']}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few checkpoints written
+        assert alice[(round_ + 1) % 3].delete(f"/threads/{thread}").status_code == 204
+        taker = bob[(round_ + 2) % 3]
+        while True:
+            created = taker.post("/threads", json={"thread_id": thread})
+            if created.status_code == 200:
+                break
+            assert created.status_code == 409 and time.monotonic() < deadline + 30, created.text
+            time.sleep(0.05)
+        assert taker.post(f"/threads/{thread}/history", json={"limit": 100}).json() == []
+        time.sleep(2)  # alice's run, if it were still going, would write by now
+        assert taker.post(f"/threads/{thread}/history", json={"limit": 100}).json() == []
+        assert "alice" not in taker.get(f"/threads/{thread}/state").text
