@@ -26,6 +26,9 @@ use crate::storage::{LoggedRun, Signal, StorageError};
 /// How often a mirror reads the log when no signal woke it.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long a new feeder waits for a signal before its first read.
+const FIRST_READ: Duration = Duration::from_millis(50);
+
 /// How often the owner of runs reads the cancellations requested for them.
 const CANCEL_POLL: Duration = Duration::from_secs(2);
 
@@ -165,6 +168,9 @@ impl RunManager {
     }
 
     async fn follow(&self, run_id: Uuid, thread_id: Uuid, channel: &RunChannel, wake: &Notify) {
+        // What the log holds was just read (a mirror), or nothing is logged yet (a run just
+        // enqueued): a moment first, in which a run claimed here turns local and needs no read.
+        let _ = tokio::time::timeout(FIRST_READ, wake.notified()).await;
         let mut quiet = 0;
         loop {
             if channel.is_local() || channel.is_finished() {

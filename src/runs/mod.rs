@@ -286,18 +286,24 @@ impl RunManager {
             if channel.created_at() == created_at {
                 return Arc::clone(channel);
             }
-            // The stream of the thread that had this id before: its follower ends it.
-            if self.inner.log.is_some() {
-                channel.orphan();
-            } else {
-                channel.close();
-            }
+            // The stream of the thread that had this id before.
+            self.end_thread_stream(channel);
         }
         let channel = Arc::new(ThreadChannel::new(created_at));
         threads.insert(thread_id, Arc::clone(&channel));
         drop(threads);
         self.follow_thread(thread_id, Arc::clone(&channel));
         channel
+    }
+
+    /// Ends the stream of a thread that is gone: at once, or with a shared storage once its
+    /// follower has published the runs it follows.
+    fn end_thread_stream(&self, channel: &ThreadChannel) {
+        if self.inner.log.is_some() {
+            channel.orphan();
+        } else {
+            channel.close();
+        }
     }
 
     /// Publishes on the thread stream of this process. With a shared storage the thread stream
@@ -602,8 +608,7 @@ impl RunManager {
         let pending = &deleted.active_runs;
         let gone: HashSet<Uuid> = deleted.thread_ids.iter().copied().collect();
         // Executing runs (and claimed ones about to start, which then do not) are cancelled.
-        let mut stopped_threads: HashMap<Uuid, Uuid> = HashMap::new();
-        let stopping: Vec<(Uuid, Option<u64>)> = {
+        let stopping: Vec<(Uuid, Option<u64>, Uuid)> = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
             executing
                 .runs
@@ -611,13 +616,12 @@ impl RunManager {
                 .filter(|(_, running)| gone.contains(&running.thread_id))
                 .map(|(run_id, running)| {
                     running.cancel = Some(CancelAction::Interrupt);
-                    stopped_threads.insert(*run_id, running.thread_id);
-                    (*run_id, running.token)
+                    (*run_id, running.token, running.thread_id)
                 })
                 .collect()
         };
         let mut waits = Vec::new();
-        for (run_id, token) in &stopping {
+        for (run_id, token, _) in &stopping {
             if let Some(token) = token {
                 self.inner.python.cancel(*token);
             }
@@ -630,7 +634,7 @@ impl RunManager {
         // then it is told to stop; it removes what it wrote meanwhile and then frees the
         // thread id (which the deletion reserved), so a thread created again with the id never
         // sees this one's state.
-        let elsewhere: Vec<Uuid> = pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _)| executing == *run_id)).copied().collect();
+        let elsewhere: Vec<Uuid> = pending.iter().filter(|run_id| !stopping.iter().any(|(executing, _, _)| executing == *run_id)).copied().collect();
         if self.inner.log.is_some() && !elsewhere.is_empty() {
             self.inner.python.checkpoints(CheckpointOp::DeleteThreads(deleted.thread_ids.clone())).await.map_err(|error| StorageError::Internal(format!("cannot delete checkpoints: {error}")))?;
         }
@@ -648,12 +652,7 @@ impl RunManager {
             let mut threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
             for thread_id in &deleted.thread_ids {
                 if let Some(channel) = threads.remove(thread_id) {
-                    if self.inner.log.is_some() {
-                        // Its follower ends it once the runs it follows have been published.
-                        channel.orphan();
-                    } else {
-                        channel.close();
-                    }
+                    self.end_thread_stream(&channel);
                 }
             }
         }
@@ -665,7 +664,7 @@ impl RunManager {
         // The ids whose running run stopped here are free again (those whose run executes
         // elsewhere are freed by that process).
         if self.inner.log.is_some() {
-            let threads: HashSet<Uuid> = stopping.iter().filter_map(|(run_id, _)| stopped_threads.get(run_id).copied()).collect();
+            let threads: HashSet<Uuid> = stopping.iter().map(|(_, _, thread_id)| *thread_id).collect();
             for thread_id in threads {
                 let _ = self.inner.storage.release_deleted_thread(thread_id).await;
             }
