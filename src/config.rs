@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+mod http;
+
+pub use http::{CorsSpec, DisabledRoutes, HeaderRules, HttpSpec, MiddlewareOrder};
+
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
     /// The user's virtual environment, as set by `source .venv/bin/activate`.
@@ -63,7 +67,6 @@ const IGNORED_KEYS: &[&str] = &[
     "keep_pkg_tools",
     "ui",
     "ui_config",
-    "http",
     "store",
     "checkpointer",
     "webhooks",
@@ -74,7 +77,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "http"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -92,6 +95,8 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     /// The `auth` block, if present.
     pub auth: Option<AuthSpec>,
+    /// The `http` block (defaults when absent).
+    pub http: HttpSpec,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -202,7 +207,8 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, ignored_keys })
+        let http = checker.http(&dir, root.get("http"), &mut ignored_keys)?;
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, http, ignored_keys })
     }
 }
 
@@ -234,7 +240,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "http" | "store" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "store" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,
@@ -521,7 +527,7 @@ mod tests {
 
     #[test]
     fn file_and_module_graphs_resolve() {
-        let config = parse(r#"{"graphs": {"a": "./agent.py:graph", "b": "pkg.mod:make", "c": {"path": "./agent.py:graph", "description": "d"}}, "dependencies": ["."], "http": {}}"#)
+        let config = parse(r#"{"graphs": {"a": "./agent.py:graph", "b": "pkg.mod:make", "c": {"path": "./agent.py:graph", "description": "d"}}, "dependencies": ["."], "http": {"x": 1}}"#)
             .expect("valid");
         assert_eq!(config.graphs.len(), 3);
         assert!(matches!(&config.graphs[0].location.source, ModuleSource::File(path) if path.ends_with("agent.py")));
@@ -529,7 +535,7 @@ mod tests {
         assert_eq!(config.graphs[1].location.attribute, "make");
         assert_eq!(config.graphs[2].description.as_deref(), Some("d"));
         assert_eq!(config.local_dependencies.len(), 1);
-        assert_eq!(config.ignored_keys, vec!["http".to_string()]);
+        assert_eq!(config.ignored_keys, vec!["http.x".to_string()]);
     }
 
     #[test]
@@ -548,7 +554,12 @@ mod tests {
             (r#"{"graphs": {"a": "./agent.py:graph"}, "dependencies": "."}"#, "`dependencies`: must be a list"),
             (r#"{"graphs": {"a": "./agent.py:graph"}, "auth": {"path": "./agent.py"}}"#, "`auth.path`: `./agent.py` has no `:attribute`"),
             (r#"{"graphs": {"a": "./agent.py:graph"}, "auth": {"disable_studio_auth": "yes"}}"#, "`auth.disable_studio_auth`: must be true or false"),
-            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": 1}"#, "`http`: has the wrong type"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": 1}"#, "`http`: must be an object"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": {"app": "./nope.py:app"}}"#, "`http.app`: file `./nope.py` not found"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": {"mount_prefix": "api"}}"#, "`http.mount_prefix`: `api` must be a path"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": {"middleware_order": "last"}}"#, "`http.middleware_order`: must be"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": {"cors": {"allow_origin_regex": "("}}}"#, "`http.cors.allow_origin_regex`: is not a valid"),
+            (r#"{"graphs": {"a": "./agent.py:graph"}, "http": {"configurable_headers": {"include": [1]}}}"#, "`http.configurable_headers.include`: must be a list"),
         ];
         for (text, expected) in cases {
             let message = error_line(text);

@@ -14,6 +14,7 @@ Entry points used by Rust (src/python/):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import importlib.abc
@@ -108,11 +109,17 @@ class _EmbeddedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(code, module.__dict__)
 
 
+# The stand-in's sources, kept also when the real SDK is used (its `runtime` module fills in
+# for an SDK older than `ServerRuntime`).
+_SHIM_SOURCES = {}
+
+
 def install_shim(sources):
     """Registers the embedded `langgraph_sdk` unless the real package is importable.
 
     Returns "real" or "shim", for the start-up log.
     """
+    _SHIM_SOURCES.update(sources)
     try:
         real = importlib.util.find_spec("langgraph_sdk")
     except (ImportError, ValueError):
@@ -285,41 +292,138 @@ def _is_compiled_graph(obj):
     return hasattr(obj, "astream") and hasattr(obj, "get_graph") and hasattr(obj, "aget_state")
 
 
-async def _resolve_graph(key, obj, attribute):
-    """A compiled graph, a StateGraph (compiled here) or a factory (called once to check it)."""
-    if _is_compiled_graph(obj):
-        return obj
-    if hasattr(obj, "compile") and hasattr(obj, "add_node"):
-        return obj.compile()
-    if callable(obj) and not isinstance(obj, type):
+class _Factory:
+    """A graph factory of `langgraph.json`, called for each use of its graph, as the reference
+    does: with that use's config (a parameter named `config` or of any other annotation) and/or
+    a `langgraph_sdk.runtime.ServerRuntime` (a parameter annotated with it, or named `runtime`
+    without annotation). What it returns may be a compiled graph, a StateGraph, an awaitable
+    of one, or a (async) context manager yielding one, entered for the duration of the use."""
+
+    def __init__(self, function, attribute):
+        self.function = function
+        self.attribute = attribute
+        self.parameters = []
         try:
-            parameters = [
-                p for p in inspect.signature(obj).parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-            ]
+            signature = inspect.signature(function)
         except (TypeError, ValueError):
-            parameters = []
+            return
+        for parameter in signature.parameters.values():
+            if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) or parameter.default is not parameter.empty:
+                continue
+            annotation = parameter.annotation
+            text = "" if annotation is parameter.empty else (annotation if isinstance(annotation, str) else str(annotation))
+            wants_runtime = "ServerRuntime" in text or "_ExecutionRuntime" in text or "_ReadRuntime" in text or (not text and parameter.name == "runtime")
+            self.parameters.append("runtime" if wants_runtime else "config")
+
+    @property
+    def takes_runtime(self):
+        return "runtime" in self.parameters
+
+    @contextlib.asynccontextmanager
+    async def build(self, access, config, user, context):
+        runtime = _server_runtime(access, user, context) if self.takes_runtime else None
+        arguments = [runtime if kind == "runtime" else config for kind in self.parameters]
+        result = self.function(*arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        if hasattr(result, "__aenter__"):
+            async with result as graph:
+                yield self._checked(graph)
+        elif hasattr(result, "__enter__") and not _is_compiled_graph(result):
+            with result as graph:
+                yield self._checked(graph)
+        else:
+            yield self._checked(result)
+
+    def _checked(self, made):
+        if hasattr(made, "compile") and hasattr(made, "add_node"):
+            made = made.compile()
+        if not _is_compiled_graph(made):
+            raise TypeError(f"graph factory `{self.attribute}` returned {type(made).__name__}, not a compiled graph")
+        return made
+
+
+class _Graph:
+    """One graph of `langgraph.json`: a compiled graph, or a factory with the graph its
+    start-up check built (the template introspection falls back to nothing: every use builds)."""
+
+    __slots__ = ("factory", "graph")
+
+    def __init__(self, graph, factory=None):
+        self.graph = graph
+        self.factory = factory
+
+
+def _runtime_classes():
+    """(execution, read) runtime classes: the installed SDK's, else the stand-in's."""
+    try:
+        from langgraph_sdk import runtime
+    except ImportError:  # an SDK older than ServerRuntime: the stand-in's module, privately
+        runtime = sys.modules.get("graphward_sdk_runtime")
+        if runtime is None:
+            runtime = types.ModuleType("graphward_sdk_runtime")
+            exec(compile(_SHIM_SOURCES["langgraph_sdk.runtime"][1], "<graphward>/langgraph_sdk/runtime.py", "exec"), runtime.__dict__)  # noqa: S102
+            sys.modules["graphward_sdk_runtime"] = runtime
+    return runtime._ExecutionRuntime, runtime._ReadRuntime
+
+
+def _server_runtime(access, user, context):
+    execution, read = _runtime_classes()
+    runner = sys.modules.get("graphward_runner")
+    store = getattr(runner, "STORE", None)
+    if access == "threads.create_run":
+        return execution(access_context=access, user=user, store=store, context=context)
+    return read(access_context=access, user=user, store=store)
+
+
+def user_object(user):
+    """The user a graph sees (`langgraph_auth_user`, `ServerRuntime.user`): the auth host's
+    user proxy (attribute and mapping access both work), rebuilt from the identity Rust keeps."""
+    if not user:
+        return None
+    auth = sys.modules.get("graphward_auth")
+    if auth is None:
+        return dict(user)
+    return auth._wrap_user(dict(user))
+
+
+@contextlib.asynccontextmanager
+async def use_graph(graph_id, access, config=None, user=None, context=None):
+    """The graph `graph_id` for one use (`access`: the ServerRuntime access context): the
+    compiled graph, or what its factory builds for this config, user and run context (a
+    context-manager factory's resources stay open until the use ends)."""
+    entry = _GRAPHS[graph_id]
+    if entry.factory is None:
+        yield entry.graph
+        return
+    config = dict(config or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable.setdefault("langgraph_auth_user", user_object(user))
+    config["configurable"] = configurable
+    async with entry.factory.build(access, config, user_object(user), context) as graph:
+        yield graph
+
+
+async def _resolve_graph(key, obj, attribute):
+    """A compiled graph, a StateGraph (compiled here) or a factory (checked once here with an
+    empty config; called again for every use)."""
+    if _is_compiled_graph(obj):
+        return _Graph(obj)
+    if hasattr(obj, "compile") and hasattr(obj, "add_node"):
+        return _Graph(obj.compile())
+    if callable(obj) and not isinstance(obj, type):
+        factory = _Factory(obj, attribute)
+        if factory.takes_runtime:
+            # A factory that asks for the runtime may need a user (`ensure_user`), which
+            # start-up does not have: it is first called by its first use.
+            return _Graph(None, factory)
         try:
-            result = obj({"configurable": {}}) if parameters else obj()
-            if inspect.isawaitable(result):
-                result = await result
-            if hasattr(result, "__aenter__"):
-                async with result as graph:
-                    made = graph
-            elif hasattr(result, "__enter__") and not _is_compiled_graph(result):
-                with result as graph:
-                    made = graph
-            else:
-                made = result
+            async with factory.build("assistants.read", {"configurable": {}}, None, None) as graph:
+                return _Graph(graph, factory)
         except StartupError:
             raise
         except BaseException as error:  # noqa: BLE001 - becomes a start-up error
             raise StartupError(f"`{key}`: graph factory `{attribute}` failed: {describe_error(error)}") from error
-        if hasattr(made, "compile") and hasattr(made, "add_node"):
-            made = made.compile()
-        if not _is_compiled_graph(made):
-            raise StartupError(f"`{key}`: graph factory `{attribute}` returned {type(made).__name__}, not a compiled graph")
-        return made
     raise StartupError(
         f"`{key}`: `{attribute}` is a {type(obj).__name__}, not a compiled graph or a graph factory; "
         "point it at the result of `builder.compile()`"
@@ -335,9 +439,10 @@ async def load_graphs(specs):
     for graph_id, raw, file, module_name, attribute in specs:
         key = f"graphs.{graph_id}"
         obj = load_object(key, raw, file, module_name, attribute)
-        graph = await _resolve_graph(key, obj, attribute)
-        _GRAPHS[graph_id] = (obj, graph)
-        loaded.append({"graph_id": graph_id, "name": str(getattr(graph, "name", None) or "LangGraph")})
+        entry = await _resolve_graph(key, obj, attribute)
+        _GRAPHS[graph_id] = entry
+        name = getattr(entry.graph, "name", None) if entry.graph is not None else None
+        loaded.append({"graph_id": graph_id, "name": str(name or "LangGraph")})
     return loaded
 
 
@@ -358,22 +463,22 @@ def versions():
 # Graph introspection (/assistants/{id}/graph, /schemas, /subgraphs)
 
 
-class GraphNotDrawable(Exception):
-    """The graph cannot produce a drawable representation."""
+def _introspected(graph_id, use):
+    """The graph for an introspection (`assistants.read`): `use` holds the assistant's config
+    and the caller's user, which a factory builds it for."""
+    use = use or {}
+    return use_graph(graph_id, "assistants.read", use.get("config"), use.get("user"))
 
 
-def _compiled(graph_id):
-    return _GRAPHS[graph_id][1]
-
-
-def graph_json(graph_id, xray):
-    """The drawable graph: `Graph.to_json()` without the `id` of each node's `data`."""
-    graph = _compiled(graph_id)
-    try:
-        drawable = graph.get_graph(xray=xray)
-        data = drawable.to_json()
-    except Exception as error:  # noqa: BLE001 - any failure means "not drawable"
-        raise GraphNotDrawable(describe_error(error)) from error
+async def graph_json(graph_id, xray, use=None):
+    """The drawable graph: `Graph.to_json()` without the `id` of each node's `data`; `None`
+    when the graph cannot be drawn."""
+    async with _introspected(graph_id, use) as graph:
+        try:
+            drawable = graph.get_graph(xray=xray)
+            data = drawable.to_json()
+        except Exception:  # noqa: BLE001 - any failure means "not drawable"
+            return None
     for node in data.get("nodes", []):
         if isinstance(node.get("data"), dict):
             node["data"].pop("id", None)
@@ -436,16 +541,17 @@ def _schemas_of(graph):
     }
 
 
-def graph_schemas(graph_id):
-    return {"graph_id": graph_id, **_schemas_of(_compiled(graph_id))}
+async def graph_schemas(graph_id, use=None):
+    async with _introspected(graph_id, use) as graph:
+        return {"graph_id": graph_id, **_schemas_of(graph)}
 
 
-def graph_subgraphs(graph_id, namespace, recurse):
-    graph = _compiled(graph_id)
+async def graph_subgraphs(graph_id, namespace, recurse, use=None):
     found = {}
-    try:
-        for name, subgraph in graph.get_subgraphs(namespace=namespace, recurse=recurse):
-            found[name] = _schemas_of(subgraph)
-    except (ValueError, KeyError):
-        return {}
+    async with _introspected(graph_id, use) as graph:
+        try:
+            for name, subgraph in graph.get_subgraphs(namespace=namespace, recurse=recurse):
+                found[name] = _schemas_of(subgraph)
+        except (ValueError, KeyError):
+            return {}
     return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -151,12 +152,15 @@ def _error_of(error):
 # Runs
 
 
-def _graph_for(graph_id, with_checkpointer):
-    graph = graphward_host._GRAPHS[graph_id][1]
-    update = {"checkpointer": CHECKPOINTER if with_checkpointer else None}
-    if STORE is not None:
-        update["store"] = STORE
-    return graph.copy(update=update)
+@contextlib.asynccontextmanager
+async def _graph_for(graph_id, with_checkpointer, access, config=None, user=None, context=None):
+    """The graph for one use (see `graphward_host.use_graph`) with the server's checkpointer
+    and store."""
+    async with graphward_host.use_graph(graph_id, access, config, user, context) as graph:
+        update = {"checkpointer": CHECKPOINTER if with_checkpointer else None}
+        if STORE is not None:
+            update["store"] = STORE
+        yield graph.copy(update=update)
 
 
 def _command(command):
@@ -177,19 +181,6 @@ def _command(command):
     if goto:
         kwargs["goto"] = goto
     return Command(**kwargs)
-
-
-def _user_object(user):
-    """The `langgraph_auth_user` a graph sees: the auth host's user proxy, rebuilt from the
-    authenticated identity (attribute and mapping access both work)."""
-    if not user:
-        return None
-    try:
-        import graphward_auth
-
-        return graphward_auth._wrap_user(dict(user))
-    except Exception:  # noqa: BLE001 - no auth host (or an unexpected shape): a plain dict
-        return dict(user)
 
 
 async def run(spec, emit):
@@ -213,7 +204,6 @@ async def run(spec, emit):
         modes.append("updates")
     emitted = {("messages" if mode in ("messages-tuple", "messages") else mode) for mode in requested}
     with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
-    graph = _graph_for(spec["graph_id"], with_checkpointer)
     config = spec.get("config") or {}
     if isinstance(config.get("run_id"), str):
         try:
@@ -221,7 +211,7 @@ async def run(spec, emit):
         except ValueError:
             config.pop("run_id")
     configurable = config.setdefault("configurable", {})
-    configurable["langgraph_auth_user"] = _user_object(spec.get("auth_user"))
+    configurable["langgraph_auth_user"] = graphward_host.user_object(spec.get("auth_user"))
     if spec.get("command") is not None:
         graph_input = _command(spec["command"])
     else:
@@ -237,6 +227,18 @@ async def run(spec, emit):
     context = spec.get("context")
     if context:
         kwargs["context"] = context
+    try:
+        async with _graph_for(spec["graph_id"], with_checkpointer, "threads.create_run", config, spec.get("auth_user"), context) as graph:
+            return await _execute(graph, graph_input, config, kwargs, requested, emitted, with_checkpointer, emit)
+    except Exception as error:  # noqa: BLE001 - the factory failed (building or closing): the run's error
+        log.warning("graph factory failed: %s", graphward_host.describe_error(error))
+        failure = _error_of(error)
+        emit("error", dumps(failure))
+        return {"status": "error", "error": failure, "values_json": None, "interrupts": {}, "has_next": False}
+
+
+async def _execute(graph, graph_input, config, kwargs, requested, emitted, with_checkpointer, emit):
+    """Streams one run of `graph`; the run's summary (see `run`)."""
     last_values = None
     last_values_json = None
     interrupted = False
@@ -334,8 +336,9 @@ async def settle(spec):
     """The thread's state now, as a run's summary without its status: for a run cancelled
     before it could make its own summary, and after a rollback removed a run's checkpoints."""
     with_checkpointer = bool(spec.get("checkpointer")) and CHECKPOINTER is not None
-    graph = _graph_for(spec["graph_id"], with_checkpointer)
-    return await _summary(graph, spec.get("config") or {}, with_checkpointer, None)
+    config = spec.get("config") or {}
+    async with _graph_for(spec["graph_id"], with_checkpointer, "threads.read", config, spec.get("auth_user")) as graph:
+        return await _summary(graph, config, with_checkpointer, None)
 
 
 async def _summary(graph, config, with_checkpointer, last_values):
@@ -427,11 +430,11 @@ def empty_state():
             "parent_checkpoint": None, "interrupts": [], "checkpoint_id": None, "parent_checkpoint_id": None}
 
 
-async def get_state(graph_id, configurable, subgraphs):
+async def get_state(graph_id, configurable, subgraphs, use=None):
     if CHECKPOINTER is None:
         return empty_state()
-    graph = _graph_for(graph_id, True)
-    snapshot = await graph.aget_state({"configurable": configurable}, subgraphs=bool(subgraphs))
+    async with _state_graph(graph_id, "threads.read", use) as graph:
+        snapshot = await graph.aget_state({"configurable": configurable}, subgraphs=bool(subgraphs))
     if not snapshot.config:
         state = empty_state()
         if configurable.get("checkpoint_id"):
@@ -440,14 +443,14 @@ async def get_state(graph_id, configurable, subgraphs):
     return _state(snapshot)
 
 
-async def get_history(graph_id, configurable, limit, before, metadata_filter):
+async def get_history(graph_id, configurable, limit, before, metadata_filter, use=None):
     if CHECKPOINTER is None:
         return []
-    graph = _graph_for(graph_id, True)
     before_config = {"configurable": {"checkpoint_id": before}} if before else None
     states = []
-    async for snapshot in graph.aget_state_history({"configurable": configurable}, limit=limit, before=before_config, filter=metadata_filter or None):
-        states.append(_state(snapshot))
+    async with _state_graph(graph_id, "threads.read", use) as graph:
+        async for snapshot in graph.aget_state_history({"configurable": configurable}, limit=limit, before=before_config, filter=metadata_filter or None):
+            states.append(_state(snapshot))
     return states
 
 
@@ -455,15 +458,22 @@ class NodeNotFound(Exception):
     pass
 
 
-async def update_state(graph_id, configurable, values, as_node):
+async def update_state(graph_id, configurable, values, as_node, use=None):
     """Applies an update; returns the new checkpoint config and the thread summary."""
-    graph = _graph_for(graph_id, True)
-    if as_node is not None and as_node not in graph.nodes:
-        raise NodeNotFound(f"Node {as_node} does not exist")
-    config = {"configurable": configurable}
-    new_config = await graph.aupdate_state(config, values, as_node=as_node)
-    summary = await _summary(graph, {"configurable": {"thread_id": configurable["thread_id"]}}, True, None)
+    async with _state_graph(graph_id, "threads.update", use) as graph:
+        if as_node is not None and as_node not in graph.nodes:
+            raise NodeNotFound(f"Node {as_node} does not exist")
+        config = {"configurable": configurable}
+        new_config = await graph.aupdate_state(config, values, as_node=as_node)
+        summary = await _summary(graph, {"configurable": {"thread_id": configurable["thread_id"]}}, True, None)
     return {"checkpoint": _checkpoint(new_config), "summary": summary}
+
+
+def _state_graph(graph_id, access, use):
+    """The graph for a state read or update; `use` holds the config (the thread's assistant's)
+    and user a factory builds it for."""
+    use = use or {}
+    return _graph_for(graph_id, True, access, use.get("config"), use.get("user"))
 
 
 async def delete_threads(thread_ids):

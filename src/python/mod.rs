@@ -5,10 +5,12 @@
 //! [`PythonHost`] and awaits [`PythonHost::call`], which goes through the queue of
 //! [`bridge`] and never takes the GIL on a tokio thread.
 
+mod asgi;
 mod bridge;
 mod convert;
 mod store;
 
+pub use asgi::{AsgiCall, AsgiMessage, AsgiRequest, CustomRoute};
 pub use store::StoreBackend;
 
 use std::ffi::CString;
@@ -37,6 +39,9 @@ const AUTH_SOURCE: &str = include_str!("../../python/graphward/auth_host.py");
 /// graphward's LangGraph checkpointer, compiled by `graphward_runner.setup`.
 const SAVER_SOURCE: &str = include_str!("../../python/graphward/saver.py");
 
+/// The user's `http.app`, served as ASGI (python/graphward/asgi.py).
+const ASGI_SOURCE: &str = include_str!("../../python/graphward/asgi.py");
+
 /// The checkpointer on Postgres (langgraph-checkpoint-postgres's tables), for `DATABASE_URI`.
 const POSTGRES_SAVER_SOURCE: &str = include_str!("../../python/graphward/postgres_saver.py");
 
@@ -47,6 +52,7 @@ const SHIM_SOURCES: &[(&str, bool, &str)] = &[
     ("langgraph_sdk.auth", true, include_str!("../../python/langgraph_sdk/auth/__init__.py")),
     ("langgraph_sdk.auth.types", false, include_str!("../../python/langgraph_sdk/auth/types.py")),
     ("langgraph_sdk.auth.exceptions", false, include_str!("../../python/langgraph_sdk/auth/exceptions.py")),
+    ("langgraph_sdk.runtime", false, include_str!("../../python/langgraph_sdk/runtime.py")),
 ];
 
 /// Handle to the interpreter thread. Cloning is cheap.
@@ -143,6 +149,9 @@ pub struct StartupReport {
     pub auth: Option<AuthReport>,
     /// The checkpointer in use: `sqlite` (graphward's saver), `memory` or `none`.
     pub checkpointer: String,
+    /// The routes of `http.app` when it declares them (Starlette, FastAPI); `None` without an
+    /// app or when it is another kind of ASGI app.
+    pub custom_routes: Option<Vec<CustomRoute>>,
 }
 
 /// What the auth host found at start-up.
@@ -192,6 +201,22 @@ pub enum GraphQuery {
     Schemas { graph_id: String },
     /// Schemas of the subgraphs (under `namespace`, recursively if `recurse`).
     Subgraphs { graph_id: String, namespace: Option<String>, recurse: bool },
+}
+
+/// Who uses a graph, and with which config: what a graph factory is built for (its `config`
+/// argument, and `ServerRuntime.user`). A compiled graph ignores it.
+#[derive(Debug, Clone, Default)]
+pub struct GraphUse {
+    /// The config of the use: the assistant's for introspection, the thread's for state.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The authenticated caller (`None` without custom auth).
+    pub user: Option<AuthUser>,
+}
+
+impl GraphUse {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"config": self.config, "user": self.user.as_ref().map(AuthUser::to_json)})
+    }
 }
 
 /// A change to the checkpoints the graphs' checkpointer holds, keyed by thread.
@@ -395,16 +420,17 @@ impl PythonHost {
         )
     }
 
-    /// Applies a [`StateOp`]; the state (or the update's answer) as JSON.
-    pub async fn state(&self, op: StateOp) -> Result<serde_json::Value, PythonError> {
+    /// Applies a [`StateOp`] for `graph_use`; the state (or the update's answer) as JSON.
+    pub async fn state(&self, op: StateOp, graph_use: &GraphUse) -> Result<serde_json::Value, PythonError> {
         use serde_json::{Value, json};
         let optional = |text: Option<String>| text.map_or(Value::Null, Value::String);
+        let used = graph_use.to_json();
         let (function, args) = match op {
             StateOp::Empty => ("empty_state", vec![]),
-            StateOp::Get { graph_id, configurable, subgraphs } => ("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs)]),
-            StateOp::Update { graph_id, configurable, values, as_node } => ("update_state", vec![json!(graph_id), Value::Object(configurable), values, optional(as_node)]),
+            StateOp::Get { graph_id, configurable, subgraphs } => ("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs), used]),
+            StateOp::Update { graph_id, configurable, values, as_node } => ("update_state", vec![json!(graph_id), Value::Object(configurable), values, optional(as_node), used]),
             StateOp::History { graph_id, configurable, limit, before, metadata } => {
-                ("get_history", vec![json!(graph_id), Value::Object(configurable), json!(limit), optional(before), metadata.map_or(Value::Null, Value::Object)])
+                ("get_history", vec![json!(graph_id), Value::Object(configurable), json!(limit), optional(before), metadata.map_or(Value::Null, Value::Object), used])
             }
             StateOp::Settle { spec } => ("settle", vec![spec]),
         };
@@ -463,20 +489,17 @@ impl PythonHost {
         .await
     }
 
-    /// Answers a [`GraphQuery`] as JSON. `Ok(None)`: the graph cannot be drawn.
-    pub async fn graph_info(&self, query: GraphQuery) -> Result<Option<serde_json::Value>, PythonError> {
+    /// Answers a [`GraphQuery`] for `graph_use` as JSON. `Ok(None)`: the graph cannot be drawn.
+    pub async fn graph_info(&self, query: GraphQuery, graph_use: &GraphUse) -> Result<Option<serde_json::Value>, PythonError> {
+        let used = graph_use.to_json();
         self.call(
             move |host| {
                 let py = host.py();
-                let result = match &query {
-                    GraphQuery::Drawable { graph_id, xray } => host.getattr("graph_json")?.call1((graph_id, convert::json_to_py(py, xray)?)),
-                    GraphQuery::Schemas { graph_id } => host.getattr("graph_schemas")?.call1((graph_id,)),
-                    GraphQuery::Subgraphs { graph_id, namespace, recurse } => host.getattr("graph_subgraphs")?.call1((graph_id, namespace, *recurse)),
-                };
-                match result {
-                    Ok(value) => Ok(value),
-                    Err(error) if error.is_instance(py, host.getattr("GraphNotDrawable")?.cast::<pyo3::types::PyType>()?) => Ok(py.None().into_bound(py)),
-                    Err(error) => Err(error),
+                let used = convert::json_to_py(py, &used)?;
+                match &query {
+                    GraphQuery::Drawable { graph_id, xray } => host.getattr("graph_json")?.call1((graph_id, convert::json_to_py(py, xray)?, used)),
+                    GraphQuery::Schemas { graph_id } => host.getattr("graph_schemas")?.call1((graph_id, used)),
+                    GraphQuery::Subgraphs { graph_id, namespace, recurse } => host.getattr("graph_subgraphs")?.call1((graph_id, namespace, *recurse, used)),
                 }
             },
             |value| if value.is_none() { Ok(None) } else { convert::py_to_json(value).map(Some) },
@@ -570,6 +593,10 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     };
 
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
+    let custom_routes = match &config.http.app {
+        Some(app) => load_app(py, &event_loop, app).map_err(|message| format!("{}: {message}", config.path.display()))?,
+        None => None,
+    };
     let store = setup.store.clone().map(|backend| Py::new(py, store::NativeStore::new(backend))).transpose().map_err(describe)?;
     let (target, saver_source, place) = match &setup.checkpoints {
         crate::storage::CheckpointTarget::SqliteFile(file) => (("sqlite", file.display().to_string()), SAVER_SOURCE, file.display().to_string()),
@@ -586,7 +613,32 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
 
     let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
-    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer }))
+    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer, custom_routes }))
+}
+
+/// Imports `http.app` (and runs its lifespan start-up); its routes, when it declares them.
+fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation) -> Result<Option<Vec<CustomRoute>>, String> {
+    let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
+    let module = load_module(py, ASGI_SOURCE, c"<graphward>/graphward/asgi.py", "graphward_asgi").map_err(describe)?;
+    let (file, module_name) = match &app.source {
+        ModuleSource::File(file) => (Some(file.display().to_string()), None),
+        ModuleSource::Module(name) => (None, Some(name.clone())),
+    };
+    let coroutine = module.getattr("load_app").and_then(|load| load.call1(("http.app", &app.raw, file, module_name, &app.attribute))).map_err(describe)?;
+    let routes = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
+    if routes.is_none() {
+        return Ok(None);
+    }
+    let mut found = Vec::new();
+    for route in routes.try_iter().map_err(describe)? {
+        let route = route.map_err(describe)?;
+        found.push(CustomRoute {
+            path: route.get_item("path").and_then(|v| v.extract()).map_err(describe)?,
+            methods: route.get_item("methods").and_then(|v| v.extract()).map_err(describe)?,
+            prefix: route.get_item("prefix").and_then(|v| v.extract()).map_err(describe)?,
+        });
+    }
+    Ok(Some(found))
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.

@@ -31,7 +31,7 @@ use uuid::Uuid;
 pub use channel::{RunChannel, RunEvent, Subscription};
 pub use thread_stream::{ThreadChannel, CLOSED as THREAD_STREAM_CLOSED, valid_last_event_id};
 
-use crate::python::{CheckpointOp, PythonHost, StateOp};
+use crate::python::{CheckpointOp, GraphUse, PythonHost, StateOp};
 use crate::storage::{Answer, DeletedThreads, Lease, Run, RunStatus, StorageError, StorageHandle, StorageResult, ThreadOutcome, ThreadStatus};
 use crate::timestamp::now_micros;
 
@@ -775,7 +775,7 @@ impl RunManager {
             Err(error) if cancel.is_some() && error.kind() == Some("CancelledError") => {
                 // Cancelled before the runner could catch it: an interrupted run, not a failure.
                 tracing::info!(run_id = %run.run_id, "run cancelled before it recorded its state");
-                self.inner.python.state(StateOp::Settle { spec: spec.clone() }).await.map(|mut summary| {
+                self.inner.python.state(StateOp::Settle { spec: spec.clone() }, &GraphUse::default()).await.map(|mut summary| {
                     summary["status"] = json!("interrupted");
                     summary["error"] = json!({"error": "UserInterrupt", "message": "Run was cancelled"});
                     summary
@@ -808,7 +808,7 @@ impl RunManager {
             // The thread goes back to the state before the run: its checkpoints are removed
             // and the thread's values, interrupts and status read again.
             let _ = self.inner.python.checkpoints(CheckpointOp::DeleteForRuns { thread_id, run_ids: vec![run_id] }).await;
-            match self.inner.python.state(StateOp::Settle { spec }).await {
+            match self.inner.python.state(StateOp::Settle { spec }, &GraphUse::default()).await {
                 Ok(remaining) => outcome = thread_outcome(&remaining, false),
                 Err(error) => tracing::error!(%run_id, %error, "cannot read the state of a thread after a rollback"),
             }

@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// What authenticate sees of a request (built once per request, by the gate).
 pub(in crate::server) fn request_info(parts: &Parts) -> RequestInfo {
-    let path = percent_decode(parts.uri.path());
+    let path = percent_decoded(parts.uri.path());
     let mut headers: Vec<(String, Vec<u8>)> = parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
     // Like the reference, thread and run requests carry an `x-request-id` (generated if absent).
     if (path.starts_with("/threads") || path.starts_with("/runs")) && !parts.headers.contains_key("x-request-id") {
@@ -56,7 +56,7 @@ pub(in crate::server) fn request_info(parts: &Parts) -> RequestInfo {
 }
 
 /// `%XX` → byte, for the decoded `path` authenticate sees.
-fn percent_decode(path: &str) -> String {
+pub(in crate::server) fn percent_decoded(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -4,6 +4,7 @@
 pub mod extract;
 mod auth;
 mod cors;
+mod custom;
 mod gate;
 mod respond;
 pub mod listener;
@@ -48,6 +49,8 @@ struct SharedState {
     langgraph_version: Option<String>,
     /// Connection and pre-authentication limits.
     limits: listener::Limits,
+    /// Routing changed by `http` (`http.app`, `http.disable_*`); `None` when nothing is.
+    exposure: Option<Arc<custom::Exposure>>,
 }
 
 impl AppState {
@@ -59,8 +62,14 @@ impl AppState {
         runs: RunManager,
         langgraph_version: Option<String>,
         limits: listener::Limits,
+        custom_routes: Option<&[crate::python::CustomRoute]>,
     ) -> Self {
-        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits }) }
+        let exposure = custom::Exposure::new(&config.http, &route_paths(), custom_routes, config.http.app.is_some());
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits, exposure }) }
+    }
+
+    fn exposure(&self) -> Option<&custom::Exposure> {
+        self.inner.exposure.as_deref()
     }
 
     pub fn limits(&self) -> listener::Limits {
@@ -98,8 +107,17 @@ impl AppState {
     }
 }
 
-/// The whole API as a router.
+/// The whole API as a router (under `http.mount_prefix` when set).
 pub fn app(state: AppState) -> Router {
+    let prefix = state.config().http.mount_prefix.clone();
+    let api = api(state);
+    match prefix {
+        Some(prefix) => Router::new().nest(&prefix, api),
+        None => api,
+    }
+}
+
+fn api(state: AppState) -> Router {
     routes::all()
         .into_iter()
         .fold(Router::new(), |router, routes| router.merge(routes.router))
@@ -110,6 +128,7 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), custom::expose))
         .layer(axum::middleware::from_fn(cors::cors))
         .with_state(state)
 }

@@ -9,10 +9,10 @@ use super::assistants::resolve_id;
 use super::{is_true, last, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::python::GraphQuery;
+use crate::python::{GraphQuery, GraphUse};
 use crate::server::AppState;
 use crate::server::auth::Auth;
-use crate::server::extract::{ApiPath};
+use crate::server::extract::ApiPath;
 use crate::storage::StorageError;
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -23,9 +23,9 @@ pub(in crate::server) fn router() -> super::Routes {
         .route("/assistants/{assistant_id}/subgraphs/{namespace}", get(subgraphs_in))
 }
 
-/// Authorizes `assistants.read` and returns the assistant's graph id (404 `Not Found` when
-/// missing or filtered).
-async fn graph_id_of(state: &AppState, auth: &Auth, raw: &str) -> Result<String, ApiError> {
+/// Authorizes `assistants.read` and returns the assistant's graph id and what a graph factory
+/// is built for: the assistant's config, the caller (404 `Not Found` when missing or filtered).
+async fn graph_id_of(state: &AppState, auth: &Auth, raw: &str) -> Result<(String, GraphUse), ApiError> {
     let assistant_id = resolve_id(state, raw)?;
     let authorization = auth.authorize(Endpoint::AssistantsRead { assistant_id }).await?;
     let filter = authorization.filter(Resource::Assistants, Action::Read).cloned();
@@ -33,11 +33,8 @@ async fn graph_id_of(state: &AppState, auth: &Auth, raw: &str) -> Result<String,
         StorageError::NotFound => ApiError::not_found("Not Found"),
         other => other.into(),
     })?;
-    Ok(assistant.graph_id)
+    Ok((assistant.graph_id, GraphUse { config: assistant.config, user: authorization.user }))
 }
-
-
-
 
 /// `xray`: `true`/`false` (any case) or a positive depth.
 fn parse_xray(value: Option<&str>) -> Result<Value, ApiError> {
@@ -55,19 +52,19 @@ fn parse_xray(value: Option<&str>) -> Result<Value, ApiError> {
 async fn graph(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
     let xray = parse_xray(last(&pairs, "xray"))?;
-    let graph_id = graph_id_of(&state, &auth, &raw).await?;
-    introspect(&state, GraphQuery::Drawable { graph_id, xray }).await
+    let (graph_id, graph_use) = graph_id_of(&state, &auth, &raw).await?;
+    introspect(&state, GraphQuery::Drawable { graph_id, xray }, &graph_use).await
 }
 
 async fn schemas(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
-    let graph_id = graph_id_of(&state, &auth, &raw).await?;
-    introspect(&state, GraphQuery::Schemas { graph_id }).await
+    let (graph_id, graph_use) = graph_id_of(&state, &auth, &raw).await?;
+    introspect(&state, GraphQuery::Schemas { graph_id }, &graph_use).await
 }
 
 async fn subgraphs(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
-    let graph_id = graph_id_of(&state, &auth, &raw).await?;
-    introspect(&state, GraphQuery::Subgraphs { graph_id, namespace: None, recurse: is_true(last(&pairs, "recurse")) }).await
+    let (graph_id, graph_use) = graph_id_of(&state, &auth, &raw).await?;
+    introspect(&state, GraphQuery::Subgraphs { graph_id, namespace: None, recurse: is_true(last(&pairs, "recurse")) }, &graph_use).await
 }
 
 async fn subgraphs_in(
@@ -77,12 +74,12 @@ async fn subgraphs_in(
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
-    let graph_id = graph_id_of(&state, &auth, &raw).await?;
-    introspect(&state, GraphQuery::Subgraphs { graph_id, namespace: Some(namespace), recurse: is_true(last(&pairs, "recurse")) }).await
+    let (graph_id, graph_use) = graph_id_of(&state, &auth, &raw).await?;
+    introspect(&state, GraphQuery::Subgraphs { graph_id, namespace: Some(namespace), recurse: is_true(last(&pairs, "recurse")) }, &graph_use).await
 }
 
-async fn introspect(state: &AppState, query: GraphQuery) -> Result<axum::Json<Value>, ApiError> {
-    match state.python().graph_info(query).await {
+async fn introspect(state: &AppState, query: GraphQuery, graph_use: &GraphUse) -> Result<axum::Json<Value>, ApiError> {
+    match state.python().graph_info(query, graph_use).await {
         Ok(Some(value)) => Ok(axum::Json(value)),
         Ok(None) => Err(ApiError::validation("The graph does not support visualization")),
         Err(error) => Err(ApiError::internal(error)),

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::{is_true, last, path_uuid, query_pairs};
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::python::StateOp;
+use crate::auth::AuthUser;
+use crate::python::{GraphUse, StateOp};
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
@@ -30,14 +31,22 @@ fn not_found(thread_id: Uuid) -> ApiError {
     ApiError::not_found(format!("Thread with ID {thread_id} not found"))
 }
 
-/// Authorizes `endpoint` and loads the thread through the read filter.
-async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint: Endpoint) -> Result<Thread, ApiError> {
+/// Authorizes `endpoint` and loads the thread through the read filter; with what a graph
+/// factory is built for.
+async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint: Endpoint) -> Result<(Thread, GraphUse), ApiError> {
     let authorization = auth.authorize(endpoint).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
-    state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
+    let thread = state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
-    })
+    })?;
+    let graph_use = thread_use(&thread, authorization.user);
+    Ok((thread, graph_use))
+}
+
+/// A state read or update of `thread` by `user`: a factory gets the thread's config.
+fn thread_use(thread: &Thread, user: Option<AuthUser>) -> GraphUse {
+    GraphUse { config: thread.config.clone(), user }
 }
 
 fn graph_of(thread: &Thread) -> Option<String> {
@@ -48,11 +57,11 @@ fn query_flag(query: Option<&str>, name: &str) -> bool {
     query_pairs(query).is_ok_and(|pairs| is_true(last(&pairs, name)))
 }
 
-async fn state_json(state: &AppState, thread: &Thread, configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
+async fn state_json(state: &AppState, (thread, graph_use): &(Thread, GraphUse), configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
     let Some(graph_id) = graph_of(thread) else {
-        return state.python().state(StateOp::Empty).await.map_err(ApiError::internal);
+        return state.python().state(StateOp::Empty, graph_use).await.map_err(ApiError::internal);
     };
-    state.python().state(StateOp::Get { graph_id, configurable, subgraphs }).await.map_err(ApiError::internal)
+    state.python().state(StateOp::Get { graph_id, configurable, subgraphs }, graph_use).await.map_err(ApiError::internal)
 }
 
 fn root_configurable(thread_id: Uuid) -> Map<String, Value> {
@@ -138,7 +147,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
     let update = StateOp::Update { graph_id, configurable, values: request.values.unwrap_or(Value::Null), as_node: request.as_node };
-    let updated = state.python().state(update).await.map_err(|error| match error.kind() {
+    let updated = state.python().state(update, &thread_use(&thread, authorization.user.clone())).await.map_err(|error| match error.kind() {
         Some("NodeNotFound") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
         _ => ApiError::internal(error),
     })?;
@@ -177,11 +186,11 @@ async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, bef
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
     }
-    let thread = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
+    let (thread, graph_use) = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
     let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
     let mut configurable = root_configurable(thread_id);
     configurable.extend(super::checkpoint_position(checkpoint));
-    state.python().state(StateOp::History { graph_id, configurable, limit, before, metadata }).await.map_err(ApiError::internal)
+    state.python().state(StateOp::History { graph_id, configurable, limit, before, metadata }, &graph_use).await.map_err(ApiError::internal)
 }
 
 #[derive(Debug, Default, Deserialize)]

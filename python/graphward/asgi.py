@@ -1,0 +1,159 @@
+"""The user's `http.app` (an ASGI app: Starlette, FastAPI, …), served beside the API.
+
+Rust (src/server/custom.rs) decides which requests are the app's, authenticates them when
+`http.enable_custom_route_auth` is set, and calls `serve` with the request; the response's
+start and body chunks go back through `sink` as the app sends them (streaming responses
+stream). The app's lifespan runs once at start-up.
+
+Loaded by Rust as module `graphward_asgi`, after `graphward_host`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import graphward_host
+
+log = logging.getLogger("graphward.http")
+
+APP = None
+# The lifespan task and the queue the app's lifespan receives from (None: no lifespan).
+_LIFESPAN = None
+
+
+def _inspect_routes(app):
+    """The app's routes as `(path, methods, prefix)` for Rust's matcher, or None when the app
+    does not expose Starlette-style routes (then it only gets what the API does not serve)."""
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        router = getattr(app, "router", None)
+        routes = getattr(router, "routes", None)
+    if routes is None:
+        return None
+    found = []
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        kind = type(route).__name__
+        if kind == "Mount" or (hasattr(route, "app") and hasattr(route, "routes") and not hasattr(route, "endpoint")):
+            found.append({"path": path or "/", "methods": None, "prefix": True})
+        elif kind in ("WebSocketRoute",) or (hasattr(route, "endpoint") and getattr(route, "methods", "absent") == "absent" and kind.startswith("WebSocket")):
+            continue
+        else:
+            methods = getattr(route, "methods", None)
+            found.append({"path": path, "methods": sorted(methods) if methods else None, "prefix": False})
+    return found
+
+
+async def load_app(key, raw, file, module_name, attribute):
+    """Imports `http.app`, runs its lifespan's start-up; returns its routes (see above)."""
+    global APP
+    app = graphward_host.load_object(key, raw, file, module_name, attribute)
+    if not callable(app):
+        raise graphward_host.StartupError(f"`{key}`: `{attribute}` is a {type(app).__name__}, not an ASGI app (e.g. `app = FastAPI()`)")
+    await _start_lifespan(key, app)
+    APP = app
+    return _inspect_routes(app)
+
+
+async def _start_lifespan(key, app):
+    """ASGI lifespan start-up; an app that does not speak lifespan (raises at once) is fine."""
+    global _LIFESPAN
+    inbox = asyncio.Queue()
+    started = asyncio.get_running_loop().create_future()
+
+    async def receive():
+        return await inbox.get()
+
+    async def send(message):
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete" and not started.done():
+            started.set_result(None)
+        elif kind == "lifespan.startup.failed" and not started.done():
+            started.set_exception(graphward_host.StartupError(f"`{key}`: the app's start-up failed: {message.get('message', '')}"))
+
+    async def run():
+        try:
+            await app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}, receive, send)
+        except Exception as error:  # noqa: BLE001 - apps without lifespan support raise here
+            if not started.done():
+                log.debug("http.app has no lifespan: %s", graphward_host.describe_error(error))
+                started.set_result(None)
+        if not started.done():
+            started.set_result(None)
+
+    await inbox.put({"type": "lifespan.startup"})
+    task = asyncio.get_running_loop().create_task(run())
+    await started
+    _LIFESPAN = (task, inbox)
+
+
+def _user_scope(user):
+    """`scope["user"]` and `scope["auth"]` as Starlette's AuthenticationMiddleware sets them."""
+    permissions = list((user or {}).get("permissions") or [])
+    try:
+        from starlette.authentication import AuthCredentials, UnauthenticatedUser
+    except ImportError:
+        AuthCredentials = None  # noqa: N806
+        UnauthenticatedUser = None  # noqa: N806
+    if user:
+        principal = graphward_host.user_object(user)
+    elif UnauthenticatedUser is not None:
+        principal = UnauthenticatedUser()
+    else:
+        principal = None
+    credentials = AuthCredentials(permissions) if AuthCredentials is not None else permissions
+    return principal, credentials
+
+
+async def serve(request, body, sink):
+    """Runs one HTTP request through the app. `request`: method, path, raw_path, query,
+    headers ([name, value] byte pairs), root_path, client, server, user (dict or None).
+    `sink.start(status, headers)` and `sink.body(bytes)` receive the response."""
+    principal, credentials = _user_scope(request.get("user"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": request["method"],
+        "scheme": "http",
+        "path": request["path"],
+        "raw_path": request["raw_path"],
+        "query_string": request["query"],
+        "root_path": request["root_path"],
+        "headers": [(bytes(name), bytes(value)) for name, value in request["headers"]],
+        "client": tuple(request["client"]) if request.get("client") else None,
+        "server": tuple(request["server"]) if request.get("server") else None,
+        "state": {},
+        "user": principal,
+        "auth": credentials,
+    }
+    delivered = False
+
+    async def receive():
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        # The request has no more body; the next message is the client leaving, which Rust
+        # signals by cancelling this call.
+        await asyncio.get_running_loop().create_future()
+
+    started = False
+
+    async def send(message):
+        nonlocal started
+        kind = message.get("type")
+        if kind == "http.response.start":
+            started = True
+            sink.start(int(message["status"]), [(bytes(name), bytes(value)) for name, value in message.get("headers") or ()])
+        elif kind == "http.response.body":
+            chunk = message.get("body") or b""
+            if chunk:
+                sink.body(bytes(chunk))
+
+    await APP(scope, receive, send)
+    if not started:
+        raise RuntimeError("the app returned without sending a response")
