@@ -48,14 +48,16 @@ def _inspect_routes(app):
 
 
 async def load_app(key, raw, file, module_name, attribute):
-    """Imports `http.app`, runs its lifespan's start-up; returns its routes (see above)."""
+    """Imports `http.app`, runs its lifespan's start-up; returns its routes (see above) and the
+    names of its middleware (which wrap its own routes only)."""
     global APP
     app = graphward_host.load_object(key, raw, file, module_name, attribute)
     if not callable(app):
         raise graphward_host.StartupError(f"`{key}`: `{attribute}` is a {type(app).__name__}, not an ASGI app (e.g. `app = FastAPI()`)")
     await _start_lifespan(key, app)
     APP = app
-    return _inspect_routes(app)
+    middleware = [getattr(getattr(entry, "cls", None), "__name__", type(entry).__name__) for entry in getattr(app, "user_middleware", None) or ()]
+    return {"routes": _inspect_routes(app), "middleware": middleware}
 
 
 async def _start_lifespan(key, app):

@@ -203,7 +203,10 @@ impl Checker<'_> {
         let allow_origin_regex = match object.get("allow_origin_regex") {
             None | Some(Value::Null) => None,
             Some(Value::String(pattern)) => {
-                regex::Regex::new(pattern).map_err(|error| self.invalid("http.cors.allow_origin_regex", format!("is not a valid regular expression: {error}")))?;
+                regex::Regex::new(pattern).map_err(|error| {
+                    let reason = error.to_string().lines().last().unwrap_or_default().trim().to_string();
+                    self.invalid("http.cors.allow_origin_regex", format!("is not a valid regular expression ({reason})"))
+                })?;
                 Some(pattern.clone())
             }
             Some(other) => return Err(self.invalid("http.cors.allow_origin_regex", format!("must be a string, not {}", json_type(other)))),
@@ -234,8 +237,9 @@ impl Checker<'_> {
             Some(Value::Object(rules)) => rules,
             Some(other) => return Err(self.invalid(&format!("http.{name}"), format!("must be an object like {{\"include\": [\"x-*\"]}}, not {}", json_type(other)))),
         };
+        // The reference's docs spell the lists both `include` and `includes`.
         let list = |key: &str| -> Result<Vec<String>, ConfigError> {
-            match rules.get(key) {
+            match rules.get(key).or_else(|| rules.get(&format!("{key}s"))) {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(items)) => items
                     .iter()

@@ -625,7 +625,12 @@ fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation)
         ModuleSource::Module(name) => (None, Some(name.clone())),
     };
     let coroutine = module.getattr("load_app").and_then(|load| load.call1(("http.app", &app.raw, file, module_name, &app.attribute))).map_err(describe)?;
-    let routes = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
+    let loaded = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
+    let middleware: Vec<String> = loaded.get_item("middleware").and_then(|v| v.extract()).map_err(describe)?;
+    if !middleware.is_empty() {
+        tracing::info!("http.app: its middleware ({}) wraps its own routes, not the API's", middleware.join(", "));
+    }
+    let routes = loaded.get_item("routes").map_err(describe)?;
     if routes.is_none() {
         return Ok(None);
     }

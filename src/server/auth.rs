@@ -28,7 +28,8 @@ impl FromRequestParts<AppState> for Auth {
         let policy = state.auth_policy().clone();
         let request = match parts.extensions.get::<Arc<RequestInfo>>() {
             Some(info) => Arc::clone(info),
-            None if policy.is_enabled() => Arc::new(request_info(parts)),
+            // The handlers' request, or the headers `http.configurable_headers` copies into runs.
+            None if policy.is_enabled() || state.config().http.configurable_headers.is_some() => Arc::new(request_info(parts)),
             None => Arc::default(),
         };
         Ok(Self { policy, request, authenticated: parts.extensions.get::<Authenticated>().cloned() })
@@ -99,6 +100,11 @@ impl Auth {
             authorization.user.clone_from(&self.request.acting_as);
         }
         Ok(authorization)
+    }
+
+    /// The request's headers (none for work done as a user without a request).
+    pub(in crate::server) fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.request.headers
     }
 
     /// Authentication only.

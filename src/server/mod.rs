@@ -2,6 +2,7 @@
 //! HTTP types.
 
 pub mod extract;
+mod access;
 mod auth;
 mod cors;
 mod custom;
@@ -51,6 +52,8 @@ struct SharedState {
     limits: listener::Limits,
     /// Routing changed by `http` (`http.app`, `http.disable_*`); `None` when nothing is.
     exposure: Option<Arc<custom::Exposure>>,
+    /// `http.cors`, compiled; `None`: the reference dev server's open CORS.
+    cors: Option<cors::CorsPolicy>,
 }
 
 impl AppState {
@@ -65,7 +68,12 @@ impl AppState {
         custom_routes: Option<&[crate::python::CustomRoute]>,
     ) -> Self {
         let exposure = custom::Exposure::new(&config.http, &route_paths(), custom_routes, config.http.app.is_some());
-        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits, exposure }) }
+        let cors = config.http.cors.as_ref().map(cors::CorsPolicy::new);
+        Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits, exposure, cors }) }
+    }
+
+    fn cors_policy(&self) -> Option<&cors::CorsPolicy> {
+        self.inner.cors.as_ref()
     }
 
     fn exposure(&self) -> Option<&custom::Exposure> {
@@ -129,7 +137,8 @@ fn api(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), custom::expose))
-        .layer(axum::middleware::from_fn(cors::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::access_log))
         .with_state(state)
 }
 

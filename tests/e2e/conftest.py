@@ -51,14 +51,16 @@ def free_port() -> int:
 class Server:
     """A running `graphward dev`; stopped with SIGTERM (and checked to exit cleanly)."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None, command: str = "dev", extra_args: list[str] | None = None):
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, command: str = "dev", extra_args: list[str] | None = None, ready_path: str = "/ok"):
         self.port = free_port()
+        self.ready_path = ready_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.cwd = tempfile.mkdtemp(prefix="graphward-e2e-")
         binary = os.environ.get("GRAPHWARD_BIN") or str(REPO / "target" / "debug" / "graphward")
         # Servers stopped with runs still executing wait 2 s for them, not the default 10 s.
-        environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, "GRAPHWARD_SHUTDOWN_GRACE": "2", **(env or {})}
-        environment.pop("GRAPHWARD_LOG", None)
+        # The outer shell's GRAPHWARD_LOG is not the test's (a test may pass its own).
+        inherited = {name: value for name, value in os.environ.items() if name != "GRAPHWARD_LOG"}
+        environment = {**inherited, "VIRTUAL_ENV": sys.prefix, "GRAPHWARD_SHUTDOWN_GRACE": "2", **(env or {})}
         args = [binary, command, "--port", str(self.port), "--config", str(config)]
         if command == "dev":
             args.append("--no-browser")
@@ -84,12 +86,12 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"graphward exited with {self.process.returncode}:\n{self.output()}")
             try:
-                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"graphward did not answer /ok within 60 s:\n{self.output()}")
+        raise RuntimeError(f"graphward did not answer {self.ready_path} within 60 s:\n{self.output()}")
 
     def execute(self, statement: str, params: tuple = ()) -> None:
         """Runs one SQL statement (`?` placeholders) on the server's database, whichever it is."""

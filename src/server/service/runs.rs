@@ -310,7 +310,9 @@ pub(in crate::server) async fn create_run(
     kwargs.insert("stream_mode".to_string(), Value::from(modes.iter().map(|mode| mode.as_str()).collect::<Vec<_>>()));
     kwargs.insert("interrupt_before".to_string(), body.interrupt_before.clone().unwrap_or(Value::Null));
     kwargs.insert("interrupt_after".to_string(), body.interrupt_after.clone().unwrap_or(Value::Null));
-    kwargs.insert("webhook".to_string(), body.webhook.clone().map_or(Value::Null, Value::from));
+    // `http.disable_webhooks`: like the reference, a run's webhook is accepted and not called.
+    let webhook = body.webhook.clone().filter(|_| !state.config().http.disabled.webhooks);
+    kwargs.insert("webhook".to_string(), webhook.map_or(Value::Null, Value::from));
     kwargs.insert("feedback_keys".to_string(), body.feedback_keys.clone().map_or(Value::Null, Value::from));
     kwargs.insert("temporary".to_string(), Value::Bool(!keep_thread));
     kwargs.insert("subgraphs".to_string(), Value::Bool(body.stream_subgraphs.unwrap_or(false)));
@@ -355,6 +357,9 @@ pub(in crate::server) async fn create_run(
     let user = authorization.user.clone();
     if let Some(Value::Object(config)) = kwargs.get_mut("config") {
         if let Some(Value::Object(configurable)) = config.get_mut("configurable") {
+            if let Some(rules) = &state.config().http.configurable_headers {
+                copy_headers(configurable, rules, auth.headers());
+            }
             stamp_identity(configurable, user.as_ref(), true);
             configurable.insert("langgraph_request_id".to_string(), Value::from(Uuid::new_v4().to_string()));
         }
@@ -469,6 +474,32 @@ impl RunIds {
             if insert || map.contains_key(key) {
                 map.insert(key.to_string(), Value::from(value));
             }
+        }
+    }
+}
+
+/// Keys of a run's `configurable` a header never sets, whatever `http.configurable_headers`
+/// includes: the server's ids and identity.
+const SERVER_KEYS: [&str; 8] = ["thread_id", "run_id", "graph_id", "assistant_id", "user_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map"];
+
+/// Credentials a `*` pattern of `http.configurable_headers` does not match: they reach a run's
+/// config (stored with the run, returned by `GET` on it) only when named exactly.
+const CREDENTIAL_HEADERS: [&str; 5] = ["authorization", "cookie", "proxy-authorization", "x-api-key", "x-auth-token"];
+
+/// Copies the request headers `rules` allow into a run's `configurable` (as the reference's
+/// `http.configurable_headers` does), never over a server key.
+fn copy_headers(configurable: &mut Map<String, Value>, rules: &crate::config::HeaderRules, headers: &[(String, Vec<u8>)]) {
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        if name.starts_with("__") || IDENTITY_KEYS.contains(&name.as_str()) || SERVER_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        let named = rules.include.iter().any(|pattern| *pattern == name);
+        if (CREDENTIAL_HEADERS.contains(&name.as_str()) && !named) || !rules.allows(&name) {
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(value) {
+            configurable.insert(name, Value::from(text));
         }
     }
 }
