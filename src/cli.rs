@@ -91,7 +91,7 @@ struct DevArgs {
     /// Accepted for compatibility with `langgraph dev`; graphward never opens a browser.
     #[arg(long)]
     no_browser: bool,
-    /// Accepted for compatibility with `langgraph dev`; graphward does not reload on changes yet.
+    /// Do not reload when the app's code or langgraph.json changes.
     #[arg(long)]
     no_reload: bool,
     /// The LangGraph Studio the banner links to.
@@ -288,14 +288,63 @@ pub fn main(args: Vec<std::ffi::OsString>, hosting: Hosting) -> ExitCode {
     };
     // Logs go through a background writer so request handlers never wait on stderr; the
     // guard flushes it on exit.
-    let _log_guard = init_tracing(level);
+    let log_guard = init_tracing(level);
     match run(cli, hosting, &args) {
-        Ok(code) => code,
+        Ok(Finished::Exit(code)) => code,
+        Ok(Finished::Restart) => {
+            drop(log_guard);
+            restart(&args)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(EXIT_STARTUP)
         }
     }
+}
+
+/// How a command ended.
+enum Finished {
+    Exit(ExitCode),
+    /// `dev`'s reload asked for a new process (see `graphward::reload`).
+    Restart,
+}
+
+/// The program and leading arguments that run this command again.
+fn relaunch_program(command_line: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
+    match RELAUNCH.get() {
+        Some(command) => command.clone(),
+        None => vec![std::env::current_exe().map_or_else(|_| command_line[0].clone(), std::ffi::OsString::from)],
+    }
+}
+
+/// Replaces this process with the same command (same pid, so whatever started `dev` keeps
+/// watching it).
+fn restart(command_line: &[std::ffi::OsString]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let program = relaunch_program(command_line);
+    let error = std::process::Command::new(&program[0]).args(&program[1..]).args(&command_line[1..]).exec();
+    eprintln!("error: cannot restart graphward: {error}");
+    ExitCode::from(EXIT_STARTUP)
+}
+
+/// Runs `graphward check` on `config` in a new process: what a restart would import.
+fn validator(command_line: &[std::ffi::OsString]) -> graphward::reload::Validator {
+    let program = relaunch_program(command_line);
+    Arc::new(move |config: &std::path::Path| {
+        let output = std::process::Command::new(&program[0])
+            .args(&program[1..])
+            .arg("check")
+            .arg("--config")
+            .arg(config)
+            .output()
+            .map_err(|error| format!("cannot run `graphward check`: {error}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("`graphward check` failed");
+        Err(line.trim().trim_start_matches("error: ").to_string())
+    })
 }
 
 /// Logs at `level` unless `GRAPHWARD_LOG` says otherwise.
@@ -316,7 +365,7 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<AppConfig>> {
     Ok(Arc::new(config))
 }
 
-fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyhow::Result<Finished> {
     match cli.command {
         Command::Dev(args) => {
             for notice in args.reference_only.notices()? {
@@ -329,7 +378,8 @@ fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyho
                 options.max_runs = jobs;
             }
             let grace = shutdown_grace(&args.storage)?;
-            serve_command(config, &args.host, args.port, options, grace, Some(&args.studio_url)).map(|()| ExitCode::SUCCESS)
+            let reload = (!args.no_reload).then(|| validator(command_line));
+            serve_command(config, &args.host, args.port, options, grace, Some(&args.studio_url), reload)
         }
         Command::Serve(args) => {
             let config = load_config(&args.config)?;
@@ -345,16 +395,12 @@ fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyho
                     );
                 }
                 // The program and the arguments that start this command again.
-                let program = match RELAUNCH.get() {
-                    Some(command) => command.clone(),
-                    None => vec![std::env::current_exe().map_or_else(|_| command_line[0].clone(), std::ffi::OsString::from)],
-                };
-                let relaunch: Vec<std::ffi::OsString> = program.into_iter().chain(command_line[1..].iter().cloned()).collect();
-                return workers::supervise(&relaunch, &args.host, args.port, args.workers);
+                let relaunch: Vec<std::ffi::OsString> = relaunch_program(command_line).into_iter().chain(command_line[1..].iter().cloned()).collect();
+                return workers::supervise(&relaunch, &args.host, args.port, args.workers).map(Finished::Exit);
             }
             options.limits = limits(&args.limits)?;
             let grace = shutdown_grace(&args.storage)?;
-            serve_command(config, &args.host, args.port, options, grace, None).map(|()| ExitCode::SUCCESS)
+            serve_command(config, &args.host, args.port, options, grace, None, None)
         }
         Command::BenchAuth(args) => {
             let config = load_config(&args.config)?;
@@ -363,7 +409,7 @@ fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyho
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = runtime.block_on(graphward::bench_auth(config, options, args.calls, args.authorization)).map_err(anyhow::Error::msg)?;
             println!("{report}");
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::Exit(ExitCode::SUCCESS))
         }
         Command::Check(args) => {
             let config = load_config(&args.config)?;
@@ -375,7 +421,7 @@ fn run(cli: Cli, hosting: Hosting, command_line: &[std::ffi::OsString]) -> anyho
             for file in files {
                 let _ = std::fs::remove_file(file);
             }
-            outcome
+            outcome.map(Finished::Exit)
         }
     }
 }
@@ -465,7 +511,17 @@ fn shutdown_grace(storage: &StorageArgs) -> anyhow::Result<Duration> {
 }
 
 /// Serves until a shutdown signal. `studio`: the LangGraph Studio `dev` links its banner to.
-fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOptions, shutdown_grace: Duration, studio: Option<&str>) -> anyhow::Result<()> {
+/// `reload`: watch the app's files and reload its code (`dev`), restarting when a change needs
+/// a new process.
+fn serve_command(
+    config: Arc<AppConfig>,
+    host: &str,
+    port: u16,
+    options: StartOptions,
+    shutdown_grace: Duration,
+    studio: Option<&str>,
+    reload: Option<graphward::reload::Validator>,
+) -> anyhow::Result<Finished> {
     let studio = studio.map(|url| url.trim_end_matches('/').to_string());
     // Storage calls run on the workers; the blocking pool only takes those that outgrow their
     // budget or wait for the writer, which a few threads serve as well as hundreds (each idle
@@ -503,10 +559,33 @@ fn serve_command(config: Arc<AppConfig>, host: &str, port: u16, options: StartOp
         } else {
             tracing::info!("serving on {base}");
         }
+        let (stop_watching, watching) = tokio::sync::watch::channel(false);
+        let (restart_requested, restart) = tokio::sync::oneshot::channel();
+        if let Some(validate) = reload {
+            let watched = state.clone();
+            tokio::spawn(async move {
+                if graphward::reload::watch(watched, watching, validate).await == graphward::reload::Outcome::Restart {
+                    let _ = restart_requested.send(());
+                }
+            });
+        }
+        let restarting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let restart_flag = Arc::clone(&restarting);
+        let shutdown = async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Ok(()) = restart => restart_flag.store(true, std::sync::atomic::Ordering::Release),
+            }
+            let _ = stop_watching.send(true);
+        };
         // The interpreter thread stops once the runtime drops the last handle to it.
-        graphward::serve(listener, state, shutdown_grace, shutdown_signal()).await?;
+        graphward::serve(listener, state, shutdown_grace, shutdown).await?;
+        if restarting.load(std::sync::atomic::Ordering::Acquire) {
+            tracing::info!("restarting");
+            return Ok(Finished::Restart);
+        }
         tracing::info!("shut down");
-        Ok(())
+        Ok(Finished::Exit(ExitCode::SUCCESS))
     })
 }
 

@@ -18,6 +18,7 @@ pub mod crons;
 pub mod error;
 pub mod failpoint;
 pub mod python;
+pub mod reload;
 pub mod runs;
 pub mod server;
 pub mod storage;

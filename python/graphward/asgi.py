@@ -48,21 +48,37 @@ def _inspect_routes(app):
 
 
 async def load_app(key, raw, file, module_name, attribute):
-    """Imports `http.app`, runs its lifespan's start-up; returns its routes (see above) and the
-    names of its middleware (which wrap its own routes only)."""
-    global APP
+    """Imports `http.app`, runs its lifespan's start-up and serves it; returns its routes (see
+    above) and the names of its middleware (which wrap its own routes only)."""
+    prepared = await prepare_app(key, raw, file, module_name, attribute)
+    return install(prepared)
+
+
+async def prepare_app(key, raw, file, module_name, attribute):
+    """Imports `http.app` and starts its lifespan, without serving it yet (a reload swaps it in
+    only once everything it reloads is ready)."""
     app = graphward_host.load_object(key, raw, file, module_name, attribute)
     if not callable(app):
         raise graphward_host.StartupError(f"`{key}`: `{attribute}` is a {type(app).__name__}, not an ASGI app (e.g. `app = FastAPI()`)")
-    await _start_lifespan(key, app)
-    APP = app
+    lifespan = await _start_lifespan(key, app)
+    return app, lifespan
+
+
+def install(prepared):
+    """Serves a prepared app from now on; the previous app's lifespan is told to shut down."""
+    global APP, _LIFESPAN
+    app, lifespan = prepared
+    previous = _LIFESPAN
+    APP, _LIFESPAN = app, lifespan
+    if previous is not None:
+        previous[1].put_nowait({"type": "lifespan.shutdown"})
     middleware = [getattr(getattr(entry, "cls", None), "__name__", type(entry).__name__) for entry in getattr(app, "user_middleware", None) or ()]
     return {"routes": _inspect_routes(app), "middleware": middleware}
 
 
 async def _start_lifespan(key, app):
-    """ASGI lifespan start-up; an app that does not speak lifespan (raises at once) is fine."""
-    global _LIFESPAN
+    """ASGI lifespan start-up; an app that does not speak lifespan (raises at once) is fine.
+    Returns (task, inbox) of the running lifespan."""
     inbox = asyncio.Queue()
     started = asyncio.get_running_loop().create_future()
 
@@ -89,7 +105,7 @@ async def _start_lifespan(key, app):
     await inbox.put({"type": "lifespan.startup"})
     task = asyncio.get_running_loop().create_task(run())
     await started
-    _LIFESPAN = (task, inbox)
+    return task, inbox
 
 
 def _user_scope(user):

@@ -108,6 +108,13 @@ def load_auth(raw, file, module_name, attribute, options):
     return AuthHost(auth, parameters, options, cache)
 
 
+def install(host):
+    """Serves `host` from now on (start-up, and a reload that loaded everything)."""
+    global HOST
+    HOST = host
+    graphward_host.AUTH_DISPATCH = host.dispatch
+
+
 def _looks_like_auth(obj):
     if not all(hasattr(obj, name) for name in _AUTH_ATTRIBUTES):
         return False

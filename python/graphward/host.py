@@ -446,6 +446,60 @@ async def load_graphs(specs):
     return loaded
 
 
+def _is_user_module(module, roots):
+    """Whether `module` is the app's own code (under the config folder or a local dependency),
+    which a reload imports again; installed packages (a venv inside the app folder included)
+    and graphward's own modules are not."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or file.startswith("<"):
+        return False
+    path = os.path.abspath(file)
+    parts = path.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    for prefix in {sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV") or sys.prefix}:
+        if path.startswith(os.path.abspath(prefix) + os.sep):
+            return False
+    return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+async def reload(roots, graph_specs, auth_spec, app_spec):
+    """Imports the app's code again (`dev` hot reload): the graphs, `auth.path` and `http.app`,
+    from fresh modules. Everything is imported and checked before anything is swapped in; on
+    any error the old code keeps serving (and the old modules are restored) and the error is
+    raised as one line. Runs already executing keep the graph object they started with.
+    Returns the graphs' names and the app's routes."""
+    saved = dict(sys.modules)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("graphward_user.") or (not name.startswith("graphward_") and _is_user_module(module, roots)):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        graphs = {}
+        for graph_id, raw, file, module_name, attribute in graph_specs:
+            key = f"graphs.{graph_id}"
+            graphs[graph_id] = await _resolve_graph(key, load_object(key, raw, file, module_name, attribute), attribute)
+        auth_host = None
+        if auth_spec is not None:
+            auth_host = sys.modules["graphward_auth"].load_auth(*auth_spec)
+        prepared_app = None
+        if app_spec is not None:
+            prepared_app = await sys.modules["graphward_asgi"].prepare_app(*app_spec)
+    except BaseException:
+        for name in [name for name in sys.modules if name not in saved]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        raise
+    # Swapped in together, between two steps of the loop: a request sees the old code or the new.
+    _GRAPHS.clear()
+    _GRAPHS.update(graphs)
+    if auth_host is not None:
+        sys.modules["graphward_auth"].install(auth_host)
+    app = sys.modules["graphward_asgi"].install(prepared_app) if prepared_app is not None else None
+    names = [str(getattr(entry.graph, "name", None) or "LangGraph") if entry.graph is not None else "LangGraph" for entry in graphs.values()]
+    return {"graphs": names, "app": app}
+
+
 def versions():
     """Installed versions of the packages /info reports."""
     from importlib import metadata

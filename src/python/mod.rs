@@ -59,6 +59,8 @@ const SHIM_SOURCES: &[(&str, bool, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct PythonHost {
     bridge: Arc<bridge::Bridge>,
+    /// Whether the Studio user is let through (`dev`), for auth loaded again by a reload.
+    studio_allowed: bool,
     /// Source of call tokens (see [`PythonHost::call_with_timeout`]).
     next_token: Arc<AtomicU64>,
     /// The interpreter thread, stopped and joined when the last handle goes.
@@ -319,13 +321,14 @@ impl PythonHost {
         let bridge = Arc::new(bridge::Bridge::new().map_err(|error| format!("cannot create the Python wake-up eventfd: {error}"))?);
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_bridge = Arc::clone(&bridge);
+        let studio_allowed = setup.studio_allowed;
         let thread = std::thread::Builder::new()
             .name("graphward-python".into())
             .spawn(move || interpreter_thread(&setup, &thread_bridge, &ready_tx))
             .map_err(|error| format!("cannot start the Python thread: {error}"))?;
         let report = ready_rx.recv().map_err(|_| "the Python thread stopped during start-up".to_string())??;
         let thread = Arc::new(InterpreterThread { bridge: Arc::clone(&bridge), handle: Mutex::new(Some(thread)) });
-        Ok((Self { bridge, next_token: Arc::new(AtomicU64::new(1)), _thread: thread }, report))
+        Ok((Self { bridge, studio_allowed, next_token: Arc::new(AtomicU64::new(1)), _thread: thread }, report))
     }
 
     /// Runs `make` on the interpreter thread and awaits the object it returns (a coroutine is
@@ -616,34 +619,98 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer, custom_routes }))
 }
 
+/// The options `graphward_auth.load_auth` takes for the `auth` block.
+fn auth_options<'py>(py: Python<'py>, studio_allowed: bool, auth: &crate::config::AuthSpec) -> PyResult<Bound<'py, PyDict>> {
+    let options = PyDict::new(py);
+    let cache = auth.cache.as_ref().map(|cache| convert::json_to_py(py, &serde_json::Value::Object(cache.clone()))).transpose()?;
+    options.set_item("studio_allowed", studio_allowed && !auth.disable_studio_auth)?;
+    options.set_item("allow_langsmith_api_keys", auth.allow_langsmith_api_keys && studio_allowed)?;
+    options.set_item("cache", cache)?;
+    Ok(options)
+}
+
+/// `(raw, file, module, attribute)` of a location, as the Python loaders take it.
+fn location_args(location: &ObjectLocation) -> (String, Option<String>, Option<String>, String) {
+    let (file, module) = match &location.source {
+        ModuleSource::File(path) => (Some(path.display().to_string()), None),
+        ModuleSource::Module(name) => (None, Some(name.clone())),
+    };
+    (location.raw.clone(), file, module, location.attribute.clone())
+}
+
+/// What a reload loaded.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    /// The graphs' names, in `langgraph.json` order.
+    pub graph_names: Vec<String>,
+    /// With an `http.app`: its routes (`None` inside when it declares none).
+    pub custom_routes: Option<Option<Vec<CustomRoute>>>,
+}
+
+impl PythonHost {
+    /// Imports the app's code again (`dev` hot reload) with `config` (see `graphward_host.reload`):
+    /// all or nothing; on an error the old code keeps serving.
+    pub async fn reload(&self, config: Arc<AppConfig>) -> Result<ReloadReport, PythonError> {
+        let studio_allowed = self.studio_allowed;
+        self.call(
+            move |host| {
+                let py = host.py();
+                let mut roots = vec![config.dir.display().to_string()];
+                roots.extend(config.local_dependencies.iter().map(|path| path.display().to_string()));
+                let graphs = PyList::empty(py);
+                for graph in &config.graphs {
+                    let (raw, file, module, attribute) = location_args(&graph.location);
+                    graphs.append((&graph.graph_id, raw, file, module, attribute))?;
+                }
+                let auth = match config.auth.as_ref().and_then(|auth| auth.path.as_ref().map(|path| (auth, path))) {
+                    Some((auth, path)) => {
+                        let (raw, file, module, attribute) = location_args(path);
+                        Some((raw, file, module, attribute, auth_options(py, studio_allowed, auth)?))
+                    }
+                    None => None,
+                };
+                let app = config.http.app.as_ref().map(|app| {
+                    let (raw, file, module, attribute) = location_args(app);
+                    ("http.app", raw, file, module, attribute)
+                });
+                host.getattr("reload")?.call1((roots, graphs, auth, app))
+            },
+            |loaded| {
+                let graph_names = loaded.get_item("graphs")?.extract()?;
+                let app = loaded.get_item("app")?;
+                let custom_routes = if app.is_none() { None } else { Some(custom_routes(&app.get_item("routes")?)?) };
+                Ok(ReloadReport { graph_names, custom_routes })
+            },
+        )
+        .await
+    }
+}
+
+/// The `routes` of `graphward_asgi.install`'s answer.
+fn custom_routes(routes: &Bound<'_, PyAny>) -> PyResult<Option<Vec<CustomRoute>>> {
+    if routes.is_none() {
+        return Ok(None);
+    }
+    let mut found = Vec::new();
+    for route in routes.try_iter()? {
+        let route = route?;
+        found.push(CustomRoute { path: route.get_item("path")?.extract()?, methods: route.get_item("methods")?.extract()?, prefix: route.get_item("prefix")?.extract()? });
+    }
+    Ok(Some(found))
+}
+
 /// Imports `http.app` (and runs its lifespan start-up); its routes, when it declares them.
 fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation) -> Result<Option<Vec<CustomRoute>>, String> {
     let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
     let module = load_module(py, ASGI_SOURCE, c"<graphward>/graphward/asgi.py", "graphward_asgi").map_err(describe)?;
-    let (file, module_name) = match &app.source {
-        ModuleSource::File(file) => (Some(file.display().to_string()), None),
-        ModuleSource::Module(name) => (None, Some(name.clone())),
-    };
-    let coroutine = module.getattr("load_app").and_then(|load| load.call1(("http.app", &app.raw, file, module_name, &app.attribute))).map_err(describe)?;
+    let (raw, file, module_name, attribute) = location_args(app);
+    let coroutine = module.getattr("load_app").and_then(|load| load.call1(("http.app", raw, file, module_name, attribute))).map_err(describe)?;
     let loaded = event_loop.call_method1("run_until_complete", (coroutine,)).map_err(describe)?;
     let middleware: Vec<String> = loaded.get_item("middleware").and_then(|v| v.extract()).map_err(describe)?;
     if !middleware.is_empty() {
         tracing::info!("http.app: its middleware ({}) wraps its own routes, not the API's", middleware.join(", "));
     }
-    let routes = loaded.get_item("routes").map_err(describe)?;
-    if routes.is_none() {
-        return Ok(None);
-    }
-    let mut found = Vec::new();
-    for route in routes.try_iter().map_err(describe)? {
-        let route = route.map_err(describe)?;
-        found.push(CustomRoute {
-            path: route.get_item("path").and_then(|v| v.extract()).map_err(describe)?,
-            methods: route.get_item("methods").and_then(|v| v.extract()).map_err(describe)?,
-            prefix: route.get_item("prefix").and_then(|v| v.extract()).map_err(describe)?,
-        });
-    }
-    Ok(Some(found))
+    custom_routes(&loaded.get_item("routes").map_err(describe)?).map_err(describe)
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.
@@ -660,11 +727,7 @@ fn load_auth(
         ModuleSource::File(file) => (Some(file.display().to_string()), None),
         ModuleSource::Module(name) => (None, Some(name.clone())),
     };
-    let options = PyDict::new(py);
-    let cache = auth.cache.as_ref().map(|cache| convert::json_to_py(py, &serde_json::Value::Object(cache.clone()))).transpose().map_err(describe)?;
-    options.set_item("studio_allowed", setup.studio_allowed && !auth.disable_studio_auth).map_err(describe)?;
-    options.set_item("allow_langsmith_api_keys", auth.allow_langsmith_api_keys && setup.studio_allowed).map_err(describe)?;
-    options.set_item("cache", cache).map_err(describe)?;
+    let options = auth_options(py, setup.studio_allowed, auth).map_err(describe)?;
     let loaded = module
         .getattr("load_auth")
         .and_then(|load| load.call1((&path.raw, file, module_name, &path.attribute, options)))
@@ -675,10 +738,8 @@ fn load_auth(
     } else {
         loaded
     };
-    module.setattr("HOST", &loaded).map_err(describe)?;
-    // Where the bridge's hot path finds it: a module attribute lookup per request.
-    let host = py.import("graphward_host").map_err(describe)?;
-    host.setattr("AUTH_DISPATCH", loaded.getattr("dispatch").map_err(describe)?).map_err(describe)?;
+    // `HOST`, and `graphward_host.AUTH_DISPATCH`, where the bridge's hot path finds it.
+    module.getattr("install").and_then(|install| install.call1((&loaded,))).map_err(describe)?;
     let mut coverage = Vec::new();
     for row in loaded.call_method0("coverage").and_then(|rows| rows.try_iter()).map_err(describe)? {
         let row = row.map_err(describe)?;

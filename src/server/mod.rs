@@ -51,7 +51,8 @@ struct SharedState {
     /// Connection and pre-authentication limits.
     limits: listener::Limits,
     /// Routing changed by `http` (`http.app`, `http.disable_*`); `None` when nothing is.
-    exposure: Option<Arc<custom::Exposure>>,
+    /// Replaced when a reload brings an app with other routes.
+    exposure: std::sync::RwLock<Option<Arc<custom::Exposure>>>,
     /// `http.cors`, compiled; `None`: the reference dev server's open CORS.
     cors: Option<cors::CorsPolicy>,
 }
@@ -67,7 +68,7 @@ impl AppState {
         limits: listener::Limits,
         custom_routes: Option<&[crate::python::CustomRoute]>,
     ) -> Self {
-        let exposure = custom::Exposure::new(&config.http, &route_paths(), custom_routes, config.http.app.is_some());
+        let exposure = std::sync::RwLock::new(custom::Exposure::new(&config.http, &route_paths(), custom_routes, config.http.app.is_some()));
         let cors = config.http.cors.as_ref().map(cors::CorsPolicy::new);
         Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits, exposure, cors }) }
     }
@@ -76,8 +77,15 @@ impl AppState {
         self.inner.cors.as_ref()
     }
 
-    fn exposure(&self) -> Option<&custom::Exposure> {
-        self.inner.exposure.as_deref()
+    fn exposure(&self) -> Option<Arc<custom::Exposure>> {
+        self.inner.exposure.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Routes requests by the routes of a reloaded `http.app`.
+    pub fn replace_custom_routes(&self, routes: Option<&[crate::python::CustomRoute]>) {
+        let config = &self.inner.config;
+        let exposure = custom::Exposure::new(&config.http, &route_paths(), routes, config.http.app.is_some());
+        *self.inner.exposure.write().unwrap_or_else(std::sync::PoisonError::into_inner) = exposure;
     }
 
     pub fn limits(&self) -> listener::Limits {
