@@ -72,7 +72,11 @@ pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
             }
         };
         let new_raw = read_raw(&config.path);
-        let changed = structural_changes(raw.as_ref(), new_raw.as_ref());
+        let mut changed = structural_changes(raw.as_ref(), new_raw.as_ref());
+        // A `.env` file's new contents (the key names the same file) need a new process too.
+        if loaded.env != config.env && !changed.iter().any(|key| key == "`env`") {
+            changed.push("`env`".to_string());
+        }
         if !changed.is_empty() {
             let (path, validate) = (config.path.clone(), Arc::clone(&validate));
             let checked = tokio::task::spawn_blocking(move || validate(&path)).await.unwrap_or_else(|error| Err(error.to_string()));

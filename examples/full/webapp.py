@@ -3,17 +3,21 @@
 the caller."""
 
 import asyncio
+import contextlib
 
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-app = FastAPI()
 STARTED = {"lifespan": False}
 
 
-@app.on_event("startup")
-async def started():
+@contextlib.asynccontextmanager
+async def lifespan(app):
     STARTED["lifespan"] = True
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 @app.get("/hello")

@@ -552,13 +552,28 @@ def _schema(produce):
 
 
 def _state_schema(graph):
-    builder = getattr(graph, "builder", None)
-    state = getattr(builder, "state_schema", None) or getattr(builder, "schema", None)
-    if state is None:
-        return None
-    from pydantic import TypeAdapter
+    """The state as a JSON schema: one field per state channel (default `None`), typed by the
+    channel's update type (`Any` where pydantic cannot describe it). Built from the compiled graph's
+    channels rather than the state class, which pydantic refuses for a `typing.TypedDict` on
+    Python < 3.12."""
+    from typing import Any
 
-    return TypeAdapter(state).json_schema()
+    from pydantic import create_model
+
+    builder = getattr(graph, "builder", None)
+    names = [name for name in (getattr(builder, "channels", None) or {}) if not name.startswith("_")]
+    if not names:
+        return None
+    channels = getattr(graph, "channels", {}) or {}
+    fields = {}
+    for name in names:
+        update = getattr(channels.get(name), "UpdateType", Any)
+        fields[name] = (update, None)
+    title = graph.get_name("state") if hasattr(graph, "get_name") else "State"
+    try:
+        return create_model(title, **fields).model_json_schema()
+    except Exception:  # noqa: BLE001 - a type pydantic cannot describe: every field untyped
+        return create_model(title, **{name: (Any, None) for name in names}).model_json_schema()
 
 
 def _config_schema(graph):

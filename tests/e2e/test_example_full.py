@@ -74,6 +74,10 @@ async def test_config_driven_factories_build_per_assistant(server):
     assert {node["id"] for node in graph["nodes"]} >= {"reply"}
     schemas = await client.assistants.get_schemas(polite["assistant_id"])
     assert schemas["graph_id"] == "assistant"
+    # A `typing.TypedDict` state on Python 3.11 (which pydantic refuses as a class) still has
+    # its schema, named after the graph the factory built for this assistant.
+    assert set(schemas["state_schema"]["properties"]) == {"question", "answer", "log"}
+    assert schemas["state_schema"]["title"] == "assistant-polite_state"
     state = await client.threads.get_state(thread["thread_id"])
     assert state["values"]["answer"] == "HI!"
     # Bob cannot use Alice's assistant.

@@ -156,3 +156,21 @@ def test_no_reload_keeps_the_code_it_started_with(make_server, tmp_path):
     time.sleep(2.5)
     assert status_of(server, BOB) == 200
     assert "reload" not in server.output()
+
+
+ENV_GRAPH = GRAPH.replace('return {"version": "VERSION"}', 'import os\n    return {"version": os.environ.get("FLAVOUR", "none")}')
+
+
+def test_a_changed_env_file_restarts_with_the_new_values(make_server, tmp_path):
+    files = {"graph.py": ENV_GRAPH, ".env": "FLAVOUR=salt\n", "langgraph.json": json.dumps({"graphs": {"agent": "./graph.py:graph"}, "env": ".env"})}
+    server = make_server(files)
+
+    def flavour():
+        try:
+            return httpx.post(f"{server.url}/runs/wait", json={"assistant_id": "agent", "input": {}}, timeout=30).json().get("version")
+        except httpx.HTTPError:
+            return None
+
+    assert flavour() == "salt"
+    write(tmp_path / ".env", "FLAVOUR=pepper\n")
+    eventually(lambda: flavour() == "pepper", timeout=40)
