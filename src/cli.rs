@@ -439,6 +439,16 @@ fn print_check(config: &AppConfig, report: &graphward::python::StartupReport, st
     for graph in &report.graphs {
         println!("  graph `{}` (name `{}`)", graph.graph_id, graph.name);
     }
+    if let Some(app) = &config.http.app {
+        let authenticated = if config.http.enable_custom_route_auth { "authenticated" } else { "public" };
+        match &report.custom_routes {
+            Some(routes) => {
+                let paths: Vec<String> = routes.iter().map(|route| format!("{}{}", route.path, if route.prefix { "/…" } else { "" })).collect();
+                println!("  http.app: {} ({authenticated}): {}", app.raw, paths.join(", "));
+            }
+            None => println!("  http.app: {} ({authenticated}): an ASGI app without a route table; it gets every path the API does not serve", app.raw),
+        }
+    }
     let Some(auth) = &report.auth else {
         println!("  auth: none configured (every request is allowed)");
         return ExitCode::SUCCESS;

@@ -97,7 +97,7 @@ pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
         match state.python().reload(Arc::clone(&candidate)).await {
             Ok(report) => {
                 if let Some(routes) = &report.custom_routes {
-                    state.replace_custom_routes(routes.as_deref());
+                    state.replace_custom_routes(routes.as_deref(), report.custom_openapi.as_ref());
                 }
                 tracing::info!(graphs = report.graph_names.len(), millis = started.elapsed().as_millis() as u64, "reloaded the app's code");
                 config = candidate;

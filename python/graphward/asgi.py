@@ -73,7 +73,20 @@ def install(prepared):
     if previous is not None:
         previous[1].put_nowait({"type": "lifespan.shutdown"})
     middleware = [getattr(getattr(entry, "cls", None), "__name__", type(entry).__name__) for entry in getattr(app, "user_middleware", None) or ()]
-    return {"routes": _inspect_routes(app), "middleware": middleware}
+    return {"routes": _inspect_routes(app), "middleware": middleware, "openapi_paths": _openapi_paths(app)}
+
+
+def _openapi_paths(app):
+    """The `paths` of the app's own OpenAPI document (FastAPI), merged into `/openapi.json`."""
+    produce = getattr(app, "openapi", None)
+    if not callable(produce):
+        return None
+    try:
+        paths = produce().get("paths")
+    except Exception as error:  # noqa: BLE001 - an app whose document fails is served without it
+        log.warning("http.app's OpenAPI document failed: %s", graphward_host.describe_error(error))
+        return None
+    return graphward_host.jsonable(paths) if isinstance(paths, dict) else None
 
 
 async def _start_lifespan(key, app):

@@ -225,6 +225,13 @@ def submit(obj, reply, token=0):
     _as_task(obj, reply, token, contextvars.Context())
 
 
+def jsonable(value):
+    """`value` as plain JSON data (through the encoder, with `str` for anything else)."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
 def describe_error(error):
     """`Type: message`, one line, for logs and start-up errors."""
     if isinstance(error, StartupError):

@@ -154,6 +154,8 @@ pub struct StartupReport {
     /// The routes of `http.app` when it declares them (Starlette, FastAPI); `None` without an
     /// app or when it is another kind of ASGI app.
     pub custom_routes: Option<Vec<CustomRoute>>,
+    /// The `paths` of `http.app`'s own OpenAPI document (FastAPI), for `/openapi.json`.
+    pub custom_openapi: Option<serde_json::Value>,
 }
 
 /// What the auth host found at start-up.
@@ -596,9 +598,9 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     };
 
     let runner = load_module(py, RUNNER_SOURCE, c"<graphward>/graphward/runner.py", "graphward_runner").map_err(describe)?;
-    let custom_routes = match &config.http.app {
+    let (custom_routes, custom_openapi) = match &config.http.app {
         Some(app) => load_app(py, &event_loop, app).map_err(|message| format!("{}: {message}", config.path.display()))?,
-        None => None,
+        None => (None, None),
     };
     let store = setup.store.clone().map(|backend| Py::new(py, store::NativeStore::new(backend))).transpose().map_err(describe)?;
     let (target, saver_source, place) = match &setup.checkpoints {
@@ -616,7 +618,7 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     event_loop.call_method1("add_reader", (bridge.raw_fd(), drain)).map_err(describe)?;
 
     let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
-    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer, custom_routes }))
+    Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer, custom_routes, custom_openapi }))
 }
 
 /// The options `graphward_auth.load_auth` takes for the `auth` block.
@@ -645,6 +647,8 @@ pub struct ReloadReport {
     pub graph_names: Vec<String>,
     /// With an `http.app`: its routes (`None` inside when it declares none).
     pub custom_routes: Option<Option<Vec<CustomRoute>>>,
+    /// With an `http.app`: the `paths` of its OpenAPI document, if it has one.
+    pub custom_openapi: Option<serde_json::Value>,
 }
 
 impl PythonHost {
@@ -678,12 +682,18 @@ impl PythonHost {
             |loaded| {
                 let graph_names = loaded.get_item("graphs")?.extract()?;
                 let app = loaded.get_item("app")?;
-                let custom_routes = if app.is_none() { None } else { Some(custom_routes(&app.get_item("routes")?)?) };
-                Ok(ReloadReport { graph_names, custom_routes })
+                let (custom_routes, custom_openapi) = if app.is_none() { (None, None) } else { (Some(custom_routes(&app.get_item("routes")?)?), openapi_paths(&app)?) };
+                Ok(ReloadReport { graph_names, custom_routes, custom_openapi })
             },
         )
         .await
     }
+}
+
+/// The `openapi_paths` of `graphward_asgi.install`'s answer.
+fn openapi_paths(installed: &Bound<'_, PyAny>) -> PyResult<Option<serde_json::Value>> {
+    let paths = installed.get_item("openapi_paths")?;
+    if paths.is_none() { Ok(None) } else { convert::py_to_json(&paths).map(Some) }
 }
 
 /// The `routes` of `graphward_asgi.install`'s answer.
@@ -700,7 +710,7 @@ fn custom_routes(routes: &Bound<'_, PyAny>) -> PyResult<Option<Vec<CustomRoute>>
 }
 
 /// Imports `http.app` (and runs its lifespan start-up); its routes, when it declares them.
-fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation) -> Result<Option<Vec<CustomRoute>>, String> {
+fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation) -> Result<(Option<Vec<CustomRoute>>, Option<serde_json::Value>), String> {
     let describe = |error: PyErr| PythonError::from_py(py, &error).to_string();
     let module = load_module(py, ASGI_SOURCE, c"<graphward>/graphward/asgi.py", "graphward_asgi").map_err(describe)?;
     let (raw, file, module_name, attribute) = location_args(app);
@@ -710,7 +720,8 @@ fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation)
     if !middleware.is_empty() {
         tracing::info!("http.app: its middleware ({}) wraps its own routes, not the API's", middleware.join(", "));
     }
-    custom_routes(&loaded.get_item("routes").map_err(describe)?).map_err(describe)
+    let routes = custom_routes(&loaded.get_item("routes").map_err(describe)?).map_err(describe)?;
+    Ok((routes, openapi_paths(&loaded).map_err(describe)?))
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.

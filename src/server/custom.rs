@@ -131,7 +131,13 @@ struct AppRoute {
 pub(in crate::server) struct Exposure {
     api: Vec<PathPattern>,
     app: Option<UserApp>,
+    /// The `paths` of the app's OpenAPI document, merged into `/openapi.json`.
+    openapi_paths: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+/// API paths the app's routes never shadow: the API's own documentation (the app's routes are
+/// merged into it instead, like the reference does).
+const API_FIRST: [&str; 2] = ["/openapi.json", "/docs"];
 
 #[derive(Debug)]
 struct UserApp {
@@ -142,7 +148,13 @@ struct UserApp {
 
 impl Exposure {
     /// `None` when nothing in `http` changes the API's routing.
-    pub(in crate::server) fn new(http: &HttpSpec, api_paths: &[&str], app_routes: Option<&[CustomRoute]>, has_app: bool) -> Option<Arc<Self>> {
+    pub(in crate::server) fn new(
+        http: &HttpSpec,
+        api_paths: &[&str],
+        app_routes: Option<&[CustomRoute]>,
+        openapi: Option<&serde_json::Value>,
+        has_app: bool,
+    ) -> Option<Arc<Self>> {
         if !has_app && http.disabled == DisabledRoutes::default() {
             return None;
         }
@@ -151,12 +163,19 @@ impl Exposure {
             routes: app_routes
                 .unwrap_or_default()
                 .iter()
+                .filter(|route| route.prefix || !API_FIRST.contains(&route.path.as_str()))
                 .map(|route| AppRoute { pattern: PathPattern::parse(&route.path, route.prefix), methods: route.methods.clone() })
                 .collect(),
             authenticated: http.enable_custom_route_auth,
             root_path: http.mount_prefix.clone().unwrap_or_default(),
         });
-        Some(Arc::new(Self { api, app }))
+        let openapi_paths = openapi.and_then(serde_json::Value::as_object).cloned();
+        Some(Arc::new(Self { api, app, openapi_paths }))
+    }
+
+    /// The app's documented paths (for `/openapi.json`).
+    pub(in crate::server) fn openapi_paths(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.openapi_paths.as_ref()
     }
 
     fn route(&self, method: &str, path: &str) -> Destination {
@@ -268,14 +287,14 @@ mod tests {
             CustomRoute { path: "/hello".into(), methods: Some(vec!["GET".into()]), prefix: false },
             CustomRoute { path: "/threads/{thread_id}".into(), methods: Some(vec!["PUT".into()]), prefix: false },
         ];
-        let exposure = Exposure::new(&http, &["/ok", "/threads/{thread_id}", "/store/items"], Some(&app), true).expect("routing");
+        let exposure = Exposure::new(&http, &["/ok", "/threads/{thread_id}", "/store/items"], Some(&app), None, true).expect("routing");
         assert!(matches!(exposure.route("GET", "/hello"), Destination::App));
         assert!(matches!(exposure.route("PUT", "/threads/x"), Destination::App));
         assert!(matches!(exposure.route("GET", "/threads/x"), Destination::Api));
         assert!(matches!(exposure.route("PUT", "/store/items"), Destination::App));
-        let without_app = Exposure::new(&http, &["/ok", "/store/items"], None, false).expect("routing");
+        let without_app = Exposure::new(&http, &["/ok", "/store/items"], None, None, false).expect("routing");
         assert!(matches!(without_app.route("PUT", "/store/items"), Destination::Unknown));
         assert!(matches!(without_app.route("GET", "/ok"), Destination::Api));
-        assert!(Exposure::new(&HttpSpec::default(), &["/ok"], None, false).is_none());
+        assert!(Exposure::new(&HttpSpec::default(), &["/ok"], None, None, false).is_none());
     }
 }

@@ -67,8 +67,9 @@ impl AppState {
         langgraph_version: Option<String>,
         limits: listener::Limits,
         custom_routes: Option<&[crate::python::CustomRoute]>,
+        custom_openapi: Option<&serde_json::Value>,
     ) -> Self {
-        let exposure = std::sync::RwLock::new(custom::Exposure::new(&config.http, &route_paths(), custom_routes, config.http.app.is_some()));
+        let exposure = std::sync::RwLock::new(custom::Exposure::new(&config.http, &route_paths(), custom_routes, custom_openapi, config.http.app.is_some()));
         let cors = config.http.cors.as_ref().map(cors::CorsPolicy::new);
         Self { inner: Arc::new(SharedState { config, python, auth, storage, runs, langgraph_version, limits, exposure, cors }) }
     }
@@ -81,10 +82,15 @@ impl AppState {
         self.inner.exposure.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Routes requests by the routes of a reloaded `http.app`.
-    pub fn replace_custom_routes(&self, routes: Option<&[crate::python::CustomRoute]>) {
+    /// The paths `http.app`'s OpenAPI document lists, if any.
+    fn custom_openapi_paths(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.exposure().and_then(|exposure| exposure.openapi_paths().cloned())
+    }
+
+    /// Routes requests by the routes of a reloaded `http.app` (and documents its paths).
+    pub fn replace_custom_routes(&self, routes: Option<&[crate::python::CustomRoute]>, openapi: Option<&serde_json::Value>) {
         let config = &self.inner.config;
-        let exposure = custom::Exposure::new(&config.http, &route_paths(), routes, config.http.app.is_some());
+        let exposure = custom::Exposure::new(&config.http, &route_paths(), routes, openapi, config.http.app.is_some());
         *self.inner.exposure.write().unwrap_or_else(std::sync::PoisonError::into_inner) = exposure;
     }
 

@@ -110,3 +110,13 @@ async def test_runtime_factories_get_the_user_and_keep_resources_open_for_the_ru
     # An update builds it with `threads.update` and applies to the same topology.
     await alice.threads.update_state(thread["thread_id"], {"question": "edited"}, as_node="research")
     assert (await alice.threads.get_state(thread["thread_id"]))["values"]["question"] == "edited"
+
+
+def test_the_api_documents_the_app_routes_and_keeps_its_own_docs(server):
+    document = httpx.get(f"{server.url}/openapi.json")
+    assert document.status_code == 200
+    paths = document.json()["paths"]
+    assert "/threads" in paths and "/hello" in paths and "/echo/{name}" in paths
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    # The app's other routes stay the app's (authenticated like every custom route).
+    assert httpx.get(f"{server.url}/redoc").status_code == 401

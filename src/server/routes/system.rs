@@ -43,9 +43,22 @@ async fn info(State(state): State<AppState>) -> axum::Json<Value> {
 }
 
 async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    axum::Json(openapi::document(&state.graph_ids().collect::<Vec<_>>()))
+    axum::Json(document(&state))
 }
 
 async fn docs(State(state): State<AppState>) -> Html<String> {
-    Html(openapi::docs_page(&openapi::document(&state.graph_ids().collect::<Vec<_>>())))
+    Html(openapi::docs_page(&document(&state)))
+}
+
+/// The API's document, with the paths `http.app` documents (the API's own win).
+fn document(state: &AppState) -> serde_json::Value {
+    let mut document = openapi::document(&state.graph_ids().collect::<Vec<_>>());
+    if let Some(paths) = state.custom_openapi_paths()
+        && let Some(Value::Object(documented)) = document.get_mut("paths")
+    {
+        for (path, item) in paths {
+            documented.entry(path.clone()).or_insert_with(|| item.clone());
+        }
+    }
+    document
 }
