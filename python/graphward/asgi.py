@@ -139,10 +139,43 @@ def _user_scope(user):
     return principal, credentials
 
 
-async def serve(request, body, sink):
-    """Runs one HTTP request through the app. `request`: method, path, raw_path, query,
-    headers ([name, value] byte pairs), root_path, client, server, user (dict or None).
-    `sink.start(status, headers)` and `sink.body(bytes)` receive the response."""
+# Request bodies still arriving, by body id: the chunks Rust feeds (`feed`), a few at a time, so
+# a client sends no faster than the app reads.
+_BODIES = {}
+
+
+async def feed(body_id, chunk, more):
+    """One more chunk of a request body; False once the request is over (stop feeding)."""
+    queue = _BODIES.get(body_id)
+    if queue is None:
+        return False
+    await queue.put((bytes(chunk), bool(more)))
+    return True
+
+
+def serve(request, body, sink):
+    """Runs one HTTP request through the app (the coroutine to await). `request`: method, path,
+    raw_path, query, headers ([name, value] byte pairs), root_path, client, server, user (dict
+    or None), body_id (set when more of the body follows `body`, through `feed`).
+    `sink.start(status, headers)` and `sink.body(bytes)` receive the response. The body's queue
+    is registered here, before any chunk can be fed."""
+    body_id = request.get("body_id")
+    queue = None
+    if body_id is not None:
+        queue = asyncio.Queue(maxsize=4)
+        _BODIES[body_id] = queue
+    return _serve(request, body, queue, body_id, sink)
+
+
+async def _serve(request, body, queue, body_id, sink):
+    try:
+        await _run(request, body, queue, sink)
+    finally:
+        if body_id is not None:
+            _BODIES.pop(body_id, None)
+
+
+async def _run(request, body, queue, sink):
     principal, credentials = _user_scope(request.get("user"))
     scope = {
         "type": "http",
@@ -162,12 +195,17 @@ async def serve(request, body, sink):
         "auth": credentials,
     }
     delivered = False
+    ended = queue is None
 
     async def receive():
-        nonlocal delivered
+        nonlocal delivered, ended
         if not delivered:
             delivered = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": bytes(body), "more_body": not ended}
+        if not ended:
+            chunk, more = await queue.get()
+            ended = not more
+            return {"type": "http.request", "body": chunk, "more_body": more}
         # The request has no more body; the next message is the client leaving, which Rust
         # signals by cancelling this call.
         await asyncio.get_running_loop().create_future()

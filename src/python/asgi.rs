@@ -28,6 +28,8 @@ pub struct AsgiRequest {
     /// The authenticated user (`langgraph_auth_user`'s fields), when the app's routes are
     /// authenticated.
     pub user: Option<serde_json::Value>,
+    /// Set when more of the body follows the first part, through [`PythonHost::feed_http_body`].
+    pub body_id: Option<u64>,
 }
 
 /// What the app sent.
@@ -132,7 +134,28 @@ impl AsgiCall {
 }
 
 impl PythonHost {
-    /// Serves `request` (with its whole `body`) through the user's `http.app`.
+    /// A new id for a request body fed in parts.
+    pub fn next_body_id(&self) -> u64 {
+        self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hands the app the next part of body `body_id`; completes once the app has room for it.
+    /// `false`: the request is over, stop feeding.
+    pub async fn feed_http_body(&self, body_id: u64, chunk: Bytes, more: bool) -> bool {
+        let fed = self
+            .call(
+                move |host| {
+                    let py = host.py();
+                    let asgi = py.import(pyo3::intern!(py, "graphward_asgi"))?;
+                    asgi.getattr(pyo3::intern!(py, "feed"))?.call1((body_id, PyBytes::new(py, &chunk), more))
+                },
+                |value| value.extract::<bool>(),
+            )
+            .await;
+        fed.unwrap_or(false)
+    }
+
+    /// Serves `request` (with the first part of its body) through the user's `http.app`.
     pub fn serve_http(&self, request: AsgiRequest, body: Bytes) -> AsgiCall {
         let (sender, messages) = mpsc::unbounded_channel();
         let (token, done) = self.call_cancellable(
@@ -154,6 +177,7 @@ impl PythonHost {
                 scope.set_item("server", py.None())?;
                 let user = request.user.as_ref().map(|user| convert::json_to_py(py, user)).transpose()?;
                 scope.set_item("user", user)?;
+                scope.set_item("body_id", request.body_id)?;
                 let sink = Bound::new(py, AsgiSink { sender })?;
                 asgi.getattr(pyo3::intern!(py, "serve"))?.call1((scope, PyBytes::new(py, &body), sink))
             },

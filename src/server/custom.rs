@@ -222,6 +222,23 @@ pub(in crate::server) async fn expose(State(state): State<AppState>, request: Re
     }
 }
 
+/// Body bytes sent with the request itself; the rest is fed in parts.
+const FIRST_PART: usize = 256 * 1024;
+
+/// Feeds the rest of a request body to the app, chunk by chunk, until it ends, fails (the
+/// client left: the app then waits for a body that never comes, until its call is dropped)
+/// or the app no longer reads it.
+async fn feed_body(python: crate::python::PythonHost, body_id: u64, body: Body) {
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let Ok(chunk) = frame else { return };
+        if !python.feed_http_body(body_id, chunk, true).await {
+            return;
+        }
+    }
+    python.feed_http_body(body_id, Bytes::new(), false).await;
+}
+
 /// Runs `request` through the user's app and streams its response back.
 async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -231,9 +248,14 @@ async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Re
     } else {
         None
     };
-    let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large or not received"))?;
+    // The first part of the body goes with the request; the rest is fed as the app reads it
+    // (never more than a few chunks held here), so a large upload is never buffered whole.
+    let (body, rest) = match super::gate::read_prefix(body, FIRST_PART).await {
+        Ok(super::gate::Prefix::Whole(bytes)) => (bytes, None),
+        Ok(super::gate::Prefix::Partial(chunks, rest)) => (Bytes::from(chunks.concat()), Some(rest)),
+        Err(error) => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("Cannot read the request body: {error}"))),
+    };
+    let body_id = rest.as_ref().map(|_| state.python().next_body_id());
     let client = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|info| (info.0.ip().to_string(), info.0.port()));
     let asgi = AsgiRequest {
         method: parts.method.as_str().to_string(),
@@ -244,8 +266,12 @@ async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Re
         root_path: app.root_path.clone(),
         client,
         user: user.map(|user| user.to_json()),
+        body_id,
     };
     let mut call = state.python().serve_http(asgi, body);
+    if let (Some(body_id), Some(rest)) = (body_id, rest) {
+        tokio::spawn(feed_body(state.python().clone(), body_id, rest));
+    }
     let Some(AsgiMessage::Start { status, headers }) = call.next_message().await else {
         let detail = call.failure().await;
         tracing::warn!(error = %detail, "http.app failed before sending a response");

@@ -85,14 +85,14 @@ pub(in crate::server) async fn gate(State(state): State<AppState>, request: Requ
 }
 
 /// A body read up to the limit.
-enum Prefix {
+pub(in crate::server) enum Prefix {
     /// All of it.
     Whole(Bytes),
     /// The chunks read so far (none when `Content-Length` was over the limit) and the rest.
     Partial(Vec<Bytes>, Body),
 }
 
-async fn read_prefix(body: Body, limit: usize) -> Result<Prefix, axum::Error> {
+pub(in crate::server) async fn read_prefix(body: Body, limit: usize) -> Result<Prefix, axum::Error> {
     let hint = body.size_hint();
     if hint.exact() == Some(0) {
         return Ok(Prefix::Whole(Bytes::new()));

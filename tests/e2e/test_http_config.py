@@ -187,3 +187,36 @@ def test_access_log_writes_allowed_headers_only(make_server):
     line = next(line for line in server.output().splitlines() if "request" in line and "/ok" in line and "x-trace" in line)
     assert "x-trace=abc" in line and "authorization=Bearer q" in line
     assert "x-private" not in line and "c=1" not in line
+
+
+UPLOAD_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def upload(request):
+    size, chunks = 0, 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks += 1 if chunk else 0
+    return JSONResponse({"size": size, "chunks": chunks})
+
+async def ignore(request):
+    return JSONResponse({"ignored": True})
+
+app = Starlette(routes=[Route("/upload", upload, methods=["POST"]), Route("/ignore", ignore, methods=["POST"])])
+"""
+
+
+def test_large_request_bodies_stream_to_the_app(make_server):
+    server = make_server({"graph.py": GRAPH, "webapp.py": UPLOAD_APP, "langgraph.json": config(app="./webapp.py:app")})
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * (256 * 1024)
+
+    answer = httpx.post(f"{server.url}/upload", content=chunks(), timeout=60).json()
+    assert answer["size"] == 40 * 256 * 1024 and answer["chunks"] > 1
+    # An app that answers without reading the body: the upload ends, the server keeps serving.
+    assert httpx.post(f"{server.url}/ignore", content=chunks(), timeout=60).json() == {"ignored": True}
+    assert httpx.post(f"{server.url}/upload", content=b"small").json() == {"size": 5, "chunks": 1}
