@@ -123,6 +123,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Durat
         }
     });
     let limits = state.limits();
+    let (python, state_has_app) = (state.python().clone(), state.config().http.app.is_some());
     let served = server::listener::serve(listener, server::app(state), limits, async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -130,6 +131,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Durat
     .await;
     let _ = drain_runs.await;
     let _ = background.await;
+    if state_has_app {
+        python.stop_http_app().await;
+    }
     served
 }
 

@@ -121,6 +121,20 @@ async def _start_lifespan(key, app):
     return task, inbox
 
 
+async def shutdown():
+    """Lifespan shut-down of the app being served (server stop): waits up to 5 s for it."""
+    global _LIFESPAN
+    lifespan, _LIFESPAN = _LIFESPAN, None
+    if lifespan is None:
+        return
+    task, inbox = lifespan
+    inbox.put_nowait({"type": "lifespan.shutdown"})
+    try:
+        await asyncio.wait_for(asyncio.shield(task), 5)
+    except (asyncio.TimeoutError, Exception) as error:  # noqa: BLE001 - logged; the server stops anyway
+        log.warning("http.app's shut-down did not finish: %s", graphward_host.describe_error(error))
+
+
 def _user_scope(user):
     """`scope["user"]` and `scope["auth"]` as Starlette's AuthenticationMiddleware sets them."""
     permissions = list((user or {}).get("permissions") or [])

@@ -134,6 +134,26 @@ impl AsgiCall {
 }
 
 impl PythonHost {
+    /// Runs the lifespan shut-down of `http.app` (when there is one), at server stop.
+    pub async fn stop_http_app(&self) {
+        let stopped = self
+            .call(
+                |host| {
+                    let py = host.py();
+                    match py.import(pyo3::intern!(py, "graphward_asgi")) {
+                        Ok(asgi) => asgi.getattr(pyo3::intern!(py, "shutdown"))?.call0(),
+                        // No `http.app`: nothing to stop.
+                        Err(_) => Ok(py.None().into_bound(py)),
+                    }
+                },
+                |_| Ok(()),
+            )
+            .await;
+        if let Err(error) = stopped {
+            tracing::warn!(%error, "http.app's shut-down failed");
+        }
+    }
+
     /// A new id for a request body fed in parts.
     pub fn next_body_id(&self) -> u64 {
         self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed)

@@ -220,3 +220,25 @@ def test_large_request_bodies_stream_to_the_app(make_server):
     # An app that answers without reading the body: the upload ends, the server keeps serving.
     assert httpx.post(f"{server.url}/ignore", content=chunks(), timeout=60).json() == {"ignored": True}
     assert httpx.post(f"{server.url}/upload", content=b"small").json() == {"size": 5, "chunks": 1}
+
+
+LIFESPAN_APP = """
+import contextlib, os, pathlib
+from starlette.applications import Starlette
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    pathlib.Path(os.environ["MARKER"]).write_text("started")
+    yield
+    pathlib.Path(os.environ["MARKER"]).write_text("stopped")
+
+app = Starlette(lifespan=lifespan)
+"""
+
+
+def test_the_app_lifespan_starts_and_stops_with_the_server(make_server, tmp_path):
+    marker = tmp_path / "marker.txt"
+    server = make_server({"graph.py": GRAPH, "webapp.py": LIFESPAN_APP, "langgraph.json": config(app="./webapp.py:app")}, env={"MARKER": str(marker)})
+    assert marker.read_text() == "started"
+    assert server.stop() == 0
+    assert marker.read_text() == "stopped"
