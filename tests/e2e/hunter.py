@@ -272,7 +272,9 @@ def app_files(workers: int) -> dict[str, str]:
     public_graphs = [public_graph_for(worker) for worker in range(workers)]
     graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory"}
     graphs.update({graph: "./graphs.py:echo" for graph in public_graphs})
-    config = {"graphs": graphs, "auth": {"path": "./auth.py:auth", "disable_studio_auth": True}}
+    # Every request header reaches a run's `configurable` (`http.configurable_headers`), so the
+    # `headers` forgery tests that none overrides the server's keys.
+    config = {"graphs": graphs, "auth": {"path": "./auth.py:auth", "disable_studio_auth": True}, "http": {"configurable_headers": {"include": ["*"]}}}
     auth = AUTH_PY.replace("__TOKENS__", json.dumps(tokens, indent=4)).replace(
         "__PUBLIC__", json.dumps(sorted(system_assistant_id(graph) for graph in public_graphs))
     )
@@ -1026,7 +1028,7 @@ def operation(name: str, weight: float) -> Callable[[Callable[[Hunter], None]], 
 
 
 RUNS_PER_THREAD = 5  # keeps histories (and their readings) short
-FORGERIES = ("user_id", "auth_user_id", "thread_id", "context", "checkpoint", "checkpoint_id", "owner")
+FORGERIES = ("user_id", "auth_user_id", "thread_id", "context", "checkpoint", "checkpoint_id", "owner", "headers")
 DENIED_THREAD_CREATE = {404, 409}
 DENIED_COPY = {404, 409}
 DENIED_STATE_UPDATE = {403, 404}
@@ -1563,8 +1565,19 @@ class Hunter:
     def pick_forgeries(self, stateful: bool) -> list[str]:
         return [name for name in FORGERIES if self.chance(0.12) and (stateful or name != "checkpoint_id")]
 
+    def forged_headers(self, actor: User, forged: list[str], victim: ThreadModel | None) -> dict[str, str]:
+        """Request headers claiming another identity and thread (the `headers` forgery): with
+        `http.configurable_headers` including every header, none may reach the server's keys."""
+        if "headers" not in forged:
+            return {}
+        someone_else = self.other(actor).identity
+        headers = {"user_id": someone_else, "langgraph_auth_user_id": someone_else, "Langgraph_Auth_User": someone_else, "x-owner": someone_else}
+        if victim is not None:
+            headers["thread_id"] = victim.thread_id
+        return headers
+
     def victims_for(self, actor: User, forged: list[str]) -> list[ThreadModel]:
-        if not {"thread_id", "checkpoint", "checkpoint_id"} & set(forged):
+        if not {"thread_id", "checkpoint", "checkpoint_id", "headers"} & set(forged):
             return []
         victim = self.pick_victim(actor)
         return [victim] if victim else []
@@ -1840,7 +1853,8 @@ class Hunter:
             if create:
                 body["if_not_exists"] = "create"
             suffix = {"wait": "/wait", "stream": "/stream", "background": ""}[mode]
-            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/runs{suffix}", json_body=body)
+            headers = self.forged_headers(actor, forged, victims[0] if victims else None)
+            reply = self.api.call(actor, "POST", f"/threads/{thread_id}/runs{suffix}", json_body=body, headers=headers)
             allowed = usable and (relation is Relation.OWN or create)
             subject = {thread_id, plan["canary"]}
             if not allowed:
@@ -1877,7 +1891,8 @@ class Hunter:
                     body["on_completion"] = "keep" if keep else "delete"
                 bodies.append(body)
             path = {"wait": "/runs/wait", "stream": "/runs/stream", "background": "/runs", "batch": "/runs/batch"}[mode]
-            reply = self.api.call(actor, "POST", path, json_body=bodies if mode == "batch" else bodies[0])
+            headers = self.forged_headers(actor, forged, victims[0] if victims else None)
+            reply = self.api.call(actor, "POST", path, json_body=bodies if mode == "batch" else bodies[0], headers=headers)
             subject = set(canaries)
             if not usable:
                 self.expect_status(reply, 404, f"a stateless run on assistant {assistant} must be refused", subject)
