@@ -324,6 +324,22 @@ impl Checker<'_> {
         Ok(graphs)
     }
 
+    /// An optional `"./file.py:attr"` key (`null` or absent: `None`) whose file must exist.
+    fn optional_location(&self, dir: &Path, key: &str, value: Option<&Value>, example: &str) -> Result<Option<ObjectLocation>, ConfigError> {
+        let raw = match value {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(raw)) => raw,
+            Some(other) => return Err(self.invalid(key, format!("must be a string like \"{example}\", not {}", json_type(other)))),
+        };
+        let location = self.location(dir, key, raw, example)?;
+        if let ModuleSource::File(file) = &location.source
+            && !file.is_file()
+        {
+            return Err(self.invalid(key, format!("file `{}` not found ({})", module_part(raw), file.display())));
+        }
+        Ok(Some(location))
+    }
+
     /// Parses `"<file-or-module>:<attr>"`: split on the last `:`; a module part with `/` or
     /// `.py` is a file relative to the config folder, anything else a dotted module.
     fn location(&self, dir: &Path, key: &str, raw: &str, example: &str) -> Result<ObjectLocation, ConfigError> {
@@ -376,19 +392,7 @@ impl Checker<'_> {
             Some(Value::Object(object)) => object,
             Some(other) => return Err(self.invalid("auth", format!("must be an object like {{\"path\": \"./auth.py:auth\"}}, not {}", json_type(other)))),
         };
-        let path = match object.get("path") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(raw)) => {
-                let location = self.location(dir, "auth.path", raw, "./path/to/file.py:attribute_name")?;
-                if let ModuleSource::File(file) = &location.source
-                    && !file.is_file()
-                {
-                    return Err(self.invalid("auth.path", format!("file `{}` not found ({})", module_part(raw), file.display())));
-                }
-                Some(location)
-            }
-            Some(other) => return Err(self.invalid("auth.path", format!("must be a string like \"./auth.py:auth\", not {}", json_type(other)))),
-        };
+        let path = self.optional_location(dir, "auth.path", object.get("path"), "./auth.py:auth")?;
         let flag = |name: &str| -> Result<bool, ConfigError> {
             match object.get(name) {
                 None | Some(Value::Null) => Ok(false),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{Checker, ConfigError, ModuleSource, ObjectLocation, json_type, module_part};
+use super::{Checker, ConfigError, ObjectLocation, json_type};
 
 /// `http`, resolved.
 #[derive(Debug, Clone, Default)]
@@ -135,19 +135,7 @@ impl Checker<'_> {
                 Some(other) => Err(self.invalid(&format!("http.{name}"), format!("must be true or false, not {}", json_type(other)))),
             }
         };
-        let app = match object.get("app") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(raw)) => {
-                let location = self.location(dir, "http.app", raw, "./webapp.py:app")?;
-                if let ModuleSource::File(file) = &location.source
-                    && !file.is_file()
-                {
-                    return Err(self.invalid("http.app", format!("file `{}` not found ({})", module_part(raw), file.display())));
-                }
-                Some(location)
-            }
-            Some(other) => return Err(self.invalid("http.app", format!("must be a string like \"./webapp.py:app\", not {}", json_type(other)))),
-        };
+        let app = self.optional_location(dir, "http.app", object.get("app"), "./webapp.py:app")?;
         let middleware_order = match object.get("middleware_order") {
             None | Some(Value::Null) => MiddlewareOrder::MiddlewareFirst,
             Some(Value::String(text)) if text == "middleware_first" => MiddlewareOrder::MiddlewareFirst,
