@@ -17,6 +17,7 @@ pub mod config;
 pub mod crons;
 pub mod error;
 pub mod failpoint;
+pub mod metrics;
 pub mod python;
 pub mod reload;
 pub mod runs;

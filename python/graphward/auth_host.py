@@ -108,6 +108,18 @@ def load_auth(raw, file, module_name, attribute, options):
     return AuthHost(auth, parameters, options, cache)
 
 
+# The loaded auth being served (see `install`).
+HOST = None
+
+
+def cache_stats():
+    """(hits, misses, entries) of the `auth.cache` of the auth being served; None without one."""
+    host = HOST
+    if host is None or host._cache is None:
+        return None
+    return host.cache_hits, host.cache_misses, len(host._cache)
+
+
 def install(host):
     """Serves `host` from now on (start-up, and a reload that loaded everything)."""
     global HOST
@@ -753,6 +765,9 @@ class AuthHost:
         self._cache_keys, self._cache_ttl, self._cache_size = cache or ((), 0.0, 0)
         self._cache = collections.OrderedDict() if cache else None
         self._clock = time.monotonic
+        # `auth.cache` lookups, for /metrics.
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     # ---- start-up information (§1.3)
 
@@ -857,8 +872,10 @@ class AuthHost:
             entry = self._cache.get(key)
             if entry is not None and entry[0] > self._clock():
                 self._cache.move_to_end(key)
+                self.cache_hits += 1
                 return list(entry[1]), entry[2]
             self._cache.pop(key, None)
+            self.cache_misses += 1
         arguments = self._arguments(request, headers)
         if self._is_async:
             result = await self._authenticate(**arguments)

@@ -266,10 +266,37 @@ impl AuthPolicy {
         };
         let pairs: Vec<(Resource, Action)> = events.iter().map(|event| (event.resource, event.action)).collect();
         let originals: Vec<Value> = events.iter().map(|event| event.value.to_json()).collect();
+        let started = std::time::Instant::now();
         let reply = host.dispatch(request.clone(), events, self.timeout).await;
+        let (resource, action) = pairs.first().map_or(("authenticate", ""), |(resource, action)| (resource.as_str(), action.as_str()));
+        crate::metrics::global().auth_round_trip(resource, action, started.elapsed());
+        count_decisions(&reply, &pairs);
         let outcome = decide(reply, &pairs, originals);
         log_decision(request, &outcome);
         outcome
+    }
+}
+
+/// The decisions of a dispatch, for `/metrics`: each event's when allowed; the refusing
+/// stage's (authenticate, or the request's first event) when not.
+fn count_decisions(reply: &Result<DispatchReply, DispatchFailure>, pairs: &[(Resource, Action)]) {
+    use crate::metrics::Decision;
+    let metrics = crate::metrics::global();
+    let first = pairs.first().map_or(("authenticate", ""), |(resource, action)| (resource.as_str(), action.as_str()));
+    match reply {
+        Ok(DispatchReply::Allowed { events, .. }) => {
+            for (event, (resource, action)) in events.iter().zip(pairs) {
+                let filtered = event.filter.as_ref().is_some_and(|filter| filter.as_object().is_none_or(|map| !map.is_empty()));
+                metrics.decision(resource.as_str(), action.as_str(), event.handler.as_deref(), if filtered { Decision::Filter } else { Decision::Allow });
+            }
+        }
+        Ok(DispatchReply::Refused { status, handler, stage, .. }) => {
+            let decision = if *status >= 500 { Decision::Error } else { Decision::Deny };
+            let (resource, action) = if stage == "authenticate" { ("authenticate", "") } else { first };
+            metrics.decision(resource, action, handler.as_deref(), decision);
+        }
+        Err(DispatchFailure::TimedOut) => metrics.decision(first.0, first.1, None, Decision::Timeout),
+        Err(DispatchFailure::Failed(_)) => metrics.decision(first.0, first.1, None, Decision::Error),
     }
 }
 

@@ -640,6 +640,25 @@ fn location_args(location: &ObjectLocation) -> (String, Option<String>, Option<S
     (location.raw.clone(), file, module, location.attribute.clone())
 }
 
+impl PythonHost {
+    /// `auth.cache`'s (hits, misses, entries), when the served auth has a cache.
+    pub async fn auth_cache_stats(&self) -> Option<(u64, u64, u64)> {
+        self.call(
+            |host| {
+                let py = host.py();
+                match py.import(pyo3::intern!(py, "graphward_auth")) {
+                    Ok(auth) => auth.getattr(pyo3::intern!(py, "cache_stats"))?.call0(),
+                    Err(_) => Ok(py.None().into_bound(py)),
+                }
+            },
+            |stats| stats.extract::<Option<(u64, u64, u64)>>(),
+        )
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
 /// What a reload loaded.
 #[derive(Debug, Clone)]
 pub struct ReloadReport {

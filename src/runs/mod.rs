@@ -757,6 +757,8 @@ impl RunManager {
         let Some(result) = self.start_claimed(&run, &channel, spec.clone(), emit).await else {
             return;
         };
+        let clock = std::time::Instant::now();
+        crate::metrics::global().run_started();
         let result = result.await;
         let (cancel, hand_back) = self
             .inner
@@ -767,6 +769,7 @@ impl RunManager {
             .remove(&run.run_id)
             .map_or((None, false), |running| (running.cancel, running.hand_back));
         if hand_back {
+            crate::metrics::global().run_ended("handed_back", clock.elapsed());
             self.hand_back(&run, &channel).await;
             return;
         }
@@ -800,6 +803,7 @@ impl RunManager {
         if cancel.is_some() {
             status = RunStatus::Interrupted;
         }
+        crate::metrics::global().run_ended(status.as_str(), clock.elapsed());
         let mut outcome = thread_outcome(&summary, status == RunStatus::Error);
         let stateless_delete = execution.get("delete_thread").and_then(Value::as_bool).unwrap_or(false);
         let (run_id, thread_id) = (run.run_id, run.thread_id);

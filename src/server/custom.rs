@@ -278,6 +278,7 @@ async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Re
         return Err(ApiError::internal(detail));
     };
     let mut response = Response::new(Body::from_stream(call.into_body().map(Ok::<Bytes, std::io::Error>)));
+    response.extensions_mut().insert(super::access::AnsweredByApp);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&name), HeaderValue::from_bytes(&value)) {

@@ -59,6 +59,9 @@ fn sse() -> Value {
 fn html() -> Value {
     json!({"type": "string"})
 }
+fn text() -> Value {
+    json!({"type": "string", "description": "Prometheus text format 0.0.4"})
+}
 
 /// Every route the server has.
 pub const ROUTES: &[RouteDoc] = &[
@@ -67,6 +70,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "get", path: "/info", tag: "System", summary: "Server version and feature flags", body: None, response: any_object },
     RouteDoc { method: "get", path: "/openapi.json", tag: "System", summary: "This document", body: None, response: any_object },
     RouteDoc { method: "get", path: "/docs", tag: "System", summary: "API reference page", body: None, response: html },
+    RouteDoc { method: "get", path: "/metrics", tag: "System", summary: "Prometheus metrics (authenticated)", body: None, response: text },
     RouteDoc {
         method: "post",
         path: "/assistants/search",

@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str, &str, Option<&str>, &[&str])] = &[
     ("GET", "/info", "/info", None, &[]),
     ("GET", "/openapi.json", "/openapi.json", None, &[]),
     ("GET", "/docs", "/docs", None, &[]),
+    ("GET", "/metrics", "/metrics", None, &[]),
     ("POST", "/assistants", "/assistants", Some(r#"{"graph_id": "agent"}"#), &["assistants.create"]),
     ("POST", "/assistants/search", "/assistants/search", Some("{}"), &["assistants.search"]),
     ("POST", "/assistants/count", "/assistants/count", Some("{}"), &["assistants.search"]),

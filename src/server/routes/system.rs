@@ -1,11 +1,15 @@
-//! `/ok`, `/`, `/info`, `/openapi.json`, `/docs`: public, never authenticated.
+//! `/ok`, `/`, `/info`, `/openapi.json`, `/docs`: public, never authenticated. `/metrics`:
+//! authenticated like any route (it names handlers and routes), no handler event.
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
+use crate::server::auth::Auth;
 use crate::server::{AppState, openapi};
+use crate::storage::RunStatus;
 
 pub(in crate::server) fn router() -> super::Routes {
     super::Routes::new()
@@ -14,6 +18,17 @@ pub(in crate::server) fn router() -> super::Routes {
         .route("/info", get(info))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus text format (`crate::metrics`), with the run queue depth and the `auth.cache`
+/// figures read now.
+async fn metrics(State(state): State<AppState>, auth: Auth) -> Result<impl IntoResponse, ApiError> {
+    auth.authenticate().await?;
+    let pending = state.storage().all_active_runs(Some(RunStatus::Pending)).await.ok().map(|runs| runs.len());
+    let auth_cache = if state.auth_policy().is_enabled() { state.python().auth_cache_stats().await } else { None };
+    let text = crate::metrics::global().render(&crate::metrics::Scraped { pending_runs: pending, auth_cache });
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }
 
 async fn ok() -> axum::Json<Value> {
