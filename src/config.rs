@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+mod store;
+
+pub use store::{EmbedSource, IndexSpec, StoreSpec, TtlSpec};
+
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
     /// The user's virtual environment, as set by `source .venv/bin/activate`.
@@ -64,7 +68,6 @@ const IGNORED_KEYS: &[&str] = &[
     "ui",
     "ui_config",
     "http",
-    "store",
     "checkpointer",
     "webhooks",
     "encryption",
@@ -74,7 +77,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "store"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -92,6 +95,8 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     /// The `auth` block, if present.
     pub auth: Option<AuthSpec>,
+    /// The `store` block (semantic index, item expiry).
+    pub store: StoreSpec,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -202,7 +207,9 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, ignored_keys })
+        let store = checker.store(&dir, root.get("store"))?;
+        ignored_keys.extend(store.ignored_keys.iter().cloned());
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, store, ignored_keys })
     }
 }
 
@@ -234,7 +241,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "http" | "store" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "http" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,

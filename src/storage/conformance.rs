@@ -258,25 +258,77 @@ pub(crate) async fn crons_come_due_and_move_on(storage: &dyn Storage) {
 pub(crate) async fn store_writes_are_guarded(storage: &dyn Items) {
     let namespace = vec!["users".to_string(), "alice".to_string()];
     let guard = object(json!({"owner": "alice"}));
-    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 1})), Some(guard.clone()), 1).await.unwrap());
-    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(guard.clone()), 2).await.unwrap(), "the new value fails the guard");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "alice", "n": 1}))), Some(guard.clone()), 1).await.unwrap());
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "bob"}))), Some(guard.clone()), 2).await.unwrap(), "the new value fails the guard");
     let bobs_guard = object(json!({"owner": "bob"}));
-    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(bobs_guard.clone()), 3).await.unwrap(), "the replaced value fails the guard");
-    let item = storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().expect("the item");
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "bob"}))), Some(bobs_guard.clone()), 3).await.unwrap(), "the replaced value fails the guard");
+    let item = storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().expect("the item");
     assert_eq!((item.value["n"].clone(), item.created_at), (json!(1), 1));
     storage.delete_item(namespace.clone(), "k".to_string(), Some(bobs_guard.clone())).await.unwrap();
-    assert!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().is_some(), "a guarded delete left an item that fails it");
-    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 2})), None, 4).await.unwrap());
-    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
-    storage.put_item(vec!["users".to_string(), "alicex".to_string()], "k".to_string(), Map::new(), None, 5).await.unwrap();
-    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1, "a prefix matches whole labels");
-    assert_eq!(storage.namespaces().await.unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
+    assert!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().is_some(), "a guarded delete left an item that fails it");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "alice", "n": 2}))), None, 4).await.unwrap());
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
+    storage.put_item(vec!["users".to_string(), "alicex".to_string()], "k".to_string(), ItemWrite::value(Map::new()), None, 5).await.unwrap();
+    assert_eq!(storage.items_under(namespace.clone(), false, 0).await.unwrap().len(), 1, "a prefix matches whole labels");
+    assert_eq!(storage.namespaces(0).await.unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
     // Labels are checked before storage (`store::check_labels`); a backend still refuses a
     // label that could not be told apart from two, rather than store it.
-    assert!(storage.put_item(vec!["users".to_string(), "alice.smith".to_string()], "k".to_string(), Map::new(), None, 6).await.is_err(), "a label with a period is refused");
-    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1);
+    assert!(storage.put_item(vec!["users".to_string(), "alice.smith".to_string()], "k".to_string(), ItemWrite::value(Map::new()), None, 6).await.is_err(), "a label with a period is refused");
+    assert_eq!(storage.items_under(namespace.clone(), false, 0).await.unwrap().len(), 1);
     storage.delete_item(namespace.clone(), "k".to_string(), Some(guard.clone())).await.unwrap();
-    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap(), None);
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap(), None);
+}
+
+/// Vectors are written with their item, in its transaction, and read back only when asked;
+/// a re-put replaces them (none: no longer ranked), a delete removes them.
+pub(crate) async fn store_vectors_go_with_their_item(storage: &dyn Items) {
+    let namespace = vec!["docs".to_string()];
+    let vectors = Vectors::new(2, &[vec![1.0, 0.0], vec![0.5, 0.5]]).expect("vectors");
+    let write = ItemWrite { value: object(json!({"text": "a"})), vectors: Some(vectors.clone()), ttl_minutes: None };
+    assert!(storage.put_item(namespace.clone(), "a".to_string(), write, None, 1).await.unwrap());
+    storage.put_item(namespace.clone(), "b".to_string(), ItemWrite::value(object(json!({"text": "b"}))), None, 2).await.unwrap();
+    let with = storage.items_under(namespace.clone(), true, 3).await.unwrap();
+    assert_eq!(with.iter().map(|item| (item.key.as_str(), item.vectors.clone())).collect::<Vec<_>>(), [("b", None), ("a", Some(vectors))]);
+    assert!(storage.items_under(namespace.clone(), false, 3).await.unwrap().iter().all(|item| item.vectors.is_none()), "vectors only when asked");
+    assert_eq!(storage.get_item(namespace.clone(), "a".to_string(), 3).await.unwrap().and_then(|item| item.vectors), None);
+    storage.put_item(namespace.clone(), "a".to_string(), ItemWrite::value(object(json!({"text": "a2"}))), None, 4).await.unwrap();
+    assert!(storage.items_under(namespace.clone(), true, 5).await.unwrap().iter().all(|item| item.vectors.is_none()), "a re-put without vectors drops them");
+    let big = Vectors::new(64, &vec![vec![0.25; 64]; 3]).expect("vectors");
+    storage.put_item(namespace.clone(), "c".to_string(), ItemWrite { value: Map::new(), vectors: Some(big.clone()), ttl_minutes: None }, None, 6).await.unwrap();
+    assert_eq!(storage.items_under(namespace.clone(), true, 7).await.unwrap()[0].vectors, Some(big), "blobs round-trip");
+    storage.delete_item(namespace.clone(), "c".to_string(), None).await.unwrap();
+    assert_eq!(storage.items_under(namespace, true, 8).await.unwrap().len(), 2);
+}
+
+/// An item past its `expires_at` is gone at once for every read (get, search, namespaces)
+/// and for guards; a refresh restarts its clock from the read; a re-put after expiry starts
+/// a new item; a sweep deletes exactly the expired rows.
+pub(crate) async fn store_items_expire(storage: &dyn Items) {
+    const MINUTE: i64 = 60_000_000;
+    let namespace = vec!["tmp".to_string()];
+    let expiring = |minutes: f64| ItemWrite { value: object(json!({"owner": "alice"})), vectors: None, ttl_minutes: Some(minutes) };
+    storage.put_item(namespace.clone(), "short".to_string(), expiring(1.0), None, 0).await.unwrap();
+    storage.put_item(vec!["tmp".to_string(), "sub".to_string()], "short".to_string(), expiring(1.0), None, 0).await.unwrap();
+    storage.put_item(namespace.clone(), "long".to_string(), expiring(10.0), None, 0).await.unwrap();
+    storage.put_item(namespace.clone(), "forever".to_string(), ItemWrite::value(Map::new()), None, 0).await.unwrap();
+    let item = storage.get_item(namespace.clone(), "short".to_string(), MINUTE - 1).await.unwrap().expect("alive just before");
+    assert_eq!(item.expires_at, Some(MINUTE));
+    assert_eq!(storage.get_item(namespace.clone(), "short".to_string(), MINUTE).await.unwrap(), None, "gone at its expiry");
+    assert_eq!(storage.items_under(namespace.clone(), false, MINUTE).await.unwrap().len(), 2);
+    assert_eq!(storage.namespaces(MINUTE).await.unwrap(), [namespace.clone()], "a namespace of expired items only is not listed");
+    // A refresh counts from the read, and only for an item that has a ttl and is alive.
+    storage.refresh_items(vec![(namespace.clone(), "long".to_string()), (namespace.clone(), "forever".to_string()), (namespace.clone(), "short".to_string())], 5 * MINUTE).await.unwrap();
+    assert_eq!(storage.get_item(namespace.clone(), "long".to_string(), 5 * MINUTE).await.unwrap().and_then(|item| item.expires_at), Some(15 * MINUTE));
+    assert_eq!(storage.get_item(namespace.clone(), "forever".to_string(), 5 * MINUTE).await.unwrap().and_then(|item| item.expires_at), None);
+    assert_eq!(storage.get_item(namespace.clone(), "short".to_string(), 5 * MINUTE).await.unwrap(), None, "an expired item is not revived by a refresh");
+    // A guard never sees an expired item: bob may put where alice's item expired.
+    let bobs = object(json!({"owner": "bob"}));
+    assert!(storage.put_item(namespace.clone(), "short".to_string(), ItemWrite::value(bobs.clone()), Some(bobs), 6 * MINUTE).await.unwrap());
+    let renewed = storage.get_item(namespace.clone(), "short".to_string(), 6 * MINUTE).await.unwrap().expect("the new item");
+    assert_eq!((renewed.created_at, renewed.expires_at), (6 * MINUTE, None), "a put over an expired item starts a new one");
+    assert_eq!(storage.sweep_items(6 * MINUTE).await.unwrap(), 1, "only tmp.sub's expired item is deleted");
+    assert_eq!(storage.sweep_items(6 * MINUTE).await.unwrap(), 0);
+    assert_eq!(storage.items_under(Vec::new(), false, 0).await.unwrap().len(), 3, "the sweep left the live items");
 }
 
 /// A deletion answers the runs it removed that were still active (their streams end), and
@@ -405,7 +457,7 @@ macro_rules! conformance_suite {
             filters_hide_threads thread_deletion_is_all_or_nothing thread_deletion_cascades
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
-            crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle
+            crons_come_due_and_move_on store_writes_are_guarded store_vectors_go_with_their_item store_items_expire deletions_name_active_runs_and_threads_settle
             claims_fence_their_owner compiled_filters_agree_with_the_evaluator containment_and_paging);
     };
     (@cases $make:expr; $($case:ident)*) => {
