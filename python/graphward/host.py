@@ -322,22 +322,22 @@ def load_embeddings(raw, file, module_name, attribute, provider):
         raise StartupError(f"`{key}`: `{raw}` cannot be used as embeddings: {describe_error(error)}") from None
 
 
-def _vectors(vectors, count):
+def vectors(found, count):
     """Plain lists of floats (numpy arrays and the like are converted), one per text."""
-    vectors = [[float(component) for component in vector] for vector in vectors]
-    if len(vectors) != count:
-        raise ValueError(f"the embeddings returned {len(vectors)} vectors for {count} texts")
-    return vectors
+    found = [[float(component) for component in vector] for vector in found]
+    if len(found) != count:
+        raise ValueError(f"the embeddings returned {len(found)} vectors for {count} texts")
+    return found
 
 
 async def embed_documents(texts):
     """The vectors of `texts` (a put's indexed fields), in one call of the embeddings."""
-    return _vectors(await EMBEDDINGS.aembed_documents(list(texts)), len(texts))
+    return vectors(await EMBEDDINGS.aembed_documents(list(texts)), len(texts))
 
 
 async def embed_query(text):
     """The vector of a search's query."""
-    return _vectors([await EMBEDDINGS.aembed_query(text)], 1)[0]
+    return vectors([await EMBEDDINGS.aembed_query(text)], 1)[0]
 
 
 def _is_compiled_graph(obj):
