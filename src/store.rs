@@ -88,28 +88,33 @@ pub fn ranked_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], query
         }
         passing.push(item);
     }
-    let mut page: Vec<(StoreItem, Option<f64>)> = match query {
-        None => passing.into_iter().map(|item| (item, None)).collect(),
-        Some(query) => {
-            let norm = index::norm(query);
-            let mut scored: Vec<(StoreItem, Option<f64>)> = passing
-                .into_iter()
-                .map(|mut item| {
-                    let score = item.vectors.take().and_then(|vectors| index::score(query, norm, &vectors));
-                    (item, score)
-                })
-                .collect();
-            // Stable: equal scores (and the unscored) keep the newest-first order.
-            scored.sort_by(|(_, a), (_, b)| b.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.unwrap_or(f64::NEG_INFINITY)));
-            scored
-        }
+    let Some(query) = query else {
+        return Ok(passing.into_iter().skip(offset).take(limit).map(|item| (item, None)).collect());
     };
-    page.drain(..offset.min(page.len()));
-    page.truncate(limit);
-    for (item, _) in &mut page {
-        item.vectors = None;
+    let norm = index::norm(query);
+    let scores: Vec<Option<f64>> = passing.iter().map(|item| item.vectors.as_ref().and_then(|vectors| index::score(query, norm, vectors))).collect();
+    // Best first; equal scores, and the unscored, in storage order (newest first).
+    let rank = |a: &usize, b: &usize| scores[*b].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[*a].unwrap_or(f64::NEG_INFINITY)).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..passing.len()).collect();
+    let wanted = offset.saturating_add(limit).min(order.len());
+    if wanted == 0 {
+        return Ok(Vec::new());
     }
-    Ok(page)
+    if wanted < order.len() {
+        order.select_nth_unstable_by(wanted - 1, rank);
+        order.truncate(wanted);
+    }
+    order.sort_unstable_by(rank);
+    let mut slots: Vec<Option<StoreItem>> = passing.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .skip(offset)
+        .filter_map(|position| {
+            let mut item = slots[position].take()?;
+            item.vectors = None;
+            Some((item, scores[position]))
+        })
+        .collect())
 }
 
 /// A search of the store: the items under `prefix` passing every filter, ranked by `query`
@@ -431,6 +436,38 @@ mod tests {
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "get", "namespace": [1], "key": "k"})).expect("op")), Err(StoreError::Namespace(_))));
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": 3})).expect("op")), Err(StoreError::Invalid(_))));
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": {}, "ttl": -1.0})).expect("op")), Err(StoreError::Invalid(_))));
+    }
+
+    fn item(key: &str, kind: &str, vector: Option<[f32; 2]>) -> StoreItem {
+        StoreItem {
+            namespace: strings(&["docs"]),
+            key: key.to_string(),
+            value: json!({"kind": kind}).as_object().cloned().expect("object"),
+            created_at: 1,
+            updated_at: 1,
+            expires_at: None,
+            vectors: vector.map(|vector| Vectors::new(2, &[vector.to_vec()]).expect("vectors")),
+        }
+    }
+
+    #[test]
+    fn queries_rank_then_page() {
+        // Newest first, as storage returns them.
+        let items = || vec![item("new-unscored", "a", None), item("far", "a", Some([0.0, 1.0])), item("tie-new", "b", Some([1.0, 1.0])), item("best", "a", Some([1.0, 0.0])), item("tie-old", "a", Some([2.0, 2.0])), item("old-unscored", "a", None)];
+        let keys = |page: Vec<(StoreItem, Option<f64>)>| page.into_iter().map(|(item, score)| (item.key, score.map(|score| (score * 100.0).round() / 100.0))).collect::<Vec<_>>();
+        let query = [1.0, 0.0];
+        let all = keys(ranked_page(items(), &[], Some(&query), 10, 0).expect("page"));
+        let expected = [("best", Some(1.0)), ("tie-new", Some(0.71)), ("tie-old", Some(0.71)), ("far", Some(0.0)), ("new-unscored", None), ("old-unscored", None)];
+        assert_eq!(all, expected.iter().map(|(key, score)| ((*key).to_string(), *score)).collect::<Vec<_>>());
+        let page = keys(ranked_page(items(), &[], Some(&query), 2, 2).expect("page"));
+        assert_eq!(page.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["tie-old", "far"]);
+        let kind_a = json!({"kind": "a"}).as_object().cloned().expect("object");
+        let filtered = keys(ranked_page(items(), &[&kind_a], Some(&query), 3, 0).expect("page"));
+        assert_eq!(filtered.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["best", "tie-old", "far"]);
+        let plain = keys(ranked_page(items(), &[], None, 2, 1).expect("page"));
+        assert_eq!(plain, [("far".to_string(), None), ("tie-new".to_string(), None)], "without a query: storage order, no scores");
+        assert!(ranked_page(items(), &[], Some(&query), 0, 0).expect("page").is_empty());
+        assert!(ranked_page(items(), &[], Some(&query), 5, 10).expect("page").is_empty());
     }
 
     #[test]
