@@ -68,7 +68,7 @@ pub fn check_item_namespace(labels: &[String]) -> Result<(), StoreError> {
     check_labels(labels)
 }
 
-/// The page of `items` (newest first, as storage returns them) that passes every filter,
+/// The page of `items` (newest first without a query, as storage returns them) that passes every filter,
 /// each with its score. With a `query` vector, the items it scores come first, best first
 /// (ties newest first), then the items it cannot score (no vectors: `index: false`, no index
 /// at put time, another vector length), newest first, with no score; `offset` and `limit`
@@ -93,8 +93,10 @@ pub fn ranked_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], query
     };
     let norm = index::norm(query);
     let scores: Vec<Option<f64>> = passing.iter().map(|item| item.vectors.as_ref().and_then(|vectors| index::score(query, norm, vectors))).collect();
-    // Best first; equal scores, and the unscored, in storage order (newest first).
-    let rank = |a: &usize, b: &usize| scores[*b].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[*a].unwrap_or(f64::NEG_INFINITY)).then(a.cmp(b));
+    // Best first; equal scores, and the unscored, newest first (storage reads the candidates
+    // of a query in no order: sorting every row there was most of a query's cost).
+    let newest = |a: &StoreItem, b: &StoreItem| b.updated_at.cmp(&a.updated_at).then_with(|| a.namespace.cmp(&b.namespace)).then_with(|| a.key.cmp(&b.key));
+    let rank = |a: &usize, b: &usize| scores[*b].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[*a].unwrap_or(f64::NEG_INFINITY)).then_with(|| newest(&passing[*a], &passing[*b]));
     let mut order: Vec<usize> = (0..passing.len()).collect();
     let wanted = offset.saturating_add(limit).min(order.len());
     if wanted == 0 {
@@ -438,13 +440,13 @@ mod tests {
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": {}, "ttl": -1.0})).expect("op")), Err(StoreError::Invalid(_))));
     }
 
-    fn item(key: &str, kind: &str, vector: Option<[f32; 2]>) -> StoreItem {
+    fn item(key: &str, kind: &str, vector: Option<[f32; 2]>, updated_at: i64) -> StoreItem {
         StoreItem {
             namespace: strings(&["docs"]),
             key: key.to_string(),
             value: json!({"kind": kind}).as_object().cloned().expect("object"),
             created_at: 1,
-            updated_at: 1,
+            updated_at,
             expires_at: None,
             vectors: vector.map(|vector| Vectors::new(2, &[vector.to_vec()]).expect("vectors")),
         }
@@ -452,14 +454,19 @@ mod tests {
 
     #[test]
     fn queries_rank_then_page() {
-        // Newest first, as storage returns them.
-        let items = || vec![item("new-unscored", "a", None), item("far", "a", Some([0.0, 1.0])), item("tie-new", "b", Some([1.0, 1.0])), item("best", "a", Some([1.0, 0.0])), item("tie-old", "a", Some([2.0, 2.0])), item("old-unscored", "a", None)];
+        // Newest first, as storage returns them without a query (with one, in any order).
+        let items = || vec![item("new-unscored", "a", None, 6), item("far", "a", Some([0.0, 1.0]), 5), item("tie-new", "b", Some([1.0, 1.0]), 4), item("best", "a", Some([1.0, 0.0]), 3), item("tie-old", "a", Some([2.0, 2.0]), 2), item("old-unscored", "a", None, 1)];
+        let shuffled = || {
+            let mut all = items();
+            all.reverse();
+            all
+        };
         let keys = |page: Vec<(StoreItem, Option<f64>)>| page.into_iter().map(|(item, score)| (item.key, score.map(|score| (score * 100.0).round() / 100.0))).collect::<Vec<_>>();
         let query = [1.0, 0.0];
-        let all = keys(ranked_page(items(), &[], Some(&query), 10, 0).expect("page"));
+        let all = keys(ranked_page(shuffled(), &[], Some(&query), 10, 0).expect("page"));
         let expected = [("best", Some(1.0)), ("tie-new", Some(0.71)), ("tie-old", Some(0.71)), ("far", Some(0.0)), ("new-unscored", None), ("old-unscored", None)];
         assert_eq!(all, expected.iter().map(|(key, score)| ((*key).to_string(), *score)).collect::<Vec<_>>());
-        let page = keys(ranked_page(items(), &[], Some(&query), 2, 2).expect("page"));
+        let page = keys(ranked_page(shuffled(), &[], Some(&query), 2, 2).expect("page"));
         assert_eq!(page.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["tie-old", "far"]);
         let kind_a = json!({"kind": "a"}).as_object().cloned().expect("object");
         let filtered = keys(ranked_page(items(), &[&kind_a], Some(&query), 3, 0).expect("page"));

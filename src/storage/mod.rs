@@ -526,7 +526,8 @@ pub trait Items: Send + Sync {
     fn get_item(&self, namespace: Vec<String>, key: String, now: i64) -> Answer<Option<StoreItem>>;
     /// Deletes an item; with a `guard`, only if its value passes it.
     fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()>;
-    /// Every item under `prefix`, newest first; with `vectors`, with their vectors.
+    /// Every item under `prefix`, newest first; with `vectors`, with their vectors and in no
+    /// particular order (a query ranks them).
     fn items_under(&self, prefix: Vec<String>, vectors: bool, now: i64) -> Answer<Vec<StoreItem>>;
     /// Every distinct namespace that holds an item, sorted.
     fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>>;

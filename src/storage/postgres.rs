@@ -441,12 +441,8 @@ impl Items for PostgresStorage {
             // wildcards in the labels are escaped.
             let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
             let client = pool.get().await?;
-            let columns = if vectors { format!("{ITEM_COLUMNS}, vectors") } else { ITEM_COLUMNS.to_string() };
-            let sql = format!(
-                "SELECT {columns} FROM store_items WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {}
-                 ORDER BY updated_at DESC, namespace, key",
-                alive("$3")
-            );
+            let (columns, order) = if vectors { (format!("{ITEM_COLUMNS}, vectors"), "") } else { (ITEM_COLUMNS.to_string(), "ORDER BY updated_at DESC, namespace, key") };
+            let sql = format!("SELECT {columns} FROM store_items WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {} {order}", alive("$3"));
             Ok(client.query(&sql, &[&exact, &below, &now]).await.map_err(internal)?.iter().map(item_from_row).collect())
         })
     }

@@ -1388,11 +1388,10 @@ impl Database {
         self.with(|connection| {
             let exact = encode_namespace(prefix);
             let below = format!("{exact}.");
-            let columns = if vectors { "namespace, key, value, created_at, updated_at, expires_at, vectors" } else { "namespace, key, value, created_at, updated_at, expires_at" };
+            let (columns, order) = if vectors { ("namespace, key, value, created_at, updated_at, expires_at, vectors", "") } else { ("namespace, key, value, created_at, updated_at, expires_at", "ORDER BY updated_at DESC, namespace, key") };
             let sql = format!(
                 "SELECT {columns} FROM store_items
-                 WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3)
-                 ORDER BY updated_at DESC, namespace, key"
+                 WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3) {order}"
             );
             let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
             let rows = statement.query_map(params![exact, below, now], item_from_row).map_err(internal)?;
