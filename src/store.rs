@@ -68,13 +68,10 @@ pub fn check_item_namespace(labels: &[String]) -> Result<(), StoreError> {
     check_labels(labels)
 }
 
-/// The page of `items` (newest first without a query, as storage returns them) that passes every filter,
-/// each with its score. With a `query` vector, the items it scores come first, best first
-/// (ties newest first), then the items it cannot score (no vectors: `index: false`, no index
-/// at put time, another vector length), newest first, with no score; `offset` and `limit`
-/// apply after ranking.
-pub fn ranked_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], query: Option<&[f32]>, limit: usize, offset: usize) -> Result<Vec<(StoreItem, Option<f64>)>, StoreError> {
-    let mut passing = Vec::new();
+/// The page of `items` (newest first, as storage returns them) that passes every filter.
+pub fn matching_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], limit: usize, offset: usize) -> Result<Vec<StoreItem>, StoreError> {
+    let mut page = Vec::new();
+    let mut skipped = 0;
     for item in items {
         let mut passes = true;
         for filter in filters {
@@ -83,48 +80,28 @@ pub fn ranked_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], query
         if !passes {
             continue;
         }
-        if query.is_none() && passing.len() == offset.saturating_add(limit) {
+        if skipped < offset {
+            skipped += 1;
+        } else if page.len() == limit {
             break;
+        } else {
+            page.push(item);
         }
-        passing.push(item);
     }
-    let Some(query) = query else {
-        return Ok(passing.into_iter().skip(offset).take(limit).map(|item| (item, None)).collect());
-    };
-    let norm = index::norm(query);
-    let scores: Vec<Option<f64>> = passing.iter().map(|item| item.vectors.as_ref().and_then(|vectors| index::score(query, norm, vectors))).collect();
-    // Best first; equal scores, and the unscored, newest first (storage reads the candidates
-    // of a query in no order: sorting every row there was most of a query's cost).
-    let newest = |a: &StoreItem, b: &StoreItem| b.updated_at.cmp(&a.updated_at).then_with(|| a.namespace.cmp(&b.namespace)).then_with(|| a.key.cmp(&b.key));
-    let rank = |a: &usize, b: &usize| scores[*b].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[*a].unwrap_or(f64::NEG_INFINITY)).then_with(|| newest(&passing[*a], &passing[*b]));
-    let mut order: Vec<usize> = (0..passing.len()).collect();
-    let wanted = offset.saturating_add(limit).min(order.len());
-    if wanted == 0 {
-        return Ok(Vec::new());
-    }
-    if wanted < order.len() {
-        order.select_nth_unstable_by(wanted - 1, rank);
-        order.truncate(wanted);
-    }
-    order.sort_unstable_by(rank);
-    let mut slots: Vec<Option<StoreItem>> = passing.into_iter().map(Some).collect();
-    Ok(order
-        .into_iter()
-        .skip(offset)
-        .filter_map(|position| {
-            let mut item = slots[position].take()?;
-            item.vectors = None;
-            Some((item, scores[position]))
-        })
-        .collect())
+    Ok(page)
 }
 
-/// A search of the store: the items under `prefix` passing every filter, ranked by `query`
-/// (a vector) when there is one, then paged; with `refresh`, the ttls of the page restart.
+/// A search of the store: the items under `prefix` passing every filter, each with its score:
+/// with a `query` vector ranked by it in storage ([`Items::rank_items`]: the items it cannot
+/// score — no vectors, `index: false`, another length — last, newest first), else newest
+/// first without scores; `offset` and `limit` apply after ranking. With `refresh`, the ttls
+/// of the page restart.
 pub async fn search(storage: &dyn Items, prefix: Vec<String>, filters: &[&Map<String, Value>], query: Option<&[f32]>, page: (usize, usize), refresh: bool, now: i64) -> Result<Vec<(StoreItem, Option<f64>)>, StoreError> {
     let (limit, offset) = page;
-    let items = storage.items_under(prefix, query.is_some(), now).await?;
-    let found = ranked_page(items, filters, query, limit, offset)?;
+    let found = match query {
+        Some(query) => storage.rank_items(prefix, query.to_vec(), filters.iter().map(|filter| (*filter).clone()).collect(), page, now).await?,
+        None => matching_page(storage.items_under(prefix, now).await?, filters, limit, offset)?.into_iter().map(|item| (item, None)).collect(),
+    };
     if refresh {
         refresh_ttls(storage, found.iter().map(|(item, _)| item), now).await?;
     }
@@ -438,43 +415,6 @@ mod tests {
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "get", "namespace": [1], "key": "k"})).expect("op")), Err(StoreError::Namespace(_))));
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": 3})).expect("op")), Err(StoreError::Invalid(_))));
         assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": {}, "ttl": -1.0})).expect("op")), Err(StoreError::Invalid(_))));
-    }
-
-    fn item(key: &str, kind: &str, vector: Option<[f32; 2]>, updated_at: i64) -> StoreItem {
-        StoreItem {
-            namespace: strings(&["docs"]),
-            key: key.to_string(),
-            value: json!({"kind": kind}).as_object().cloned().expect("object"),
-            created_at: 1,
-            updated_at,
-            expires_at: None,
-            vectors: vector.map(|vector| Vectors::new(2, &[vector.to_vec()]).expect("vectors")),
-        }
-    }
-
-    #[test]
-    fn queries_rank_then_page() {
-        // Newest first, as storage returns them without a query (with one, in any order).
-        let items = || vec![item("new-unscored", "a", None, 6), item("far", "a", Some([0.0, 1.0]), 5), item("tie-new", "b", Some([1.0, 1.0]), 4), item("best", "a", Some([1.0, 0.0]), 3), item("tie-old", "a", Some([2.0, 2.0]), 2), item("old-unscored", "a", None, 1)];
-        let shuffled = || {
-            let mut all = items();
-            all.reverse();
-            all
-        };
-        let keys = |page: Vec<(StoreItem, Option<f64>)>| page.into_iter().map(|(item, score)| (item.key, score.map(|score| (score * 100.0).round() / 100.0))).collect::<Vec<_>>();
-        let query = [1.0, 0.0];
-        let all = keys(ranked_page(shuffled(), &[], Some(&query), 10, 0).expect("page"));
-        let expected = [("best", Some(1.0)), ("tie-new", Some(0.71)), ("tie-old", Some(0.71)), ("far", Some(0.0)), ("new-unscored", None), ("old-unscored", None)];
-        assert_eq!(all, expected.iter().map(|(key, score)| ((*key).to_string(), *score)).collect::<Vec<_>>());
-        let page = keys(ranked_page(shuffled(), &[], Some(&query), 2, 2).expect("page"));
-        assert_eq!(page.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["tie-old", "far"]);
-        let kind_a = json!({"kind": "a"}).as_object().cloned().expect("object");
-        let filtered = keys(ranked_page(items(), &[&kind_a], Some(&query), 3, 0).expect("page"));
-        assert_eq!(filtered.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["best", "tie-old", "far"]);
-        let plain = keys(ranked_page(items(), &[], None, 2, 1).expect("page"));
-        assert_eq!(plain, [("far".to_string(), None), ("tie-new".to_string(), None)], "without a query: storage order, no scores");
-        assert!(ranked_page(items(), &[], Some(&query), 0, 0).expect("page").is_empty());
-        assert!(ranked_page(items(), &[], Some(&query), 5, 10).expect("page").is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod sql;
 pub mod store_filter;
 mod vectors;
 
-pub use vectors::Vectors;
+pub use vectors::{Candidate, Ranking, Vectors};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -239,8 +239,6 @@ pub struct StoreItem {
     pub updated_at: i64,
     /// When the item expires (µs), if it has a ttl.
     pub expires_at: Option<i64>,
-    /// Its embedding vectors, when the read asked for them and it has any.
-    pub vectors: Option<Vectors>,
 }
 
 /// What a put writes, in one transaction: the value, its vectors and its ttl.
@@ -526,9 +524,12 @@ pub trait Items: Send + Sync {
     fn get_item(&self, namespace: Vec<String>, key: String, now: i64) -> Answer<Option<StoreItem>>;
     /// Deletes an item; with a `guard`, only if its value passes it.
     fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()>;
-    /// Every item under `prefix`, newest first; with `vectors`, with their vectors and in no
-    /// particular order (a query ranks them).
-    fn items_under(&self, prefix: Vec<String>, vectors: bool, now: i64) -> Answer<Vec<StoreItem>>;
+    /// Every item under `prefix`, newest first.
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>>;
+    /// The page of a semantic query over the items under `prefix` whose values pass every
+    /// filter: ranked by `query`'s cosine similarity to their vectors ([`Ranking`]: the
+    /// unscored last), then `offset` and `limit`.
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>>;
     /// Every distinct namespace that holds an item, sorted.
     fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>>;
     /// Restarts the ttl of these items (those that have one and have not expired) at `now`.

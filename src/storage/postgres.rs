@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use self::pool::{Pool, Sql};
-use super::{Answer, ItemWrite, Items, StorageError, StorageResult, StoreItem, store_filter};
+use super::{Answer, Candidate, ItemWrite, Items, Ranking, StorageError, StorageResult, StoreItem, store_filter};
 
 /// Schema migrations, applied in order; `graphward_schema.version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[r#"
@@ -345,10 +345,6 @@ fn item_from_row(row: &tokio_postgres::Row) -> StoreItem {
         created_at: row.get(3),
         updated_at: row.get(4),
         expires_at: row.get(5),
-        vectors: match row.len() {
-            7 => row.get::<_, Option<Vec<u8>>>(6).as_deref().and_then(super::Vectors::from_blob),
-            _ => None,
-        },
     }
 }
 
@@ -359,6 +355,15 @@ fn passes(value: Option<&Map<String, Value>>, guard: &Map<String, Value>) -> Sto
         None => Ok(false),
         Some(value) => store_filter::matches(value, guard).map_err(StorageError::Internal),
     }
+}
+
+/// The parameters of a namespace-prefix condition: the prefix as stored, and the `LIKE`
+/// pattern of every namespace below it (labels hold no `.`, so `prefix.` followed by anything
+/// is exactly "below"; `LIKE` wildcards in the labels are escaped).
+fn prefix_params(prefix: &[String]) -> (String, String) {
+    let exact = encode_namespace(prefix);
+    let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    (exact, below)
 }
 
 const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at, expires_at";
@@ -433,17 +438,57 @@ impl Items for PostgresStorage {
         })
     }
 
-    fn items_under(&self, prefix: Vec<String>, vectors: bool, now: i64) -> Answer<Vec<StoreItem>> {
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let exact = encode_namespace(&prefix);
-            // Labels hold no `.`, so `exact.` followed by anything is exactly "below"; `LIKE`
-            // wildcards in the labels are escaped.
-            let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let (exact, below) = prefix_params(&prefix);
             let client = pool.get().await?;
-            let (columns, order) = if vectors { (format!("{ITEM_COLUMNS}, vectors"), "") } else { (ITEM_COLUMNS.to_string(), "ORDER BY updated_at DESC, namespace, key") };
-            let sql = format!("SELECT {columns} FROM store_items WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {} {order}", alive("$3"));
+            let sql = format!(
+                "SELECT {ITEM_COLUMNS} FROM store_items WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {}
+                 ORDER BY updated_at DESC, namespace, key",
+                alive("$3")
+            );
             Ok(client.query(&sql, &[&exact, &below, &now]).await.map_err(internal)?.iter().map(item_from_row).collect())
+        })
+    }
+
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let (limit, offset) = page;
+            let (exact, below) = prefix_params(&prefix);
+            let client = pool.get().await?;
+            // The value as text: parsed only when there are filters (and for the page).
+            let sql = format!(
+                "SELECT namespace, key, value::text, created_at, updated_at, expires_at, vectors FROM store_items
+                 WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {}",
+                alive("$3")
+            );
+            let rows = client.query(&sql, &[&exact, &below, &now]).await.map_err(internal)?;
+            let mut ranking = Ranking::new(query, limit, offset);
+            for row in &rows {
+                let value: &str = row.get(2);
+                if !filters.is_empty() {
+                    let parsed = object_of(serde_json::from_str(value).unwrap_or(Value::Null));
+                    let mut all = true;
+                    for filter in &filters {
+                        all &= passes(Some(&parsed), filter)?;
+                    }
+                    if !all {
+                        continue;
+                    }
+                }
+                ranking.offer(&Candidate {
+                    namespace: row.get(0),
+                    key: row.get(1),
+                    value,
+                    created_at: row.get(3),
+                    updated_at: row.get(4),
+                    expires_at: row.get(5),
+                    vectors: row.get(6),
+                });
+            }
+            Ok(ranking.page(offset))
         })
     }
 

@@ -26,7 +26,7 @@ use super::sql::{self, ASSISTANT_META, CRON_META, Dialect, MetaTable, Param, THR
 
 const SQLITE: Dialect = Dialect::Sqlite;
 use super::{
-    CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Thread, ThreadQuery,
+    CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Candidate, Ranking, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -520,6 +520,24 @@ fn item_in(connection: &Connection, namespace: &[String], key: &str, now: i64) -
         .map_err(internal)
 }
 
+/// The parameters of a namespace-prefix condition: the prefix as stored, and it with the
+/// separator (what every namespace below it starts with).
+fn prefix_params(prefix: &[String]) -> (String, String) {
+    let exact = encode_namespace(prefix);
+    let below = format!("{exact}.");
+    (exact, below)
+}
+
+/// Whether a value passes every store filter.
+fn all_pass(value: &Map<String, Value>, filters: &[Map<String, Value>]) -> StorageResult<bool> {
+    for filter in filters {
+        if !passes(Some(value), filter)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Whether an item's value (`None`: no item) passes a store filter; an operator the filter
 /// language lacks is an error, never a pass.
 fn passes(value: Option<&Map<String, Value>>, guard: &Map<String, Value>) -> StorageResult<bool> {
@@ -751,10 +769,6 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
         created_at: row.get(3)?,
         updated_at: row.get(4)?,
         expires_at: row.get(5)?,
-        vectors: match row.as_ref().column_count() {
-            7 => row.get::<_, Option<Vec<u8>>>(6)?.as_deref().and_then(super::Vectors::from_blob),
-            _ => None,
-        },
     })
 }
 
@@ -1384,18 +1398,53 @@ impl Database {
         })
     }
 
-    pub(crate) fn items_under(&self, prefix: &[String], vectors: bool, now: i64) -> StorageResult<Vec<StoreItem>> {
+    pub(crate) fn items_under(&self, prefix: &[String], now: i64) -> StorageResult<Vec<StoreItem>> {
         self.with(|connection| {
-            let exact = encode_namespace(prefix);
-            let below = format!("{exact}.");
-            let (columns, order) = if vectors { ("namespace, key, value, created_at, updated_at, expires_at, vectors", "") } else { ("namespace, key, value, created_at, updated_at, expires_at", "ORDER BY updated_at DESC, namespace, key") };
-            let sql = format!(
-                "SELECT {columns} FROM store_items
-                 WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3) {order}"
-            );
-            let mut statement = connection.prepare_cached(&sql).map_err(internal)?;
+            let (exact, below) = prefix_params(prefix);
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT namespace, key, value, created_at, updated_at, expires_at FROM store_items
+                     WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3)
+                     ORDER BY updated_at DESC, namespace, key",
+                )
+                .map_err(internal)?;
             let rows = statement.query_map(params![exact, below, now], item_from_row).map_err(internal)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
+        })
+    }
+
+    /// Streams the candidate rows (unordered: ranking orders them) into a [`Ranking`]; a value
+    /// is parsed only when there are filters to test it against.
+    pub(crate) fn rank_items(&self, prefix: &[String], query: &[f32], filters: &[Map<String, Value>], page: (usize, usize), now: i64) -> StorageResult<Vec<(StoreItem, Option<f64>)>> {
+        let (limit, offset) = page;
+        self.with(|connection| {
+            let (exact, below) = prefix_params(prefix);
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT namespace, key, value, created_at, updated_at, expires_at, vectors FROM store_items
+                     WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3)",
+                )
+                .map_err(internal)?;
+            let mut rows = statement.query(params![exact, below, now]).map_err(internal)?;
+            let mut ranking = Ranking::new(query.to_vec(), limit, offset);
+            while let Some(row) = rows.next().map_err(internal)? {
+                let text = |index: usize| row.get_ref(index).and_then(|value| value.as_str().map_err(Into::into)).map_err(internal);
+                let value = text(2)?;
+                if !filters.is_empty() && !all_pass(&parse_map(value), filters)? {
+                    continue;
+                }
+                let candidate = Candidate {
+                    namespace: text(0)?,
+                    key: text(1)?,
+                    value,
+                    created_at: row.get(3).map_err(internal)?,
+                    updated_at: row.get(4).map_err(internal)?,
+                    expires_at: row.get(5).map_err(internal)?,
+                    vectors: row.get_ref(6).and_then(|value| value.as_blob_or_null().map_err(Into::into)).map_err(internal)?,
+                };
+                ranking.offer(&candidate);
+            }
+            Ok(ranking.page(offset))
         })
     }
 

@@ -1,11 +1,8 @@
 //! The semantic index's rules: which texts of an item are embedded (LangGraph's field paths:
 //! `$`, `a.b`, `a[0]`, `a[-1]`, `a[*]`, `*`, `{a,b.c}`, with the texts LangGraph's stores
-//! would embed for them), and how a query vector ranks items (cosine similarity, the best
-//! of an item's vectors).
+//! would embed for them). How a query ranks items is storage's (`storage/vectors.rs`).
 
 use serde_json::{Map, Value};
-
-use crate::storage::Vectors;
 
 /// Why a field path is malformed (`None` when it is fine).
 pub fn check_path(path: &str) -> Result<(), String> {
@@ -223,27 +220,6 @@ impl IndexFields {
     }
 }
 
-/// The cosine similarity of `query` to the best of `vectors` (none when the item has no
-/// vector of the query's length). A zero vector scores 0.
-pub fn score(query: &[f32], query_norm: f32, vectors: &Vectors) -> Option<f64> {
-    if vectors.dims() != query.len() || query.is_empty() {
-        return None;
-    }
-    vectors
-        .chunks()
-        .map(|vector| {
-            let (dot, norm) = vector.iter().zip(query).fold((0.0f32, 0.0f32), |(dot, norm), (v, q)| (dot + v * q, norm + v * v));
-            let denominator = norm.sqrt() * query_norm;
-            if denominator == 0.0 { 0.0 } else { f64::from(dot / denominator) }
-        })
-        .reduce(f64::max)
-}
-
-/// The Euclidean norm of a query vector.
-pub fn norm(query: &[f32]) -> f32 {
-    query.iter().map(|q| q * q).sum::<f32>().sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -286,17 +262,5 @@ mod tests {
         let configured = vec!["$".to_string()];
         assert_eq!(IndexFields::Skip.paths(&configured), &[] as &[String]);
         assert_eq!(IndexFields::Default.paths(&configured), &configured[..]);
-    }
-
-    #[test]
-    fn scores_are_the_best_cosine_of_an_item() {
-        let vectors = Vectors::new(2, &[vec![1.0, 0.0], vec![0.0, 1.0]]).expect("vectors");
-        let query = [0.0, 2.0];
-        assert!((score(&query, norm(&query), &vectors).expect("a score") - 1.0).abs() < 1e-6);
-        let other = [1.0, 1.0];
-        assert!((score(&other, norm(&other), &vectors).expect("a score") - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6);
-        assert_eq!(score(&[1.0, 0.0, 0.0], 1.0, &vectors), None, "another length is not ranked");
-        let zero = Vectors::new(2, &[vec![0.0, 0.0]]).expect("vectors");
-        assert_eq!(score(&query, norm(&query), &zero), Some(0.0));
     }
 }

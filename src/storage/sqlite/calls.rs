@@ -271,8 +271,12 @@ impl Items for SqliteStorage {
         self.call(move |db| db.delete_item(&namespace, &key, guard.as_ref()))
     }
 
-    fn items_under(&self, prefix: Vec<String>, vectors: bool, now: i64) -> Answer<Vec<StoreItem>> {
-        self.call(move |db| db.items_under(&prefix, vectors, now))
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>> {
+        self.call(move |db| db.items_under(&prefix, now))
+    }
+
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>> {
+        self.call(move |db| db.rank_items(&prefix, &query, &filters, page, now))
     }
 
     fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>> {
