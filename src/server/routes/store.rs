@@ -118,18 +118,27 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
         Some(Value::Number(minutes)) => minutes.as_f64(),
         Some(other) => return Err(ApiError::validation(format!("ttl must be a number of minutes or null, not {other}"))),
     };
-    let spec = &state.config().store;
-    let ttl_minutes = store::ttl_minutes(spec, ttl).map_err(store_error)?;
-    let texts = store::texts_to_embed(spec, &value, &fields);
-    let count = texts.len();
-    let embedded = if count == 0 { Vec::new() } else { state.python().embed_documents(texts).await.map_err(|error| ApiError::internal(format!("store.index.embed failed: {error}")))? };
-    let vectors = store::vectors_of(spec, count, &embedded).map_err(ApiError::internal)?;
+    let ttl_minutes = store::ttl_minutes(&state.config().store, ttl).map_err(store_error)?;
+    let vectors = embed_value(&state, &value, &fields).await?;
     let guard = value_guard(&authorization, Action::Put);
     let write = ItemWrite { value, vectors, ttl_minutes };
     if !state.storage().put_item(namespace, key, write, guard, now_micros()).await? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden: the item does not pass the store filter of your auth handler"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The vectors of a put's value under `store.index` (none without an index, or when the
+/// fields hold no text). The embeddings' failures are 500s, their cause logged.
+async fn embed_value(state: &AppState, value: &Map<String, Value>, fields: &IndexFields) -> Result<Option<crate::storage::Vectors>, ApiError> {
+    let spec = &state.config().store;
+    let texts = store::texts_to_embed(spec, value, fields);
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    let count = texts.len();
+    let embedded = state.python().embed_documents(texts).await.map_err(|error| ApiError::internal(format!("store.index.embed failed: {error}")))?;
+    store::vectors_of(spec, count, &embedded).map_err(ApiError::internal)
 }
 
 async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
