@@ -23,10 +23,31 @@ STORE = {
 }
 
 
-def write_app(folder, *, auth: bool, store=STORE):
+# A store handler that filters item values instead of rewriting namespaces.
+OWNER_FILTER_AUTH = """
+from langgraph_sdk import Auth
+
+auth = Auth()
+
+@auth.authenticate
+async def authenticate(authorization: str | None):
+    if authorization not in ("Bearer alice-token", "Bearer bob-token"):
+        raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid token")
+    return {"identity": authorization.split()[1].removesuffix("-token")}
+
+@auth.on.store()
+async def by_owner_field(ctx, value):
+    return {"owner": ctx.user.identity}
+"""
+
+
+def write_app(folder, *, auth: bool | str, store=STORE):
     shutil.copy(APPS / "store_index.py", folder / "store_index.py")
-    config = {"graphs": {"search": "./store_index.py:graph"}, "store": store}
-    if auth:
+    config = {"graphs": {"search": "./store_index.py:graph", "search_sync": "./store_index.py:sync_graph"}, "store": store}
+    if auth == "owner-filter":
+        (folder / "owner_auth.py").write_text(OWNER_FILTER_AUTH)
+        config["auth"] = {"path": "./owner_auth.py:auth"}
+    elif auth:
         shutil.copy(APPS / "member_auth.py", folder / "member_auth.py")
         config["auth"] = {"path": "./member_auth.py:auth"}
     (folder / "langgraph.json").write_text(json.dumps(config))
@@ -126,6 +147,14 @@ def test_a_graph_searches_by_query_and_puts_embedded(open_app):
     assert out[0][0] == "from-graph"
 
 
+def test_a_sync_graph_node_uses_the_index_too(open_app):
+    client = get_sync_client(url=open_app.url)
+    put = {"key": "sync-put", "value": {"text": "glaciers calve icebergs"}, "ttl": 5}
+    out = client.runs.wait(None, "search_sync", input={"namespace": ["sync"], "query": "icebergs glaciers", "put": put})["out"]
+    assert out[0][0] == "sync-put" and out[0][1] > 0.7
+    assert client.store.search_items(["sync"], query="calve")["items"][0]["key"] == "sync-put"
+
+
 def test_items_expire_and_refresh(open_app):
     client = get_sync_client(url=open_app.url)
     client.store.put_item(["ttl"], "short", {"text": "soon gone"}, ttl=0.02)
@@ -171,6 +200,24 @@ def test_a_query_never_reaches_another_users_items(auth_app):
     assert [(item["namespace"], item["key"]) for item in found] == [(["alice", "notes"], "secret")]
     assert found[0]["score"] > 0.5
     assert httpx.post(f"{auth_app.url}/store/items/search", json={"namespace_prefix": [], "query": "rocket"}).status_code == 401
+
+
+def test_a_query_never_ranks_items_the_handler_filters_out(tmp_path):
+    server = Server(write_app(tmp_path, auth="owner-filter"))
+    try:
+        alice = get_sync_client(url=server.url, headers=ALICE)
+        bob = get_sync_client(url=server.url, headers=BOB)
+        alice.store.put_item(["shared"], "secret", {"owner": "alice", "text": "alice launch codes rocket"})
+        bob.store.put_item(["shared"], "mine", {"owner": "bob", "text": "bob grocery list"})
+        for prefix in (["shared"], []):
+            found = bob.store.search_items(prefix, query="alice launch codes rocket", limit=100)["items"]
+            assert [item["key"] for item in found] == ["mine"], found
+            found = bob.store.search_items(prefix, query="alice launch codes rocket", filter={"owner": "alice"})["items"]
+            assert found == [], "the request's filter cannot widen the handler's"
+        found = alice.store.search_items(["shared"], query="rocket")["items"]
+        assert [item["key"] for item in found] == ["secret"] and found[0]["score"] > 0.4
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,25 @@ async def search(state: State, *, store: BaseStore) -> State:
     return {"out": [[item.key, item.score] for item in found]}
 
 
+def search_sync(state: State, *, store: BaseStore) -> State:
+    """The same from a sync node (LangGraph runs it in a worker thread: the store's sync
+    `batch`, and the sync embedding)."""
+    namespace = tuple(state["namespace"])
+    if "put" in state:
+        put = state["put"]
+        store.put(namespace, put["key"], put["value"], index=put.get("index"), ttl=put.get("ttl"))
+    found = store.search(namespace, query=state.get("query"), limit=state.get("limit", 10))
+    return {"out": [[item.key, item.score] for item in found]}
+
+
 builder = StateGraph(State)
 builder.add_node("search", search)
 builder.add_edge(START, "search")
 builder.add_edge("search", END)
 graph = builder.compile()
+
+sync_builder = StateGraph(State)
+sync_builder.add_node("search", search_sync)
+sync_builder.add_edge(START, "search")
+sync_builder.add_edge("search", END)
+sync_graph = sync_builder.compile()
