@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 mod http;
+mod store;
 
 pub use http::{CorsSpec, DisabledRoutes, HeaderRules, HttpSpec, MiddlewareOrder};
+pub use store::{EmbedSource, IndexSpec, StoreSpec, TtlSpec};
 
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
@@ -67,7 +69,6 @@ const IGNORED_KEYS: &[&str] = &[
     "keep_pkg_tools",
     "ui",
     "ui_config",
-    "store",
     "checkpointer",
     "webhooks",
     "encryption",
@@ -77,7 +78,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "http"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "http", "store"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -97,6 +98,8 @@ pub struct AppConfig {
     pub auth: Option<AuthSpec>,
     /// The `http` block (defaults when absent).
     pub http: HttpSpec,
+    /// The `store` block (semantic index, item expiry).
+    pub store: StoreSpec,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -208,7 +211,9 @@ impl AppConfig {
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
         let http = checker.http(&dir, root.get("http"), &mut ignored_keys)?;
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, http, ignored_keys })
+        let store = checker.store(&dir, root.get("store"))?;
+        ignored_keys.extend(store.ignored_keys.iter().cloned());
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, http, store, ignored_keys })
     }
 }
 
@@ -240,7 +245,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "store" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,

@@ -91,7 +91,7 @@ pub async fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(App
         venv: options.venv,
         studio_allowed: options.mode == Mode::Dev,
         checkpoints: options.storage.checkpoints(),
-        store: Some(StoreBackend { storage: storage.clone(), runtime: tokio::runtime::Handle::current() }),
+        store: Some(StoreBackend { storage: storage.clone(), runtime: tokio::runtime::Handle::current(), spec: Arc::new(config.store.clone()) }),
     };
     let (python, report) = tokio::task::spawn_blocking(move || PythonHost::start(setup)).await.map_err(|error| format!("the interpreter did not start: {error}"))??;
     let policy = if report.auth.is_some() { AuthPolicy::with_host(std::sync::Arc::new(python.clone()), options.auth_timeout) } else { AuthPolicy::open() };
@@ -114,6 +114,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Durat
     state.runs().start(base_url).await.map_err(std::io::Error::other)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let background = server::spawn_background(state.clone(), stopped.clone());
+    let sweep_every = Duration::from_secs(state.config().store.ttl.sweep_interval_minutes.saturating_mul(60));
+    let sweeper = store::spawn_sweeper(state.storage().clone(), sweep_every, stopped.clone());
     let runs = state.runs().clone();
     let mut signal = stopped;
     let drain_runs = tokio::spawn(async move {
@@ -132,6 +134,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown_grace: Durat
     .await;
     let _ = drain_runs.await;
     let _ = background.await;
+    let _ = sweeper.await;
     if state_has_app {
         python.stop_http_app().await;
     }

@@ -63,7 +63,7 @@ pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
         }
         // Let an editor finish writing (several files, or a file in steps).
         tokio::time::sleep(POLL).await;
-        snapshot = scan(&config);
+        let previous = std::mem::replace(&mut snapshot, scan(&config));
         let loaded = match AppConfig::load(&config.path) {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -76,6 +76,12 @@ pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
         // A `.env` file's new contents (the key names the same file) need a new process too.
         if loaded.env != config.env && !changed.iter().any(|key| key == "`env`") {
             changed.push("`env`".to_string());
+        }
+        // The store's embedding function is loaded once, with the storage: new code there too.
+        if let Some(file) = embed_file(&config)
+            && previous.get(&file) != snapshot.get(&file)
+        {
+            changed.push(format!("`{}` (`store.index.embed`)", file.display()));
         }
         if !changed.is_empty() {
             let (path, validate) = (config.path.clone(), Arc::clone(&validate));
@@ -159,6 +165,7 @@ fn scan(config: &AppConfig) -> Snapshot {
     if let Some(env_file) = config_env_file(config) {
         named.push(env_file);
     }
+    named.extend(embed_file(config));
     for file in named {
         record(&mut files, &file);
     }
@@ -169,6 +176,14 @@ fn scan(config: &AppConfig) -> Snapshot {
         walk(&folder, &mut files, &mut budget, 0);
     }
     files
+}
+
+/// The file of `store.index.embed`, when it names one.
+fn embed_file(config: &AppConfig) -> Option<PathBuf> {
+    match &config.store.index.as_ref()?.embed {
+        crate::config::EmbedSource::Object(location) => file_of(&location.source),
+        crate::config::EmbedSource::Provider(_) => None,
+    }
 }
 
 fn file_of(source: &ModuleSource) -> Option<PathBuf> {

@@ -5,10 +5,15 @@
 //! string without `.` everywhere — otherwise `("alice.smith",)` would read back as
 //! `("alice", "smith")` and fall under user `alice`'s prefix.
 
+pub mod index;
+
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::storage::{Items, StorageError, StoreItem, store_filter};
+use crate::config::StoreSpec;
+use crate::storage::{ItemWrite, Items, StorageError, StoreItem, Vectors, store_filter};
+
+use self::index::IndexFields;
 
 /// Why a store request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +69,7 @@ pub fn check_item_namespace(labels: &[String]) -> Result<(), StoreError> {
 }
 
 /// The page of `items` (newest first, as storage returns them) that passes every filter.
-pub fn matching_page<'a>(items: &'a [StoreItem], filters: &[&Map<String, Value>], limit: usize, offset: usize) -> Result<Vec<&'a StoreItem>, StoreError> {
+pub fn matching_page(items: Vec<StoreItem>, filters: &[&Map<String, Value>], limit: usize, offset: usize) -> Result<Vec<StoreItem>, StoreError> {
     let mut page = Vec::new();
     let mut skipped = 0;
     for item in items {
@@ -84,6 +89,76 @@ pub fn matching_page<'a>(items: &'a [StoreItem], filters: &[&Map<String, Value>]
         }
     }
     Ok(page)
+}
+
+/// A search of the store: the items under `prefix` passing every filter, each with its score:
+/// with a `query` vector ranked by it in storage ([`Items::rank_items`]: the items it cannot
+/// score — no vectors, `index: false`, another length — last, newest first), else newest
+/// first without scores; `offset` and `limit` apply after ranking. With `refresh`, the ttls
+/// of the page restart.
+pub async fn search(storage: &dyn Items, prefix: Vec<String>, filters: &[&Map<String, Value>], query: Option<&[f32]>, page: (usize, usize), refresh: bool, now: i64) -> Result<Vec<(StoreItem, Option<f64>)>, StoreError> {
+    let (limit, offset) = page;
+    let found = match query {
+        Some(query) => storage.rank_items(prefix, query.to_vec(), filters.iter().map(|filter| (*filter).clone()).collect(), page, now).await?,
+        None => matching_page(storage.items_under(prefix, now).await?, filters, limit, offset)?.into_iter().map(|item| (item, None)).collect(),
+    };
+    if refresh {
+        refresh_ttls(storage, found.iter().map(|(item, _)| item), now).await?;
+    }
+    Ok(found)
+}
+
+/// Restarts the ttl of those of `items` that have one.
+pub async fn refresh_ttls<'a>(storage: &dyn Items, items: impl Iterator<Item = &'a StoreItem>, now: i64) -> Result<(), StoreError> {
+    let expiring: Vec<(Vec<String>, String)> = items.filter(|item| item.expires_at.is_some()).map(|item| (item.namespace.clone(), item.key.clone())).collect();
+    if !expiring.is_empty() {
+        storage.refresh_items(expiring, now).await?;
+    }
+    Ok(())
+}
+
+/// The texts a put embeds under `spec` (none without an index or with `index: false`).
+pub fn texts_to_embed(spec: &StoreSpec, value: &Map<String, Value>, fields: &IndexFields) -> Vec<String> {
+    spec.index.as_ref().map(|index| index::item_texts(value, fields.paths(&index.fields))).unwrap_or_default()
+}
+
+/// The vectors the embeddings returned for a put's texts, checked against `store.index.dims`.
+pub fn vectors_of(spec: &StoreSpec, texts: usize, embedded: &[Vec<f32>]) -> Result<Option<Vectors>, StoreError> {
+    let Some(index) = &spec.index else { return Ok(None) };
+    if texts == 0 {
+        return Ok(None);
+    }
+    if embedded.len() != texts {
+        return Err(StoreError::Invalid(format!("the embeddings returned {} vectors for {texts} texts", embedded.len())));
+    }
+    Vectors::new(index.dims, embedded).map(Some).map_err(StoreError::Invalid)
+}
+
+/// A put's `ttl` (minutes): a positive number, or none for the configured default.
+pub fn ttl_minutes(spec: &StoreSpec, ttl: Option<f64>) -> Result<Option<f64>, StoreError> {
+    match ttl {
+        None => Ok(spec.ttl.default_ttl),
+        Some(minutes) if minutes > 0.0 && minutes.is_finite() => Ok(Some(minutes)),
+        Some(minutes) => Err(StoreError::Invalid(format!("ttl must be a positive number of minutes, not {minutes}"))),
+    }
+}
+
+/// Deletes expired items every `interval` until `stop` turns true (their rows only: they were
+/// invisible from the moment they expired). Every process may run one; sweeps are idempotent.
+pub fn spawn_sweeper(storage: crate::storage::StorageHandle, interval: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !*stop.borrow() {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => continue,
+            }
+            match storage.sweep_items(crate::timestamp::now_micros()).await {
+                Ok(0) => {}
+                Ok(swept) => tracing::debug!(swept, "expired store items deleted"),
+                Err(error) => tracing::warn!(%error, "the store's ttl sweep failed; it is tried again next interval"),
+            }
+        }
+    })
 }
 
 /// A namespace listing's condition: the namespace starts (or ends) with `path`, whole labels,
@@ -129,10 +204,38 @@ pub fn namespace_page(namespaces: Vec<Vec<String>>, conditions: &[Condition], ma
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
-    Get { namespace: Vec<Value>, key: String },
-    /// `value: null` deletes.
-    Put { namespace: Vec<Value>, key: String, value: Option<Value> },
-    Search { namespace_prefix: Vec<Value>, filter: Option<Map<String, Value>>, limit: usize, offset: usize },
+    Get {
+        namespace: Vec<Value>,
+        key: String,
+        #[serde(default)]
+        refresh_ttl: bool,
+    },
+    /// `value: null` deletes. `vectors`: the embeddings of [`plan`]'s texts for this put;
+    /// `ttl` as LangGraph resolved it (minutes, none: forever).
+    Put {
+        namespace: Vec<Value>,
+        key: String,
+        value: Option<Value>,
+        #[serde(default)]
+        index: Option<Value>,
+        #[serde(default)]
+        ttl: Option<f64>,
+        #[serde(default)]
+        vectors: Option<Vec<Vec<f32>>>,
+    },
+    /// `query_vector`: the embedding of `query`, when the store has an index.
+    Search {
+        namespace_prefix: Vec<Value>,
+        filter: Option<Map<String, Value>>,
+        limit: usize,
+        offset: usize,
+        #[serde(default)]
+        query: Option<String>,
+        #[serde(default)]
+        query_vector: Option<Vec<f32>>,
+        #[serde(default)]
+        refresh_ttl: bool,
+    },
     ListNamespaces { conditions: Vec<MatchCondition>, max_depth: Option<usize>, limit: usize, offset: usize },
 }
 
@@ -154,20 +257,20 @@ fn labels(values: &[Value]) -> Result<Vec<String>, StoreError> {
 
 /// An operation whose namespaces passed the checks.
 enum Checked {
-    Get(Vec<String>, String),
-    Put(Vec<String>, String, Option<Map<String, Value>>),
-    Search(Vec<String>, Option<Map<String, Value>>, usize, usize),
+    Get(Vec<String>, String, bool),
+    Put(Vec<String>, String, Option<ItemWrite>),
+    Search(Vec<String>, Option<Map<String, Value>>, Option<Vec<f32>>, (usize, usize), bool),
     ListNamespaces(Vec<Condition>, Option<usize>, usize, usize),
 }
 
-fn check(operation: Operation) -> Result<Checked, StoreError> {
+fn check(spec: &StoreSpec, operation: Operation) -> Result<Checked, StoreError> {
     Ok(match operation {
-        Operation::Get { namespace, key } => {
+        Operation::Get { namespace, key, refresh_ttl } => {
             let namespace = labels(&namespace)?;
             check_item_namespace(&namespace)?;
-            Checked::Get(namespace, key)
+            Checked::Get(namespace, key, refresh_ttl)
         }
-        Operation::Put { namespace, key, value } => {
+        Operation::Put { namespace, key, value, index: _, ttl, vectors } => {
             let namespace = labels(&namespace)?;
             check_item_namespace(&namespace)?;
             let value = match value {
@@ -175,15 +278,31 @@ fn check(operation: Operation) -> Result<Checked, StoreError> {
                 Some(Value::Object(value)) => Some(value),
                 Some(other) => return Err(StoreError::Invalid(format!("a store value must be a dict, not {other}"))),
             };
-            Checked::Put(namespace, key, value)
+            let write = match value {
+                None => None,
+                Some(value) => {
+                    let vectors = match &vectors {
+                        Some(embedded) => vectors_of(spec, embedded.len(), embedded)?,
+                        None => None,
+                    };
+                    // LangGraph resolved the default already: none here means none.
+                    let ttl_minutes = match ttl {
+                        None => None,
+                        some => ttl_minutes(spec, some)?,
+                    };
+                    Some(ItemWrite { value, vectors, ttl_minutes })
+                }
+            };
+            Checked::Put(namespace, key, write)
         }
-        Operation::Search { namespace_prefix, filter, limit, offset } => {
+        Operation::Search { namespace_prefix, filter, limit, offset, query: _, query_vector, refresh_ttl } => {
             let prefix = labels(&namespace_prefix)?;
             check_labels(&prefix)?;
             if let Some(filter) = &filter {
                 check_filter(filter)?;
             }
-            Checked::Search(prefix, filter, limit, offset)
+            let query_vector = query_vector.filter(|_| spec.index.is_some());
+            Checked::Search(prefix, filter, query_vector, (limit, offset), refresh_ttl)
         }
         Operation::ListNamespaces { conditions, max_depth, limit, offset } => {
             let conditions = conditions
@@ -208,29 +327,67 @@ fn item_json(item: &StoreItem) -> Value {
     json!({"namespace": item.namespace, "key": item.key, "value": item.value, "created_at": item.created_at, "updated_at": item.updated_at})
 }
 
+/// What a graph's `store.batch` must embed before [`batch`] runs: for each operation, the
+/// texts of a put (its `index` paths or the configured fields) or the `query` of a search,
+/// else `null`. Without `store.index`, all `null`.
+pub fn plan(spec: &StoreSpec, operations: &[Operation]) -> Result<Vec<Value>, StoreError> {
+    operations
+        .iter()
+        .map(|operation| {
+            if spec.index.is_none() {
+                return Ok(Value::Null);
+            }
+            Ok(match operation {
+                Operation::Put { value: Some(Value::Object(value)), index, .. } => {
+                    let fields = IndexFields::from_json(index.as_ref()).map_err(StoreError::Invalid)?;
+                    let texts = texts_to_embed(spec, value, &fields);
+                    if texts.is_empty() { Value::Null } else { json!(texts) }
+                }
+                Operation::Search { query: Some(query), .. } => json!([query]),
+                _ => Value::Null,
+            })
+        })
+        .collect()
+}
+
 /// A graph's `store.batch`: every operation is checked before any runs, then each runs in
 /// order against `storage`, the same storage and rules as `/store`. One result per operation:
 /// an item or `null` (get), `null` (put), a list of items (search), a list of namespaces.
-pub async fn batch(storage: &dyn Items, operations: Vec<Operation>, now: i64) -> Result<Vec<Value>, StoreError> {
-    let checked = operations.into_iter().map(check).collect::<Result<Vec<_>, _>>()?;
+pub async fn batch(storage: &dyn Items, spec: &StoreSpec, operations: Vec<Operation>, now: i64) -> Result<Vec<Value>, StoreError> {
+    let checked = operations.into_iter().map(|operation| check(spec, operation)).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(checked.len());
     for operation in checked {
         results.push(match operation {
-            Checked::Get(namespace, key) => storage.get_item(namespace, key).await?.as_ref().map_or(Value::Null, item_json),
-            Checked::Put(namespace, key, Some(value)) => {
-                storage.put_item(namespace, key, value, None, now).await?;
+            Checked::Get(namespace, key, refresh) => {
+                let item = storage.get_item(namespace, key, now).await?;
+                if refresh {
+                    refresh_ttls(storage, item.iter(), now).await?;
+                }
+                item.as_ref().map_or(Value::Null, item_json)
+            }
+            Checked::Put(namespace, key, Some(write)) => {
+                storage.put_item(namespace, key, write, None, now).await?;
                 Value::Null
             }
             Checked::Put(namespace, key, None) => {
                 storage.delete_item(namespace, key, None).await?;
                 Value::Null
             }
-            Checked::Search(prefix, filter, limit, offset) => {
-                let items = storage.items_under(prefix).await?;
+            Checked::Search(prefix, filter, query, page, refresh) => {
                 let filters: Vec<&Map<String, Value>> = filter.iter().collect();
-                Value::Array(matching_page(&items, &filters, limit, offset)?.into_iter().map(item_json).collect())
+                let found = search(storage, prefix, &filters, query.as_deref(), page, refresh, now).await?;
+                Value::Array(
+                    found
+                        .iter()
+                        .map(|(item, score)| {
+                            let mut out = item_json(item);
+                            out["score"] = json!(score);
+                            out
+                        })
+                        .collect(),
+                )
             }
-            Checked::ListNamespaces(conditions, max_depth, limit, offset) => json!(namespace_page(storage.namespaces().await?, &conditions, max_depth, limit, offset)),
+            Checked::ListNamespaces(conditions, max_depth, limit, offset) => json!(namespace_page(storage.namespaces(now).await?, &conditions, max_depth, limit, offset)),
         });
     }
     Ok(results)
@@ -253,9 +410,11 @@ mod tests {
         assert!(check_labels(&strings(&["*", "mem"])).is_ok());
         assert!(matches!(check_labels(&strings(&["a\0b"])), Err(StoreError::Namespace(_))));
         let bad_filter = json!({"op": "search", "namespace_prefix": ["a"], "filter": {"n": {"$regex": 1}}, "limit": 1, "offset": 0});
-        assert!(matches!(check(serde_json::from_value(bad_filter).expect("op")), Err(StoreError::Filter(_))));
-        assert!(matches!(check(serde_json::from_value(json!({"op": "get", "namespace": [1], "key": "k"})).expect("op")), Err(StoreError::Namespace(_))));
-        assert!(matches!(check(serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": 3})).expect("op")), Err(StoreError::Invalid(_))));
+        let spec = StoreSpec::default();
+        assert!(matches!(check(&spec, serde_json::from_value(bad_filter).expect("op")), Err(StoreError::Filter(_))));
+        assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "get", "namespace": [1], "key": "k"})).expect("op")), Err(StoreError::Namespace(_))));
+        assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": 3})).expect("op")), Err(StoreError::Invalid(_))));
+        assert!(matches!(check(&spec, serde_json::from_value(json!({"op": "put", "namespace": ["a"], "key": "k", "value": {}, "ttl": -1.0})).expect("op")), Err(StoreError::Invalid(_))));
     }
 
     #[test]

@@ -9,6 +9,8 @@ Entry points used by Rust (src/python/):
   load_graphs(specs)   import every graph of langgraph.json (coroutine)
   submit(obj, reply)   the async bridge: run one call as a Task, report its result through `reply`
   continue_task(...)   finish as a Task a coroutine whose first step Rust already ran
+  load_embeddings(...) load `store.index.embed` at start-up
+  embed_documents(t)   the vectors of a put's texts (coroutine); embed_query(q) likewise
 """
 
 from __future__ import annotations
@@ -293,6 +295,63 @@ def load_object(key, raw, file, module_name, attribute):
     except AttributeError:
         where = file if file is not None else module_name
         raise StartupError(f"`{key}`: {where} has no attribute `{attribute}`; check the name after the `:`") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The store's embeddings (`store.index.embed`)
+
+
+EMBEDDINGS = None
+"""LangChain `Embeddings` for `store.index` (None without an index); the graphs' store uses it too."""
+
+
+def load_embeddings(raw, file, module_name, attribute, provider):
+    """Loads `store.index.embed`: a function `texts -> vectors` (sync or async), a LangChain
+    `Embeddings` object, or (`provider`) a `provider:model` string for LangChain's
+    `init_embeddings`. Wrapped the way LangGraph's own stores wrap it."""
+    global EMBEDDINGS
+    key = "store.index.embed"
+    try:
+        from langgraph.store.base.embed import ensure_embeddings
+    except ImportError as error:
+        raise StartupError(f"`{key}`: semantic search needs langgraph in the app's environment: {describe_error(error)}") from None
+    if provider:
+        try:
+            EMBEDDINGS = ensure_embeddings(raw)
+        except ImportError as error:
+            package = raw.split(":", 1)[0].replace("_", "-")
+            raise StartupError(
+                f"`{key}`: `{raw}` is built by LangChain's init_embeddings, which needs `pip install langchain langchain-{package}`: {describe_error(error)}"
+            ) from None
+        except BaseException as error:  # noqa: BLE001 - becomes a start-up error
+            raise StartupError(f"`{key}`: cannot build `{raw}`: {describe_error(error)}") from None
+        return
+    target = load_object(key, raw, file, module_name, attribute)
+    is_embeddings = all(hasattr(target, name) for name in ("embed_documents", "embed_query"))
+    if not is_embeddings and not callable(target):
+        raise StartupError(f"`{key}`: `{raw}` is {type(target).__name__}, not a function `texts -> list of vectors` or a LangChain Embeddings object")
+    try:
+        EMBEDDINGS = ensure_embeddings(target)
+    except BaseException as error:  # noqa: BLE001 - becomes a start-up error
+        raise StartupError(f"`{key}`: `{raw}` cannot be used as embeddings: {describe_error(error)}") from None
+
+
+def vectors(found, count):
+    """Plain lists of floats (numpy arrays and the like are converted), one per text."""
+    found = [[float(component) for component in vector] for vector in found]
+    if len(found) != count:
+        raise ValueError(f"the embeddings returned {len(found)} vectors for {count} texts")
+    return found
+
+
+async def embed_documents(texts):
+    """The vectors of `texts` (a put's indexed fields), in one call of the embeddings."""
+    return vectors(await EMBEDDINGS.aembed_documents(list(texts)), len(texts))
+
+
+async def embed_query(text):
+    """The vector of a search's query."""
+    return vectors([await EMBEDDINGS.aembed_query(text)], 1)[0]
 
 
 def _is_compiled_graph(obj):

@@ -554,42 +554,103 @@ def _make_store(native):
 
     def encode(op):
         if isinstance(op, GetOp):
-            return {"op": "get", "namespace": labels(op.namespace), "key": key(op)}
+            return {"op": "get", "namespace": labels(op.namespace), "key": key(op), "refresh_ttl": bool(getattr(op, "refresh_ttl", False))}
         if isinstance(op, PutOp):
-            return {"op": "put", "namespace": labels(op.namespace), "key": key(op), "value": op.value}
+            index = op.index if op.index is False or op.index is None else list(op.index)
+            return {"op": "put", "namespace": labels(op.namespace), "key": key(op), "value": op.value, "index": index, "ttl": getattr(op, "ttl", None)}
         if isinstance(op, SearchOp):
-            return {"op": "search", "namespace_prefix": labels(op.namespace_prefix), "filter": op.filter, "limit": op.limit, "offset": op.offset}
+            return {
+                "op": "search",
+                "namespace_prefix": labels(op.namespace_prefix),
+                "filter": op.filter,
+                "limit": op.limit,
+                "offset": op.offset,
+                "query": op.query,
+                "refresh_ttl": bool(getattr(op, "refresh_ttl", False)),
+            }
         if isinstance(op, ListNamespacesOp):
             conditions = [{"match_type": c.match_type, "path": labels(c.path)} for c in op.match_conditions or ()]
             return {"op": "list_namespaces", "conditions": conditions, "max_depth": op.max_depth, "limit": op.limit, "offset": op.offset}
         raise NotImplementedError(f"store operation {type(op).__name__}")
 
     def item(found, cls):
-        return cls(namespace=tuple(found["namespace"]), key=found["key"], value=found["value"], created_at=to_datetime(found["created_at"]), updated_at=to_datetime(found["updated_at"]))
+        fields = {"namespace": tuple(found["namespace"]), "key": found["key"], "value": found["value"], "created_at": to_datetime(found["created_at"]), "updated_at": to_datetime(found["updated_at"])}
+        if cls is SearchItem:
+            fields["score"] = found.get("score")
+        return cls(**fields)
+
+    def call(method, payload):
+        kind, answer = method(payload)
+        if kind != "ok":
+            raise errors.get(kind, RuntimeError)(answer)
+        return json.loads(answer)
+
+    def plan(ops):
+        """The operations as JSON and, per operation, the texts `store.index` embeds for it
+        (a put's fields, a search's query; None when nothing is embedded)."""
+        encoded = [encode(op) for op in ops]
+        if graphward_host.EMBEDDINGS is None:
+            return encoded, [None] * len(encoded)
+        return encoded, call(native.plan, dumps(encoded))
+
+    def attach(encoded, texts, documents, queries):
+        """Puts each put's vectors and each search's query vector into its operation."""
+        documents, queries = iter(documents), iter(queries)
+        for operation, wanted in zip(encoded, texts):
+            if wanted is None:
+                continue
+            if operation["op"] == "put":
+                operation["vectors"] = [next(documents) for _ in wanted]
+            else:
+                operation["query_vector"] = next(queries)
+
+    def document_texts(encoded, texts):
+        return [text for operation, wanted in zip(encoded, texts) if wanted is not None and operation["op"] == "put" for text in wanted]
+
+    def query_texts(encoded, texts):
+        return [wanted[0] for operation, wanted in zip(encoded, texts) if wanted is not None and operation["op"] == "search"]
+
+    def results(ops, encoded):
+        found = []
+        for op, result in zip(ops, call(native.batch, dumps(encoded))):
+            if isinstance(op, GetOp):
+                found.append(item(result, Item) if result else None)
+            elif isinstance(op, SearchOp):
+                found.append([item(each, SearchItem) for each in result])
+            elif isinstance(op, ListNamespacesOp):
+                found.append([tuple(labels) for labels in result])
+            else:
+                found.append(None)
+        return found
 
     class GraphwardStore(BaseStore):
         """LangGraph's BaseStore over graphward's own store: items a graph writes are what
-        `/store` serves, and the other way round."""
+        `/store` serves, and the other way round. With `store.index`, puts are embedded here
+        (one call for a batch's texts) and searches with a `query` ranked by it."""
+
+        supports_ttl = True
+        ttl_config = json.loads(native.ttl_config())
 
         def batch(self, ops):
             ops = list(ops)
-            kind, payload = native.batch(dumps([encode(op) for op in ops]))
-            if kind != "ok":
-                raise errors.get(kind, RuntimeError)(payload)
-            results = []
-            for op, result in zip(ops, json.loads(payload)):
-                if isinstance(op, GetOp):
-                    results.append(item(result, Item) if result else None)
-                elif isinstance(op, SearchOp):
-                    results.append([item(found, SearchItem) for found in result])
-                elif isinstance(op, ListNamespacesOp):
-                    results.append([tuple(labels) for labels in result])
-                else:
-                    results.append(None)
-            return results
+            encoded, texts = plan(ops)
+            embeddings = graphward_host.EMBEDDINGS
+            documents = document_texts(encoded, texts)
+            queries = query_texts(encoded, texts)
+            document_vectors = graphward_host.vectors(embeddings.embed_documents(documents), len(documents)) if documents else []
+            query_vectors = graphward_host.vectors([embeddings.embed_query(query) for query in queries], len(queries))
+            attach(encoded, texts, document_vectors, query_vectors)
+            return results(ops, encoded)
 
         async def abatch(self, ops):
-            return self.batch(ops)
+            ops = list(ops)
+            encoded, texts = plan(ops)
+            documents = document_texts(encoded, texts)
+            queries = query_texts(encoded, texts)
+            document_vectors = await graphward_host.embed_documents(documents) if documents else []
+            query_vectors = [await graphward_host.embed_query(query) for query in queries]
+            attach(encoded, texts, document_vectors, query_vectors)
+            return results(ops, encoded)
 
     return GraphwardStore()
 

@@ -447,6 +447,19 @@ impl PythonHost {
         self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private)]).await
     }
 
+    /// The vectors of a put's `texts`, from `store.index.embed` (one call for them all). A
+    /// Task from the start: model clients use httpx, which needs one.
+    pub async fn embed_documents(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, PythonError> {
+        let (_, result) = self.call_cancellable(move |host| host.getattr(pyo3::intern!(host.py(), "embed_documents"))?.call1((texts,)), |value| value.extract());
+        result.await
+    }
+
+    /// The vector of a search's `query`, from `store.index.embed`.
+    pub async fn embed_query(&self, query: String) -> Result<Vec<f32>, PythonError> {
+        let (_, result) = self.call_cancellable(move |host| host.getattr(pyo3::intern!(host.py(), "embed_query"))?.call1((query,)), |value| value.extract());
+        result.await
+    }
+
     /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and
     /// returns the result as JSON. Private: callers name a typed operation.
     async fn runner(&self, function: &'static str, args: Vec<serde_json::Value>) -> Result<serde_json::Value, PythonError> {
@@ -584,6 +597,18 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
             graph_id: item.get_item("graph_id").and_then(|v| v.extract()).map_err(describe)?,
             name: item.get_item("name").and_then(|v| v.extract()).map_err(describe)?,
         });
+    }
+    if let Some(index) = &config.store.index {
+        let (raw, file, module, attribute, provider) = match &index.embed {
+            crate::config::EmbedSource::Object(location) => match &location.source {
+                ModuleSource::File(path) => (&location.raw, Some(path.display().to_string()), None, location.attribute.as_str(), false),
+                ModuleSource::Module(name) => (&location.raw, None, Some(name.clone()), location.attribute.as_str(), false),
+            },
+            crate::config::EmbedSource::Provider(raw) => (raw, None, None, "", true),
+        };
+        host.getattr("load_embeddings")
+            .and_then(|load| load.call1((raw, file, module, attribute, provider)))
+            .map_err(|error| format!("{}: {}", config.path.display(), describe(error)))?;
     }
     let langgraph_version: Option<String> = host
         .getattr("versions")

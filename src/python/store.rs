@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+use crate::config::StoreSpec;
 use crate::storage::StorageHandle;
 use crate::store::{self, StoreError};
 use crate::timestamp::now_micros;
@@ -14,6 +15,8 @@ use crate::timestamp::now_micros;
 pub struct StoreBackend {
     pub storage: StorageHandle,
     pub runtime: tokio::runtime::Handle,
+    /// `langgraph.json`'s `store` (index fields and dims, ttl defaults).
+    pub spec: std::sync::Arc<StoreSpec>,
 }
 
 #[pyclass(frozen)]
@@ -34,13 +37,32 @@ impl NativeStore {
     /// the GIL released; the asyncio loop waits for it as it waited for `sqlite3` before.
     fn batch(&self, py: Python<'_>, operations: &str) -> (&'static str, String) {
         py.detach(|| {
-            let outcome = serde_json::from_str::<Vec<store::Operation>>(operations)
-                .map_err(|error| StoreError::Invalid(format!("malformed store operation: {error}")))
-                .and_then(|operations| self.backend.runtime.block_on(store::batch(&*self.backend.storage, operations, now_micros())));
-            match outcome {
-                Ok(results) => ("ok", serde_json::Value::Array(results).to_string()),
-                Err(error) => (error.kind(), error.to_string()),
-            }
+            let outcome = parse(operations).and_then(|operations| self.backend.runtime.block_on(store::batch(&*self.backend.storage, &self.backend.spec, operations, now_micros())));
+            answer(outcome)
         })
+    }
+
+    /// `plan(operations_json)` → `("ok", texts_json)`: per operation, the texts to embed
+    /// before `batch` (see [`store::plan`]), or `(kind, message)`. Touches no storage.
+    fn plan(&self, operations: &str) -> (&'static str, String) {
+        answer(parse(operations).and_then(|operations| store::plan(&self.backend.spec, &operations)))
+    }
+
+    /// `store.ttl` as LangGraph's `TTLConfig` JSON, for the graphs' `BaseStore` to resolve
+    /// per-call defaults the way LangGraph does.
+    fn ttl_config(&self) -> String {
+        let ttl = &self.backend.spec.ttl;
+        serde_json::json!({"refresh_on_read": ttl.refresh_on_read, "default_ttl": ttl.default_ttl, "sweep_interval_minutes": ttl.sweep_interval_minutes}).to_string()
+    }
+}
+
+fn parse(operations: &str) -> Result<Vec<store::Operation>, StoreError> {
+    serde_json::from_str::<Vec<store::Operation>>(operations).map_err(|error| StoreError::Invalid(format!("malformed store operation: {error}")))
+}
+
+fn answer(outcome: Result<Vec<serde_json::Value>, StoreError>) -> (&'static str, String) {
+    match outcome {
+        Ok(results) => ("ok", serde_json::Value::Array(results).to_string()),
+        Err(error) => (error.kind(), error.to_string()),
     }
 }

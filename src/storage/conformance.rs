@@ -258,25 +258,97 @@ pub(crate) async fn crons_come_due_and_move_on(storage: &dyn Storage) {
 pub(crate) async fn store_writes_are_guarded(storage: &dyn Items) {
     let namespace = vec!["users".to_string(), "alice".to_string()];
     let guard = object(json!({"owner": "alice"}));
-    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 1})), Some(guard.clone()), 1).await.unwrap());
-    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(guard.clone()), 2).await.unwrap(), "the new value fails the guard");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "alice", "n": 1}))), Some(guard.clone()), 1).await.unwrap());
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "bob"}))), Some(guard.clone()), 2).await.unwrap(), "the new value fails the guard");
     let bobs_guard = object(json!({"owner": "bob"}));
-    assert!(!storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "bob"})), Some(bobs_guard.clone()), 3).await.unwrap(), "the replaced value fails the guard");
-    let item = storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().expect("the item");
+    assert!(!storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "bob"}))), Some(bobs_guard.clone()), 3).await.unwrap(), "the replaced value fails the guard");
+    let item = storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().expect("the item");
     assert_eq!((item.value["n"].clone(), item.created_at), (json!(1), 1));
     storage.delete_item(namespace.clone(), "k".to_string(), Some(bobs_guard.clone())).await.unwrap();
-    assert!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().is_some(), "a guarded delete left an item that fails it");
-    assert!(storage.put_item(namespace.clone(), "k".to_string(), object(json!({"owner": "alice", "n": 2})), None, 4).await.unwrap());
-    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
-    storage.put_item(vec!["users".to_string(), "alicex".to_string()], "k".to_string(), Map::new(), None, 5).await.unwrap();
-    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1, "a prefix matches whole labels");
-    assert_eq!(storage.namespaces().await.unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
+    assert!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().is_some(), "a guarded delete left an item that fails it");
+    assert!(storage.put_item(namespace.clone(), "k".to_string(), ItemWrite::value(object(json!({"owner": "alice", "n": 2}))), None, 4).await.unwrap());
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap().map(|item| (item.created_at, item.updated_at)), Some((1, 4)), "a replaced item keeps created_at");
+    storage.put_item(vec!["users".to_string(), "alicex".to_string()], "k".to_string(), ItemWrite::value(Map::new()), None, 5).await.unwrap();
+    assert_eq!(storage.items_under(namespace.clone(), 0).await.unwrap().len(), 1, "a prefix matches whole labels");
+    assert_eq!(storage.namespaces(0).await.unwrap(), [vec!["users".to_string(), "alice".to_string()], vec!["users".to_string(), "alicex".to_string()]]);
     // Labels are checked before storage (`store::check_labels`); a backend still refuses a
     // label that could not be told apart from two, rather than store it.
-    assert!(storage.put_item(vec!["users".to_string(), "alice.smith".to_string()], "k".to_string(), Map::new(), None, 6).await.is_err(), "a label with a period is refused");
-    assert_eq!(storage.items_under(namespace.clone()).await.unwrap().len(), 1);
+    assert!(storage.put_item(vec!["users".to_string(), "alice.smith".to_string()], "k".to_string(), ItemWrite::value(Map::new()), None, 6).await.is_err(), "a label with a period is refused");
+    assert_eq!(storage.items_under(namespace.clone(), 0).await.unwrap().len(), 1);
     storage.delete_item(namespace.clone(), "k".to_string(), Some(guard.clone())).await.unwrap();
-    assert_eq!(storage.get_item(namespace.clone(), "k".to_string()).await.unwrap(), None);
+    assert_eq!(storage.get_item(namespace.clone(), "k".to_string(), 0).await.unwrap(), None);
+}
+
+/// A semantic query ranks the live items under its prefix that pass its filters by their
+/// vectors (written with the item, in its transaction): best first, the unscored after,
+/// newest first; then the page. A re-put without vectors is no longer scored; a delete or an
+/// expiry removes the item from the ranking.
+pub(crate) async fn store_queries_rank_by_vectors(storage: &dyn Items) {
+    let put = |key: &str, namespace: &[&str], kind: &str, vectors: Option<Vec<Vec<f32>>>, now: i64| {
+        let write = ItemWrite { value: object(json!({"kind": kind, "key": key})), vectors: vectors.map(|vectors| Vectors::new(2, &vectors).expect("vectors")), ttl_minutes: None };
+        storage.put_item(namespace.iter().map(|label| (*label).to_string()).collect(), key.to_string(), write, None, now)
+    };
+    put("best", &["docs", "a"], "a", Some(vec![vec![0.0, 1.0], vec![1.0, 0.0]]), 1).await.unwrap();
+    put("tie-old", &["docs", "b"], "a", Some(vec![vec![2.0, 2.0]]), 2).await.unwrap();
+    put("tie-new", &["docs"], "b", Some(vec![vec![1.0, 1.0]]), 3).await.unwrap();
+    put("far", &["docs", "a"], "a", Some(vec![vec![0.0, 1.0]]), 4).await.unwrap();
+    put("unscored", &["docs", "a"], "a", None, 5).await.unwrap();
+    put("outside", &["docsx"], "a", Some(vec![vec![1.0, 0.0]]), 6).await.unwrap();
+    let docs = vec!["docs".to_string()];
+    let rank = |filters: Vec<Map<String, Value>>, page: (usize, usize)| storage.rank_items(docs.clone(), vec![1.0, 0.0], filters, page, 10);
+    let keys = |found: Vec<(StoreItem, Option<f64>)>| found.into_iter().map(|(item, score)| (item.key, score.map(|score| (score * 100.0).round() / 100.0))).collect::<Vec<_>>();
+    let expected: Vec<(String, Option<f64>)> = [("best", Some(1.0)), ("tie-new", Some(0.71)), ("tie-old", Some(0.71)), ("far", Some(0.0)), ("unscored", None)].iter().map(|(key, score)| ((*key).to_string(), *score)).collect();
+    assert_eq!(keys(rank(Vec::new(), (10, 0)).await.unwrap()), expected, "best of an item's vectors; ties newest first; the unscored last; the prefix is whole labels");
+    let found = rank(Vec::new(), (1, 0)).await.unwrap();
+    assert_eq!((found[0].0.namespace.clone(), found[0].0.value.clone(), found[0].0.created_at), (vec!["docs".to_string(), "a".to_string()], object(json!({"kind": "a", "key": "best"})), 1));
+    assert_eq!(keys(rank(Vec::new(), (2, 2)).await.unwrap()), expected[2..4].to_vec());
+    assert_eq!(keys(rank(vec![object(json!({"kind": "a"}))], (3, 0)).await.unwrap()).into_iter().map(|(key, _)| key).collect::<Vec<_>>(), ["best", "tie-old", "far"]);
+    assert_eq!(keys(rank(vec![object(json!({"kind": "a"})), object(json!({"key": "far"}))], (10, 0)).await.unwrap()).len(), 1, "every filter holds");
+    assert!(rank(Vec::new(), (0, 0)).await.unwrap().is_empty() && rank(Vec::new(), (5, 10)).await.unwrap().is_empty());
+    put("best", &["docs", "a"], "a", None, 7).await.unwrap();
+    storage.delete_item(vec!["docs".to_string(), "b".to_string()], "tie-old".to_string(), None).await.unwrap();
+    let expiring = ItemWrite { value: Map::new(), vectors: Some(Vectors::new(2, &[vec![1.0, 0.0]]).expect("vectors")), ttl_minutes: Some(1.0) };
+    storage.put_item(docs.clone(), "expired".to_string(), expiring, None, 0).await.unwrap();
+    let after = keys(storage.rank_items(docs.clone(), vec![1.0, 0.0], Vec::new(), (10, 0), 60_000_000).await.unwrap());
+    assert_eq!(after.into_iter().map(|(key, _)| key).collect::<Vec<_>>(), ["tie-new", "far", "best", "unscored"], "re-put unembedded, deleted, expired");
+    let sixty_four = Vectors::new(64, &[vec![0.25; 64]]).expect("vectors");
+    storage.put_item(vec!["wide".to_string()], "k".to_string(), ItemWrite { value: Map::new(), vectors: Some(sixty_four), ttl_minutes: None }, None, 1).await.unwrap();
+    let wide = storage.rank_items(vec!["wide".to_string()], vec![1.0; 64], Vec::new(), (1, 0), 2).await.unwrap();
+    assert!((wide[0].1.expect("scored") - 1.0).abs() < 1e-6, "a 64-dimension blob round-trips");
+    assert_eq!(storage.rank_items(vec!["wide".to_string()], vec![1.0; 8], Vec::new(), (1, 0), 2).await.unwrap()[0].1, None, "another length is not scored");
+}
+
+/// An item past its `expires_at` is gone at once for every read (get, search, namespaces)
+/// and for guards; a refresh restarts its clock from the read; a re-put after expiry starts
+/// a new item; a sweep deletes exactly the expired rows.
+pub(crate) async fn store_items_expire(storage: &dyn Items) {
+    const MINUTE: i64 = 60_000_000;
+    let namespace = vec!["tmp".to_string()];
+    let expiring = |minutes: f64| ItemWrite { value: object(json!({"owner": "alice"})), vectors: None, ttl_minutes: Some(minutes) };
+    storage.put_item(namespace.clone(), "short".to_string(), expiring(1.0), None, 0).await.unwrap();
+    storage.put_item(vec!["tmp".to_string(), "sub".to_string()], "short".to_string(), expiring(1.0), None, 0).await.unwrap();
+    storage.put_item(namespace.clone(), "long".to_string(), expiring(10.0), None, 0).await.unwrap();
+    storage.put_item(namespace.clone(), "forever".to_string(), ItemWrite::value(Map::new()), None, 0).await.unwrap();
+    let item = storage.get_item(namespace.clone(), "short".to_string(), MINUTE - 1).await.unwrap().expect("alive just before");
+    assert_eq!(item.expires_at, Some(MINUTE));
+    assert_eq!(storage.get_item(namespace.clone(), "short".to_string(), MINUTE).await.unwrap(), None, "gone at its expiry");
+    assert_eq!(storage.items_under(namespace.clone(), MINUTE).await.unwrap().len(), 2);
+    assert_eq!(storage.namespaces(MINUTE).await.unwrap(), [namespace.clone()], "a namespace of expired items only is not listed");
+    // A refresh counts from the read, and only for an item that has a ttl and is alive.
+    storage.refresh_items(vec![(namespace.clone(), "long".to_string()), (namespace.clone(), "forever".to_string()), (namespace.clone(), "short".to_string())], 5 * MINUTE).await.unwrap();
+    assert_eq!(storage.get_item(namespace.clone(), "long".to_string(), 5 * MINUTE).await.unwrap().and_then(|item| item.expires_at), Some(15 * MINUTE));
+    assert_eq!(storage.get_item(namespace.clone(), "forever".to_string(), 5 * MINUTE).await.unwrap().and_then(|item| item.expires_at), None);
+    assert_eq!(storage.get_item(namespace.clone(), "short".to_string(), 5 * MINUTE).await.unwrap(), None, "an expired item is not revived by a refresh");
+    // A guard never sees an expired item: bob may put where alice's item expired.
+    let bobs = object(json!({"owner": "bob"}));
+    assert!(storage.put_item(namespace.clone(), "short".to_string(), ItemWrite::value(bobs.clone()), Some(bobs), 6 * MINUTE).await.unwrap());
+    let renewed = storage.get_item(namespace.clone(), "short".to_string(), 6 * MINUTE).await.unwrap().expect("the new item");
+    assert_eq!((renewed.created_at, renewed.expires_at), (6 * MINUTE, None), "a put over an expired item starts a new one");
+    // Two sweeps at once (two processes on one Postgres): each row is deleted once.
+    let (first, second) = futures_util::future::join(storage.sweep_items(6 * MINUTE), storage.sweep_items(6 * MINUTE)).await;
+    assert_eq!(first.unwrap() + second.unwrap(), 1, "only tmp.sub's expired item is deleted, once");
+    assert_eq!(storage.sweep_items(6 * MINUTE).await.unwrap(), 0);
+    assert_eq!(storage.items_under(Vec::new(), 0).await.unwrap().len(), 3, "the sweep left the live items");
 }
 
 /// A deletion answers the runs it removed that were still active (their streams end), and
@@ -405,7 +477,7 @@ macro_rules! conformance_suite {
             filters_hide_threads thread_deletion_is_all_or_nothing thread_deletion_cascades
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
-            crons_come_due_and_move_on store_writes_are_guarded deletions_name_active_runs_and_threads_settle
+            crons_come_due_and_move_on store_writes_are_guarded store_queries_rank_by_vectors store_items_expire deletions_name_active_runs_and_threads_settle
             claims_fence_their_owner compiled_filters_agree_with_the_evaluator containment_and_paging);
     };
     (@cases $make:expr; $($case:ident)*) => {

@@ -13,6 +13,9 @@ pub mod postgres;
 pub mod sqlite;
 mod sql;
 pub mod store_filter;
+mod vectors;
+
+pub use vectors::{Candidate, Ranking, Vectors};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -234,6 +237,36 @@ pub struct StoreItem {
     pub value: Map<String, Value>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the item expires (µs), if it has a ttl.
+    pub expires_at: Option<i64>,
+}
+
+/// What a put writes, in one transaction: the value, its vectors and its ttl.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemWrite {
+    pub value: Map<String, Value>,
+    /// The vectors of its embedded texts (none: not ranked by a query).
+    pub vectors: Option<Vectors>,
+    /// Minutes it lives from now, and again from each refreshing read (none: forever).
+    pub ttl_minutes: Option<f64>,
+}
+
+impl ItemWrite {
+    /// A plain value: no vectors, no ttl.
+    pub fn value(value: Map<String, Value>) -> Self {
+        Self { value, vectors: None, ttl_minutes: None }
+    }
+
+    /// When an item written at `now` expires.
+    pub fn expires_at(&self, now: i64) -> Option<i64> {
+        self.ttl_minutes.map(|minutes| expiry(now, minutes))
+    }
+}
+
+/// `minutes` after `now` (µs), saturating.
+pub fn expiry(now: i64, minutes: f64) -> i64 {
+    let micros = (minutes * 60_000_000.0).min(i64::MAX as f64) as i64;
+    now.saturating_add(micros)
 }
 
 /// A storage failure.
@@ -479,18 +512,30 @@ pub struct Lease {
 }
 
 /// The cross-thread store (`/store` and the graphs' `BaseStore`).
+///
+/// An item whose `expires_at` is at or before a call's `now` is gone for every call: never
+/// read, listed or guarded against, and replaced as new (its `created_at` too) by a put.
 pub trait Items: Send + Sync {
-    /// Inserts or replaces an item (keeping `created_at` of a replaced one). With a `guard`
-    /// (a store filter, [`store_filter`]) the new value and the item it replaces, if any,
-    /// must both pass it, else nothing is written and the answer is `false`.
-    fn put_item(&self, namespace: Vec<String>, key: String, value: Map<String, Value>, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool>;
-    fn get_item(&self, namespace: Vec<String>, key: String) -> Answer<Option<StoreItem>>;
+    /// Inserts or replaces an item with its vectors and ttl (keeping `created_at` of a
+    /// replaced one). With a `guard` (a store filter, [`store_filter`]) the new value and the
+    /// item it replaces, if any, must both pass it, else nothing is written and the answer is
+    /// `false`.
+    fn put_item(&self, namespace: Vec<String>, key: String, item: ItemWrite, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool>;
+    fn get_item(&self, namespace: Vec<String>, key: String, now: i64) -> Answer<Option<StoreItem>>;
     /// Deletes an item; with a `guard`, only if its value passes it.
     fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()>;
     /// Every item under `prefix`, newest first.
-    fn items_under(&self, prefix: Vec<String>) -> Answer<Vec<StoreItem>>;
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>>;
+    /// The page of a semantic query over the items under `prefix` whose values pass every
+    /// filter: ranked by `query`'s cosine similarity to their vectors ([`Ranking`]: the
+    /// unscored last), then `offset` and `limit`.
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>>;
     /// Every distinct namespace that holds an item, sorted.
-    fn namespaces(&self) -> Answer<Vec<Vec<String>>>;
+    fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>>;
+    /// Restarts the ttl of these items (those that have one and have not expired) at `now`.
+    fn refresh_items(&self, items: Vec<(Vec<String>, String)>, now: i64) -> Answer<()>;
+    /// Deletes every item expired at `now`; how many. Safe to run from several processes.
+    fn sweep_items(&self, now: i64) -> Answer<u64>;
 }
 
 /// What a thread deletion removed, in its one transaction: the threads, and the runs of theirs

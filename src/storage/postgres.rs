@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use self::pool::{Pool, Sql};
-use super::{Answer, Items, StorageError, StorageResult, StoreItem, store_filter};
+use super::{Answer, Candidate, ItemWrite, Items, Ranking, StorageError, StorageResult, StoreItem, store_filter};
 
 /// Schema migrations, applied in order; `graphward_schema.version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[r#"
@@ -164,6 +164,11 @@ CREATE TABLE thread_tombstones (
     until bigint NOT NULL
 );
 CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
+"#, r#"
+ALTER TABLE store_items ADD COLUMN vectors bytea;
+ALTER TABLE store_items ADD COLUMN ttl_minutes double precision;
+ALTER TABLE store_items ADD COLUMN expires_at bigint;
+CREATE INDEX store_items_expires_at ON store_items(expires_at) WHERE expires_at IS NOT NULL;
 "#];
 
 /// The advisory lock key migrations are applied under (any constant; "graphward" in ASCII).
@@ -339,6 +344,7 @@ fn item_from_row(row: &tokio_postgres::Row) -> StoreItem {
         value: object_of(row.get(2)),
         created_at: row.get(3),
         updated_at: row.get(4),
+        expires_at: row.get(5),
     }
 }
 
@@ -351,10 +357,24 @@ fn passes(value: Option<&Map<String, Value>>, guard: &Map<String, Value>) -> Sto
     }
 }
 
-const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at";
+/// The parameters of a namespace-prefix condition: the prefix as stored, and the `LIKE`
+/// pattern of every namespace below it (labels hold no `.`, so `prefix.` followed by anything
+/// is exactly "below"; `LIKE` wildcards in the labels are escaped).
+fn prefix_params(prefix: &[String]) -> (String, String) {
+    let exact = encode_namespace(prefix);
+    let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    (exact, below)
+}
+
+const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at, expires_at";
+
+/// The condition of an item that has not expired at `$now`.
+fn alive(now: &str) -> String {
+    format!("(expires_at IS NULL OR expires_at > {now})")
+}
 
 impl Items for PostgresStorage {
-    fn put_item(&self, namespace: Vec<String>, key: String, value: Map<String, Value>, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool> {
+    fn put_item(&self, namespace: Vec<String>, key: String, item: ItemWrite, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             if namespace.iter().any(|label| label.is_empty() || label.contains(['.', '\0'])) {
@@ -365,19 +385,24 @@ impl Items for PostgresStorage {
             let transaction = client.transaction().await.map_err(internal)?;
             if let Some(guard) = &guard {
                 // The replaced row stays locked until the write commits.
-                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2 FOR UPDATE");
-                let replaced = transaction.query_opt(&sql, &[&encoded, &key]).await.map_err(internal)?.map(|row| item_from_row(&row));
-                let allowed = passes(Some(&value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
+                let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2 AND {} FOR UPDATE", alive("$3"));
+                let replaced = transaction.query_opt(&sql, &[&encoded, &key, &now]).await.map_err(internal)?.map(|row| item_from_row(&row));
+                let allowed = passes(Some(&item.value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
                 if !allowed {
                     return Ok(false);
                 }
             }
-            let value = Value::Object(value);
+            let expires_at = item.expires_at(now);
+            let vectors = item.vectors.as_ref().map(super::Vectors::to_blob);
+            let value = Value::Object(item.value);
+            // A replaced item that had expired is gone: the new one starts its own history.
             transaction
                 .execute(
-                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-                     ON CONFLICT (digest) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    &[&encoded, &key, &value, &now],
+                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at, vectors, ttl_minutes, expires_at) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
+                     ON CONFLICT (digest) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+                         created_at = CASE WHEN store_items.expires_at IS NOT NULL AND store_items.expires_at <= excluded.updated_at THEN excluded.created_at ELSE store_items.created_at END,
+                         vectors = excluded.vectors, ttl_minutes = excluded.ttl_minutes, expires_at = excluded.expires_at",
+                    &[&encoded, &key, &value, &now, &vectors, &item.ttl_minutes, &expires_at],
                 )
                 .await
                 .map_err(internal)?;
@@ -386,12 +411,12 @@ impl Items for PostgresStorage {
         })
     }
 
-    fn get_item(&self, namespace: Vec<String>, key: String) -> Answer<Option<StoreItem>> {
+    fn get_item(&self, namespace: Vec<String>, key: String, now: i64) -> Answer<Option<StoreItem>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let client = pool.get().await?;
-            let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2");
-            Ok(client.query_opt(&sql, &[&encode_namespace(&namespace), &key]).await.map_err(internal)?.map(|row| item_from_row(&row)))
+            let sql = format!("SELECT {ITEM_COLUMNS} FROM store_items WHERE digest = graphward_item_digest($1, $2) AND namespace = $1 AND key = $2 AND {}", alive("$3"));
+            Ok(client.query_opt(&sql, &[&encode_namespace(&namespace), &key, &now]).await.map_err(internal)?.map(|row| item_from_row(&row)))
         })
     }
 
@@ -413,30 +438,98 @@ impl Items for PostgresStorage {
         })
     }
 
-    fn items_under(&self, prefix: Vec<String>) -> Answer<Vec<StoreItem>> {
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let exact = encode_namespace(&prefix);
-            // Labels hold no `.`, so `exact.` followed by anything is exactly "below"; `LIKE`
-            // wildcards in the labels are escaped.
-            let below = format!("{}.%", exact.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let (exact, below) = prefix_params(&prefix);
             let client = pool.get().await?;
             let sql = format!(
-                "SELECT {ITEM_COLUMNS} FROM store_items WHERE $1 = '' OR namespace = $1 OR namespace LIKE $2
-                 ORDER BY updated_at DESC, namespace, key"
+                "SELECT {ITEM_COLUMNS} FROM store_items WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {}
+                 ORDER BY updated_at DESC, namespace, key",
+                alive("$3")
             );
-            Ok(client.query(&sql, &[&exact, &below]).await.map_err(internal)?.iter().map(item_from_row).collect())
+            Ok(client.query(&sql, &[&exact, &below, &now]).await.map_err(internal)?.iter().map(item_from_row).collect())
         })
     }
 
-    fn namespaces(&self) -> Answer<Vec<Vec<String>>> {
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let (limit, offset) = page;
+            let (exact, below) = prefix_params(&prefix);
+            let client = pool.get().await?;
+            // The value as text: parsed only when there are filters (and for the page).
+            let sql = format!(
+                "SELECT namespace, key, value::text, created_at, updated_at, expires_at, vectors FROM store_items
+                 WHERE ($1 = '' OR namespace = $1 OR namespace LIKE $2) AND {}",
+                alive("$3")
+            );
+            let rows = client.query(&sql, &[&exact, &below, &now]).await.map_err(internal)?;
+            let mut ranking = Ranking::new(query, limit, offset);
+            for row in &rows {
+                let value: &str = row.get(2);
+                if !filters.is_empty() {
+                    let parsed = object_of(serde_json::from_str(value).unwrap_or(Value::Null));
+                    let mut all = true;
+                    for filter in &filters {
+                        all &= passes(Some(&parsed), filter)?;
+                    }
+                    if !all {
+                        continue;
+                    }
+                }
+                ranking.offer(&Candidate {
+                    namespace: row.get(0),
+                    key: row.get(1),
+                    value,
+                    created_at: row.get(3),
+                    updated_at: row.get(4),
+                    expires_at: row.get(5),
+                    vectors: row.get(6),
+                });
+            }
+            Ok(ranking.page(offset))
+        })
+    }
+
+    fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let client = pool.get().await?;
-            let rows = client.query("SELECT DISTINCT namespace FROM store_items", &[]).await.map_err(internal)?;
+            let sql = format!("SELECT DISTINCT namespace FROM store_items WHERE {}", alive("$1"));
+            let rows = client.query(&sql, &[&now]).await.map_err(internal)?;
             let mut namespaces: Vec<Vec<String>> = rows.iter().map(|row| row.get::<_, String>(0).split('.').map(str::to_string).collect()).collect();
             namespaces.sort();
             Ok(namespaces)
+        })
+    }
+
+    fn refresh_items(&self, items: Vec<(Vec<String>, String)>, now: i64) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let (namespaces, keys): (Vec<String>, Vec<String>) = items.iter().map(|(namespace, key)| (encode_namespace(namespace), key.clone())).unzip();
+            let client = pool.get().await?;
+            client
+                .execute(
+                    "UPDATE store_items SET expires_at = $3 + (ttl_minutes * 60000000.0)::bigint
+                     FROM unnest($1::text[], $2::text[]) AS wanted(namespace, key)
+                     WHERE store_items.digest = graphward_item_digest(wanted.namespace, wanted.key) AND store_items.namespace = wanted.namespace
+                       AND store_items.key = wanted.key AND ttl_minutes IS NOT NULL AND expires_at > $3",
+                    &[&namespaces, &keys, &now],
+                )
+                .await
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    fn sweep_items(&self, now: i64) -> Answer<u64> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            // Several processes may sweep at once: each DELETE re-checks a row it waited for, so
+            // an item refreshed meanwhile stays, and a row is deleted once.
+            let client = pool.get().await?;
+            client.execute("DELETE FROM store_items WHERE expires_at IS NOT NULL AND expires_at <= $1", &[&now]).await.map_err(internal)
         })
     }
 }
@@ -480,14 +573,14 @@ mod tests {
         let cluster = testing::Cluster::start();
         runtime.block_on(async {
             let storage = PostgresStorage::open(&cluster.uri).await.expect("open");
-            let put = |n: i64| storage.put_item(vec!["a".to_string()], "k".to_string(), serde_json::json!({"n": n}).as_object().cloned().unwrap_or_default(), None, n);
+            let put = |n: i64| storage.put_item(vec!["a".to_string()], "k".to_string(), ItemWrite::value(serde_json::json!({"n": n}).as_object().cloned().unwrap_or_default()), None, n);
             assert!(put(1).await.expect("put"));
             cluster.stop();
             let down = tokio::time::timeout(std::time::Duration::from_secs(30), put(2)).await.expect("no hang");
             assert!(matches!(down, Err(StorageError::Unavailable(_))), "{down:?}");
             cluster.resume();
             assert!(put(3).await.expect("served again"));
-            let item = storage.get_item(vec!["a".to_string()], "k".to_string()).await.expect("get").expect("the item");
+            let item = storage.get_item(vec!["a".to_string()], "k".to_string(), 0).await.expect("get").expect("the item");
             assert_eq!((item.value["n"].clone(), item.created_at), (serde_json::json!(3), 1), "the acknowledged write is kept");
         });
     }

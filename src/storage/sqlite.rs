@@ -26,7 +26,7 @@ use super::sql::{self, ASSISTANT_META, CRON_META, Dialect, MetaTable, Param, THR
 
 const SQLITE: Dialect = Dialect::Sqlite;
 use super::{
-    CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadQuery,
+    CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Candidate, Ranking, Thread, ThreadQuery,
     ThreadSortBy, ThreadStatus,
 };
 use crate::assistants::Assistant;
@@ -148,6 +148,11 @@ ALTER TABLE crons ADD COLUMN creator TEXT;
 ALTER TABLE runs ADD COLUMN owner TEXT;
 ALTER TABLE runs ADD COLUMN lease_until INTEGER;
 CREATE UNIQUE INDEX runs_one_running ON runs(thread_id) WHERE status = 'running';
+"#, r#"
+ALTER TABLE store_items ADD COLUMN vectors BLOB;
+ALTER TABLE store_items ADD COLUMN ttl_minutes REAL;
+ALTER TABLE store_items ADD COLUMN expires_at INTEGER;
+CREATE INDEX store_items_expires_at ON store_items(expires_at) WHERE expires_at IS NOT NULL;
 "#];
 
 /// The SQLite database: a file, one writer connection and a small pool of reader connections.
@@ -502,15 +507,35 @@ fn finish_thread_in(connection: &Connection, thread_id: Uuid, outcome: &ThreadOu
         .map_err(internal)
 }
 
-fn item_in(connection: &Connection, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
+/// The item at `namespace`/`key` unless it has expired at `now`.
+fn item_in(connection: &Connection, namespace: &[String], key: &str, now: i64) -> StorageResult<Option<StoreItem>> {
     connection
         .one(
-            "SELECT namespace, key, value, created_at, updated_at FROM store_items WHERE namespace = ? AND key = ?",
-            params![encode_namespace(namespace), key],
+            "SELECT namespace, key, value, created_at, updated_at, expires_at FROM store_items
+             WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+            params![encode_namespace(namespace), key, now],
             item_from_row,
         )
         .optional()
         .map_err(internal)
+}
+
+/// The parameters of a namespace-prefix condition: the prefix as stored, and it with the
+/// separator (what every namespace below it starts with).
+fn prefix_params(prefix: &[String]) -> (String, String) {
+    let exact = encode_namespace(prefix);
+    let below = format!("{exact}.");
+    (exact, below)
+}
+
+/// Whether a value passes every store filter.
+fn all_pass(value: &Map<String, Value>, filters: &[Map<String, Value>]) -> StorageResult<bool> {
+    for filter in filters {
+        if !passes(Some(value), filter)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether an item's value (`None`: no item) passes a store filter; an operator the filter
@@ -743,6 +768,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<StoreItem> {
         value: parse_map(&row.get::<_, String>(2)?),
         created_at: row.get(3)?,
         updated_at: row.get(4)?,
+        expires_at: row.get(5)?,
     })
 }
 
@@ -1327,24 +1353,27 @@ impl Database {
         })
     }
 
-    pub(crate) fn put_item(&self, namespace: &[String], key: &str, value: &Map<String, Value>, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
+    pub(crate) fn put_item(&self, namespace: &[String], key: &str, item: &ItemWrite, guard: Option<&Map<String, Value>>, now: i64) -> StorageResult<bool> {
         if namespace.iter().any(|label| label.is_empty() || label.contains(['.', '\0'])) {
             return Err(StorageError::Internal("a store namespace label is empty or holds a period or NUL".to_string()));
         }
         self.write(|connection| {
             let transaction = immediate(connection)?;
             if let Some(guard) = guard {
-                let replaced = item_in(&transaction, namespace, key)?;
-                let allowed = passes(Some(value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
+                let replaced = item_in(&transaction, namespace, key, now)?;
+                let allowed = passes(Some(&item.value), guard)? && (replaced.is_none() || passes(replaced.as_ref().map(|item| &item.value), guard)?);
                 if !allowed {
                     return Ok(false);
                 }
             }
+            // A replaced item that had expired is gone: the new one starts its own history.
             transaction
                 .run(
-                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    params![encode_namespace(namespace), key, to_text(value), now],
+                    "INSERT INTO store_items (namespace, key, value, created_at, updated_at, vectors, ttl_minutes, expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+                         created_at = CASE WHEN store_items.expires_at IS NOT NULL AND store_items.expires_at <= excluded.updated_at THEN excluded.created_at ELSE store_items.created_at END,
+                         vectors = excluded.vectors, ttl_minutes = excluded.ttl_minutes, expires_at = excluded.expires_at",
+                    params![encode_namespace(namespace), key, to_text(&item.value), now, item.vectors.as_ref().map(super::Vectors::to_blob), item.ttl_minutes, item.expires_at(now)],
                 )
                 .map_err(internal)?;
             transaction.commit().map_err(internal)?;
@@ -1352,15 +1381,15 @@ impl Database {
         })
     }
 
-    pub(crate) fn get_item(&self, namespace: &[String], key: &str) -> StorageResult<Option<StoreItem>> {
-        self.with(|connection| item_in(connection, namespace, key))
+    pub(crate) fn get_item(&self, namespace: &[String], key: &str, now: i64) -> StorageResult<Option<StoreItem>> {
+        self.with(|connection| item_in(connection, namespace, key, now))
     }
 
     pub(crate) fn delete_item(&self, namespace: &[String], key: &str, guard: Option<&Map<String, Value>>) -> StorageResult<()> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             if let Some(guard) = guard
-                && !passes(item_in(&transaction, namespace, key)?.as_ref().map(|item| &item.value), guard)?
+                && !passes(item_in(&transaction, namespace, key, i64::MIN)?.as_ref().map(|item| &item.value), guard)?
             {
                 return Ok(());
             }
@@ -1369,29 +1398,88 @@ impl Database {
         })
     }
 
-    pub(crate) fn items_under(&self, prefix: &[String]) -> StorageResult<Vec<StoreItem>> {
+    pub(crate) fn items_under(&self, prefix: &[String], now: i64) -> StorageResult<Vec<StoreItem>> {
         self.with(|connection| {
-            let exact = encode_namespace(prefix);
-            let below = format!("{exact}.");
+            let (exact, below) = prefix_params(prefix);
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT namespace, key, value, created_at, updated_at FROM store_items
-                     WHERE ?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2
+                    "SELECT namespace, key, value, created_at, updated_at, expires_at FROM store_items
+                     WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3)
                      ORDER BY updated_at DESC, namespace, key",
                 )
                 .map_err(internal)?;
-            let rows = statement.query_map(params![exact, below], item_from_row).map_err(internal)?;
+            let rows = statement.query_map(params![exact, below, now], item_from_row).map_err(internal)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
         })
     }
 
-    pub(crate) fn namespaces(&self) -> StorageResult<Vec<Vec<String>>> {
+    /// Streams the candidate rows (unordered: ranking orders them) into a [`Ranking`]; a value
+    /// is parsed only when there are filters to test it against.
+    pub(crate) fn rank_items(&self, prefix: &[String], query: &[f32], filters: &[Map<String, Value>], page: (usize, usize), now: i64) -> StorageResult<Vec<(StoreItem, Option<f64>)>> {
+        let (limit, offset) = page;
         self.with(|connection| {
-            let mut statement = connection.prepare_cached("SELECT DISTINCT namespace FROM store_items ORDER BY namespace").map_err(internal)?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(internal)?;
+            let (exact, below) = prefix_params(prefix);
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT namespace, key, value, created_at, updated_at, expires_at, vectors FROM store_items
+                     WHERE (?1 = '' OR namespace = ?1 OR substr(namespace, 1, length(?2)) = ?2) AND (expires_at IS NULL OR expires_at > ?3)",
+                )
+                .map_err(internal)?;
+            let mut rows = statement.query(params![exact, below, now]).map_err(internal)?;
+            let mut ranking = Ranking::new(query.to_vec(), limit, offset);
+            while let Some(row) = rows.next().map_err(internal)? {
+                let text = |index: usize| row.get_ref(index).and_then(|value| value.as_str().map_err(Into::into)).map_err(internal);
+                let value = text(2)?;
+                if !filters.is_empty() && !all_pass(&parse_map(value), filters)? {
+                    continue;
+                }
+                let candidate = Candidate {
+                    namespace: text(0)?,
+                    key: text(1)?,
+                    value,
+                    created_at: row.get(3).map_err(internal)?,
+                    updated_at: row.get(4).map_err(internal)?,
+                    expires_at: row.get(5).map_err(internal)?,
+                    vectors: row.get_ref(6).and_then(|value| value.as_blob_or_null().map_err(Into::into)).map_err(internal)?,
+                };
+                ranking.offer(&candidate);
+            }
+            Ok(ranking.page(offset))
+        })
+    }
+
+    pub(crate) fn namespaces(&self, now: i64) -> StorageResult<Vec<Vec<String>>> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT DISTINCT namespace FROM store_items WHERE expires_at IS NULL OR expires_at > ? ORDER BY namespace")
+                .map_err(internal)?;
+            let rows = statement.query_map([now], |row| row.get::<_, String>(0)).map_err(internal)?;
             let mut namespaces: Vec<Vec<String>> = rows.map(|row| row.map(|text| decode_namespace(&text))).collect::<rusqlite::Result<_>>().map_err(internal)?;
             namespaces.sort();
             Ok(namespaces)
+        })
+    }
+
+    pub(crate) fn refresh_items(&self, items: &[(Vec<String>, String)], now: i64) -> StorageResult<()> {
+        self.write(|connection| {
+            let transaction = immediate(connection)?;
+            for (namespace, key) in items {
+                transaction
+                    .run(
+                        "UPDATE store_items SET expires_at = ?3 + CAST(ttl_minutes * 60000000.0 AS INTEGER)
+                         WHERE namespace = ?1 AND key = ?2 AND ttl_minutes IS NOT NULL AND expires_at > ?3",
+                        params![encode_namespace(namespace), key, now],
+                    )
+                    .map_err(internal)?;
+            }
+            transaction.commit().map_err(internal)
+        })
+    }
+
+    pub(crate) fn sweep_items(&self, now: i64) -> StorageResult<u64> {
+        self.write(|connection| {
+            let deleted = connection.run("DELETE FROM store_items WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).map_err(internal)?;
+            u64::try_from(deleted).map_err(internal)
         })
     }
 }
@@ -1503,7 +1591,7 @@ mod tests {
         let storage = Database::open(&path).expect("open");
         let value = json!({"text": "x".repeat(4_000)});
         for index in 0..2_000 {
-            storage.put_item(&["wal".to_string()], &index.to_string(), value.as_object().expect("object"), None, 1).expect("put");
+            storage.put_item(&["wal".to_string()], &index.to_string(), &ItemWrite::value(value.as_object().cloned().expect("object")), None, 1).expect("put");
         }
         let started = std::time::Instant::now();
         let size = || std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
@@ -1511,7 +1599,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert!(size() >= 4_000_000, "the database file holds {} bytes after 8 MB of writes", size());
-        assert_eq!(storage.get_item(&["wal".to_string()], "1999").expect("get").map(|item| item.value), value.as_object().cloned());
+        assert_eq!(storage.get_item(&["wal".to_string()], "1999", 1).expect("get").map(|item| item.value), value.as_object().cloned());
     }
 }
 

@@ -14,7 +14,8 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiJson;
-use crate::storage::{StoreItem, store_filter};
+use crate::storage::{ItemWrite, StoreItem, store_filter};
+use crate::store::index::IndexFields;
 use crate::store::{self, Condition, StoreError};
 use crate::timestamp::{format_micros, now_micros};
 
@@ -33,6 +34,15 @@ fn view(item: &StoreItem) -> Value {
         "created_at": format_micros(item.created_at),
         "updated_at": format_micros(item.updated_at),
     })
+}
+
+/// A store rule's refusal as an answer: bad input is 422, a storage failure its own status.
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Storage(error) => error.into(),
+        StoreError::Filter(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+        other => ApiError::validation(other.to_string()),
+    }
 }
 
 fn validate_labels(namespace: &[String]) -> Result<(), ApiError> {
@@ -90,8 +100,8 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
         namespace: request.namespace.clone(),
         key: request.key.clone(),
         value: request.value.clone(),
-        index: request.index.unwrap_or(Value::Null),
-        ttl: request.ttl,
+        index: request.index.clone().unwrap_or(Value::Null),
+        ttl: request.ttl.clone(),
     };
     let authorization = auth.authorize(endpoint).await?;
     let effective = event_value(&authorization, Action::Put);
@@ -101,11 +111,34 @@ async fn put_item(State(state): State<AppState>, auth: Auth, ApiJson(request): A
     }
     let key = string_from(&effective, "key", request.key);
     let value = effective.get("value").and_then(Value::as_object).cloned().unwrap_or(request.value);
+    let index = effective.get("index").or(request.index.as_ref());
+    let fields = IndexFields::from_json(index).map_err(ApiError::validation)?;
+    let ttl = match effective.get("ttl").or(request.ttl.as_ref()) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(minutes)) => minutes.as_f64(),
+        Some(other) => return Err(ApiError::validation(format!("ttl must be a number of minutes or null, not {other}"))),
+    };
+    let ttl_minutes = store::ttl_minutes(&state.config().store, ttl).map_err(store_error)?;
+    let vectors = embed_value(&state, &value, &fields).await?;
     let guard = value_guard(&authorization, Action::Put);
-    if !state.storage().put_item(namespace, key, value, guard, now_micros()).await? {
+    let write = ItemWrite { value, vectors, ttl_minutes };
+    if !state.storage().put_item(namespace, key, write, guard, now_micros()).await? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden: the item does not pass the store filter of your auth handler"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The vectors of a put's value under `store.index` (none without an index, or when the
+/// fields hold no text). The embeddings' failures are 500s, their cause logged.
+async fn embed_value(state: &AppState, value: &Map<String, Value>, fields: &IndexFields) -> Result<Option<crate::storage::Vectors>, ApiError> {
+    let spec = &state.config().store;
+    let texts = store::texts_to_embed(spec, value, fields);
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    let count = texts.len();
+    let embedded = state.python().embed_documents(texts).await.map_err(|error| ApiError::internal(format!("store.index.embed failed: {error}")))?;
+    store::vectors_of(spec, count, &embedded).map_err(ApiError::internal)
 }
 
 async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
@@ -124,11 +157,15 @@ async fn get_item(State(state): State<AppState>, auth: Auth, RawQuery(query): Ra
     let effective = event_value(&authorization, Action::Get);
     let namespace = namespace_from(&effective, "namespace")?.unwrap_or(namespace);
     let key = string_from(&effective, "key", key);
-    let item = state.storage().get_item(namespace, key).await?;
+    let now = now_micros();
+    let item = state.storage().get_item(namespace, key, now).await?;
     let item = match (item, value_guard(&authorization, Action::Get)) {
         (Some(item), Some(guard)) => store_filter::matches(&item.value, &guard).map_err(ApiError::internal)?.then_some(item),
         (item, _) => item,
     };
+    if refresh_ttl.unwrap_or(state.config().store.ttl.refresh_on_read) {
+        store::refresh_ttls(&**state.storage(), item.iter(), now).await.map_err(store_error)?;
+    }
     Ok(axum::Json(item.as_ref().map_or(Value::Null, view)))
 }
 
@@ -180,7 +217,7 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         filter: request.filter.clone(),
         limit,
         offset,
-        query: request.query,
+        query: request.query.clone(),
         refresh_ttl: request.refresh_ttl,
     };
     let authorization = auth.authorize(endpoint).await?;
@@ -192,17 +229,21 @@ async fn search(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let auth_filter = value_guard(&authorization, Action::Search);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let items = state.storage().items_under(prefix).await?;
+    let query = effective.get("query").and_then(Value::as_str).map(str::to_string).or(request.query);
+    let spec = &state.config().store;
+    // Without `store.index`, `query` is ignored (as the reference does).
+    let query_vector = match query.filter(|_| spec.index.is_some()) {
+        Some(query) => Some(state.python().embed_query(query).await.map_err(|error| ApiError::internal(format!("store.index.embed failed: {error}")))?),
+        None => None,
+    };
     let filters: Vec<&Map<String, Value>> = [request_filter.as_ref(), auth_filter.as_ref()].into_iter().flatten().collect();
-    let page: Vec<Value> = store::matching_page(&items, &filters, limit, offset)
-        .map_err(|error| match error {
-            StoreError::Filter(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
-            other => ApiError::internal(other),
-        })?
-        .into_iter()
-        .map(|item| {
+    let refresh = request.refresh_ttl.unwrap_or(spec.ttl.refresh_on_read);
+    let found = store::search(&**state.storage(), prefix, &filters, query_vector.as_deref(), (limit, offset), refresh, now_micros()).await.map_err(store_error)?;
+    let page: Vec<Value> = found
+        .iter()
+        .map(|(item, score)| {
             let mut out = view(item);
-            out["score"] = Value::Null;
+            out["score"] = json!(score);
             out
         })
         .collect();
@@ -243,7 +284,7 @@ async fn namespaces(State(state): State<AppState>, auth: Auth, ApiJson(request):
     let max_depth = effective.get("max_depth").and_then(Value::as_i64).or(request.max_depth);
     let limit = usize::try_from(int_from(&effective, "limit", limit)).unwrap_or(0);
     let offset = usize::try_from(int_from(&effective, "offset", offset)).unwrap_or(0);
-    let all = state.storage().namespaces().await?;
+    let all = state.storage().namespaces(now_micros()).await?;
     let conditions = [Condition::Prefix(prefix), Condition::Suffix(suffix)];
     let page = store::namespace_page(all, &conditions, max_depth.and_then(|depth| usize::try_from(depth).ok()), limit, offset);
     Ok(axum::Json(json!({"namespaces": page})))

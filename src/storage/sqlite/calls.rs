@@ -20,7 +20,7 @@ use crate::auth::Filter;
 use crate::crons::Cron;
 use crate::storage::{
     Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, CronFiring, Lease, LoggedRun, Run, RunLog, RunQueue,
-    RunStatus, SortOrder, StorageError, StorageResult, StoreItem, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
+    RunStatus, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
 };
 
 /// The embedded SQLite storage. Cheap to clone.
@@ -259,23 +259,35 @@ impl RunQueue for SqliteStorage {
 }
 
 impl Items for SqliteStorage {
-    fn put_item(&self, namespace: Vec<String>, key: String, value: Map<String, Value>, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool> {
-        self.call(move |db| db.put_item(&namespace, &key, &value, guard.as_ref(), now))
+    fn put_item(&self, namespace: Vec<String>, key: String, item: ItemWrite, guard: Option<Map<String, Value>>, now: i64) -> Answer<bool> {
+        self.call(move |db| db.put_item(&namespace, &key, &item, guard.as_ref(), now))
     }
 
-    fn get_item(&self, namespace: Vec<String>, key: String) -> Answer<Option<StoreItem>> {
-        self.call(move |db| db.get_item(&namespace, &key))
+    fn get_item(&self, namespace: Vec<String>, key: String, now: i64) -> Answer<Option<StoreItem>> {
+        self.call(move |db| db.get_item(&namespace, &key, now))
     }
 
     fn delete_item(&self, namespace: Vec<String>, key: String, guard: Option<Map<String, Value>>) -> Answer<()> {
         self.call(move |db| db.delete_item(&namespace, &key, guard.as_ref()))
     }
 
-    fn items_under(&self, prefix: Vec<String>) -> Answer<Vec<StoreItem>> {
-        self.call(move |db| db.items_under(&prefix))
+    fn items_under(&self, prefix: Vec<String>, now: i64) -> Answer<Vec<StoreItem>> {
+        self.call(move |db| db.items_under(&prefix, now))
     }
 
-    fn namespaces(&self) -> Answer<Vec<Vec<String>>> {
-        self.call(move |db| db.namespaces())
+    fn rank_items(&self, prefix: Vec<String>, query: Vec<f32>, filters: Vec<Map<String, Value>>, page: (usize, usize), now: i64) -> Answer<Vec<(StoreItem, Option<f64>)>> {
+        self.call(move |db| db.rank_items(&prefix, &query, &filters, page, now))
+    }
+
+    fn namespaces(&self, now: i64) -> Answer<Vec<Vec<String>>> {
+        self.call(move |db| db.namespaces(now))
+    }
+
+    fn refresh_items(&self, items: Vec<(Vec<String>, String)>, now: i64) -> Answer<()> {
+        self.call(move |db| db.refresh_items(&items, now))
+    }
+
+    fn sweep_items(&self, now: i64) -> Answer<u64> {
+        self.call(move |db| db.sweep_items(now))
     }
 }
