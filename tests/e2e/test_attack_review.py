@@ -224,3 +224,41 @@ def test_a_disabled_runs_route_is_not_reached_through_an_empty_segment(make_serv
     for path in ("/threads//runs", "/threads//stream"):
         answer = httpx.get(f"{server.url}{path}", headers=ALICE)
         assert answer.status_code == 404, f"{path}: {answer.status_code} {answer.text}"
+
+
+VARIANT_GRAPH = '''
+from typing import TypedDict
+from langgraph.graph import StateGraph, START, END
+from langgraph.types import interrupt
+
+class State(TypedDict, total=False):
+    seen: str
+
+def factory(config):
+    # The assistant's config picks the graph's shape (a model, a tool set, ...).
+    node = "ask_" + config.get("configurable", {}).get("variant", "default")
+    builder = StateGraph(State)
+    builder.add_node(node, lambda state: {"seen": interrupt("question")})
+    builder.add_edge(START, node)
+    builder.add_edge(node, END)
+    return builder.compile()
+'''
+
+
+def test_a_factory_built_for_a_state_read_gets_the_config_of_the_threads_runs(make_server):
+    """A factory whose graph depends on the assistant's config: the thread's state must be read
+    with the graph its run used (the reference builds it from the thread's config, which its
+    runs fill in). graphward passes the thread's `config`, always `{}`, so the state of an
+    interrupted thread shows no `next`, no tasks and no interrupts, and `as_node` of the run's
+    graph is refused."""
+    server = make_server({"auth.py": AUTH, "graph.py": VARIANT_GRAPH, "langgraph.json": json.dumps({"graphs": {"fac": "./graph.py:factory"}, "auth": {"path": "./auth.py:auth"}})})
+    assistant = httpx.post(f"{server.url}/assistants", headers=ALICE, json={"graph_id": "fac", "config": {"configurable": {"variant": "b"}}}).json()
+    thread = httpx.post(f"{server.url}/threads", headers=ALICE, json={}).json()["thread_id"]
+    ran = httpx.post(f"{server.url}/threads/{thread}/runs/wait", headers=ALICE, json={"assistant_id": assistant["assistant_id"], "input": {}}, timeout=30)
+    assert ran.json()["__interrupt__"][0]["value"] == "question"
+    assert httpx.get(f"{server.url}/threads/{thread}", headers=ALICE).json()["status"] == "interrupted"
+    state = httpx.get(f"{server.url}/threads/{thread}/state", headers=ALICE).json()
+    assert state["next"] == ["ask_b"], state
+    assert [interrupt["value"] for interrupt in state["interrupts"]] == ["question"], state
+    updated = httpx.post(f"{server.url}/threads/{thread}/state", headers=ALICE, json={"values": {"seen": "x"}, "as_node": "ask_b"})
+    assert updated.status_code == 200, updated.text
