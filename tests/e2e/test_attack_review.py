@@ -262,3 +262,28 @@ def test_a_factory_built_for_a_state_read_gets_the_config_of_the_threads_runs(ma
     assert [interrupt["value"] for interrupt in state["interrupts"]] == ["question"], state
     updated = httpx.post(f"{server.url}/threads/{thread}/state", headers=ALICE, json={"values": {"seen": "x"}, "as_node": "ask_b"})
     assert updated.status_code == 200, updated.text
+
+
+FAILING_APP = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"first half of the report", "more_body": True})
+    if scope["path"] == "/fails":
+        raise RuntimeError("the app failed mid-stream")
+    # "/unfinished": returns without the last body message.
+'''
+
+
+def test_an_app_response_cut_short_is_not_delivered_as_complete(make_server):
+    """The app fails (or returns) after part of a streamed body: the client must see an incomplete
+    response (the connection closed without the final chunk, as uvicorn does), not a complete
+    200 whose body is silently truncated."""
+    import pytest
+
+    server = make_server({"graph.py": GRAPH, "webapp.py": FAILING_APP, "langgraph.json": json.dumps({"graphs": {"agent": "./graph.py:graph"}, "http": {"app": "./webapp.py:app"}})})
+    for path in ("/fails", "/unfinished"):
+        with pytest.raises(httpx.HTTPError):
+            answer = httpx.get(f"{server.url}{path}")
+            pytest.fail(f"{path}: a complete {answer.status_code} with body {answer.text!r}")
