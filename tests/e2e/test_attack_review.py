@@ -287,3 +287,77 @@ def test_an_app_response_cut_short_is_not_delivered_as_complete(make_server):
         with pytest.raises(httpx.HTTPError):
             answer = httpx.get(f"{server.url}{path}")
             pytest.fail(f"{path}: a complete {answer.status_code} with body {answer.text!r}")
+
+
+ORG_AUTH = '''
+from langgraph_sdk import Auth
+TOKENS = {"alice-token": "alice", "bob-token": "bob"}
+auth = Auth()
+
+@auth.authenticate
+async def authenticate(headers: dict):
+    token = headers.get(b"authorization", b"").decode().removeprefix("Bearer ")
+    if token not in TOKENS:
+        raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid token")
+    return {"identity": TOKENS[token], "permissions": ["write"], "org": "org-of-" + TOKENS[token]}
+'''
+
+ORG_GRAPH = '''
+from typing import TypedDict
+from langgraph.graph import StateGraph, START, END
+from langgraph_sdk.runtime import ServerRuntime
+
+class State(TypedDict, total=False):
+    seen: dict
+
+def _org(user):
+    try:
+        return user["org"]
+    except Exception as error:  # noqa: BLE001
+        return "missing: " + type(error).__name__
+
+def factory(runtime: ServerRuntime):
+    built_for = _org(runtime.ensure_user())
+
+    def look(state, config):
+        return {"seen": {"factory": built_for, "graph": _org(config["configurable"]["langgraph_auth_user"])}}
+
+    builder = StateGraph(State)
+    builder.add_node("look", look)
+    builder.add_edge(START, "look")
+    builder.add_edge("look", END)
+    return builder.compile()
+'''
+
+ORG_APP = '''
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def whoami(request):
+    try:
+        org = request.user["org"]
+    except Exception as error:  # noqa: BLE001
+        org = "missing: " + type(error).__name__
+    return JSONResponse({"identity": request.user.identity, "org": org})
+
+app = Starlette(routes=[Route("/whoami", whoami)])
+'''
+
+
+def test_the_user_object_keeps_the_fields_authenticate_returned(make_server):
+    """authenticate returns `{"identity", "permissions", "org"}`; the user object a graph
+    (`langgraph_auth_user`), a factory (`ServerRuntime.user`) and the app (`request.user`) get
+    is "the user object itself" (spec auth.md §3.7): `user["org"]` works in the reference.
+    graphward rebuilds it from identity/display_name/permissions only."""
+    files = {
+        "auth.py": ORG_AUTH,
+        "graph.py": ORG_GRAPH,
+        "webapp.py": ORG_APP,
+        "langgraph.json": json.dumps({"graphs": {"fac": "./graph.py:factory"}, "auth": {"path": "./auth.py:auth"}, "http": {"app": "./webapp.py:app", "enable_custom_route_auth": True}}),
+    }
+    server = make_server(files)
+    ran = httpx.post(f"{server.url}/runs/wait", headers=ALICE, json={"assistant_id": "fac", "input": {}}, timeout=30)
+    assert ran.status_code == 200, ran.text
+    app = httpx.get(f"{server.url}/whoami", headers=BOB).json()
+    assert (ran.json()["seen"], app) == ({"factory": "org-of-alice", "graph": "org-of-alice"}, {"identity": "bob", "org": "org-of-bob"})
