@@ -361,3 +361,42 @@ def test_the_user_object_keeps_the_fields_authenticate_returned(make_server):
     assert ran.status_code == 200, ran.text
     app = httpx.get(f"{server.url}/whoami", headers=BOB).json()
     assert (ran.json()["seen"], app) == ({"factory": "org-of-alice", "graph": "org-of-alice"}, {"identity": "bob", "org": "org-of-bob"})
+
+
+def _slow_bodies(server, path, count):
+    """`count` connections that send their headers and one byte of a 10-byte body, then stall."""
+    stalled = []
+    for _ in range(count):
+        connection = socket.create_connection(("127.0.0.1", server.port))
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{{".encode())
+        stalled.append(connection)
+    return stalled
+
+
+def _answers_ok(server):
+    try:
+        return httpx.get(f"{server.url}/ok", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_stalled_bodies_to_a_public_app_route_do_not_take_every_connection(make_server):
+    """Anonymous clients that send a request's headers and then stall its body: on the API they
+    are cut after `--header-timeout` (the gate reads a body before authentication within it);
+    on a public `http.app` route the body is read without a deadline, so `--max-connections`
+    such clients leave the server unable to answer anyone (`/ok` included)."""
+    files = {"auth.py": AUTH, "graph.py": GRAPH, "webapp.py": STREAMING_APP, "langgraph.json": config(http={"app": "./webapp.py:app"})}
+    server = make_server(files, command="serve", extra_args=["--max-connections", "4", "--header-timeout", "1"])
+    api = _slow_bodies(server, "/threads/search", 4)
+    time.sleep(2.5)
+    assert _answers_ok(server), "baseline: stalled API bodies are cut after the header timeout"
+    for connection in api:
+        connection.close()
+    time.sleep(0.5)
+    app = _slow_bodies(server, "/hello", 4)
+    try:
+        time.sleep(2.5)
+        assert _answers_ok(server), "four stalled anonymous bodies to a public app route took every connection"
+    finally:
+        for connection in app:
+            connection.close()
