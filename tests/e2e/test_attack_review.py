@@ -400,3 +400,26 @@ def test_stalled_bodies_to_a_public_app_route_do_not_take_every_connection(make_
     finally:
         for connection in app:
             connection.close()
+
+
+EXPORT_APP = '''
+from fastapi import FastAPI
+
+app = FastAPI()
+
+@app.get("/threads/{rest:path}/export")
+async def export(rest: str):
+    return {"export": rest}
+'''
+
+
+def test_an_app_route_with_a_path_parameter_in_the_middle_does_not_shadow_the_api(make_server):
+    """`/threads/{rest:path}/export` matches only paths ending in `/export` in Starlette; custom.rs
+    treats `{rest:path}` as "everything from here" and sends every `GET /threads/...` to the app,
+    whose 404 then hides the API's thread, state and history reads."""
+    server = make_server({"auth.py": AUTH, "graph.py": GRAPH, "webapp.py": EXPORT_APP, "langgraph.json": config(http={"app": "./webapp.py:app"})})
+    thread = httpx.post(f"{server.url}/threads", headers=ALICE, json={}).json()["thread_id"]
+    assert httpx.get(f"{server.url}/threads/{thread}/export").json() == {"export": thread}
+    for path in (f"/threads/{thread}", f"/threads/{thread}/state", f"/threads/{thread}/history"):
+        answer = httpx.get(f"{server.url}{path}", headers=ALICE)
+        assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
