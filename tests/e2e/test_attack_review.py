@@ -423,3 +423,42 @@ def test_an_app_route_with_a_path_parameter_in_the_middle_does_not_shadow_the_ap
     for path in (f"/threads/{thread}", f"/threads/{thread}/state", f"/threads/{thread}/history"):
         answer = httpx.get(f"{server.url}{path}", headers=ALICE)
         assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
+
+
+def test_disable_webhooks_also_holds_for_runs_queued_before_it_was_set(make_server):
+    """`http.disable_webhooks` drops a run's webhook when the run is created; a run queued
+    before the setting (`after_seconds`, then a restart with the new `langgraph.json`) still
+    calls its webhook, because the run executor does not check the setting."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    env = {"GRAPHWARD_WEBHOOK_ALLOW_PRIVATE": "1"}
+    try:
+        files = {"graph.py": GRAPH, "langgraph.json": json.dumps({"graphs": {"agent": "./graph.py:graph"}})}
+        first = make_server(files, env=env)
+        thread = httpx.post(f"{first.url}/threads", json={}).json()["thread_id"]
+        hook = f"http://127.0.0.1:{receiver.server_port}/hook"
+        run = httpx.post(f"{first.url}/threads/{thread}/runs", json={"assistant_id": "agent", "input": {}, "webhook": hook, "after_seconds": 6}).json()
+        first.stop()
+        files["langgraph.json"] = json.dumps({"graphs": {"agent": "./graph.py:graph"}, "http": {"disable_webhooks": True}})
+        second = make_server(files, env=env)
+        joined = httpx.get(f"{second.url}/threads/{thread}/runs/{run['run_id']}/join", timeout=60)
+        assert joined.status_code == 200, joined.text
+        assert httpx.get(f"{second.url}/threads/{thread}/runs/{run['run_id']}").json()["status"] == "success"
+        time.sleep(2)
+        assert hits == [], f"the webhook was called with http.disable_webhooks set: {hits}"
+    finally:
+        receiver.shutdown()
