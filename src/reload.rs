@@ -147,9 +147,13 @@ fn masked(value: &Value) -> Value {
             }
         }
     }
+    // Whether there is an `auth.path` or an `http.app` stays part of the structure (the auth
+    // policy and the routing are chosen at start-up); only where it lives may move.
     for (block, key) in [("auth", "path"), ("http", "app")] {
-        if let Some(object) = value.get_mut(block).and_then(Value::as_object_mut) {
-            object.remove(key);
+        if let Some(object) = value.get_mut(block).and_then(Value::as_object_mut)
+            && let Some(location) = object.get_mut(key)
+        {
+            *location = Value::Bool(!location.is_null());
         }
     }
     value
@@ -243,5 +247,7 @@ mod tests {
         env["env"] = serde_json::json!({"A": "1"});
         env["http"]["cors"] = serde_json::json!({});
         assert_eq!(structural_changes(Some(&old), Some(&env)), vec!["`http`".to_string(), "`env`".to_string()]);
+        let no_auth = serde_json::json!({"graphs": {"a": "./a.py:g", "b": {"path": "./b.py:g", "config": {}}}, "auth": {}, "http": {"app": "./w.py:app"}});
+        assert_eq!(structural_changes(Some(&no_auth), Some(&old)), vec!["`auth`".to_string()]);
     }
 }

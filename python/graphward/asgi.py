@@ -153,6 +153,9 @@ def _user_scope(user):
     return principal, credentials
 
 
+# Response bytes sent by the app and not yet taken by the client, above which its `send` waits.
+_SEND_WINDOW = 1 << 20
+
 # Request bodies still arriving, by body id: the chunks Rust feeds (`feed`), a few at a time, so
 # a client sends no faster than the app reads.
 _BODIES = {}
@@ -225,18 +228,29 @@ async def _run(request, body, queue, sink):
         await asyncio.get_running_loop().create_future()
 
     started = False
+    finished = False
 
     async def send(message):
-        nonlocal started
+        nonlocal started, finished
         kind = message.get("type")
         if kind == "http.response.start":
             started = True
             sink.start(int(message["status"]), [(bytes(name), bytes(value)) for name, value in message.get("headers") or ()])
-        elif kind == "http.response.body":
+        elif kind == "http.response.body" and not finished:
             chunk = message.get("body") or b""
             if chunk:
                 sink.body(bytes(chunk))
+            if not message.get("more_body", False):
+                finished = True
+                sink.finish()
+            # Backpressure: while the client has not taken what was sent, the app waits.
+            pause = 0.001
+            while sink.pending() > _SEND_WINDOW:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     await APP(scope, receive, send)
     if not started:
         raise RuntimeError("the app returned without sending a response")
+    if not finished:
+        raise RuntimeError("the app returned before the end of its response")

@@ -724,18 +724,34 @@ def _summary(user, permissions):
     if type(source) is dict:
         # Our own wrapper around a plain dict: read it directly (same values as the properties).
         identity = source["identity"]
-        return {
+        summary = {
             "identity": str(identity),
             "display_name": str(source.get("display_name", identity)),
             "is_authenticated": bool(source.get("is_authenticated", True)),
             "permissions": permissions,
         }
-    return {
-        "identity": str(user.identity),
-        "display_name": str(user.display_name),
-        "is_authenticated": bool(user.is_authenticated),
-        "permissions": permissions,
-    }
+        fields = source
+    else:
+        summary = {
+            "identity": str(user.identity),
+            "display_name": str(user.display_name),
+            "is_authenticated": bool(user.is_authenticated),
+            "permissions": permissions,
+        }
+        own = getattr(user, "dict", None)
+        fields = own() if callable(own) else {}
+        if not isinstance(fields, dict):
+            fields = {}
+    # The other fields authenticate returned travel with the user (graphs, factories and the
+    # app see them); Rust keeps those that are JSON data.
+    if len(fields) > len(_STANDARD_FIELDS & fields.keys()):
+        for key, value in fields.items():
+            if key not in _STANDARD_FIELDS and isinstance(key, str):
+                summary[key] = value
+    return summary
+
+
+_STANDARD_FIELDS = frozenset(("identity", "display_name", "is_authenticated", "permissions", "kind"))
 
 
 _OWN_USER_TYPES = (AuthenticatedUser, AuthenticatedUserWithPermissions)

@@ -453,6 +453,9 @@ def user_object(user):
     return auth._wrap_user(dict(user))
 
 
+_IDENTITY_KEYS = ("langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions")
+
+
 @contextlib.asynccontextmanager
 async def use_graph(graph_id, access, config=None, user=None, context=None):
     """The graph `graph_id` for one use (`access`: the ServerRuntime access context): the
@@ -463,8 +466,13 @@ async def use_graph(graph_id, access, config=None, user=None, context=None):
         yield entry.graph
         return
     config = dict(config or {})
-    configurable = dict(config.get("configurable") or {})
-    configurable.setdefault("langgraph_auth_user", user_object(user))
+    # The identity keys are the server's: whatever a stored config holds (an assistant's, a
+    # thread's), the factory sees the user of this use.
+    configurable = {key: value for key, value in (config.get("configurable") or {}).items() if key not in _IDENTITY_KEYS}
+    configurable["langgraph_auth_user"] = user_object(user)
+    if user:
+        configurable["langgraph_auth_user_id"] = user.get("identity")
+        configurable["langgraph_auth_permissions"] = list(user.get("permissions") or [])
     config["configurable"] = configurable
     async with entry.factory.build(access, config, user_object(user), context) as graph:
         yield graph

@@ -149,17 +149,28 @@ pub struct AuthUser {
     pub permissions: Vec<String>,
     /// The Studio user of the dev-server bypass.
     pub studio: bool,
+    /// Every other field `authenticate` returned (an org, a token for a tool, …): graphs,
+    /// factories and `http.app` see the user object with them, as in the reference.
+    pub extra: serde_json::Map<String, Value>,
 }
+
+/// The fields of [`AuthUser`] itself; any other field of a user is in `extra`.
+const USER_FIELDS: [&str; 5] = ["identity", "display_name", "is_authenticated", "permissions", "kind"];
 
 impl AuthUser {
     /// The user as runs and crons keep it (`langgraph_auth_user`'s fields).
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "identity": self.identity,
-            "display_name": self.display_name,
-            "is_authenticated": self.is_authenticated,
-            "permissions": self.permissions,
-        })
+        let mut user = self.extra.clone();
+        user.insert("identity".into(), Value::from(self.identity.clone()));
+        user.insert("display_name".into(), Value::from(self.display_name.clone()));
+        user.insert("is_authenticated".into(), Value::from(self.is_authenticated));
+        user.insert("permissions".into(), Value::from(self.permissions.clone()));
+        Value::Object(user)
+    }
+
+    /// The fields of `user` (a JSON object) beyond the standard ones.
+    pub fn extra_fields(user: &Value) -> serde_json::Map<String, Value> {
+        user.as_object().map(|fields| fields.iter().filter(|(key, _)| !USER_FIELDS.contains(&key.as_str())).map(|(key, value)| (key.clone(), value.clone())).collect()).unwrap_or_default()
     }
 
     /// The user [`AuthUser::to_json`] kept; `None` without an identity.
@@ -172,12 +183,13 @@ impl AuthUser {
             identity,
             permissions,
             studio: false,
+            extra: Self::extra_fields(value),
         })
     }
 
     /// A user known only by identity (a cron stored before its creator was kept).
     pub fn plain(identity: &str) -> Self {
-        Self { identity: identity.to_string(), display_name: identity.to_string(), is_authenticated: true, permissions: Vec::new(), studio: false }
+        Self { identity: identity.to_string(), display_name: identity.to_string(), is_authenticated: true, permissions: Vec::new(), studio: false, extra: serde_json::Map::new() }
     }
 }
 
@@ -396,7 +408,7 @@ mod tests {
     }
 
     fn user() -> AuthUser {
-        AuthUser { identity: "alice".into(), display_name: "alice".into(), is_authenticated: true, permissions: Vec::new(), studio: false }
+        AuthUser { identity: "alice".into(), display_name: "alice".into(), is_authenticated: true, permissions: Vec::new(), studio: false, extra: serde_json::Map::new() }
     }
 
     fn allowed(filter: Option<Value>) -> DispatchReply {

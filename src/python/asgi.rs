@@ -5,6 +5,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -37,6 +39,8 @@ pub struct AsgiRequest {
 pub enum AsgiMessage {
     Start { status: u16, headers: Vec<(Vec<u8>, Vec<u8>)> },
     Body(Bytes),
+    /// The last body message (`more_body` false): the response is complete.
+    End,
 }
 
 /// A route of the app's router, for graphward's routing (see `server/custom.rs`).
@@ -53,6 +57,8 @@ pub struct CustomRoute {
 #[pyclass(frozen)]
 struct AsgiSink {
     sender: mpsc::UnboundedSender<AsgiMessage>,
+    /// Body bytes sent and not yet taken by the client (the app's `send` waits above a window).
+    pending: Arc<AtomicUsize>,
 }
 
 #[pymethods]
@@ -62,7 +68,16 @@ impl AsgiSink {
     }
 
     fn body(&self, chunk: Vec<u8>) {
+        self.pending.fetch_add(chunk.len(), Ordering::AcqRel);
         let _ = self.sender.send(AsgiMessage::Body(Bytes::from(chunk)));
+    }
+
+    fn finish(&self) {
+        let _ = self.sender.send(AsgiMessage::End);
+    }
+
+    fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
     }
 }
 
@@ -71,6 +86,7 @@ type Done = Pin<Box<dyn Future<Output = Result<(), PythonError>> + Send>>;
 /// One request being served by the app.
 pub struct AsgiCall {
     messages: mpsc::UnboundedReceiver<AsgiMessage>,
+    pending: Arc<AtomicUsize>,
     done: Option<Done>,
     outcome: Option<Result<(), PythonError>>,
     /// Cancels the app's Task if the call is dropped before it finished.
@@ -120,13 +136,31 @@ impl AsgiCall {
         }
     }
 
-    /// The rest of the body, as the app sends it.
-    pub fn into_body(self) -> impl Stream<Item = Bytes> + Send + 'static {
-        futures_util::stream::unfold(self, |mut call| async move {
+    /// The rest of the body, as the app sends it. An app that fails or returns before its
+    /// last body message ends the stream with an error, so the client sees an incomplete
+    /// response (the connection is closed without the final chunk), never a complete one.
+    pub fn into_body(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        futures_util::stream::unfold(Some(self), |call| async move {
+            let mut call = call?;
             loop {
-                match call.next_message().await? {
-                    AsgiMessage::Body(chunk) => return Some((chunk, call)),
-                    AsgiMessage::Start { .. } => {}
+                match call.next_message().await {
+                    Some(AsgiMessage::Body(chunk)) => {
+                        call.pending.fetch_sub(chunk.len(), Ordering::AcqRel);
+                        return Some((Ok(chunk), Some(call)));
+                    }
+                    Some(AsgiMessage::Start { .. }) => {}
+                    Some(AsgiMessage::End) => {
+                        // Anything after the end is not the client's; the app may still run.
+                        return None;
+                    }
+                    None => {
+                        let why = match &call.outcome {
+                            Some(Err(error)) => error.to_string(),
+                            _ => "the app stopped before the end of its response".to_string(),
+                        };
+                        tracing::warn!(error = %why, "http.app response cut short");
+                        return Some((Err(std::io::Error::other(why)), None));
+                    }
                 }
             }
         })
@@ -178,6 +212,8 @@ impl PythonHost {
     /// Serves `request` (with the first part of its body) through the user's `http.app`.
     pub fn serve_http(&self, request: AsgiRequest, body: Bytes) -> AsgiCall {
         let (sender, messages) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let sink_pending = Arc::clone(&pending);
         let (token, done) = self.call_cancellable(
             move |host| {
                 let py = host.py();
@@ -198,11 +234,11 @@ impl PythonHost {
                 let user = request.user.as_ref().map(|user| convert::json_to_py(py, user)).transpose()?;
                 scope.set_item("user", user)?;
                 scope.set_item("body_id", request.body_id)?;
-                let sink = Bound::new(py, AsgiSink { sender })?;
+                let sink = Bound::new(py, AsgiSink { sender, pending: sink_pending })?;
                 asgi.getattr(pyo3::intern!(py, "serve"))?.call1((scope, PyBytes::new(py, &body), sink))
             },
             |_| Ok(()),
         );
-        AsgiCall { messages, done: Some(Box::pin(done)), outcome: None, guard: CancelGuard { host: self.clone(), token, finished: false } }
+        AsgiCall { messages, pending, done: Some(Box::pin(done)), outcome: None, guard: CancelGuard { host: self.clone(), token, finished: false } }
     }
 }

@@ -835,6 +835,24 @@ impl AuthHost for PythonHost {
     }
 }
 
+/// The fields of a user mapping beyond the standard ones, as JSON (a field whose value is not
+/// JSON data is left out: the user object graphs see cannot carry it across processes).
+fn user_extra(user: &Bound<'_, PyAny>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
+    const STANDARD: [&str; 5] = ["identity", "display_name", "is_authenticated", "permissions", "kind"];
+    let mut extra = serde_json::Map::new();
+    let Ok(fields) = user.cast::<PyDict>() else { return Ok(extra) };
+    for (key, value) in fields.iter() {
+        let Ok(key) = key.extract::<String>() else { continue };
+        if STANDARD.contains(&key.as_str()) {
+            continue;
+        }
+        if let Ok(value) = convert::py_to_json(&value) {
+            extra.insert(key, value);
+        }
+    }
+    Ok(extra)
+}
+
 /// Reads the dict `AuthHost.dispatch` returns.
 fn parse_dispatch_reply<'py>(reply: &Bound<'py, PyAny>) -> PyResult<DispatchReply> {
     let py = reply.py();
@@ -848,6 +866,7 @@ fn parse_dispatch_reply<'py>(reply: &Bound<'py, PyAny>) -> PyResult<DispatchRepl
             is_authenticated: user.get_item(pyo3::intern!(py, "is_authenticated"))?.is_truthy()?,
             permissions: user.get_item(pyo3::intern!(py, "permissions"))?.try_iter()?.map(|item| Ok(item?.str()?.to_string())).collect::<PyResult<_>>()?,
             studio,
+            extra: user_extra(&user)?,
         };
         let mut events = Vec::new();
         for event in get(pyo3::intern!(py, "events"))?.try_iter()? {

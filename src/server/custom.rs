@@ -59,24 +59,22 @@ impl PathPattern {
         Self { segments, prefix }
     }
 
+    /// Whether `path` matches, segment by segment as axum and Starlette split it (an empty
+    /// segment is a segment: `/threads//runs` has three); a `{name:path}` segment takes one or
+    /// more segments, as many as leave the rest of the pattern to match the rest.
     fn matches(&self, path: &str) -> bool {
-        let mut parts = path.trim_start_matches('/').split('/').filter(|part| !part.is_empty());
-        for segment in &self.segments {
-            match segment {
-                Segment::Rest => return true,
-                Segment::Param => {
-                    if parts.next().is_none() {
-                        return false;
-                    }
-                }
-                Segment::Literal(literal) => {
-                    if parts.next() != Some(literal.as_str()) {
-                        return false;
-                    }
-                }
-            }
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let parts: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('/').collect() };
+        Self::match_from(&self.segments, &parts, self.prefix)
+    }
+
+    fn match_from(segments: &[Segment], parts: &[&str], prefix: bool) -> bool {
+        let Some((segment, rest)) = segments.split_first() else { return prefix || parts.is_empty() };
+        match segment {
+            Segment::Rest => (1..=parts.len()).any(|taken| Self::match_from(rest, &parts[taken..], prefix)),
+            Segment::Param => parts.first().is_some_and(|part| !part.is_empty()) && Self::match_from(rest, &parts[1..], prefix),
+            Segment::Literal(literal) => parts.first() == Some(&literal.as_str()) && Self::match_from(rest, &parts[1..], prefix),
         }
-        self.prefix || parts.next().is_none()
     }
 }
 
@@ -250,10 +248,14 @@ async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Re
     };
     // The first part of the body goes with the request; the rest is fed as the app reads it
     // (never more than a few chunks held here), so a large upload is never buffered whole.
-    let (body, rest) = match super::gate::read_prefix(body, FIRST_PART).await {
-        Ok(super::gate::Prefix::Whole(bytes)) => (bytes, None),
-        Ok(super::gate::Prefix::Partial(chunks, rest)) => (Bytes::from(chunks.concat()), Some(rest)),
-        Err(error) => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("Cannot read the request body: {error}"))),
+    // The first part must arrive within the header timeout, like an API request's body before
+    // authentication: a stalled client does not hold a connection for longer.
+    let first = tokio::time::timeout(state.limits().header_timeout, super::gate::read_prefix(body, FIRST_PART)).await;
+    let (body, rest) = match first {
+        Err(_) => return Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "Request body not received in time")),
+        Ok(Ok(super::gate::Prefix::Whole(bytes))) => (bytes, None),
+        Ok(Ok(super::gate::Prefix::Partial(chunks, rest))) => (Bytes::from(chunks.concat()), Some(rest)),
+        Ok(Err(error)) => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("Cannot read the request body: {error}"))),
     };
     let body_id = rest.as_ref().map(|_| state.python().next_body_id());
     let client = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|info| (info.0.ip().to_string(), info.0.port()));
@@ -277,7 +279,7 @@ async fn forward(state: &AppState, app: &UserApp, request: Request) -> Result<Re
         tracing::warn!(error = %detail, "http.app failed before sending a response");
         return Err(ApiError::internal(detail));
     };
-    let mut response = Response::new(Body::from_stream(call.into_body().map(Ok::<Bytes, std::io::Error>)));
+    let mut response = Response::new(Body::from_stream(call.into_body()));
     response.extensions_mut().insert(super::access::AnsweredByApp);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in headers {
@@ -305,6 +307,13 @@ mod tests {
         let rest = PathPattern::parse("/files/{path:path}", false);
         assert!(rest.matches("/files/a/b"));
         assert!(PathPattern::parse("/", false).matches("/"));
+        let middle = PathPattern::parse("/threads/{rest:path}/export", false);
+        assert!(middle.matches("/threads/a/b/export"));
+        assert!(!middle.matches("/threads/a"));
+        assert!(!middle.matches("/threads/a/state"));
+        // Empty segments count, as in the routers.
+        assert!(!PathPattern::parse("/threads/{thread_id}", false).matches("/threads//runs"));
+        assert!(!route.matches("/items/"));
     }
 
     #[test]
