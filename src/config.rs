@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+mod checkpointer;
+
+pub use checkpointer::{AllowedModules, CheckpointerConfig, SerdeConfig, ThreadTtl, TtlConfig, TtlStrategy};
+
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
     /// The user's virtual environment, as set by `source .venv/bin/activate`.
@@ -65,7 +69,6 @@ const IGNORED_KEYS: &[&str] = &[
     "ui_config",
     "http",
     "store",
-    "checkpointer",
     "webhooks",
     "encryption",
     "middleware_order",
@@ -74,7 +77,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "checkpointer"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -92,6 +95,8 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     /// The `auth` block, if present.
     pub auth: Option<AuthSpec>,
+    /// The `checkpointer` block (thread TTL, serializer options).
+    pub checkpointer: CheckpointerConfig,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -202,7 +207,8 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, ignored_keys })
+        let checkpointer = checker.checkpointer(root.get("checkpointer"), &mut ignored_keys)?;
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, checkpointer, ignored_keys })
     }
 }
 
@@ -234,7 +240,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "http" | "store" | "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "http" | "store" | "ui" | "ui_config" | "webhooks" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,

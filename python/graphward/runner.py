@@ -498,6 +498,19 @@ async def copy_thread(source_id, target_id):
             await CHECKPOINTER.aput_writes(stored, task_writes, task_id)
 
 
+async def keep_latest(thread_ids):
+    """TTL `keep_latest`: each thread keeps only its latest checkpoints (the saver's `aprune`).
+    A thread the saver cannot prune (a DeltaChannel graph, a saver without `aprune`) is
+    logged and left as it is: trying again would not help."""
+    if CHECKPOINTER is None:
+        return
+    for thread_id in thread_ids:
+        try:
+            await CHECKPOINTER.aprune([thread_id], strategy="keep_latest")
+        except NotImplementedError as error:
+            log.warning("cannot prune the checkpoints of thread %s to the latest: %s", thread_id, graphward_host.describe_error(error))
+
+
 async def delete_for_runs(thread_id, run_ids):
     """Rollback: the checkpoints these runs wrote on their thread (not on copies of it)."""
     if CHECKPOINTER is None or not hasattr(CHECKPOINTER, "adelete_for_runs"):

@@ -203,6 +203,8 @@ pub enum CheckpointOp {
     CopyThread { from: uuid::Uuid, to: uuid::Uuid },
     /// Remove the checkpoints these runs wrote on their thread (a rollback, a hand-back).
     DeleteForRuns { thread_id: uuid::Uuid, run_ids: Vec<uuid::Uuid> },
+    /// Remove every checkpoint of these threads but the latest of each namespace.
+    KeepLatest(Vec<uuid::Uuid>),
 }
 
 /// A read or write of a thread's graph state, through the graph's own methods.
@@ -440,6 +442,7 @@ impl PythonHost {
             CheckpointOp::DeleteThreads(thread_ids) => ("delete_threads", vec![ids(thread_ids)]),
             CheckpointOp::CopyThread { from, to } => ("copy_thread", vec![json!(from.to_string()), json!(to.to_string())]),
             CheckpointOp::DeleteForRuns { thread_id, run_ids } => ("delete_for_runs", vec![json!(thread_id.to_string()), ids(run_ids)]),
+            CheckpointOp::KeepLatest(thread_ids) => ("keep_latest", vec![ids(thread_ids)]),
         };
         self.runner(function, args).await.map(drop)
     }

@@ -164,6 +164,13 @@ CREATE TABLE thread_tombstones (
     until bigint NOT NULL
 );
 CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
+"#, r#"
+-- Thread TTL: the thread expires `ttl_micros` after `updated_at`; `ttl_swept_at` is the
+-- `updated_at` a sweep last handled (claimed) it at.
+ALTER TABLE threads ADD COLUMN ttl_strategy text;
+ALTER TABLE threads ADD COLUMN ttl_micros bigint;
+ALTER TABLE threads ADD COLUMN ttl_swept_at bigint;
+CREATE INDEX threads_expiry ON threads((updated_at + ttl_micros)) WHERE ttl_micros IS NOT NULL;
 "#];
 
 /// The advisory lock key migrations are applied under (any constant; "graphward" in ASCII).

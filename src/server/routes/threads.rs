@@ -1,6 +1,6 @@
 //! `/threads…` resource endpoints (state, history and runs come with runs).
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Page, path_uuid, strip_reserved_metadata};
+use super::{Page, path_uuid, query_pairs, strip_reserved_metadata};
 use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
 use crate::server::{AppState, service};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
-use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus, ThreadTtl, TtlStrategy};
 use crate::timestamp::{format_micros, now_micros};
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -77,6 +77,47 @@ fn view(thread: &Thread, select: Option<&[ThreadField]>) -> Value {
     Value::Object(out)
 }
 
+/// The `ttl` field of `?include=ttl`: `null` for a thread without one.
+fn ttl_view(thread: &Thread) -> Value {
+    thread.ttl.map_or(Value::Null, |ttl| {
+        json!({"strategy": ttl.strategy.as_str(), "ttl_minutes": ttl.minutes, "expires_at": format_micros(ttl.expires_at(thread.updated_at))})
+    })
+}
+
+/// The largest TTL accepted, in minutes (about 190 000 years): its microseconds fit the
+/// storage's 64-bit columns.
+const MAX_TTL_MINUTES: f64 = 1e11;
+
+/// A create or patch body's `ttl`: `{"ttl": minutes, "strategy": …}` (what the SDKs send), or
+/// a bare number of minutes. A missing strategy is the configured one (`delete` if none).
+fn parse_ttl(state: &AppState, value: Option<&Value>) -> Result<Option<ThreadTtl>, ApiError> {
+    let (minutes, strategy) = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(minutes)) => (Some(minutes), None),
+        Some(Value::Object(object)) => {
+            let minutes = match object.get("ttl") {
+                None | Some(Value::Null) => return Ok(None),
+                Some(Value::Number(minutes)) => Some(minutes),
+                Some(_) => None,
+            };
+            (minutes, object.get("strategy").filter(|strategy| !strategy.is_null()))
+        }
+        Some(_) => return Err(ApiError::validation("ttl: must be an object like {\"ttl\": 60, \"strategy\": \"delete\"}")),
+    };
+    let minutes = minutes
+        .and_then(serde_json::Number::as_f64)
+        .filter(|minutes| *minutes > 0.0 && *minutes <= MAX_TTL_MINUTES)
+        .ok_or_else(|| ApiError::validation("ttl.ttl: must be a number of minutes above 0"))?;
+    let strategy = match strategy {
+        None => state.config().checkpointer.ttl.as_ref().map_or(TtlStrategy::Delete, |ttl| ttl.strategy),
+        Some(value) => value
+            .as_str()
+            .and_then(TtlStrategy::parse)
+            .ok_or_else(|| ApiError::validation("ttl.strategy: must be \"delete\" or \"keep_latest\""))?,
+    };
+    Ok(Some(ThreadTtl { strategy, minutes }))
+}
+
 fn not_found(thread_id: Uuid) -> ApiError {
     ApiError::not_found(format!("Thread with ID {thread_id} not found"))
 }
@@ -96,7 +137,6 @@ struct ThreadCreate {
     thread_id: Option<String>,
     metadata: Option<Map<String, Value>>,
     if_exists: Option<IfExists>,
-    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
     ttl: Option<Value>,
     supersteps: Option<Value>,
 }
@@ -109,6 +149,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     if request.supersteps.is_some() {
         return Err(ApiError::validation("supersteps: not supported by graphward yet"));
     }
+    let ttl = parse_ttl(&state, request.ttl.as_ref())?;
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
     let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
@@ -117,7 +158,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
     let taken = || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
-    let created = service::threads::create_idle(&state, thread_id, metadata, if_exists, filter, taken).await?;
+    let created = service::threads::create_idle(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
     Ok(axum::Json(view(&created, None)).into_response())
 }
 
@@ -249,32 +290,40 @@ async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJ
     Ok(axum::Json(Value::from(count)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
+    // `include` is comma-separated and may repeat; `ttl` is the one extra field there is.
+    let include_ttl = query_pairs(query.as_deref())?
+        .iter()
+        .any(|(key, value)| key == "include" && value.split(',').any(|field| field.trim() == "ttl"));
     let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
     let thread = state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
-    Ok(axum::Json(view(&thread, None)))
+    let mut out = view(&thread, None);
+    if include_ttl {
+        out["ttl"] = ttl_view(&thread);
+    }
+    Ok(axum::Json(out))
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct ThreadPatch {
     metadata: Option<Map<String, Value>>,
-    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
     ttl: Option<Value>,
 }
 
 async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, headers: HeaderMap, ApiJson(request): ApiJson<ThreadPatch>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
+    let ttl = parse_ttl(&state, request.ttl.as_ref())?;
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
     let authorization = auth.authorize(Endpoint::ThreadsUpdate { thread_id, metadata: metadata.clone() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Update, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
-    let thread = state.storage().patch_thread(thread_id, metadata, filter, now_micros()).await?;
+    let thread = state.storage().patch_thread(thread_id, metadata, ttl, filter, now_micros()).await?;
     let minimal = headers.get_all("prefer").iter().any(|value| value.to_str().is_ok_and(|text| text.contains("return=minimal")));
     if minimal {
         return Ok(StatusCode::NO_CONTENT.into_response());
