@@ -1,0 +1,150 @@
+"""The `checkpointer` block of langgraph.json: thread TTLs swept in the background (`delete`,
+`keep_latest`), per-thread `ttl` on create and patch, `?include=ttl`; two users.
+
+The TTLs here are fractions of a minute and `sweep_interval_minutes` is 0.01 (0.6 s), so the
+sweeps come within a second or two; the tests wait for their effect with a deadline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.errors import NotFoundError
+
+from conftest import REPO, Server
+
+USER1 = {"Authorization": "Bearer user1-token"}
+USER2 = {"Authorization": "Bearer user2-token"}
+FAST_SWEEP = 0.01
+
+
+def app(folder, checkpointer: dict, *, auth: bool = False):
+    shutil.copy(REPO / "tests" / "e2e" / "apps" / "counter_graph.py", folder / "counter_graph.py")
+    config = {"graphs": {"counter": "./counter_graph.py:graph"}, "checkpointer": checkpointer}
+    if auth:
+        shutil.copy(REPO / "examples" / "auth.py", folder / "auth.py")
+        config["auth"] = {"path": "./auth.py:my_auth"}
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder / "langgraph.json"
+
+
+def wait_until(condition, seconds: float = 20.0):
+    """Polls `condition` until it holds; fails after `seconds` (a deadline, not a measurement)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def gone(client, thread_id) -> bool:
+    try:
+        client.threads.get(thread_id)
+    except NotFoundError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def deleting(tmp_path_factory):
+    """Threads expire 0.05 min (3 s) after their last activity by default and are deleted."""
+    config = app(tmp_path_factory.mktemp("ttl-delete"), {"ttl": {"strategy": "delete", "default_ttl": 0.05, "sweep_interval_minutes": FAST_SWEEP}})
+    server = Server(config)
+    yield server
+    server.stop()
+
+
+def test_expired_threads_are_deleted_with_their_checkpoints(deleting):
+    client = get_sync_client(url=deleting.url)
+    thread = client.threads.create()
+    client.runs.wait(thread["thread_id"], "counter", input={"count": 0})
+    shown = client.threads.get(thread["thread_id"], include=["ttl"])
+    assert shown["ttl"]["strategy"] == "delete" and shown["ttl"]["ttl_minutes"] == pytest.approx(0.05)
+    assert shown["ttl"]["expires_at"] > shown["updated_at"]
+    assert "ttl" not in client.threads.get(thread["thread_id"])
+    # A thread of its own longer TTL stays.
+    kept = client.threads.create(ttl=60)
+    assert client.threads.get(kept["thread_id"], include=["ttl"])["ttl"]["ttl_minutes"] == 60
+    wait_until(lambda: gone(client, thread["thread_id"]))
+    assert client.threads.get(kept["thread_id"])["thread_id"] == kept["thread_id"]
+    # Its checkpoints went with it: the id, created again, starts empty.
+    again = client.threads.create(thread_id=thread["thread_id"], ttl=60)
+    assert client.threads.get_state(again["thread_id"])["values"] == {}
+
+
+def test_activity_restarts_the_ttl(deleting):
+    client = get_sync_client(url=deleting.url)
+    thread = client.threads.create()
+    started = time.monotonic()
+    # Patched every second for 6 s (twice the TTL): never idle for 3 s, so never swept.
+    while time.monotonic() - started < 6:
+        client.threads.update(thread["thread_id"], metadata={"touched": time.time()})
+        time.sleep(1)
+    assert not gone(client, thread["thread_id"])
+    wait_until(lambda: gone(client, thread["thread_id"]))
+
+
+def test_patch_sets_the_ttl_and_bad_ttls_are_422(deleting):
+    client = get_sync_client(url=deleting.url)
+    thread = client.threads.create(ttl=60)
+    client.threads.update(thread["thread_id"], metadata={}, ttl={"ttl": 0.02, "strategy": "delete"})
+    assert client.threads.get(thread["thread_id"], include=["ttl"])["ttl"]["ttl_minutes"] == pytest.approx(0.02)
+    wait_until(lambda: gone(client, thread["thread_id"]))
+    for ttl in [{"ttl": 0}, {"ttl": -1}, {"ttl": "soon"}, {"ttl": 5, "strategy": "archive"}, "5"]:
+        response = httpx.post(f"{deleting.url}/threads", json={"ttl": ttl})
+        assert response.status_code == 422, (ttl, response.text)
+        assert "ttl" in response.json()["detail"]
+
+
+def test_keep_latest_prunes_and_keeps_the_thread(tmp_path):
+    config = app(tmp_path, {"ttl": {"strategy": "keep_latest", "default_ttl": 0.03, "sweep_interval_minutes": FAST_SWEEP}})
+    server = Server(config)
+    try:
+        client = get_sync_client(url=server.url)
+        thread = client.threads.create()
+        client.runs.wait(thread["thread_id"], "counter", input={"count": 0})
+        client.runs.wait(thread["thread_id"], "counter", input={"count": 10})
+        assert len(client.threads.get_history(thread["thread_id"], limit=100)) > 2
+        wait_until(lambda: len(client.threads.get_history(thread["thread_id"], limit=100)) == 1)
+        assert client.threads.get_state(thread["thread_id"])["values"] == {"count": 12}
+        # The thread goes on from its latest checkpoint.
+        assert client.runs.wait(thread["thread_id"], "counter", input={"count": 20})["count"] == 22
+    finally:
+        server.stop()
+
+
+def test_one_user_cannot_set_another_users_ttl(tmp_path):
+    config = app(tmp_path, {"ttl": {"sweep_interval_minutes": FAST_SWEEP}}, auth=True)
+    server = Server(config)
+    try:
+        alice, bob = get_sync_client(url=server.url, headers=USER1), get_sync_client(url=server.url, headers=USER2)
+        thread = alice.threads.create()
+        with pytest.raises(NotFoundError):
+            bob.threads.update(thread["thread_id"], metadata={}, ttl={"ttl": 0.01, "strategy": "delete"})
+        assert alice.threads.get(thread["thread_id"], include=["ttl"])["ttl"] is None
+        # Bob's own short TTL sweeps only his thread.
+        his = bob.threads.create(ttl={"ttl": 0.01, "strategy": "delete"})
+        wait_until(lambda: gone(bob, his["thread_id"]))
+        assert alice.threads.get(thread["thread_id"])["thread_id"] == thread["thread_id"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("checkpointer", "expected"),
+    [
+        ({"ttl": {"strategy": "archive"}}, "`checkpointer.ttl.strategy`: `archive` is not a strategy"),
+        ({"ttl": {"default_ttl": -5}}, "`checkpointer.ttl.default_ttl`: must be a number of minutes above 0"),
+        ({"serde": {"pickle_fallback": "yes"}}, "`checkpointer.serde.pickle_fallback`: must be true or false"),
+    ],
+)
+def test_bad_checkpointer_config_is_one_line(tmp_path, checkpointer, expected):
+    config = app(tmp_path, checkpointer)
+    with pytest.raises(RuntimeError) as failure:
+        Server(config)
+    assert expected in str(failure.value) and "langgraph.json" in str(failure.value)
