@@ -44,16 +44,19 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(target, store=None, saver_source=None):
+async def setup(target, store=None, saver_source=None, serde=None):
     """Opens the checkpointer. `target` is `{"sqlite": path}`: graphward's own SQLite saver
     (`saver.py`, compiled here from `saver_source`) on that file, or an in-memory saver if this
     LangGraph has no `BaseCheckpointSaver` to build it on; or `{"postgres": uri}`:
     langgraph-checkpoint-postgres's saver (`postgres_saver.py`) in that database, which must
     open (no fallback: the replicas share it). Returns its kind. `store` is graphward's own
-    store (Rust, the one `/store` serves), which graphs read and write."""
+    store (Rust, the one `/store` serves), which graphs read and write. `serde` is
+    `checkpointer.serde` of langgraph.json (`pickle_fallback`, `allowed_json_modules`): the
+    options of the savers' `JsonPlusSerializer` (None: the savers' default serializer)."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
     if store is not None:
         STORE = _make_store(store)
+    serde = _serializer(serde)
     if "postgres" in target:
         try:
             saver = _load_saver(saver_source, "graphward_postgres_saver", "postgres_saver.py")
@@ -62,7 +65,7 @@ async def setup(target, store=None, saver_source=None):
                 f"checkpoints on Postgres need langgraph-checkpoint-postgres and psycopg in the app's environment "
                 f"(pip install langgraph-checkpoint-postgres 'psycopg[binary]' psycopg-pool): {graphward_host.describe_error(error)}"
             ) from None
-        CHECKPOINTER, CHECKPOINTER_KIND = await saver.open(target["postgres"]), "postgres"
+        CHECKPOINTER, CHECKPOINTER_KIND = await saver.open(target["postgres"], serde=serde), "postgres"
         return CHECKPOINTER_KIND
     try:
         saver = _load_saver(saver_source, "graphward_saver", "saver.py")
@@ -73,10 +76,26 @@ async def setup(target, store=None, saver_source=None):
         except ImportError:
             CHECKPOINTER, CHECKPOINTER_KIND = None, "none"
             return CHECKPOINTER_KIND
-        CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
+        CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(serde=serde), "memory"
         return CHECKPOINTER_KIND
-    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"]), "sqlite"
+    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"], serde=serde), "sqlite"
     return CHECKPOINTER_KIND
+
+
+def _serializer(options):
+    """LangGraph's `JsonPlusSerializer` with `checkpointer.serde`'s options, or None."""
+    if options is None:
+        return None
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    allowed = options.get("allowed_json_modules")
+    kwargs = {"pickle_fallback": bool(options.get("pickle_fallback"))}
+    if allowed is not None:
+        kwargs["allowed_json_modules"] = True if allowed is True else [tuple(path) for path in allowed]
+    try:
+        return JsonPlusSerializer(**kwargs)
+    except TypeError as error:  # an older langgraph-checkpoint without these options
+        raise RuntimeError(f"checkpointer.serde: this langgraph-checkpoint's JsonPlusSerializer does not take these options ({error}); upgrade langgraph-checkpoint") from None
 
 
 def _load_saver(source, name, file):

@@ -579,7 +579,8 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         crate::storage::CheckpointTarget::Postgres(uri) => (("postgres", uri.clone()), POSTGRES_SAVER_SOURCE, crate::storage::redact_uri(uri)),
     };
     let target = [target].into_py_dict(py).map_err(describe)?;
-    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source))).map_err(describe)?;
+    let serde = config.checkpointer.serde.as_ref().map(serde_options).map(|options| convert::json_to_py(py, &options)).transpose().map_err(describe)?;
+    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source, serde))).map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())
@@ -590,6 +591,16 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
 
     let sdk = if sdk == "real" { SdkKind::Real } else { SdkKind::Shim };
     Ok((host, event_loop, StartupReport { python, sdk, graphs, langgraph_version, auth, checkpointer }))
+}
+
+/// `checkpointer.serde` as the keyword options of `runner.setup`'s serializer.
+fn serde_options(serde: &crate::config::SerdeConfig) -> serde_json::Value {
+    let allowed = match &serde.allowed_json_modules {
+        None => serde_json::Value::Null,
+        Some(crate::config::AllowedModules::All) => serde_json::Value::Bool(true),
+        Some(crate::config::AllowedModules::Listed(paths)) => serde_json::json!(paths),
+    };
+    serde_json::json!({"pickle_fallback": serde.pickle_fallback, "allowed_json_modules": allowed})
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.

@@ -148,3 +148,36 @@ def test_bad_checkpointer_config_is_one_line(tmp_path, checkpointer, expected):
     with pytest.raises(RuntimeError) as failure:
         Server(config)
     assert expected in str(failure.value) and "langgraph.json" in str(failure.value)
+
+
+def pickle_app(folder, serde: dict | None):
+    shutil.copy(REPO / "tests" / "e2e" / "apps" / "pickle_graph.py", folder / "pickle_graph.py")
+    config = {"graphs": {"boxes": "./pickle_graph.py:graph"}}
+    if serde is not None:
+        config["checkpointer"] = {"serde": serde}
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder / "langgraph.json"
+
+
+@pytest.mark.parametrize("pickle_fallback", [True, False])
+def test_pickle_fallback_lets_state_hold_pickle_only_objects(tmp_path, pickle_fallback):
+    server = Server(pickle_app(tmp_path, {"pickle_fallback": pickle_fallback}))
+    try:
+        client = get_sync_client(url=server.url)
+        thread = client.threads.create()
+        run = client.runs.create(thread["thread_id"], "boxes", input={"n": 21})
+        client.runs.join(thread["thread_id"], run["run_id"])
+        finished = client.runs.get(thread["thread_id"], run["run_id"])
+        if pickle_fallback:
+            assert finished["status"] == "success", server.output()
+            assert client.threads.get_state(thread["thread_id"])["values"]["unboxed"] == 42
+            # Read back from the checkpoint after a restart of the process, too.
+            server.stop()
+            server = Server(pickle_app(tmp_path, {"pickle_fallback": True}))
+            client = get_sync_client(url=server.url)
+            assert client.threads.get_state(thread["thread_id"])["values"]["unboxed"] == 42
+        else:
+            # msgpack refuses the object: the checkpoint cannot be written, the run fails.
+            assert finished["status"] == "error"
+    finally:
+        server.stop()
