@@ -207,7 +207,7 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
-        let checkpointer = checker.checkpointer(root.get("checkpointer"), &mut ignored_keys)?;
+        let checkpointer = checker.checkpointer(&dir, root.get("checkpointer"), &mut ignored_keys)?;
         Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, checkpointer, ignored_keys })
     }
 }

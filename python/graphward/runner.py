@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime
 import decimal
 import enum
+import inspect
 import json
 import logging
 import sys
@@ -44,7 +46,7 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(target, store=None, saver_source=None, serde=None):
+async def setup(target, store=None, saver_source=None, serde=None, custom=None):
     """Opens the checkpointer. `target` is `{"sqlite": path}`: graphward's own SQLite saver
     (`saver.py`, compiled here from `saver_source`) on that file, or an in-memory saver if this
     LangGraph has no `BaseCheckpointSaver` to build it on; or `{"postgres": uri}`:
@@ -52,10 +54,15 @@ async def setup(target, store=None, saver_source=None, serde=None):
     open (no fallback: the replicas share it). Returns its kind. `store` is graphward's own
     store (Rust, the one `/store` serves), which graphs read and write. `serde` is
     `checkpointer.serde` of langgraph.json (`pickle_fallback`, `allowed_json_modules`): the
-    options of the savers' `JsonPlusSerializer` (None: the savers' default serializer)."""
+    options of the savers' `JsonPlusSerializer` (None: the savers' default serializer).
+    `custom` is `checkpointer.path` as (raw, file, module, attribute): the user's own saver,
+    used instead of graphward's (`target` then only names where graphward's would be)."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
     if store is not None:
         STORE = _make_store(store)
+    if custom is not None:
+        CHECKPOINTER, CHECKPOINTER_KIND = await _open_custom(*custom), "custom"
+        return CHECKPOINTER_KIND
     serde = _serializer(serde)
     if "postgres" in target:
         try:
@@ -80,6 +87,57 @@ async def setup(target, store=None, saver_source=None, serde=None):
         return CHECKPOINTER_KIND
     CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"], serde=serde), "sqlite"
     return CHECKPOINTER_KIND
+
+
+# What `checkpointer.path` entered (an async context manager's exit), left by `stop`.
+_CUSTOM_EXIT = contextlib.AsyncExitStack()
+_CUSTOM_ENTERED = False
+
+
+async def _open_custom(raw, file, module_name, attribute):
+    """The saver `checkpointer.path` names: a `BaseCheckpointSaver` instance, a class or
+    function (sync or async) returning one, or an (async) context manager yielding one (the
+    form the reference documents), entered here and left by `close`."""
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    global _CUSTOM_ENTERED
+    found = graphward_host.load_object("checkpointer.path", raw, file, module_name, attribute)
+    candidate = found
+    if not isinstance(candidate, BaseCheckpointSaver) and callable(candidate) and not hasattr(candidate, "__aenter__"):
+        candidate = candidate()
+    if inspect.isawaitable(candidate):
+        candidate = await candidate
+    if not isinstance(candidate, BaseCheckpointSaver):
+        if hasattr(candidate, "__aenter__"):
+            candidate = await _CUSTOM_EXIT.enter_async_context(candidate)
+            _CUSTOM_ENTERED = True
+        elif hasattr(candidate, "__enter__"):
+            candidate = _CUSTOM_EXIT.enter_context(candidate)
+            _CUSTOM_ENTERED = True
+    if not isinstance(candidate, BaseCheckpointSaver):
+        raise RuntimeError(
+            f"checkpointer.path: `{raw}` gave {type(candidate).__name__}, not a BaseCheckpointSaver; point it at a saver, "
+            "a function returning one, or an @asynccontextmanager function yielding one"
+        )
+    return candidate
+
+
+def stop(event_loop):
+    """Stops the loop (the process is ending), first leaving what `checkpointer.path` entered,
+    for at most 3 s."""
+    if not _CUSTOM_ENTERED:
+        event_loop.stop()
+        return
+
+    async def leave():
+        try:
+            await asyncio.wait_for(_CUSTOM_EXIT.aclose(), 3)
+        except BaseException as error:  # noqa: BLE001 - logged; the loop stops regardless
+            log.warning("cannot close the checkpointer of checkpointer.path: %s", graphward_host.describe_error(error))
+        finally:
+            event_loop.stop()
+
+    event_loop.create_task(leave())
 
 
 def _serializer(options):
@@ -535,9 +593,12 @@ async def delete_for_runs(thread_id, run_ids):
     if CHECKPOINTER is None or not hasattr(CHECKPOINTER, "adelete_for_runs"):
         return
     try:
-        await CHECKPOINTER.adelete_for_runs(run_ids, thread_id=thread_id)
-    except TypeError:  # another saver's signature: no thread scope
-        await CHECKPOINTER.adelete_for_runs(run_ids)
+        try:
+            await CHECKPOINTER.adelete_for_runs(run_ids, thread_id=thread_id)
+        except TypeError:  # another saver's signature: no thread scope
+            await CHECKPOINTER.adelete_for_runs(run_ids)
+    except NotImplementedError:  # a saver of checkpointer.path without it: the checkpoints stay
+        log.warning("the checkpointer cannot remove the checkpoints of runs %s on thread %s (no adelete_for_runs); they stay", run_ids, thread_id)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-//! The `checkpointer` block of `langgraph.json`: thread TTL (`ttl`) and the serializer's
-//! options (`serde`).
+//! The `checkpointer` block of `langgraph.json`: thread TTL (`ttl`), the serializer's options
+//! (`serde`) and the user's own saver (`path`).
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Checker, ConfigError, json_type};
+use super::{Checker, ConfigError, ModuleSource, ObjectLocation, json_type, module_part};
 
 /// What happens to a thread whose TTL ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -95,6 +96,9 @@ pub struct SerdeConfig {
 pub struct CheckpointerConfig {
     pub ttl: Option<TtlConfig>,
     pub serde: Option<SerdeConfig>,
+    /// `path`: the user's own `BaseCheckpointSaver` (an instance, a factory, or an async
+    /// context manager yielding one), used instead of graphward's.
+    pub path: Option<ObjectLocation>,
 }
 
 impl CheckpointerConfig {
@@ -110,11 +114,11 @@ impl CheckpointerConfig {
     }
 }
 
-const KNOWN_SUB_KEYS: &[&str] = &["ttl", "serde"];
+const KNOWN_SUB_KEYS: &[&str] = &["ttl", "serde", "path"];
 
 impl Checker<'_> {
     /// Parses `checkpointer`; sub-keys graphward does not act on are appended to `ignored`.
-    pub(super) fn checkpointer(&self, value: Option<&Value>, ignored: &mut Vec<String>) -> Result<CheckpointerConfig, ConfigError> {
+    pub(super) fn checkpointer(&self, dir: &Path, value: Option<&Value>, ignored: &mut Vec<String>) -> Result<CheckpointerConfig, ConfigError> {
         let object = match value {
             None | Some(Value::Null) => return Ok(CheckpointerConfig::default()),
             Some(Value::Object(object)) => object,
@@ -123,7 +127,27 @@ impl Checker<'_> {
             }
         };
         ignored.extend(object.keys().filter(|key| !KNOWN_SUB_KEYS.contains(&key.as_str())).map(|key| format!("checkpointer.{key}")));
-        Ok(CheckpointerConfig { ttl: self.thread_ttl(object.get("ttl"), ignored)?, serde: self.serde(object.get("serde"), ignored)? })
+        Ok(CheckpointerConfig {
+            ttl: self.thread_ttl(object.get("ttl"), ignored)?,
+            serde: self.serde(object.get("serde"), ignored)?,
+            path: self.saver_path(dir, object.get("path"))?,
+        })
+    }
+
+    fn saver_path(&self, dir: &Path, value: Option<&Value>) -> Result<Option<ObjectLocation>, ConfigError> {
+        let key = "checkpointer.path";
+        let raw = match value {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(raw)) => raw,
+            Some(other) => return Err(self.invalid(key, format!("must be a string like \"./checkpointer.py:saver\", not {}", json_type(other)))),
+        };
+        let location = self.location(dir, key, raw, "./checkpointer.py:saver")?;
+        if let ModuleSource::File(file) = &location.source
+            && !file.is_file()
+        {
+            return Err(self.invalid(key, format!("file `{}` not found ({}); fix the path before the `:`", module_part(raw), file.display())));
+        }
+        Ok(Some(location))
     }
 
     fn thread_ttl(&self, value: Option<&Value>, ignored: &mut Vec<String>) -> Result<Option<TtlConfig>, ConfigError> {
@@ -226,16 +250,26 @@ mod tests {
 
     #[test]
     fn ttl_parses_with_defaults_and_fractions() {
-        let (config, ignored) = checkpointer(r#"{"ttl": {"default_ttl": 0.05, "sweep_interval_minutes": 0.01}, "path": "./s.py:s"}"#).expect("valid");
+        let (config, ignored) = checkpointer(r#"{"ttl": {"default_ttl": 0.05, "sweep_interval_minutes": 0.01}, "index": {}}"#).expect("valid");
         let ttl = config.ttl.expect("ttl");
         assert_eq!(ttl.strategy, TtlStrategy::Delete);
         assert_eq!(ttl.default_for_new_thread(), Some(ThreadTtl { strategy: TtlStrategy::Delete, minutes: 0.05 }));
         assert_eq!(ttl.sweep_interval, Duration::from_millis(600));
         assert_eq!(ttl.sweep_limit, 1000);
-        assert_eq!(ignored, vec!["checkpointer.path".to_string()]);
+        assert_eq!(ignored, vec!["checkpointer.index".to_string()]);
         let (config, _) = checkpointer(r#"{"ttl": {"strategy": "keep_latest"}}"#).expect("valid");
         let ttl = config.ttl.expect("ttl");
         assert_eq!((ttl.strategy, ttl.default_ttl, ttl.sweep_interval), (TtlStrategy::KeepLatest, None, Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn path_resolves_like_graphs() {
+        let (config, _) = checkpointer(r#"{"path": "./agent.py:saver"}"#).expect("valid");
+        let path = config.path.expect("path");
+        assert!(matches!(&path.source, ModuleSource::File(file) if file.ends_with("agent.py")));
+        assert_eq!(path.attribute, "saver");
+        let (config, _) = checkpointer(r#"{"path": "my_pkg.savers:make"}"#).expect("valid");
+        assert_eq!(config.path.expect("path").source, ModuleSource::Module("my_pkg.savers".into()));
     }
 
     #[test]
@@ -261,6 +295,9 @@ mod tests {
             (r#"{"serde": {"pickle_fallback": "yes"}}"#, "`checkpointer.serde.pickle_fallback`: must be true or false"),
             (r#"{"serde": {"allowed_json_modules": [[]]}}"#, "`checkpointer.serde.allowed_json_modules[0]`: must be a list"),
             (r#"{"serde": {"allowed_json_modules": "x"}}"#, "`checkpointer.serde.allowed_json_modules`: must be a list"),
+            (r#"{"path": 1}"#, "`checkpointer.path`: must be a string"),
+            (r#"{"path": "./agent.py"}"#, "`checkpointer.path`: `./agent.py` has no `:attribute`"),
+            (r#"{"path": "./nope.py:saver"}"#, "`checkpointer.path`: file `./nope.py` not found"),
         ];
         for (block, expected) in cases {
             let message = checkpointer(block).expect_err(block);

@@ -103,11 +103,20 @@ impl Drop for InterpreterThread {
     }
 }
 
-/// Asks the loop to stop; queued and later calls fail with [`PythonError::Stopped`].
+/// Asks the loop to stop; queued and later calls fail with [`PythonError::Stopped`]. Once the
+/// runner is loaded, its `stop` stops the loop, after leaving the context of a
+/// `checkpointer.path` saver (so its connections close).
 fn stop_loop(bridge: &bridge::Bridge) {
     bridge.push(Box::new(|host| {
         if let Ok(event_loop) = host.getattr("LOOP") {
-            let _ = event_loop.call_method0("stop");
+            let runner_stop = host.py().import("sys").and_then(|sys| sys.getattr("modules")).and_then(|modules| modules.get_item("graphward_runner")).and_then(|runner| runner.getattr("stop"));
+            let stopped = match runner_stop {
+                Ok(stop) => stop.call1((&event_loop,)).map(drop),
+                Err(_) => Err(pyo3::exceptions::PyLookupError::new_err("no runner")),
+            };
+            if stopped.is_err() {
+                let _ = event_loop.call_method0("stop");
+            }
         }
     }));
 }
@@ -580,7 +589,18 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
     };
     let target = [target].into_py_dict(py).map_err(describe)?;
     let serde = config.checkpointer.serde.as_ref().map(serde_options).map(|options| convert::json_to_py(py, &options)).transpose().map_err(describe)?;
-    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source, serde))).map_err(describe)?;
+    let custom = config.checkpointer.path.as_ref().map(|location| {
+        let (file, module) = match &location.source {
+            ModuleSource::File(path) => (Some(path.display().to_string()), None),
+            ModuleSource::Module(name) => (None, Some(name.clone())),
+        };
+        (location.raw.clone(), file, module, location.attribute.clone())
+    });
+    let place = match &config.checkpointer.path {
+        Some(location) => format!("checkpointer.path `{}`", location.raw),
+        None => place,
+    };
+    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source, serde, custom))).map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())

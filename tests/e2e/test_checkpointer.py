@@ -181,3 +181,39 @@ def test_pickle_fallback_lets_state_hold_pickle_only_objects(tmp_path, pickle_fa
             assert finished["status"] == "error"
     finally:
         server.stop()
+
+
+def custom_saver_app(folder, attribute: str):
+    shutil.copy(REPO / "tests" / "e2e" / "apps" / "recording_saver.py", folder / "recording_saver.py")
+    shutil.copy(REPO / "tests" / "e2e" / "apps" / "counter_graph.py", folder / "counter_graph.py")
+    config = {"graphs": {"counter": "./counter_graph.py:graph"}, "checkpointer": {"path": f"./recording_saver.py:{attribute}"}}
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder / "langgraph.json"
+
+
+def test_checkpointer_path_replaces_graphwards_saver(tmp_path):
+    log = tmp_path / "calls.log"
+    server = Server(custom_saver_app(tmp_path, "saver"), env={"RECORDING_SAVER_LOG": str(log)})
+    try:
+        client = get_sync_client(url=server.url)
+        thread = client.threads.create()
+        assert client.runs.wait(thread["thread_id"], "counter", input={"count": 1})["count"] == 3
+        assert client.threads.get_state(thread["thread_id"])["values"] == {"count": 3}
+        calls = log.read_text().splitlines()
+        assert calls[0] == "enter" and f"aput {thread['thread_id']}" in calls
+        # Copy (through the saver's public methods) and delete go through it too.
+        copy = client.threads.copy(thread["thread_id"])
+        assert client.threads.get_state(copy["thread_id"])["values"] == {"count": 3}
+        client.threads.delete(thread["thread_id"])
+        assert f"adelete_thread {thread['thread_id']}" in log.read_text().splitlines()
+        assert client.threads.get_state(copy["thread_id"])["values"] == {"count": 3}
+    finally:
+        server.stop()
+    # Its context was left at shutdown.
+    assert log.read_text().splitlines()[-1] == "exit"
+
+
+def test_checkpointer_path_to_something_else_fails_at_start(tmp_path):
+    with pytest.raises(RuntimeError) as failure:
+        Server(custom_saver_app(tmp_path, "not_a_saver"), env={"RECORDING_SAVER_LOG": str(tmp_path / "calls.log")})
+    assert "checkpointer.path" in str(failure.value) and "not a BaseCheckpointSaver" in str(failure.value)
