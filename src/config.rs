@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 mod checkpointer;
+mod webhooks;
 
 pub use checkpointer::{AllowedModules, CheckpointerConfig, SerdeConfig, ThreadTtl, TtlConfig, TtlStrategy};
+pub use webhooks::{HeaderValue, UrlPolicy, WebhooksConfig};
 
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
@@ -69,7 +71,6 @@ const IGNORED_KEYS: &[&str] = &[
     "ui_config",
     "http",
     "store",
-    "webhooks",
     "encryption",
     "middleware_order",
     "disable_persistence",
@@ -77,7 +78,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "checkpointer"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "checkpointer", "webhooks"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -97,6 +98,8 @@ pub struct AppConfig {
     pub auth: Option<AuthSpec>,
     /// The `checkpointer` block (thread TTL, serializer options).
     pub checkpointer: CheckpointerConfig,
+    /// The `webhooks` block (URL policy, headers).
+    pub webhooks: WebhooksConfig,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -208,7 +211,8 @@ impl AppConfig {
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
         let checkpointer = checker.checkpointer(&dir, root.get("checkpointer"), &mut ignored_keys)?;
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, checkpointer, ignored_keys })
+        let webhooks = checker.webhooks(root.get("webhooks"), &env, &mut ignored_keys)?;
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, checkpointer, webhooks, ignored_keys })
     }
 }
 
@@ -240,7 +244,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "http" | "store" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "http" | "store" | "ui" | "ui_config" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,

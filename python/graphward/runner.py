@@ -719,11 +719,12 @@ def _webhook_pool():
     return _WEBHOOK_POOL, _WEBHOOK_SLOTS
 
 
-def _post_pinned(url, body, allow_private):
+def _post_pinned(url, body, allow_private, headers=None):
     """POSTs `body` to `url` over one connection to one address, resolved once here: every
     resolved address must be global (unless `allow_private`), the request goes to the first,
     TLS still verifies the URL's host name, a redirect is an answer (never followed), only the
-    status line and headers are read, and the whole exchange has one deadline."""
+    status line and headers are read, and the whole exchange has one deadline. `headers`
+    (`webhooks.headers` of langgraph.json) are sent too."""
     import http.client
     import socket
     import ssl
@@ -762,15 +763,16 @@ def _post_pinned(url, body, allow_private):
         connection = http.client.HTTPSConnection(host, port) if scheme == "https" else http.client.HTTPConnection(host, port)
         connection.sock = sock
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        connection.request("POST", path, body=body, headers={"content-type": "application/json", "host": parts.netloc})
+        connection.request("POST", path, body=body, headers={**(headers or {}), "content-type": "application/json", "host": parts.netloc})
         return connection.getresponse().status
     finally:
         deadline.cancel()
         sock.close()
 
 
-async def send_webhook(url, payload, allow_private=False):
-    """POSTs the run's JSON to `url` (see `_post_pinned`). Returns the HTTP status, or why not."""
+async def send_webhook(url, payload, allow_private=False, headers=None):
+    """POSTs the run's JSON to `url` with `headers` (see `_post_pinned`). Returns the HTTP
+    status, or why not."""
     pool, slots = _webhook_pool()
     if slots.locked():
         log.warning("webhook to %s dropped: too many webhooks in flight", url)
@@ -778,7 +780,7 @@ async def send_webhook(url, payload, allow_private=False):
     body = dumps(payload).encode()
     async with slots:
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(pool, _post_pinned, url, body, allow_private)
+            outcome = await asyncio.get_running_loop().run_in_executor(pool, _post_pinned, url, body, allow_private, headers)
         except Exception as error:  # noqa: BLE001 - reported, never raised
             return graphward_host.describe_error(error)
     if isinstance(outcome, str) and outcome.startswith("blocked"):

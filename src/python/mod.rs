@@ -423,8 +423,14 @@ impl PythonHost {
     }
 
     /// POSTs a run's webhook `payload` to `url` (with `httpx`, on the loop); the outcome line.
-    pub async fn send_webhook(&self, url: String, payload: serde_json::Value, allow_private: bool) -> Result<serde_json::Value, PythonError> {
-        self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private)]).await
+    pub async fn send_webhook(
+        &self,
+        url: String,
+        payload: serde_json::Value,
+        headers: serde_json::Map<String, serde_json::Value>,
+        allow_private: bool,
+    ) -> Result<serde_json::Value, PythonError> {
+        self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private), serde_json::Value::Object(headers)]).await
     }
 
     /// Calls `graphward_runner.<function>(*args)` (awaiting it if it is a coroutine) and

@@ -223,7 +223,7 @@ pub(in crate::server) async fn create_run(
         ));
     }
     if let Some(webhook) = &body.webhook {
-        crate::runs::webhook::check_target(webhook, crate::runs::webhook::private_targets_allowed()).map_err(ApiError::validation)?;
+        crate::runs::webhook::check(webhook, &state.config().webhooks.url).map_err(ApiError::validation)?;
     }
     let assistant_id = match Uuid::parse_str(&body.assistant_id) {
         Ok(id) => id,
