@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 mod checkpointer;
+mod openapi;
 mod webhooks;
 
 pub use checkpointer::{AllowedModules, CheckpointerConfig, SerdeConfig, ThreadTtl, TtlConfig, TtlStrategy};
@@ -146,7 +147,7 @@ pub struct AuthSpec {
     pub disable_studio_auth: bool,
     /// `auth.allow_langsmith_api_keys`.
     pub allow_langsmith_api_keys: bool,
-    /// `auth.openapi`, kept as written.
+    /// `auth.openapi`, kept as written (checked: `config/openapi.rs`).
     pub openapi: Option<Map<String, Value>>,
     /// `auth.cache`, kept as written (validated when auth is loaded).
     pub cache: Option<Map<String, Value>>,
@@ -210,6 +211,9 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
+        if let Some(openapi) = auth.as_ref().and_then(|auth| auth.openapi.as_ref()) {
+            checker.openapi_security(openapi, &mut ignored_keys)?;
+        }
         let checkpointer = checker.checkpointer(&dir, root.get("checkpointer"), &mut ignored_keys)?;
         let webhooks = checker.webhooks(root.get("webhooks"), &env, &mut ignored_keys)?;
         Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, checkpointer, webhooks, ignored_keys })

@@ -43,9 +43,15 @@ async fn info(State(state): State<AppState>) -> axum::Json<Value> {
 }
 
 async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    axum::Json(openapi::document(&state.graph_ids().collect::<Vec<_>>()))
+    axum::Json(openapi_document(&state))
 }
 
 async fn docs(State(state): State<AppState>) -> Html<String> {
-    Html(openapi::docs_page(&openapi::document(&state.graph_ids().collect::<Vec<_>>())))
+    Html(openapi::docs_page(&openapi_document(&state)))
+}
+
+/// The API's OpenAPI document, with `auth.openapi` of langgraph.json merged in.
+fn openapi_document(state: &AppState) -> serde_json::Value {
+    let security = state.config().auth.as_ref().and_then(|auth| auth.openapi.as_ref());
+    openapi::with_security(openapi::document(&state.graph_ids().collect::<Vec<_>>()), security)
 }
