@@ -84,7 +84,10 @@ mod tests {
     use super::super::AppConfig;
     use super::*;
 
-    fn auth(openapi: &str) -> Result<(Option<Map<String, Value>>, Vec<String>), String> {
+    /// The parsed `auth.openapi` and the ignored keys, or the error line.
+    type Parsed = Result<(Option<Map<String, Value>>, Vec<String>), String>;
+
+    fn auth(openapi: &str) -> Parsed {
         let dir = std::env::temp_dir().join(format!("graphward-openapi-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::write(dir.join("agent.py"), "graph = None\n").expect("write");

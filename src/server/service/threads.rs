@@ -18,7 +18,6 @@ use crate::timestamp::now_micros;
 /// configured `checkpointer.ttl.default_ttl`, if any. An id whose deletion is still stopping
 /// runs answers 409 "being deleted"; an id taken by a row the caller may not have answers
 /// `taken()`.
-#[expect(clippy::too_many_arguments, reason = "one creation, spelled out")]
 pub(in crate::server) async fn create_idle(
     state: &AppState,
     thread_id: Uuid,
