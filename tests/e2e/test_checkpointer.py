@@ -217,3 +217,42 @@ def test_checkpointer_path_to_something_else_fails_at_start(tmp_path):
     with pytest.raises(RuntimeError) as failure:
         Server(custom_saver_app(tmp_path, "not_a_saver"), env={"RECORDING_SAVER_LOG": str(tmp_path / "calls.log")})
     assert "checkpointer.path" in str(failure.value) and "not a BaseCheckpointSaver" in str(failure.value)
+
+
+CAPPING_AUTH = '''
+from langgraph_sdk import Auth
+
+auth = Auth()
+
+
+@auth.authenticate
+async def who(authorization: str | None):
+    return {"identity": "anyone"}
+
+
+@auth.on.threads.create
+async def cap_ttl(ctx, value):
+    """No thread lives longer than 0.02 min without activity, whatever TTL the client asks
+    for (an in-place edit of the event's value sticks, as for metadata)."""
+    if value.get("ttl"):
+        value["ttl"]["ttl"] = min(value["ttl"]["ttl"], 0.02)
+'''
+
+
+def test_a_threads_create_handler_sees_and_caps_the_ttl(tmp_path):
+    (tmp_path / "capping_auth.py").write_text(CAPPING_AUTH)
+    config = app(tmp_path, {"ttl": {"sweep_interval_minutes": FAST_SWEEP}})
+    settings = json.loads(config.read_text())
+    settings["auth"] = {"path": "./capping_auth.py:auth"}
+    config.write_text(json.dumps(settings))
+    server = Server(config)
+    try:
+        client = get_sync_client(url=server.url, headers={"Authorization": "Bearer x"})
+        asked_long = client.threads.create(ttl=600)
+        asked_none = client.threads.create()
+        assert client.threads.get(asked_long["thread_id"], include=["ttl"])["ttl"]["ttl_minutes"] == pytest.approx(0.02)
+        assert client.threads.get(asked_none["thread_id"], include=["ttl"])["ttl"] is None
+        wait_until(lambda: gone(client, asked_long["thread_id"]))
+        assert not gone(client, asked_none["thread_id"])
+    finally:
+        server.stop()

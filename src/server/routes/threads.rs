@@ -150,12 +150,18 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         return Err(ApiError::validation("supersteps: not supported by graphward yet"));
     }
     let ttl = parse_ttl(&state, request.ttl.as_ref())?;
+    let ttl_value = ttl.map(|ttl| json!({"ttl": ttl.minutes, "strategy": ttl.strategy.as_str()}));
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
     let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
     let if_exists_name = if if_exists == IfExists::Raise { "raise" } else { "do_nothing" };
-    let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
+    let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into(), ttl: ttl_value }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
+    // A handler may edit the TTL in place (e.g. cap it); what it leaves is checked again.
+    let ttl = match authorization.event(Resource::Threads, Action::Create).map(|event| event.value.get("ttl")) {
+        Some(edited) => parse_ttl(&state, edited)?,
+        None => ttl,
+    };
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
     let taken = || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
     let created = service::threads::create_idle(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
