@@ -256,3 +256,25 @@ def test_a_threads_create_handler_sees_and_caps_the_ttl(tmp_path):
         assert not gone(client, asked_none["thread_id"])
     finally:
         server.stop()
+
+
+def test_prune_keep_latest_only_for_the_callers_threads(tmp_path):
+    server = Server(app(tmp_path, {}, auth=True))
+    try:
+        alice, bob = get_sync_client(url=server.url, headers=USER1), get_sync_client(url=server.url, headers=USER2)
+        thread = alice.threads.create()
+        alice.runs.wait(thread["thread_id"], "counter", input={"count": 0})
+        alice.runs.wait(thread["thread_id"], "counter", input={"count": 5})
+        before = len(alice.threads.get_history(thread["thread_id"], limit=100))
+        assert before > 2
+        prune = lambda headers, ids: httpx.post(f"{server.url}/threads/prune", headers=headers, json={"thread_ids": ids, "strategy": "keep_latest"})  # noqa: E731
+        refused = prune(USER2, [thread["thread_id"]])
+        assert refused.status_code == 404, refused.text
+        assert len(alice.threads.get_history(thread["thread_id"], limit=100)) == before
+        missing = "00000000-0000-0000-0000-000000000001"
+        assert prune(USER1, [thread["thread_id"], missing]).json() == {"pruned_count": 1}
+        assert len(alice.threads.get_history(thread["thread_id"], limit=100)) == 1
+        assert alice.threads.get_state(thread["thread_id"])["values"] == {"count": 7}
+        assert bob.threads.search() == []
+    finally:
+        server.stop()

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{Page, path_uuid, query_pairs, strip_reserved_metadata};
 use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
+use crate::python::CheckpointOp;
 use crate::server::{AppState, service};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
@@ -360,6 +361,29 @@ async fn copy(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<S
     Ok(axum::Json(view(&copied, None)))
 }
 
+/// `prune` with `keep_latest`: every listed thread keeps only its latest checkpoints (the
+/// TTL sweep's `keep_latest`). Missing threads are skipped; one the caller may not see refuses
+/// the whole request before anything is pruned, as `delete` does.
+async fn keep_latest(state: &AppState, targets: Vec<(Uuid, Option<Filter>)>) -> Result<axum::Json<Value>, ApiError> {
+    let mut visible = Vec::with_capacity(targets.len());
+    for (thread_id, filter) in targets {
+        match state.storage().get_thread(thread_id, filter.clone()).await {
+            Ok(_) => visible.push(thread_id),
+            Err(StorageError::NotFound) if filter.is_some() && state.storage().get_thread(thread_id, None).await.is_ok() => {
+                return Err(ApiError::not_found("At least one thread not found or not authorized"));
+            }
+            Err(StorageError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    visible.sort_unstable();
+    visible.dedup();
+    if !visible.is_empty() {
+        state.python().checkpoints(CheckpointOp::KeepLatest(visible.clone())).await.map_err(ApiError::internal)?;
+    }
+    Ok(axum::Json(json!({"pruned_count": visible.len()})))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum PruneStrategy {
@@ -374,14 +398,14 @@ struct ThreadPrune {
 }
 
 async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadPrune>) -> Result<axum::Json<Value>, ApiError> {
-    if matches!(request.strategy, Some(PruneStrategy::KeepLatest)) {
-        return Err(ApiError::validation("keep_latest strategy is not supported yet"));
-    }
     let ids = request.thread_ids;
     let authorization = auth.authorize(Endpoint::ThreadsPrune { thread_ids: ids.iter().map(Uuid::to_string).collect() }).await?;
     // Event 0 is the batch; events 1.. are one per thread, in order.
     // Every thread is checked as the caller before anything is deleted (spec: all or nothing).
     let targets: Vec<(Uuid, Option<Filter>)> = ids.iter().copied().zip(authorization.events.iter().skip(1).map(|event| event.filter.clone())).collect();
+    if matches!(request.strategy, Some(PruneStrategy::KeepLatest)) {
+        return keep_latest(&state, targets).await;
+    }
     let pruned = state
         .runs()
         .delete_threads(&ids, state.storage().delete_threads(targets, Hidden::Refuse))
