@@ -7,15 +7,17 @@ sweeps come within a second or two; the tests wait for their effect with a deadl
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+import uuid
 
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import NotFoundError
 
-from conftest import REPO, Server
+from conftest import POSTGRES, REPO, Server, postgres_database
 
 USER1 = {"Authorization": "Bearer user1-token"}
 USER2 = {"Authorization": "Bearer user2-token"}
@@ -278,3 +280,24 @@ def test_prune_keep_latest_only_for_the_callers_threads(tmp_path):
         assert bob.threads.search() == []
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="replicas share a Postgres database (GRAPHWARD_E2E_POSTGRES)")
+def test_replicas_sweeping_one_database_delete_each_thread_once(tmp_path):
+    """Three processes sweep every 0.6 s: each expired thread is claimed (and deleted) by
+    exactly one of them — their logged counts add up to the number of threads."""
+    config = app(tmp_path, {"ttl": {"default_ttl": 0.02, "sweep_interval_minutes": FAST_SWEEP}})
+    env = {"DATABASE_URI": postgres_database(f"ttl-replicas-{uuid.uuid4()}")}
+    servers = [Server(config, command="serve", env=env) for _ in range(3)]
+    try:
+        client = get_sync_client(url=servers[0].url)
+        ids = [client.threads.create()["thread_id"] for _ in range(30)]
+        wait_until(lambda: client.threads.count() == 0, 30)
+        assert all(gone(client, thread_id) for thread_id in ids)
+        logs = [re.sub(r"\x1b\[[0-9;]*m", "", server.output()) for server in servers]
+        swept = sum(int(count) for log in logs for count in re.findall(r"deleted threads whose TTL ran out threads=(\d+)", log))
+        assert swept == len(ids), logs
+        assert not any("cannot delete threads whose TTL ran out" in log for log in logs)
+    finally:
+        for server in servers:
+            server.stop()
