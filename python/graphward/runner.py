@@ -103,7 +103,7 @@ async def _open_custom(raw, file, module_name, attribute):
     global _CUSTOM_ENTERED
     found = graphward_host.load_object("checkpointer.path", raw, file, module_name, attribute)
     candidate = found
-    if not isinstance(candidate, BaseCheckpointSaver) and callable(candidate) and not hasattr(candidate, "__aenter__"):
+    if inspect.isclass(candidate) or (not isinstance(candidate, BaseCheckpointSaver) and callable(candidate) and not hasattr(candidate, "__aenter__")):
         candidate = candidate()
     if inspect.isawaitable(candidate):
         candidate = await candidate

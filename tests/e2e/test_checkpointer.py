@@ -215,6 +215,18 @@ def test_checkpointer_path_replaces_graphwards_saver(tmp_path):
     assert log.read_text().splitlines()[-1] == "exit"
 
 
+def test_checkpointer_path_may_name_a_saver_class(tmp_path):
+    log = tmp_path / "calls.log"
+    server = Server(custom_saver_app(tmp_path, "CountingSaver"), env={"RECORDING_SAVER_LOG": str(log)})
+    try:
+        client = get_sync_client(url=server.url)
+        thread = client.threads.create()
+        assert client.runs.wait(thread["thread_id"], "counter", input={"count": 1})["count"] == 3
+        assert f"class aput {thread['thread_id']}" in log.read_text().splitlines()
+    finally:
+        server.stop()
+
+
 def test_checkpointer_path_to_something_else_fails_at_start(tmp_path):
     with pytest.raises(RuntimeError) as failure:
         Server(custom_saver_app(tmp_path, "not_a_saver"), env={"RECORDING_SAVER_LOG": str(tmp_path / "calls.log")})

@@ -33,3 +33,11 @@ async def saver():
 
 
 not_a_saver = {"kind": "memory"}
+
+
+class CountingSaver(InMemorySaver):
+    """Named as a class: graphward makes the instance."""
+
+    async def aput(self, config, checkpoint, metadata, new_versions):
+        record("class aput", config["configurable"]["thread_id"])
+        return await super().aput(config, checkpoint, metadata, new_versions)
