@@ -11,11 +11,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+mod checkpointer;
 mod http;
+mod openapi;
 mod store;
+mod webhooks;
 
+pub use checkpointer::{AllowedModules, CheckpointerConfig, SerdeConfig, ThreadTtl, TtlConfig, TtlStrategy};
 pub use http::{CorsSpec, DisabledRoutes, HeaderRules, HttpSpec, MiddlewareOrder};
 pub use store::{EmbedSource, IndexSpec, StoreSpec, TtlSpec};
+pub use webhooks::{HeaderValue, UrlPolicy, WebhooksConfig};
+
 
 /// Environment variables graphward reads. Each is named once, here.
 pub mod env_vars {
@@ -69,8 +75,6 @@ const IGNORED_KEYS: &[&str] = &[
     "keep_pkg_tools",
     "ui",
     "ui_config",
-    "checkpointer",
-    "webhooks",
     "encryption",
     "middleware_order",
     "disable_persistence",
@@ -78,7 +82,7 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// The keys of `langgraph.json` graphward acts on.
-const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "http", "store"];
+const KNOWN_KEYS: &[&str] = &["dependencies", "graphs", "env", "auth", "http", "store", "checkpointer", "webhooks"];
 
 /// A resolved `langgraph.json`.
 #[derive(Debug, Clone)]
@@ -100,6 +104,10 @@ pub struct AppConfig {
     pub http: HttpSpec,
     /// The `store` block (semantic index, item expiry).
     pub store: StoreSpec,
+    /// The `checkpointer` block (thread TTL, serializer options).
+    pub checkpointer: CheckpointerConfig,
+    /// The `webhooks` block (URL policy, headers).
+    pub webhooks: WebhooksConfig,
     /// Keys present in the file that are accepted but not acted on, in file order.
     pub ignored_keys: Vec<String>,
 }
@@ -146,7 +154,7 @@ pub struct AuthSpec {
     pub disable_studio_auth: bool,
     /// `auth.allow_langsmith_api_keys`.
     pub allow_langsmith_api_keys: bool,
-    /// `auth.openapi`, kept as written.
+    /// `auth.openapi`, kept as written (checked: `config/openapi.rs`).
     pub openapi: Option<Map<String, Value>>,
     /// `auth.cache`, kept as written (validated when auth is loaded).
     pub cache: Option<Map<String, Value>>,
@@ -210,10 +218,16 @@ impl AppConfig {
         let graphs = checker.graphs(&dir, root.get("graphs"))?;
         let env = checker.env(&dir, root.get("env"))?;
         let auth = checker.auth(&dir, root.get("auth"))?;
+        if let Some(openapi) = auth.as_ref().and_then(|auth| auth.openapi.as_ref()) {
+            checker.openapi_security(openapi, &mut ignored_keys)?;
+        }
+        let checkpointer = checker.checkpointer(&dir, root.get("checkpointer"), &mut ignored_keys)?;
+        let webhooks = checker.webhooks(root.get("webhooks"), &env, &mut ignored_keys)?;
         let http = checker.http(&dir, root.get("http"), &mut ignored_keys)?;
+        let webhooks = WebhooksConfig { disabled: http.disabled.webhooks, ..webhooks };
         let store = checker.store(&dir, root.get("store"))?;
         ignored_keys.extend(store.ignored_keys.iter().cloned());
-        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, http, store, ignored_keys })
+        Ok(Self { path: path.to_path_buf(), dir, local_dependencies, graphs, env, auth, http, store, checkpointer, webhooks, ignored_keys })
     }
 }
 
@@ -245,7 +259,7 @@ impl Checker<'_> {
             "dockerfile_lines" => value.as_array().is_some_and(|lines| lines.iter().all(Value::is_string)),
             "keep_pkg_tools" => value.is_boolean() || value.is_array(),
             "disable_persistence" => value.is_boolean(),
-            "checkpointer" | "ui" | "ui_config" | "webhooks" | "encryption" => {
+            "ui" | "ui_config" | "encryption" => {
                 value.is_object() || value.is_null()
             }
             _ => true,

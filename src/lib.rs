@@ -100,7 +100,7 @@ pub async fn start(config: Arc<AppConfig>, options: StartOptions) -> Result<(App
         let assistant = Assistant::system(&spec.graph_id, &loaded.name, spec.description.clone(), spec.config.clone(), now);
         storage.register_system_assistant(assistant).await.map_err(|error| format!("cannot register the system assistant of `{}`: {error}", spec.graph_id))?;
     }
-    let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs);
+    let runs = RunManager::new(storage.clone(), python.clone(), options.max_runs, config.webhooks.clone());
     let state = AppState::new(config, python, policy, storage, runs, report.langgraph_version.clone(), options.limits, report.custom_routes.as_deref(), report.custom_openapi.as_ref());
     Ok((state, report))
 }

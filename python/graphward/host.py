@@ -264,6 +264,19 @@ def _user_frame(error, filename):
     return where
 
 
+def _register_parents(name):
+    """Empty parent packages of a synthetic module name (`graphward_user`, …), so the module
+    imports by its name: pickle (`checkpointer.serde.pickle_fallback`) finds a class defined
+    in a graph file that way."""
+    parts = name.split(".")
+    for end in range(1, len(parts)):
+        parent = ".".join(parts[:end])
+        if parent not in sys.modules:
+            package = types.ModuleType(parent)
+            package.__path__ = []
+            sys.modules[parent] = package
+
+
 def load_object(key, raw, file, module_name, attribute):
     """Imports the module of a `langgraph.json` location and returns its attribute."""
     if file is not None:
@@ -276,6 +289,7 @@ def load_object(key, raw, file, module_name, attribute):
             raise StartupError(f"`{key}`: cannot load {file} as Python")
         module = importlib.util.module_from_spec(spec)
         sys.modules[synthetic] = module
+        _register_parents(synthetic)
         try:
             spec.loader.exec_module(module)
         except BaseException as error:  # noqa: BLE001 - becomes a start-up error

@@ -33,8 +33,9 @@ def _connection_options():
     return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10}
 
 
-async def open(uri, *, pool_size=8):  # noqa: A001 - the module's one entry point
-    """A ready saver on `uri`: migrated, with its pool open."""
+async def open(uri, *, pool_size=8, serde=None):  # noqa: A001 - the module's one entry point
+    """A ready saver on `uri`: migrated, with its pool open; `serde` its serializer (None: the
+    package's default)."""
     async with await AsyncConnection.connect(uri, **_connection_options()) as conn:
         # Tried, not waited for: the package's migrations create indexes CONCURRENTLY, which
         # wait for every open statement, a blocked pg_advisory_lock of a replica included.
@@ -46,7 +47,7 @@ async def open(uri, *, pool_size=8):  # noqa: A001 - the module's one entry poin
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
     pool = AsyncConnectionPool(uri, min_size=1, max_size=pool_size, kwargs=_connection_options(), check=_check, reset=_returned, open=False)
     await pool.open(wait=True, timeout=10)
-    return PostgresCheckpointer(pool)
+    return PostgresCheckpointer(pool, serde=serde)
 
 
 def _names_nul(config):

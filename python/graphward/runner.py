@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import inspect
 import json
 import logging
 import sys
@@ -45,16 +46,24 @@ _USER_FACING = {
 # Setup
 
 
-async def setup(target, store=None, saver_source=None):
+async def setup(target, store=None, saver_source=None, serde=None, custom=None):
     """Opens the checkpointer. `target` is `{"sqlite": path}`: graphward's own SQLite saver
     (`saver.py`, compiled here from `saver_source`) on that file, or an in-memory saver if this
     LangGraph has no `BaseCheckpointSaver` to build it on; or `{"postgres": uri}`:
     langgraph-checkpoint-postgres's saver (`postgres_saver.py`) in that database, which must
     open (no fallback: the replicas share it). Returns its kind. `store` is graphward's own
-    store (Rust, the one `/store` serves), which graphs read and write."""
+    store (Rust, the one `/store` serves), which graphs read and write. `serde` is
+    `checkpointer.serde` of langgraph.json (`pickle_fallback`, `allowed_json_modules`): the
+    options of the savers' `JsonPlusSerializer` (None: the savers' default serializer).
+    `custom` is `checkpointer.path` as (raw, file, module, attribute): the user's own saver,
+    used instead of graphward's (`target` then only names where graphward's would be)."""
     global CHECKPOINTER, CHECKPOINTER_KIND, STORE
     if store is not None:
         STORE = _make_store(store)
+    if custom is not None:
+        CHECKPOINTER, CHECKPOINTER_KIND = await _open_custom(*custom), "custom"
+        return CHECKPOINTER_KIND
+    serde = _serializer(serde)
     if "postgres" in target:
         try:
             saver = _load_saver(saver_source, "graphward_postgres_saver", "postgres_saver.py")
@@ -63,7 +72,7 @@ async def setup(target, store=None, saver_source=None):
                 f"checkpoints on Postgres need langgraph-checkpoint-postgres and psycopg in the app's environment "
                 f"(pip install langgraph-checkpoint-postgres 'psycopg[binary]' psycopg-pool): {graphward_host.describe_error(error)}"
             ) from None
-        CHECKPOINTER, CHECKPOINTER_KIND = await saver.open(target["postgres"]), "postgres"
+        CHECKPOINTER, CHECKPOINTER_KIND = await saver.open(target["postgres"], serde=serde), "postgres"
         return CHECKPOINTER_KIND
     try:
         saver = _load_saver(saver_source, "graphward_saver", "saver.py")
@@ -74,10 +83,77 @@ async def setup(target, store=None, saver_source=None):
         except ImportError:
             CHECKPOINTER, CHECKPOINTER_KIND = None, "none"
             return CHECKPOINTER_KIND
-        CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(), "memory"
+        CHECKPOINTER, CHECKPOINTER_KIND = InMemorySaver(serde=serde), "memory"
         return CHECKPOINTER_KIND
-    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"]), "sqlite"
+    CHECKPOINTER, CHECKPOINTER_KIND = saver.SqliteCheckpointer(target["sqlite"], serde=serde), "sqlite"
     return CHECKPOINTER_KIND
+
+
+# What `checkpointer.path` entered (an async context manager's exit), left by `stop`.
+_CUSTOM_EXIT = contextlib.AsyncExitStack()
+_CUSTOM_ENTERED = False
+
+
+async def _open_custom(raw, file, module_name, attribute):
+    """The saver `checkpointer.path` names: a `BaseCheckpointSaver` instance, a class or
+    function (sync or async) returning one, or an (async) context manager yielding one (the
+    form the reference documents), entered here and left by `close`."""
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    global _CUSTOM_ENTERED
+    found = graphward_host.load_object("checkpointer.path", raw, file, module_name, attribute)
+    candidate = found
+    if inspect.isclass(candidate) or (not isinstance(candidate, BaseCheckpointSaver) and callable(candidate) and not hasattr(candidate, "__aenter__")):
+        candidate = candidate()
+    if inspect.isawaitable(candidate):
+        candidate = await candidate
+    if not isinstance(candidate, BaseCheckpointSaver):
+        if hasattr(candidate, "__aenter__"):
+            candidate = await _CUSTOM_EXIT.enter_async_context(candidate)
+            _CUSTOM_ENTERED = True
+        elif hasattr(candidate, "__enter__"):
+            candidate = _CUSTOM_EXIT.enter_context(candidate)
+            _CUSTOM_ENTERED = True
+    if not isinstance(candidate, BaseCheckpointSaver):
+        raise RuntimeError(
+            f"checkpointer.path: `{raw}` gave {type(candidate).__name__}, not a BaseCheckpointSaver; point it at a saver, "
+            "a function returning one, or an @asynccontextmanager function yielding one"
+        )
+    return candidate
+
+
+def stop(event_loop):
+    """Stops the loop (the process is ending), first leaving what `checkpointer.path` entered,
+    for at most 3 s."""
+    if not _CUSTOM_ENTERED:
+        event_loop.stop()
+        return
+
+    async def leave():
+        try:
+            await asyncio.wait_for(_CUSTOM_EXIT.aclose(), 3)
+        except BaseException as error:  # noqa: BLE001 - logged; the loop stops regardless
+            log.warning("cannot close the checkpointer of checkpointer.path: %s", graphward_host.describe_error(error))
+        finally:
+            event_loop.stop()
+
+    event_loop.create_task(leave())
+
+
+def _serializer(options):
+    """LangGraph's `JsonPlusSerializer` with `checkpointer.serde`'s options, or None."""
+    if options is None:
+        return None
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    allowed = options.get("allowed_json_modules")
+    kwargs = {"pickle_fallback": bool(options.get("pickle_fallback"))}
+    if allowed is not None:
+        kwargs["allowed_json_modules"] = True if allowed is True else [tuple(path) for path in allowed]
+    try:
+        return JsonPlusSerializer(**kwargs)
+    except TypeError as error:  # an older langgraph-checkpoint without these options
+        raise RuntimeError(f"checkpointer.serde: this langgraph-checkpoint's JsonPlusSerializer does not take these options ({error}); upgrade langgraph-checkpoint") from None
 
 
 def _load_saver(source, name, file):
@@ -508,14 +584,30 @@ async def copy_thread(source_id, target_id):
             await CHECKPOINTER.aput_writes(stored, task_writes, task_id)
 
 
+async def keep_latest(thread_ids):
+    """TTL `keep_latest`: each thread keeps only its latest checkpoints (the saver's `aprune`).
+    A thread the saver cannot prune (a DeltaChannel graph, a saver without `aprune`) is
+    logged and left as it is: trying again would not help."""
+    if CHECKPOINTER is None:
+        return
+    for thread_id in thread_ids:
+        try:
+            await CHECKPOINTER.aprune([thread_id], strategy="keep_latest")
+        except NotImplementedError as error:
+            log.warning("cannot prune the checkpoints of thread %s to the latest: %s", thread_id, graphward_host.describe_error(error))
+
+
 async def delete_for_runs(thread_id, run_ids):
     """Rollback: the checkpoints these runs wrote on their thread (not on copies of it)."""
     if CHECKPOINTER is None or not hasattr(CHECKPOINTER, "adelete_for_runs"):
         return
     try:
-        await CHECKPOINTER.adelete_for_runs(run_ids, thread_id=thread_id)
-    except TypeError:  # another saver's signature: no thread scope
-        await CHECKPOINTER.adelete_for_runs(run_ids)
+        try:
+            await CHECKPOINTER.adelete_for_runs(run_ids, thread_id=thread_id)
+        except TypeError:  # another saver's signature: no thread scope
+            await CHECKPOINTER.adelete_for_runs(run_ids)
+    except NotImplementedError:  # a saver of checkpointer.path without it: the checkpoints stay
+        log.warning("the checkpointer cannot remove the checkpoints of runs %s on thread %s (no adelete_for_runs); they stay", run_ids, thread_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -697,11 +789,12 @@ def _webhook_pool():
     return _WEBHOOK_POOL, _WEBHOOK_SLOTS
 
 
-def _post_pinned(url, body, allow_private):
+def _post_pinned(url, body, allow_private, headers=None):
     """POSTs `body` to `url` over one connection to one address, resolved once here: every
     resolved address must be global (unless `allow_private`), the request goes to the first,
     TLS still verifies the URL's host name, a redirect is an answer (never followed), only the
-    status line and headers are read, and the whole exchange has one deadline."""
+    status line and headers are read, and the whole exchange has one deadline. `headers`
+    (`webhooks.headers` of langgraph.json) are sent too."""
     import http.client
     import socket
     import ssl
@@ -740,15 +833,16 @@ def _post_pinned(url, body, allow_private):
         connection = http.client.HTTPSConnection(host, port) if scheme == "https" else http.client.HTTPConnection(host, port)
         connection.sock = sock
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        connection.request("POST", path, body=body, headers={"content-type": "application/json", "host": parts.netloc})
+        connection.request("POST", path, body=body, headers={**(headers or {}), "content-type": "application/json", "host": parts.netloc})
         return connection.getresponse().status
     finally:
         deadline.cancel()
         sock.close()
 
 
-async def send_webhook(url, payload, allow_private=False):
-    """POSTs the run's JSON to `url` (see `_post_pinned`). Returns the HTTP status, or why not."""
+async def send_webhook(url, payload, allow_private=False, headers=None):
+    """POSTs the run's JSON to `url` with `headers` (see `_post_pinned`). Returns the HTTP
+    status, or why not."""
     pool, slots = _webhook_pool()
     if slots.locked():
         log.warning("webhook to %s dropped: too many webhooks in flight", url)
@@ -756,7 +850,7 @@ async def send_webhook(url, payload, allow_private=False):
     body = dumps(payload).encode()
     async with slots:
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(pool, _post_pinned, url, body, allow_private)
+            outcome = await asyncio.get_running_loop().run_in_executor(pool, _post_pinned, url, body, allow_private, headers)
         except Exception as error:  # noqa: BLE001 - reported, never raised
             return graphward_host.describe_error(error)
     if isinstance(outcome, str) and outcome.startswith("blocked"):

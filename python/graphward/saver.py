@@ -32,6 +32,11 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 
+try:
+    from langgraph.checkpoint.serde.types import TASKS
+except ImportError:  # pragma: no cover - older versions
+    TASKS = "__pregel_tasks"
+
 try:  # langgraph-checkpoint >= 4.3: the order a super-step's writes are replayed in
     from langgraph.checkpoint.base import writes_sort_key
 except ImportError:  # pragma: no cover - older versions replay by (task_id, idx)
@@ -252,6 +257,53 @@ class SqliteCheckpointer(BaseCheckpointSaver):
         with self._lock:
             self._in_transaction(copy)
 
+    def prune(self, thread_ids, *, strategy="keep_latest"):
+        """`delete`: as `delete_thread`. `keep_latest`: each namespace of each thread keeps its
+        latest checkpoint (and the parent whose pending sends it reads, if it has any), with
+        their writes; the rest goes, and a kept checkpoint whose parent went has none. Threads
+        whose graph uses a DeltaChannel (its state is spread over the chain) are refused with
+        NotImplementedError, as langgraph-checkpoint-postgres refuses them."""
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        if strategy not in ("delete", "keep_latest"):
+            raise ValueError(f"Unknown prune strategy: {strategy!r}")
+        for thread_id in (str(thread_id) for thread_id in thread_ids):
+            if strategy == "delete":
+                self.delete_thread(thread_id)
+                continue
+            with self._lock:
+                self._in_transaction(lambda thread_id=thread_id: self._keep_latest(thread_id))
+
+    def _keep_latest(self, thread_id):
+        delta = self._db.execute(
+            "SELECT 1 FROM checkpoints WHERE thread_id = ? AND (json_extract(CAST(metadata AS TEXT), '$.counters_since_delta_snapshot') IS NOT NULL "
+            "OR json_extract(CAST(metadata AS TEXT), '$.delta_writes_versioned') IS NOT NULL) LIMIT 1",
+            (thread_id,),
+        ).fetchone()
+        if delta:
+            raise NotImplementedError(f"keep_latest can't prune threads that use a DeltaChannel: {thread_id}")
+        heads = self._db.execute(
+            "SELECT checkpoint_ns, MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? GROUP BY checkpoint_ns", (thread_id,)
+        ).fetchall()
+        for namespace, head in heads:
+            kept = [head]
+            parent = self._db.execute(
+                "SELECT c.parent_checkpoint_id FROM checkpoints c WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ? AND EXISTS ("
+                "SELECT 1 FROM writes w WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.parent_checkpoint_id AND w.channel = ?)",
+                (thread_id, namespace, head, TASKS),
+            ).fetchone()
+            if parent and parent[0]:
+                kept.append(parent[0])
+            marks = ", ".join("?" for _ in kept)
+            scope = (thread_id, namespace, *kept)
+            self._db.execute(f"DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id NOT IN ({marks})", scope)
+            self._db.execute(f"DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id NOT IN ({marks})", scope)
+            self._db.execute(
+                f"UPDATE checkpoints SET parent_checkpoint_id = NULL WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id IN ({marks}) "
+                f"AND parent_checkpoint_id NOT IN ({marks})",
+                (*scope, *kept),
+            )
+
     def _in_transaction(self, work):
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -295,3 +347,6 @@ class SqliteCheckpointer(BaseCheckpointSaver):
 
     async def acopy_thread(self, source_thread_id, target_thread_id):
         return self.copy_thread(source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids, *, strategy="keep_latest"):
+        return self.prune(thread_ids, strategy=strategy)

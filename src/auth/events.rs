@@ -81,7 +81,8 @@ pub enum Endpoint {
     AssistantsUpdate { assistant_id: Uuid, graph_id: Option<String>, config: Map<String, Value>, context: Option<Map<String, Value>>, metadata: Map<String, Value>, name: Option<String> },
     AssistantsSetLatest { assistant_id: Uuid, version: i64 },
     AssistantsDelete { assistant_id: Uuid },
-    ThreadsCreate { thread_id: Uuid, metadata: Map<String, Value>, if_exists: String },
+    /// `ttl`: the thread's TTL as `{"ttl": minutes, "strategy": …}`, when the request names one.
+    ThreadsCreate { thread_id: Uuid, metadata: Map<String, Value>, if_exists: String, ttl: Option<Value> },
     /// `POST /threads/search`; `/count` passes `limit = offset = 0`.
     ThreadsSearch { metadata: Map<String, Value>, values: Map<String, Value>, status: Option<String>, limit: i64, offset: i64 },
     /// `GET /threads/{id}`, `/state`, `/state/{checkpoint}`, `/state/checkpoint`, `/storage`.
@@ -173,11 +174,13 @@ impl Endpoint {
                 event(Assistants, Delete, map(vec![("assistant_id", uuid(*assistant_id))])),
                 event(Threads, Update, cancel_value(None, None, None, "interrupt")),
             ],
-            Self::ThreadsCreate { thread_id, metadata, if_exists } => vec![event(
-                Threads,
-                Create,
-                map(vec![("thread_id", uuid(*thread_id)), ("metadata", object(metadata)), ("if_exists", json(if_exists.clone()))]),
-            )],
+            Self::ThreadsCreate { thread_id, metadata, if_exists, ttl } => {
+                let mut entries = vec![("thread_id", uuid(*thread_id)), ("metadata", object(metadata)), ("if_exists", json(if_exists.clone()))];
+                if let Some(ttl) = ttl {
+                    entries.push(("ttl", json(ttl.clone())));
+                }
+                vec![event(Threads, Create, map(entries))]
+            }
             Self::ThreadsSearch { metadata, values, status, limit, offset } => vec![event(
                 Threads,
                 Search,
@@ -421,5 +424,9 @@ mod tests {
         assert!(matches!(&events[0].value, EventValue::Map(entries) if entries[0].1 == EventValue::Uuid(id)));
         let put = Endpoint::StorePut { namespace: vec!["u".into()], key: "k".into(), value: Map::new(), index: Value::Null, ttl: None }.events();
         assert!(matches!(&put[0].value, EventValue::Map(entries) if entries[0].1 == EventValue::Tuple(vec!["u".into()])));
+        // `threads.create` carries `ttl` only when the request names one (SDK `ThreadsCreate`).
+        let create = |ttl| Endpoint::ThreadsCreate { thread_id: id, metadata: Map::new(), if_exists: "raise".into(), ttl }.events()[0].value.to_json();
+        assert_eq!(create(None), json!({"thread_id": id.to_string(), "metadata": {}, "if_exists": "raise"}));
+        assert_eq!(create(Some(json!({"ttl": 5.0, "strategy": "delete"})))["ttl"], json!({"ttl": 5.0, "strategy": "delete"}));
     }
 }

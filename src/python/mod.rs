@@ -111,11 +111,20 @@ impl Drop for InterpreterThread {
     }
 }
 
-/// Asks the loop to stop; queued and later calls fail with [`PythonError::Stopped`].
+/// Asks the loop to stop; queued and later calls fail with [`PythonError::Stopped`]. Once the
+/// runner is loaded, its `stop` stops the loop, after leaving the context of a
+/// `checkpointer.path` saver (so its connections close).
 fn stop_loop(bridge: &bridge::Bridge) {
     bridge.push(Box::new(|host| {
         if let Ok(event_loop) = host.getattr("LOOP") {
-            let _ = event_loop.call_method0("stop");
+            let runner_stop = host.py().import("sys").and_then(|sys| sys.getattr("modules")).and_then(|modules| modules.get_item("graphward_runner")).and_then(|runner| runner.getattr("stop"));
+            let stopped = match runner_stop {
+                Ok(stop) => stop.call1((&event_loop,)).map(drop),
+                Err(_) => Err(pyo3::exceptions::PyLookupError::new_err("no runner")),
+            };
+            if stopped.is_err() {
+                let _ = event_loop.call_method0("stop");
+            }
         }
     }));
 }
@@ -232,6 +241,8 @@ pub enum CheckpointOp {
     CopyThread { from: uuid::Uuid, to: uuid::Uuid },
     /// Remove the checkpoints these runs wrote on their thread (a rollback, a hand-back).
     DeleteForRuns { thread_id: uuid::Uuid, run_ids: Vec<uuid::Uuid> },
+    /// Remove every checkpoint of these threads but the latest of each namespace.
+    KeepLatest(Vec<uuid::Uuid>),
 }
 
 /// A read or write of a thread's graph state, through the graph's own methods.
@@ -443,8 +454,14 @@ impl PythonHost {
     }
 
     /// POSTs a run's webhook `payload` to `url` (with `httpx`, on the loop); the outcome line.
-    pub async fn send_webhook(&self, url: String, payload: serde_json::Value, allow_private: bool) -> Result<serde_json::Value, PythonError> {
-        self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private)]).await
+    pub async fn send_webhook(
+        &self,
+        url: String,
+        payload: serde_json::Value,
+        headers: serde_json::Map<String, serde_json::Value>,
+        allow_private: bool,
+    ) -> Result<serde_json::Value, PythonError> {
+        self.runner("send_webhook", vec![serde_json::Value::String(url), payload, serde_json::Value::Bool(allow_private), serde_json::Value::Object(headers)]).await
     }
 
     /// The vectors of a put's `texts`, from `store.index.embed` (one call for them all). A
@@ -484,6 +501,7 @@ impl PythonHost {
             CheckpointOp::DeleteThreads(thread_ids) => ("delete_threads", vec![ids(thread_ids)]),
             CheckpointOp::CopyThread { from, to } => ("copy_thread", vec![json!(from.to_string()), json!(to.to_string())]),
             CheckpointOp::DeleteForRuns { thread_id, run_ids } => ("delete_for_runs", vec![json!(thread_id.to_string()), ids(run_ids)]),
+            CheckpointOp::KeepLatest(thread_ids) => ("keep_latest", vec![ids(thread_ids)]),
         };
         self.runner(function, args).await.map(drop)
     }
@@ -633,7 +651,19 @@ fn prepare<'py>(py: Python<'py>, setup: &HostSetup, bridge: &Arc<bridge::Bridge>
         crate::storage::CheckpointTarget::Postgres(uri) => (("postgres", uri.clone()), POSTGRES_SAVER_SOURCE, crate::storage::redact_uri(uri)),
     };
     let target = [target].into_py_dict(py).map_err(describe)?;
-    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source))).map_err(describe)?;
+    let serde = config.checkpointer.serde.as_ref().map(serde_options).map(|options| convert::json_to_py(py, &options)).transpose().map_err(describe)?;
+    let custom = config.checkpointer.path.as_ref().map(|location| {
+        let (file, module) = match &location.source {
+            ModuleSource::File(path) => (Some(path.display().to_string()), None),
+            ModuleSource::Module(name) => (None, Some(name.clone())),
+        };
+        (location.raw.clone(), file, module, location.attribute.clone())
+    });
+    let place = match &config.checkpointer.path {
+        Some(location) => format!("checkpointer.path `{}`", location.raw),
+        None => place,
+    };
+    let setup_coroutine = runner.getattr("setup").and_then(|setup_fn| setup_fn.call1((target, store, saver_source, serde, custom))).map_err(describe)?;
     let checkpointer: String = event_loop
         .call_method1("run_until_complete", (setup_coroutine,))
         .and_then(|kind| kind.extract())
@@ -766,6 +796,16 @@ fn load_app(py: Python<'_>, event_loop: &Bound<'_, PyAny>, app: &ObjectLocation)
     }
     let routes = custom_routes(&loaded.get_item("routes").map_err(describe)?).map_err(describe)?;
     Ok((routes, openapi_paths(&loaded).map_err(describe)?))
+}
+
+/// `checkpointer.serde` as the keyword options of `runner.setup`'s serializer.
+fn serde_options(serde: &crate::config::SerdeConfig) -> serde_json::Value {
+    let allowed = match &serde.allowed_json_modules {
+        None => serde_json::Value::Null,
+        Some(crate::config::AllowedModules::All) => serde_json::Value::Bool(true),
+        Some(crate::config::AllowedModules::Listed(paths)) => serde_json::json!(paths),
+    };
+    serde_json::json!({"pickle_fallback": serde.pickle_fallback, "allowed_json_modules": allowed})
 }
 
 /// Loads `auth.path` into `graphward_auth.HOST` and reads its coverage.

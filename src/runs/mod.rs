@@ -97,6 +97,9 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// `http://host:port` of this server, for webhooks given as a path.
     base_url: std::sync::OnceLock<String>,
+    /// `langgraph.json`'s `webhooks`: the URL policy (checked again before sending) and the
+    /// headers every webhook carries.
+    webhooks: crate::config::WebhooksConfig,
     /// Set (under the `executing` lock) when shutdown begins: no run starts after it.
     stopping: AtomicBool,
     /// Claimed runs whose execution (start to stored end) is in progress.
@@ -120,7 +123,7 @@ struct Inner {
 }
 
 impl RunManager {
-    pub fn new(storage: StorageHandle, python: PythonHost, max_concurrent: usize) -> Self {
+    pub fn new(storage: StorageHandle, python: PythonHost, max_concurrent: usize, webhooks: crate::config::WebhooksConfig) -> Self {
         let (log, log_entries) = if storage.is_shared() {
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
@@ -137,6 +140,7 @@ impl RunManager {
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
                 base_url: std::sync::OnceLock::new(),
+                webhooks,
                 stopping: AtomicBool::new(false),
                 in_progress: AtomicUsize::new(0),
                 scheduler: Mutex::new(None),
@@ -850,7 +854,7 @@ impl RunManager {
         channel.finish();
         self.publish_to_thread(thread_id, "metadata", json!({"status": "run_done", "run_id": run_id.to_string()}).to_string().into());
         tracing::info!(%run_id, %thread_id, status = status.as_str(), "run finished");
-        if let Some(webhook) = run.kwargs.get("webhook").and_then(Value::as_str).filter(|url| !url.is_empty()) {
+        if let Some(webhook) = run.kwargs.get("webhook").and_then(Value::as_str).filter(|url| !url.is_empty() && !self.inner.webhooks.disabled) {
             let mut payload = run_json(&Run { status, updated_at: now_micros(), ..run.clone() });
             payload["run_started_at"] = Value::from(crate::timestamp::format_micros(started_at));
             payload["run_ended_at"] = Value::from(crate::timestamp::format_micros(now_micros()));
@@ -866,8 +870,14 @@ impl RunManager {
             };
             let allow_private = webhook::private_targets_allowed();
             let python = self.inner.python.clone();
+            let headers: serde_json::Map<String, Value> = self.inner.webhooks.headers.iter().map(|(name, value)| (name.clone(), Value::from(value.0.clone()))).collect();
+            let allowed = webhook::check(webhook, &self.inner.webhooks.url);
             tokio::spawn(async move {
-                match python.send_webhook(url.clone(), payload, allow_private).await {
+                if let Err(why) = allowed {
+                    tracing::warn!(%run_id, %why, "webhook not sent");
+                    return;
+                }
+                match python.send_webhook(url.clone(), payload, headers, allow_private).await {
                     Ok(outcome) => tracing::info!(%run_id, %url, %outcome, "webhook sent"),
                     Err(error) => tracing::warn!(%run_id, %url, %error, "webhook failed"),
                 }

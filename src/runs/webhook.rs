@@ -7,17 +7,75 @@
 //! (`user@host`) are refused: they are a classic way to make two URL parsers disagree on the
 //! host. `GRAPHWARD_WEBHOOK_ALLOW_PRIVATE=1` lifts the address rules (local development with
 //! a receiver on this machine).
+//!
+//! The `webhooks.url` policy of `langgraph.json` ([`UrlPolicy`]) applies on top of these
+//! rules, never instead of them: [`check`] is both, at run (and cron) creation and again when
+//! the webhook is sent (a run stored before the policy changed is held to the new one).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::env_vars;
+use crate::config::{UrlPolicy, env_vars};
 
 /// Whether the address rules are lifted (`GRAPHWARD_WEBHOOK_ALLOW_PRIVATE=1`).
 pub fn private_targets_allowed() -> bool {
     std::env::var(env_vars::GRAPHWARD_WEBHOOK_ALLOW_PRIVATE).is_ok_and(|value| value == "1")
 }
 
-/// Checks a run's `webhook`; the error is the 422 detail.
+/// Checks a run's `webhook` against graphward's rules and `policy`; the error is the 422
+/// detail.
+pub fn check(url: &str, policy: &UrlPolicy) -> Result<(), String> {
+    check_target(url, private_targets_allowed())?;
+    check_policy(url, policy)
+}
+
+/// Checks a URL graphward's own rules let through ([`check_target`]) against `policy`.
+fn check_policy(url: &str, policy: &UrlPolicy) -> Result<(), String> {
+    let refused = |why: String| Err(format!("Invalid webhook '{url}': {why}"));
+    if let Some(limit) = policy.max_url_length
+        && url.chars().count() > limit
+    {
+        return refused(format!("longer than the {limit} characters allowed"));
+    }
+    if url.starts_with('/') {
+        if policy.disable_loopback {
+            return refused("a path on this server is a loopback target, which webhooks.url.disable_loopback refuses".to_string());
+        }
+        return Ok(());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return refused("expected an http:// or https:// URL".to_string());
+    };
+    let https = scheme.eq_ignore_ascii_case("https");
+    if policy.require_https && !https {
+        return refused("only https:// URLs are allowed".to_string());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or((bracketed, ""), |(host, after)| (host, after.strip_prefix(':').unwrap_or(after))),
+        None => authority.rsplit_once(':').unwrap_or((authority, "")),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if !policy.allowed_domains.is_empty() && !policy.allowed_domains.iter().any(|pattern| domain_matches(pattern, &host)) {
+        return refused(format!("the host {host} is not in webhooks.url.allowed_domains"));
+    }
+    if !policy.allowed_ports.is_empty() {
+        let port = if port.is_empty() { Some(if https { 443 } else { 80 }) } else { port.parse::<u16>().ok() };
+        if !port.is_some_and(|port| policy.allowed_ports.contains(&port)) {
+            return refused("the port is not in webhooks.url.allowed_ports".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// `*.example.com` matches its subdomains (not `example.com`); anything else, itself.
+fn domain_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(apex) => host.strip_suffix(apex).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => pattern == host,
+    }
+}
+
+/// Checks a run's `webhook` against graphward's own rules; the error is the 422 detail.
 pub fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
     let refused = |why: &str| Err(format!("Invalid webhook '{url}': {why}"));
     if url.starts_with('/') {
@@ -178,6 +236,38 @@ mod tests {
         ] {
             assert!(check_target(url, false).is_err(), "{url} was allowed");
         }
+    }
+
+    #[test]
+    fn the_policy_narrows_what_is_allowed() {
+        let policy = UrlPolicy {
+            require_https: true,
+            allowed_domains: vec!["hooks.example.com".into(), "*.corp.dev".into()],
+            allowed_ports: vec![443, 8443],
+            max_url_length: Some(60),
+            disable_loopback: true,
+        };
+        for url in ["https://hooks.example.com/run", "https://HOOKS.example.com./run", "https://a.corp.dev:8443/x", "https://a.b.corp.dev/"] {
+            assert_eq!(check_policy(url, &policy), Ok(()), "{url}");
+        }
+        for url in [
+            "http://hooks.example.com/run",
+            "https://other.example.com/",
+            "https://corp.dev/",
+            "https://evilcorp.dev/",
+            "https://a.corp.dev.evil.com/",
+            "https://hooks.example.com:444/",
+            "https://hooks.example.com:x/",
+            "/threads/x/runs",
+            "https://hooks.example.com/a-path-that-is-far-too-long-for-the-limit",
+        ] {
+            assert!(check_policy(url, &policy).is_err(), "{url} was allowed");
+        }
+        let ports = UrlPolicy { allowed_ports: vec![80], ..UrlPolicy::default() };
+        assert_eq!(check_policy("http://example.com/", &ports), Ok(()));
+        assert!(check_policy("https://example.com/", &ports).is_err(), "https defaults to 443");
+        assert_eq!(check_policy("http://[2606:4700::1]:80/", &ports), Ok(()));
+        assert_eq!(check_policy("/threads/x/runs", &UrlPolicy::default()), Ok(()), "paths are graphward's rules' affair");
     }
 
     #[test]

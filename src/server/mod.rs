@@ -176,16 +176,24 @@ impl From<StorageError> for ApiError {
     }
 }
 
-/// Background work of a serving process: crons fire on their schedule (checked every second)
-/// until `stop` turns true. The task is the caller's to await.
-pub fn spawn_background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+/// Background work of a serving process until `stop` turns true: crons fire on their schedule
+/// (checked every second), and expired threads are swept every
+/// `checkpointer.ttl.sweep_interval_minutes`. The task is the caller's to await.
+pub fn spawn_background(state: AppState, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while !*stop.borrow() {
-            service::crons::fire_due_crons(&state).await;
-            tokio::select! {
-                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                _ = stop.changed() => {}
-            }
-        }
+        let crons = every(std::time::Duration::from_secs(1), stop.clone(), || service::crons::fire_due_crons(&state));
+        let sweep = every(state.config().checkpointer.sweep_interval(), stop, || service::ttl::sweep_expired_threads(&state));
+        tokio::join!(crons, sweep);
     })
+}
+
+/// Runs `work` now and then `interval` after each run ends, until `stop` turns true.
+async fn every<F: std::future::Future<Output = ()>>(interval: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>, mut work: impl FnMut() -> F) {
+    while !*stop.borrow() {
+        work().await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }

@@ -148,6 +148,41 @@ pub const ROUTES: &[RouteDoc] = &[
 ];
 
 /// The OpenAPI 3.1 document; `graph_ids` fill the `graph_id` enums.
+/// `document` with `auth.openapi` of langgraph.json merged in: its `securitySchemes` join
+/// `components`, its `security` is the document's, and its `paths` overrides set the security
+/// of the operations graphward serves (others are not added). Public routes, which never
+/// authenticate, say so (`security: []`) when there is a global requirement.
+pub fn with_security(mut document: Value, security: Option<&Map<String, Value>>) -> Value {
+    let Some(security) = security else {
+        return document;
+    };
+    if let Some(Value::Object(schemes)) = security.get("securitySchemes") {
+        document["components"]["securitySchemes"] = Value::Object(schemes.clone());
+    }
+    if let Some(requirements) = security.get("security").filter(|requirements| !requirements.is_null()) {
+        document["security"] = requirements.clone();
+        for path in super::gate::PUBLIC_PATHS {
+            if let Some(Value::Object(operations)) = document["paths"].get_mut(path) {
+                for operation in operations.values_mut() {
+                    operation["security"] = json!([]);
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(paths)) = security.get("paths") {
+        for (path, methods) in paths {
+            for (method, requirements) in methods.as_object().into_iter().flatten() {
+                if let Some(operation) = document["paths"].get_mut(path).and_then(|operations| operations.get_mut(method.to_ascii_lowercase()))
+                    && operation.is_object()
+                {
+                    operation["security"] = requirements.clone();
+                }
+            }
+        }
+    }
+    document
+}
+
 pub fn document(graph_ids: &[&str]) -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
@@ -396,4 +431,27 @@ pub fn docs_page(document: &Value) -> String {
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_openapi_is_merged_in() {
+        let block = json!({
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "key": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "security": [{"bearer": []}],
+            "paths": {"/threads": {"POST": [{"key": []}]}, "/not/served": {"get": [{"key": []}]}},
+        });
+        let document = with_security(document(&["agent"]), block.as_object());
+        assert_eq!(document["components"]["securitySchemes"], block["securitySchemes"]);
+        assert!(document["components"]["schemas"]["Thread"].is_object(), "the schemas stay");
+        assert_eq!(document["security"], json!([{"bearer": []}]));
+        assert_eq!(document["paths"]["/threads"]["post"]["security"], json!([{"key": []}]));
+        assert!(document["paths"]["/threads/search"]["post"].get("security").is_none(), "others follow the global requirement");
+        assert_eq!(document["paths"]["/ok"]["get"]["security"], json!([]), "public routes never authenticate");
+        assert!(document["paths"].get("/not/served").is_none());
+        assert_eq!(with_security(document.clone(), None), document);
+    }
 }

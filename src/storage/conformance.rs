@@ -36,6 +36,7 @@ fn thread_of(identity: &str) -> Thread {
         values: None,
         interrupts: Map::new(),
         error: None,
+        ttl: None,
     }
 }
 
@@ -100,7 +101,7 @@ pub(crate) async fn filters_hide_threads(storage: &dyn Threads) {
     let id = alice.thread_id;
     assert_eq!(storage.get_thread(id, Some(owner("alice"))).await.unwrap().thread_id, id);
     assert_eq!(storage.get_thread(id, Some(owner("bob"))).await, Err(StorageError::NotFound));
-    assert_eq!(storage.patch_thread(id, object(json!({"x": 1})), Some(owner("bob")), 2).await.map(drop), Err(StorageError::NotFound));
+    assert_eq!(storage.patch_thread(id, object(json!({"x": 1})), None, Some(owner("bob")), 2).await.map(drop), Err(StorageError::NotFound));
     assert_eq!(storage.delete_thread(id, Some(owner("bob"))).await, Err(StorageError::NotFound));
     let taken = Thread { thread_id: id, ..thread_of("bob") };
     assert_eq!(storage.create_thread(taken.clone(), IfExists::DoNothing, Some(owner("bob"))).await.map(drop), Err(StorageError::Conflict));
@@ -470,6 +471,41 @@ pub(crate) async fn containment_and_paging(storage: &dyn Threads) {
     assert_eq!(page.iter().map(|thread| thread.updated_at).collect::<Vec<_>>(), vec![3, 2]);
 }
 
+/// Expired threads are claimed once per activity, soonest first, never busy ones; a patch
+/// (activity) or a release makes them claimable again; a TTL round-trips; a hidden thread's
+/// TTL cannot be changed.
+pub(crate) async fn expired_threads_are_claimed_once(storage: &dyn Threads) {
+    const MINUTE: i64 = 60_000_000;
+    let ttl = |strategy, minutes| Some(ThreadTtl { strategy, minutes });
+    let with = |ttl: Option<ThreadTtl>, updated_at: i64, status: ThreadStatus| Thread { ttl, updated_at, status, ..thread_of("alice") };
+    let later = storage.create_thread(with(ttl(TtlStrategy::Delete, 2.0), 1, ThreadStatus::Idle), IfExists::Raise, None).await.unwrap();
+    let sooner = storage.create_thread(with(ttl(TtlStrategy::KeepLatest, 0.5), 1, ThreadStatus::Idle), IfExists::Raise, None).await.unwrap();
+    storage.create_thread(with(None, 1, ThreadStatus::Idle), IfExists::Raise, None).await.unwrap();
+    storage.create_thread(with(ttl(TtlStrategy::Delete, 0.5), 1, ThreadStatus::Busy), IfExists::Raise, None).await.unwrap();
+    assert_eq!(storage.get_thread(sooner.thread_id, None).await.unwrap().ttl, ttl(TtlStrategy::KeepLatest, 0.5));
+
+    assert!(storage.claim_expired_threads(MINUTE / 2, 10).await.unwrap().is_empty(), "not expired yet");
+    let claim = |now, limit| storage.claim_expired_threads(now, limit);
+    assert_eq!(claim(3 * MINUTE, 1).await.unwrap(), vec![ExpiredThread { thread_id: sooner.thread_id, strategy: TtlStrategy::KeepLatest }]);
+    assert_eq!(claim(3 * MINUTE, 10).await.unwrap(), vec![ExpiredThread { thread_id: later.thread_id, strategy: TtlStrategy::Delete }]);
+    assert!(claim(3 * MINUTE, 10).await.unwrap().is_empty(), "each claimed once");
+
+    storage.release_expired_threads(vec![later.thread_id]).await.unwrap();
+    assert_eq!(claim(3 * MINUTE, 10).await.unwrap().len(), 1, "a released claim is claimed again");
+
+    // Activity restarts the TTL: claimable again only once it has run out again.
+    let patched = storage.patch_thread(sooner.thread_id, Map::new(), ttl(TtlStrategy::Delete, 1.0), None, 4 * MINUTE).await.unwrap();
+    assert_eq!(patched.ttl, ttl(TtlStrategy::Delete, 1.0));
+    assert!(claim(4 * MINUTE + MINUTE / 2, 10).await.unwrap().is_empty());
+    assert_eq!(claim(5 * MINUTE, 10).await.unwrap(), vec![ExpiredThread { thread_id: sooner.thread_id, strategy: TtlStrategy::Delete }]);
+
+    // A patch without a TTL keeps the thread's; another user's patch changes nothing.
+    assert_eq!(storage.patch_thread(sooner.thread_id, Map::new(), None, None, 6 * MINUTE).await.unwrap().ttl, ttl(TtlStrategy::Delete, 1.0));
+    let hidden = storage.patch_thread(sooner.thread_id, Map::new(), ttl(TtlStrategy::KeepLatest, 9.0), Some(owner("bob")), 7 * MINUTE).await;
+    assert_eq!(hidden.map(drop), Err(StorageError::NotFound));
+    assert_eq!(storage.get_thread(sooner.thread_id, None).await.unwrap().ttl, ttl(TtlStrategy::Delete, 1.0));
+}
+
 /// Generates one `#[test]` per conformance case, each on a fresh storage from `$make`.
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -478,7 +514,8 @@ macro_rules! conformance_suite {
             one_running_run_per_thread scheduled_runs_wait_for_their_time run_ends_are_conditional
             interrupted_runs_are_recovered assistant_deletion_is_all_or_nothing
             crons_come_due_and_move_on store_writes_are_guarded store_queries_rank_by_vectors store_items_expire deletions_name_active_runs_and_threads_settle
-            claims_fence_their_owner compiled_filters_agree_with_the_evaluator containment_and_paging);
+            claims_fence_their_owner compiled_filters_agree_with_the_evaluator containment_and_paging
+            expired_threads_are_claimed_once);
     };
     (@cases $make:expr; $($case:ident)*) => {
         $(

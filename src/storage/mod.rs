@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::assistants::Assistant;
+pub use crate::config::{ThreadTtl, TtlStrategy};
 use crate::crons::Cron;
 use crate::auth::Filter;
 
@@ -73,6 +74,26 @@ pub struct Thread {
     pub values: Option<Value>,
     pub interrupts: Map<String, Value>,
     pub error: Option<Value>,
+    /// The thread's TTL, if it has one: it expires `ttl.minutes` after `updated_at`.
+    pub ttl: Option<ThreadTtl>,
+}
+
+/// A thread's TTL as stored: whole microseconds (what the sweep's index adds to `updated_at`).
+fn ttl_micros(ttl: &ThreadTtl) -> i64 {
+    ttl.expires_at(0)
+}
+
+/// The stored columns (`ttl_strategy`, `ttl_micros`) back as a TTL.
+fn ttl_from_columns(strategy: Option<String>, micros: Option<i64>) -> Option<ThreadTtl> {
+    let strategy = TtlStrategy::parse(&strategy?)?;
+    Some(ThreadTtl { strategy, minutes: micros? as f64 / 60_000_000.0 })
+}
+
+/// An expired thread claimed by one sweep (see [`Threads::claim_expired_threads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredThread {
+    pub thread_id: Uuid,
+    pub strategy: TtlStrategy,
 }
 
 /// Columns threads can be sorted by.
@@ -324,8 +345,9 @@ pub trait Threads: Send + Sync {
     fn create_thread(&self, thread: Thread, if_exists: IfExists, auth: Option<Filter>) -> Answer<Thread>;
     /// The thread, if it exists and passes `auth`.
     fn get_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<Thread>;
-    /// Merges `metadata` into the thread's metadata, bumps `updated_at`.
-    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread>;
+    /// Merges `metadata` into the thread's metadata, replaces its TTL when `ttl` is given,
+    /// bumps `updated_at` (which restarts the TTL).
+    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, ttl: Option<ThreadTtl>, auth: Option<Filter>, now: i64) -> Answer<Thread>;
     /// Deletes the thread (and everything that belongs to it).
     fn delete_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<()>;
     /// Deletes threads in one transaction, each only if it passes its own filter, with their
@@ -345,6 +367,15 @@ pub trait Threads: Send + Sync {
     /// overwritten.
     fn settle_thread(&self, thread_id: Uuid, now: i64) -> Answer<()>;
     fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()>;
+    /// Claims up to `limit` threads whose TTL ran out by `now` (soonest expired first): not
+    /// busy, and not handled since their last activity. A claim marks the thread handled for
+    /// its current `updated_at`, in the same statement that selects it, so of the processes
+    /// sweeping one database each thread is claimed once (Postgres: rows others are claiming
+    /// are skipped, not waited for). Activity (which bumps `updated_at`) makes it claimable
+    /// again once it expires again.
+    fn claim_expired_threads(&self, now: i64, limit: usize) -> Answer<Vec<ExpiredThread>>;
+    /// Undoes the claims of threads whose sweep failed, so the next sweep tries again.
+    fn release_expired_threads(&self, thread_ids: Vec<Uuid>) -> Answer<()>;
 }
 
 /// Assistants and their versions.

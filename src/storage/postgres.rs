@@ -169,6 +169,13 @@ ALTER TABLE store_items ADD COLUMN vectors bytea;
 ALTER TABLE store_items ADD COLUMN ttl_minutes double precision;
 ALTER TABLE store_items ADD COLUMN expires_at bigint;
 CREATE INDEX store_items_expires_at ON store_items(expires_at) WHERE expires_at IS NOT NULL;
+"#, r#"
+-- Thread TTL: the thread expires `ttl_micros` after `updated_at`; `ttl_swept_at` is the
+-- `updated_at` a sweep last handled (claimed) it at.
+ALTER TABLE threads ADD COLUMN ttl_strategy text;
+ALTER TABLE threads ADD COLUMN ttl_micros bigint;
+ALTER TABLE threads ADD COLUMN ttl_swept_at bigint;
+CREATE INDEX threads_expiry ON threads((updated_at + ttl_micros)) WHERE ttl_micros IS NOT NULL;
 "#];
 
 /// The advisory lock key migrations are applied under (any constant; "graphward" in ASCII).

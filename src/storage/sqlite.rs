@@ -27,7 +27,7 @@ use super::sql::{self, ASSISTANT_META, CRON_META, Dialect, MetaTable, Param, THR
 const SQLITE: Dialect = Dialect::Sqlite;
 use super::{
     CronFiring, Run, RunStatus, ThreadOutcome, AssistantPatch, AssistantQuery, AssistantSortBy, CronQuery, CronSortBy, AssistantCascade, DeletedThreads, Hidden, IfExists, Lease, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Candidate, Ranking, Thread, ThreadQuery,
-    ThreadSortBy, ThreadStatus,
+    ThreadSortBy, ThreadStatus, ExpiredThread, ThreadTtl, TtlStrategy,
 };
 use crate::assistants::Assistant;
 use crate::crons::Cron;
@@ -153,6 +153,13 @@ ALTER TABLE store_items ADD COLUMN vectors BLOB;
 ALTER TABLE store_items ADD COLUMN ttl_minutes REAL;
 ALTER TABLE store_items ADD COLUMN expires_at INTEGER;
 CREATE INDEX store_items_expires_at ON store_items(expires_at) WHERE expires_at IS NOT NULL;
+"#, r#"
+-- Thread TTL: the thread expires `ttl_micros` after `updated_at`; `ttl_swept_at` is the
+-- `updated_at` a sweep last handled (claimed) it at.
+ALTER TABLE threads ADD COLUMN ttl_strategy TEXT;
+ALTER TABLE threads ADD COLUMN ttl_micros INTEGER;
+ALTER TABLE threads ADD COLUMN ttl_swept_at INTEGER;
+CREATE INDEX threads_expiry ON threads(updated_at + ttl_micros) WHERE ttl_micros IS NOT NULL;
 "#];
 
 /// The SQLite database: a file, one writer connection and a small pool of reader connections.
@@ -392,7 +399,15 @@ fn parse_map(text: &str) -> Map<String, Value> {
     }
 }
 
-const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error"#;
+const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error, t.ttl_strategy, t.ttl_micros"#;
+
+/// Claims expired threads (see `Threads::claim_expired_threads`); `?1` now, `?2` the limit.
+/// The expiry expression is the one `threads_expiry` indexes.
+const CLAIM_EXPIRED_THREADS: &str = "UPDATE threads SET ttl_swept_at = updated_at WHERE thread_id IN (
+    SELECT thread_id FROM threads
+    WHERE ttl_micros IS NOT NULL AND updated_at + ttl_micros <= ?1 AND status != 'busy' AND ttl_swept_at IS NOT updated_at
+    ORDER BY updated_at + ttl_micros LIMIT ?2)
+    RETURNING thread_id, ttl_strategy";
 
 fn thread_from_row(row: &Row<'_>) -> rusqlite::Result<Thread> {
     let id: String = row.get(0)?;
@@ -409,6 +424,7 @@ fn thread_from_row(row: &Row<'_>) -> rusqlite::Result<Thread> {
         values: values.and_then(|text| serde_json::from_str(&text).ok()),
         interrupts: parse_map(&row.get::<_, String>(8)?),
         error: error.and_then(|text| serde_json::from_str(&text).ok()),
+        ttl: super::ttl_from_columns(row.get(10)?, row.get(11)?),
     })
 }
 
@@ -790,8 +806,8 @@ impl Database {
             }
             transaction
                 .run(
-                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"#,
+                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error, ttl_strategy, ttl_micros)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"#,
                     params![
                         id,
                         thread.created_at,
@@ -803,6 +819,8 @@ impl Database {
                         thread.values.as_ref().map(Value::to_string),
                         to_text(&thread.interrupts),
                         thread.error.as_ref().map(Value::to_string),
+                        thread.ttl.map(|ttl| ttl.strategy.as_str()),
+                        thread.ttl.as_ref().map(super::ttl_micros),
                     ],
                 )
                 .map_err(internal)?;
@@ -816,15 +834,19 @@ impl Database {
         self.with(|connection| get_thread_in(connection, thread_id, auth))
     }
 
-    pub(crate) fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
+    pub(crate) fn patch_thread(&self, thread_id: Uuid, metadata: &Map<String, Value>, ttl: Option<ThreadTtl>, auth: Option<&Filter>, now: i64) -> StorageResult<Thread> {
         self.write(|connection| {
             let transaction = immediate(connection)?;
             let mut thread = get_thread_in(&transaction, thread_id, auth)?;
             thread.metadata.extend(metadata.iter().map(|(key, value)| (key.clone(), value.clone())));
             thread.updated_at = now;
+            thread.ttl = ttl.or(thread.ttl);
             let id = thread_id.to_string();
             transaction
-                .run("UPDATE threads SET metadata = ?, updated_at = ? WHERE thread_id = ?", params![to_text(&thread.metadata), now, id])
+                .run(
+                    "UPDATE threads SET metadata = ?, updated_at = ?, ttl_strategy = ?, ttl_micros = ? WHERE thread_id = ?",
+                    params![to_text(&thread.metadata), now, thread.ttl.map(|ttl| ttl.strategy.as_str()), thread.ttl.as_ref().map(super::ttl_micros), id],
+                )
                 .map_err(internal)?;
             index_metadata(&transaction, &id, &thread.metadata).map_err(internal)?;
             transaction.commit().map_err(internal)?;
@@ -855,6 +877,34 @@ impl Database {
 
     pub(crate) fn count_threads(&self, query: &ThreadQuery) -> StorageResult<i64> {
         self.with(|connection| count_rows(connection, "threads", &sql::thread_where(SQLITE, query)))
+    }
+
+    pub(crate) fn claim_expired_threads(&self, now: i64, limit: usize) -> StorageResult<Vec<ExpiredThread>> {
+        self.write(|connection| {
+            let transaction = immediate(connection)?;
+            let claimed = {
+                let mut statement = transaction.prepare(CLAIM_EXPIRED_THREADS).map_err(internal)?;
+                let rows = statement.query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                });
+                rows.and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>).map_err(internal)?
+            };
+            transaction.commit().map_err(internal)?;
+            Ok(claimed
+                .into_iter()
+                .filter_map(|(id, strategy)| Some(ExpiredThread { thread_id: Uuid::parse_str(&id).ok()?, strategy: TtlStrategy::parse(&strategy)? }))
+                .collect())
+        })
+    }
+
+    pub(crate) fn release_expired_threads(&self, thread_ids: &[Uuid]) -> StorageResult<()> {
+        self.write(|connection| {
+            let transaction = immediate(connection)?;
+            for thread_id in thread_ids {
+                transaction.run("UPDATE threads SET ttl_swept_at = NULL WHERE thread_id = ?", [thread_id.to_string()]).map_err(internal)?;
+            }
+            transaction.commit().map_err(internal)
+        })
     }
 
     pub(crate) fn register_system_assistant(&self, assistant: &Assistant) -> StorageResult<()> {
@@ -1523,6 +1573,7 @@ mod tests {
             values: None,
             interrupts: Map::new(),
             error: None,
+            ttl: None,
         }
     }
 
@@ -1537,7 +1588,7 @@ mod tests {
         let other = Filter::parse(&json!({"owner": "b"})).expect("filter");
         assert_eq!(storage.create_thread(&row, IfExists::DoNothing, Some(&other)), Err(StorageError::Conflict));
         assert_eq!(storage.get_thread(row.thread_id, Some(&other)), Err(StorageError::NotFound));
-        let patched = storage.patch_thread(row.thread_id, json!({"x": 1}).as_object().expect("object"), None, 9).expect("patch");
+        let patched = storage.patch_thread(row.thread_id, json!({"x": 1}).as_object().expect("object"), None, None, 9).expect("patch");
         assert_eq!(patched.metadata, *json!({"owner": "a", "x": 1}).as_object().expect("object"));
         assert_eq!(storage.delete_thread(row.thread_id, Some(&other)), Err(StorageError::NotFound));
         storage.delete_thread(row.thread_id, None).expect("delete");

@@ -129,6 +129,29 @@ def test_delete_copy_and_delete_for_runs(tmp_path):
     assert len(list(graph.get_state_history({"configurable": {"thread_id": "dst"}}))) == len(after)
 
 
+def test_keep_latest_prunes_to_the_latest_checkpoint(tmp_path):
+    """TTL `keep_latest`: the state and what comes next are unchanged, the history is the one
+    latest checkpoint (without a parent), the thread goes on from it; other threads keep theirs."""
+    saver = SAVER.SqliteCheckpointer(tmp_path / "cp.db")
+    graph = build(saver)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"log": ["start"], "answer": ""}, config)
+    graph.invoke({"log": ["start"], "answer": ""}, {"configurable": {"thread_id": "other"}})
+    before = graph.get_state(config)
+    assert len(list(graph.get_state_history(config))) > 2
+
+    asyncio.run(saver.aprune(["t"], strategy="keep_latest"))
+    after = graph.get_state(config)
+    assert (after.values, after.next, [[i.value for i in task.interrupts] for task in after.tasks]) == (
+        before.values, before.next, [[i.value for i in task.interrupts] for task in before.tasks])
+    history = list(graph.get_state_history(config))
+    assert len(history) == 1 and history[0].parent_config is None
+    assert len(list(graph.get_state_history({"configurable": {"thread_id": "other"}}))) > 2
+    assert graph.invoke(Command(resume="yes"), config)["answer"] == "yes"
+    with pytest.raises(ValueError):
+        saver.prune(["t"], strategy="archive")
+
+
 @pytest.mark.parametrize("writer", ["package", "graphward"])
 def test_databases_are_shared_with_langgraph_checkpoint_sqlite(tmp_path, writer):
     """A thread written by one saver is continued by the other (same tables, blobs, versions)."""

@@ -128,9 +128,9 @@ fn bool_field(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiE
 }
 
 /// A cron's `webhook`, checked like a run's when the cron is written (not only when it fires).
-fn check_webhook(body: &Map<String, Value>) -> Result<(), ApiError> {
+fn check_webhook(state: &AppState, body: &Map<String, Value>) -> Result<(), ApiError> {
     match string_field(body, "webhook")? {
-        Some(url) => crate::runs::webhook::check_target(&url, crate::runs::webhook::private_targets_allowed()).map_err(ApiError::validation),
+        Some(url) => crate::runs::webhook::check(&url, &state.config().webhooks.url).map_err(ApiError::validation),
         None => Ok(()),
     }
 }
@@ -174,7 +174,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
     };
     let on_run_completed = if thread_id.is_some() { None } else { Some(on_run_completed(&body)?.unwrap_or_else(|| "delete".to_string())) };
     let enabled = bool_field(&body, "enabled")?.unwrap_or(true);
-    check_webhook(&body)?;
+    check_webhook(&state, &body)?;
     let mut metadata = object_field(&body, "metadata")?.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
 
@@ -287,7 +287,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
         Some(other) => return Err(ApiError::validation(format!("end_time: expected a date-time, got {other}"))),
     };
     let enabled = bool_field(&body, "enabled")?;
-    check_webhook(&body)?;
+    check_webhook(&state, &body)?;
     let completed = on_run_completed(&body)?;
     let mut new_metadata = object_field(&body, "metadata")?;
     if let Some(metadata) = &mut new_metadata {

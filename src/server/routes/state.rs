@@ -40,13 +40,23 @@ async fn visible_thread(state: &AppState, auth: &Auth, thread_id: Uuid, endpoint
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
-    let graph_use = thread_use(&thread, authorization.user);
+    let graph_use = thread_use(state, &thread, authorization.user).await;
     Ok((thread, graph_use))
 }
 
-/// A state read or update of `thread` by `user`: a factory gets the thread's config.
-fn thread_use(thread: &Thread, user: Option<AuthUser>) -> GraphUse {
-    GraphUse { config: thread.config.clone(), user }
+/// A state read or update of `thread` by `user`: a graph factory is built with the config of
+/// the assistant the thread's runs use (its metadata names it), under the thread's own config,
+/// so the state is read with the graph its runs had.
+async fn thread_use(state: &AppState, thread: &Thread, user: Option<AuthUser>) -> GraphUse {
+    let mut config = Map::new();
+    let assistant_id = thread.metadata.get("assistant_id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
+    if let Some(assistant_id) = assistant_id
+        && let Ok(assistant) = state.storage().get_assistant(assistant_id, None).await
+    {
+        config = assistant.config;
+    }
+    super::super::service::runs::merge_into(&mut config, Some(&thread.config));
+    GraphUse { config, user }
 }
 
 fn graph_of(thread: &Thread) -> Option<String> {
@@ -147,7 +157,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
     let update = StateOp::Update { graph_id, configurable, values: request.values.unwrap_or(Value::Null), as_node: request.as_node };
-    let updated = state.python().state(update, &thread_use(&thread, authorization.user.clone())).await.map_err(|error| match error.kind() {
+    let updated = state.python().state(update, &thread_use(&state, &thread, authorization.user.clone()).await).await.map_err(|error| match error.kind() {
         Some("NodeNotFound") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
         _ => ApiError::internal(error),
     })?;

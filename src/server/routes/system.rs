@@ -65,9 +65,11 @@ async fn docs(State(state): State<AppState>) -> Html<String> {
     Html(openapi::docs_page(&document(&state)))
 }
 
-/// The API's document, with the paths `http.app` documents (the API's own win).
+/// The API's document, with `auth.openapi` of langgraph.json merged in and the paths `http.app`
+/// documents (the API's own win).
 fn document(state: &AppState) -> serde_json::Value {
-    let mut document = openapi::document(&state.graph_ids().collect::<Vec<_>>());
+    let security = state.config().auth.as_ref().and_then(|auth| auth.openapi.as_ref());
+    let mut document = openapi::with_security(openapi::document(&state.graph_ids().collect::<Vec<_>>()), security);
     if let Some(paths) = state.custom_openapi_paths()
         && let Some(Value::Object(documented)) = document.get_mut("paths")
     {

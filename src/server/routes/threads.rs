@@ -1,6 +1,6 @@
 //! `/threads…` resource endpoints (state, history and runs come with runs).
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,13 +8,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Page, path_uuid, strip_reserved_metadata};
+use super::{Page, path_uuid, query_pairs, strip_reserved_metadata};
 use crate::auth::{Action, Authorization, Endpoint, Filter, Resource};
 use crate::error::ApiError;
+use crate::python::CheckpointOp;
 use crate::server::{AppState, service};
 use crate::server::auth::Auth;
 use crate::server::extract::{ApiJson, ApiPath};
-use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus};
+use crate::storage::{Hidden, IfExists, SortOrder, StorageError, Thread, ThreadQuery, ThreadSortBy, ThreadStatus, ThreadTtl, TtlStrategy};
 use crate::timestamp::{format_micros, now_micros};
 
 pub(in crate::server) fn router() -> super::Routes {
@@ -77,6 +78,47 @@ fn view(thread: &Thread, select: Option<&[ThreadField]>) -> Value {
     Value::Object(out)
 }
 
+/// The `ttl` field of `?include=ttl`: `null` for a thread without one.
+fn ttl_view(thread: &Thread) -> Value {
+    thread.ttl.map_or(Value::Null, |ttl| {
+        json!({"strategy": ttl.strategy.as_str(), "ttl_minutes": ttl.minutes, "expires_at": format_micros(ttl.expires_at(thread.updated_at))})
+    })
+}
+
+/// The largest TTL accepted, in minutes (about 190 000 years): its microseconds fit the
+/// storage's 64-bit columns.
+const MAX_TTL_MINUTES: f64 = 1e11;
+
+/// A create or patch body's `ttl`: `{"ttl": minutes, "strategy": …}` (what the SDKs send), or
+/// a bare number of minutes. A missing strategy is the configured one (`delete` if none).
+fn parse_ttl(state: &AppState, value: Option<&Value>) -> Result<Option<ThreadTtl>, ApiError> {
+    let (minutes, strategy) = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(minutes)) => (Some(minutes), None),
+        Some(Value::Object(object)) => {
+            let minutes = match object.get("ttl") {
+                None | Some(Value::Null) => return Ok(None),
+                Some(Value::Number(minutes)) => Some(minutes),
+                Some(_) => None,
+            };
+            (minutes, object.get("strategy").filter(|strategy| !strategy.is_null()))
+        }
+        Some(_) => return Err(ApiError::validation("ttl: must be an object like {\"ttl\": 60, \"strategy\": \"delete\"}")),
+    };
+    let minutes = minutes
+        .and_then(serde_json::Number::as_f64)
+        .filter(|minutes| *minutes > 0.0 && *minutes <= MAX_TTL_MINUTES)
+        .ok_or_else(|| ApiError::validation("ttl.ttl: must be a number of minutes above 0"))?;
+    let strategy = match strategy {
+        None => state.config().checkpointer.ttl.as_ref().map_or(TtlStrategy::Delete, |ttl| ttl.strategy),
+        Some(value) => value
+            .as_str()
+            .and_then(TtlStrategy::parse)
+            .ok_or_else(|| ApiError::validation("ttl.strategy: must be \"delete\" or \"keep_latest\""))?,
+    };
+    Ok(Some(ThreadTtl { strategy, minutes }))
+}
+
 fn not_found(thread_id: Uuid) -> ApiError {
     ApiError::not_found(format!("Thread with ID {thread_id} not found"))
 }
@@ -96,7 +138,6 @@ struct ThreadCreate {
     thread_id: Option<String>,
     metadata: Option<Map<String, Value>>,
     if_exists: Option<IfExists>,
-    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
     ttl: Option<Value>,
     supersteps: Option<Value>,
 }
@@ -109,15 +150,22 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
     if request.supersteps.is_some() {
         return Err(ApiError::validation("supersteps: not supported by graphward yet"));
     }
+    let ttl = parse_ttl(&state, request.ttl.as_ref())?;
+    let ttl_value = ttl.map(|ttl| json!({"ttl": ttl.minutes, "strategy": ttl.strategy.as_str()}));
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
     let if_exists = request.if_exists.unwrap_or(IfExists::Raise);
     let if_exists_name = if if_exists == IfExists::Raise { "raise" } else { "do_nothing" };
-    let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into() }).await?;
+    let authorization = auth.authorize(Endpoint::ThreadsCreate { thread_id, metadata: metadata.clone(), if_exists: if_exists_name.into(), ttl: ttl_value }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Create, metadata);
+    // A handler may edit the TTL in place (e.g. cap it); what it leaves is checked again.
+    let ttl = match authorization.event(Resource::Threads, Action::Create).map(|event| event.value.get("ttl")) {
+        Some(edited) => parse_ttl(&state, edited)?,
+        None => ttl,
+    };
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
     let taken = || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
-    let created = service::threads::create_idle(&state, thread_id, metadata, if_exists, filter, taken).await?;
+    let created = service::threads::create_idle(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
     Ok(axum::Json(view(&created, None)).into_response())
 }
 
@@ -249,32 +297,40 @@ async fn count(State(state): State<AppState>, auth: Auth, ApiJson(filters): ApiJ
     Ok(axum::Json(Value::from(count)))
 }
 
-async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_one(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, RawQuery(query): RawQuery) -> Result<axum::Json<Value>, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
+    // `include` is comma-separated and may repeat; `ttl` is the one extra field there is.
+    let include_ttl = query_pairs(query.as_deref())?
+        .iter()
+        .any(|(key, value)| key == "include" && value.split(',').any(|field| field.trim() == "ttl"));
     let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
     let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
     let thread = state.storage().get_thread(thread_id, filter).await.map_err(|error| match error {
         StorageError::NotFound => not_found(thread_id),
         other => other.into(),
     })?;
-    Ok(axum::Json(view(&thread, None)))
+    let mut out = view(&thread, None);
+    if include_ttl {
+        out["ttl"] = ttl_view(&thread);
+    }
+    Ok(axum::Json(out))
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct ThreadPatch {
     metadata: Option<Map<String, Value>>,
-    #[expect(dead_code, reason = "accepted and ignored, like the in-memory reference")]
     ttl: Option<Value>,
 }
 
 async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<String>, headers: HeaderMap, ApiJson(request): ApiJson<ThreadPatch>) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
+    let ttl = parse_ttl(&state, request.ttl.as_ref())?;
     let mut metadata = request.metadata.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
     let authorization = auth.authorize(Endpoint::ThreadsUpdate { thread_id, metadata: metadata.clone() }).await?;
     let metadata = effective_metadata(&authorization, Resource::Threads, Action::Update, metadata);
     let filter = authorization.filter(Resource::Threads, Action::Update).cloned();
-    let thread = state.storage().patch_thread(thread_id, metadata, filter, now_micros()).await?;
+    let thread = state.storage().patch_thread(thread_id, metadata, ttl, filter, now_micros()).await?;
     let minimal = headers.get_all("prefer").iter().any(|value| value.to_str().is_ok_and(|text| text.contains("return=minimal")));
     if minimal {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -305,6 +361,29 @@ async fn copy(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<S
     Ok(axum::Json(view(&copied, None)))
 }
 
+/// `prune` with `keep_latest`: every listed thread keeps only its latest checkpoints (the
+/// TTL sweep's `keep_latest`). Missing threads are skipped; one the caller may not see refuses
+/// the whole request before anything is pruned, as `delete` does.
+async fn keep_latest(state: &AppState, targets: Vec<(Uuid, Option<Filter>)>) -> Result<axum::Json<Value>, ApiError> {
+    let mut visible = Vec::with_capacity(targets.len());
+    for (thread_id, filter) in targets {
+        match state.storage().get_thread(thread_id, filter.clone()).await {
+            Ok(_) => visible.push(thread_id),
+            Err(StorageError::NotFound) if filter.is_some() && state.storage().get_thread(thread_id, None).await.is_ok() => {
+                return Err(ApiError::not_found("At least one thread not found or not authorized"));
+            }
+            Err(StorageError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    visible.sort_unstable();
+    visible.dedup();
+    if !visible.is_empty() {
+        state.python().checkpoints(CheckpointOp::KeepLatest(visible.clone())).await.map_err(ApiError::internal)?;
+    }
+    Ok(axum::Json(json!({"pruned_count": visible.len()})))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum PruneStrategy {
@@ -319,14 +398,14 @@ struct ThreadPrune {
 }
 
 async fn prune(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadPrune>) -> Result<axum::Json<Value>, ApiError> {
-    if matches!(request.strategy, Some(PruneStrategy::KeepLatest)) {
-        return Err(ApiError::validation("keep_latest strategy is not supported yet"));
-    }
     let ids = request.thread_ids;
     let authorization = auth.authorize(Endpoint::ThreadsPrune { thread_ids: ids.iter().map(Uuid::to_string).collect() }).await?;
     // Event 0 is the batch; events 1.. are one per thread, in order.
     // Every thread is checked as the caller before anything is deleted (spec: all or nothing).
     let targets: Vec<(Uuid, Option<Filter>)> = ids.iter().copied().zip(authorization.events.iter().skip(1).map(|event| event.filter.clone())).collect();
+    if matches!(request.strategy, Some(PruneStrategy::KeepLatest)) {
+        return keep_latest(&state, targets).await;
+    }
     let pruned = state
         .runs()
         .delete_threads(&ids, state.storage().delete_threads(targets, Hidden::Refuse))

@@ -7,3 +7,4 @@ pub(in crate::server) mod crons;
 pub(in crate::server) mod ending;
 pub(in crate::server) mod runs;
 pub(in crate::server) mod threads;
+pub(in crate::server) mod ttl;

@@ -223,7 +223,7 @@ pub(in crate::server) async fn create_run(
         ));
     }
     if let Some(webhook) = &body.webhook {
-        crate::runs::webhook::check_target(webhook, crate::runs::webhook::private_targets_allowed()).map_err(ApiError::validation)?;
+        crate::runs::webhook::check(webhook, &state.config().webhooks.url).map_err(ApiError::validation)?;
     }
     let assistant_id = match Uuid::parse_str(&body.assistant_id) {
         Ok(id) => id,
@@ -395,7 +395,7 @@ pub(in crate::server) async fn create_run(
     if existing_thread.is_none() {
         // Created as the caller: an id someone else took meanwhile is a conflict, not theirs.
         let filter = authorization.filter(Resource::Threads, Action::CreateRun).cloned();
-        super::threads::create_idle(state, thread_id, thread_metadata.clone(), IfExists::DoNothing, filter, thread_or_assistant_missing).await?;
+        super::threads::create_idle(state, thread_id, thread_metadata.clone(), None, IfExists::DoNothing, filter, thread_or_assistant_missing).await?;
     }
 
     // Multitask strategies against the thread's active runs.

@@ -6,19 +6,23 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::Filter;
+use crate::config::TtlConfig;
 use crate::error::ApiError;
 use crate::python::CheckpointOp;
 use crate::server::AppState;
-use crate::storage::{IfExists, StorageError, Thread, ThreadStatus};
+use crate::storage::{IfExists, StorageError, Thread, ThreadStatus, ThreadTtl};
 use crate::timestamp::now_micros;
 
 /// Creates an idle thread with `metadata`, checked against the caller's `filter` when the id
-/// exists (`if_exists`). An id whose deletion is still stopping runs answers 409 "being
-/// deleted"; an id taken by a row the caller may not have answers `taken()`.
+/// exists (`if_exists`; an existing thread keeps its TTL). A new thread gets `ttl`, else the
+/// configured `checkpointer.ttl.default_ttl`, if any. An id whose deletion is still stopping
+/// runs answers 409 "being deleted"; an id taken by a row the caller may not have answers
+/// `taken()`.
 pub(in crate::server) async fn create_idle(
     state: &AppState,
     thread_id: Uuid,
     metadata: Map<String, Value>,
+    ttl: Option<ThreadTtl>,
     if_exists: IfExists,
     filter: Option<Filter>,
     taken: impl FnOnce() -> ApiError,
@@ -35,6 +39,7 @@ pub(in crate::server) async fn create_idle(
         values: None,
         interrupts: Map::new(),
         error: None,
+        ttl: ttl.or_else(|| state.config().checkpointer.ttl.as_ref().and_then(TtlConfig::default_for_new_thread)),
     };
     state
         .runs()

@@ -11,10 +11,20 @@ use super::{PostgresStorage, internal, numbered, object_of};
 use crate::auth::Filter;
 use crate::storage::sql::{self, Dialect, MetaTable, Param, THREAD_META, Where};
 use crate::storage::{
-    Answer, DeletedThreads, Hidden, IfExists, SortOrder, StorageError, StorageResult, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, ThreadStatus, Threads,
+    Answer, DeletedThreads, ExpiredThread, Hidden, IfExists, SortOrder, StorageError, StorageResult, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, ThreadStatus, ThreadTtl,
+    Threads, TtlStrategy,
 };
 
-const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error"#;
+const THREAD_COLUMNS: &str = r#"t.thread_id, t.created_at, t.updated_at, t.state_updated_at, t.metadata, t.config, t.status, t."values", t.interrupts, t.error, t.ttl_strategy, t.ttl_micros"#;
+
+/// Claims expired threads (see `Threads::claim_expired_threads`); `$1` now, `$2` the limit.
+/// Rows another process is claiming are skipped; the expiry expression is the one
+/// `threads_expiry` indexes.
+const CLAIM_EXPIRED_THREADS: &str = "UPDATE threads SET ttl_swept_at = updated_at WHERE thread_id IN (
+    SELECT thread_id FROM threads
+    WHERE ttl_micros IS NOT NULL AND updated_at + ttl_micros <= $1 AND status != 'busy' AND ttl_swept_at IS DISTINCT FROM updated_at
+    ORDER BY updated_at + ttl_micros LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING thread_id, ttl_strategy";
 
 fn thread_from_row(row: &tokio_postgres::Row) -> Thread {
     let status: String = row.get(6);
@@ -29,6 +39,7 @@ fn thread_from_row(row: &tokio_postgres::Row) -> Thread {
         values: row.get(7),
         interrupts: object_of(row.get(8)),
         error: row.get(9),
+        ttl: crate::storage::ttl_from_columns(row.get(10), row.get(11)),
     }
 }
 
@@ -156,9 +167,22 @@ impl Threads for PostgresStorage {
             let (metadata, config, interrupts) = (Value::Object(thread.metadata.clone()), Value::Object(thread.config.clone()), Value::Object(thread.interrupts.clone()));
             let inserted = transaction
                 .execute(
-                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
-                    &[&thread.thread_id, &thread.created_at, &thread.updated_at, &thread.state_updated_at, &metadata, &config, &thread.status.as_str(), &thread.values, &interrupts, &thread.error],
+                    r#"INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values", interrupts, error, ttl_strategy, ttl_micros)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+                    &[
+                        &thread.thread_id,
+                        &thread.created_at,
+                        &thread.updated_at,
+                        &thread.state_updated_at,
+                        &metadata,
+                        &config,
+                        &thread.status.as_str(),
+                        &thread.values,
+                        &interrupts,
+                        &thread.error,
+                        &thread.ttl.map(|ttl| ttl.strategy.as_str()),
+                        &thread.ttl.as_ref().map(crate::storage::ttl_micros),
+                    ],
                 )
                 .await;
             match inserted {
@@ -176,7 +200,7 @@ impl Threads for PostgresStorage {
         Box::pin(async move { get_thread_in(&pool.get().await?, thread_id, auth.as_ref(), false).await })
     }
 
-    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
+    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, ttl: Option<ThreadTtl>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
             let mut client = pool.get().await?;
@@ -184,8 +208,13 @@ impl Threads for PostgresStorage {
             let mut thread = get_thread_in(&transaction, thread_id, auth.as_ref(), true).await?;
             thread.metadata.extend(metadata);
             thread.updated_at = now;
+            thread.ttl = ttl.or(thread.ttl);
+            let (strategy, micros) = (thread.ttl.map(|ttl| ttl.strategy.as_str()), thread.ttl.as_ref().map(crate::storage::ttl_micros));
             transaction
-                .execute("UPDATE threads SET metadata = $1, updated_at = $2 WHERE thread_id = $3", &[&Value::Object(thread.metadata.clone()), &now, &thread_id])
+                .execute(
+                    "UPDATE threads SET metadata = $1, updated_at = $2, ttl_strategy = $3, ttl_micros = $4 WHERE thread_id = $5",
+                    &[&Value::Object(thread.metadata.clone()), &now, &strategy, &micros, &thread_id],
+                )
                 .await
                 .map_err(internal)?;
             index_metadata(&transaction, THREAD_META, thread_id, &thread.metadata).await?;
@@ -256,5 +285,29 @@ impl Threads for PostgresStorage {
     fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move { finish_thread_in(&pool.get().await?, thread_id, &outcome, now).await })
+    }
+
+    fn claim_expired_threads(&self, now: i64, limit: usize) -> Answer<Vec<ExpiredThread>> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = pool.get().await?.query(CLAIM_EXPIRED_THREADS, &[&now, &limit]).await.map_err(internal)?;
+            Ok(rows
+                .iter()
+                .filter_map(|row| Some(ExpiredThread { thread_id: row.get(0), strategy: TtlStrategy::parse(row.get::<_, Option<&str>>(1)?)? }))
+                .collect())
+        })
+    }
+
+    fn release_expired_threads(&self, thread_ids: Vec<Uuid>) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            pool.get()
+                .await?
+                .execute("UPDATE threads SET ttl_swept_at = NULL WHERE thread_id = ANY($1)", &[&thread_ids])
+                .await
+                .map(drop)
+                .map_err(internal)
+        })
     }
 }

@@ -20,7 +20,7 @@ use crate::auth::Filter;
 use crate::crons::Cron;
 use crate::storage::{
     Answer, AssistantCascade, AssistantPatch, AssistantQuery, AssistantSortBy, Assistants, CronQuery, CronSortBy, Crons, DeletedThreads, Hidden, IfExists, Items, CronFiring, Lease, LoggedRun, Run, RunLog, RunQueue,
-    RunStatus, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads,
+    RunStatus, SortOrder, StorageError, StorageResult, StoreItem, ItemWrite, Thread, ThreadOutcome, ThreadQuery, ThreadSortBy, Threads, ExpiredThread, ThreadTtl,
 };
 
 /// The embedded SQLite storage. Cheap to clone.
@@ -60,8 +60,8 @@ impl Threads for SqliteStorage {
         self.call(move |db| db.get_thread(thread_id, auth.as_ref()))
     }
 
-    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
-        self.call(move |db| db.patch_thread(thread_id, &metadata, auth.as_ref(), now))
+    fn patch_thread(&self, thread_id: Uuid, metadata: Map<String, Value>, ttl: Option<ThreadTtl>, auth: Option<Filter>, now: i64) -> Answer<Thread> {
+        self.call(move |db| db.patch_thread(thread_id, &metadata, ttl, auth.as_ref(), now))
     }
 
     fn delete_thread(&self, thread_id: Uuid, auth: Option<Filter>) -> Answer<()> {
@@ -86,6 +86,14 @@ impl Threads for SqliteStorage {
 
     fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()> {
         self.call(move |db| db.finish_thread(thread_id, &outcome, now))
+    }
+
+    fn claim_expired_threads(&self, now: i64, limit: usize) -> Answer<Vec<ExpiredThread>> {
+        self.call(move |db| db.claim_expired_threads(now, limit))
+    }
+
+    fn release_expired_threads(&self, thread_ids: Vec<Uuid>) -> Answer<()> {
+        self.call(move |db| db.release_expired_threads(&thread_ids))
     }
 }
 
