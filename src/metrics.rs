@@ -104,15 +104,7 @@ pub struct Metrics {
 /// The process's metrics.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(|| Metrics {
-        requests: Mutex::default(),
-        latency: Mutex::default(),
-        decisions: Mutex::default(),
-        auth_latency: Mutex::default(),
-        runs: Mutex::default(),
-        run_duration: Histogram::new(&RUN_BUCKETS),
-        executing: AtomicU64::new(0),
-    })
+    METRICS.get_or_init(Metrics::new)
 }
 
 fn histogram(map: &Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>, key: (&str, &str)) -> std::sync::Arc<Histogram> {
@@ -126,6 +118,18 @@ fn histogram(map: &Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
 }
 
 impl Metrics {
+    fn new() -> Self {
+        Self {
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            decisions: Mutex::default(),
+            auth_latency: Mutex::default(),
+            runs: Mutex::default(),
+            run_duration: Histogram::new(&RUN_BUCKETS),
+            executing: AtomicU64::new(0),
+        }
+    }
+
     /// One answered HTTP request (`route`: the route's template, or `unmatched`).
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         *self.requests.lock().unwrap_or_else(PoisonError::into_inner).entry((method.to_string(), route.to_string(), status)).or_default() += 1;
@@ -225,15 +229,7 @@ mod tests {
 
     #[test]
     fn renders_the_text_format() {
-        let metrics = Metrics {
-            requests: Mutex::default(),
-            latency: Mutex::default(),
-            decisions: Mutex::default(),
-            auth_latency: Mutex::default(),
-            runs: Mutex::default(),
-            run_duration: Histogram::new(&RUN_BUCKETS),
-            executing: AtomicU64::new(0),
-        };
+        let metrics = Metrics::new();
         metrics.request("GET", "/threads/{thread_id}", 200, Duration::from_millis(3));
         metrics.request("GET", "/threads/{thread_id}", 200, Duration::from_millis(30));
         metrics.decision("threads", "read", Some("owner_only"), Decision::Filter);
