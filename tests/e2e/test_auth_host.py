@@ -614,7 +614,9 @@ def test_user_normalisation(make, row):
     assert seen["base"] is base
     assert seen["studio"] is False  # a returned StudioUser is wrapped, not a Studio user
     assert seen["mapping"] == mapping and list(seen["mapping"]) == list(mapping)
-    assert out["user"] == {"identity": str(identity), "display_name": str(display_name), "is_authenticated": is_authenticated, "permissions": ctx_permissions}
+    # The other fields authenticate returned travel with the user (graphs and the app see them).
+    extra = {key: value for key, value in mapping.items() if key not in ("identity", "display_name", "is_authenticated", "permissions", "kind")}
+    assert out["user"] == {"identity": str(identity), "display_name": str(display_name), "is_authenticated": is_authenticated, "permissions": ctx_permissions, **extra}
     assert out["user_object"].identity == identity
     assert out["studio"] is False
 
