@@ -51,19 +51,20 @@ pub enum Outcome {
 pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>, validate: Validator) -> Outcome {
     let mut config = Arc::new(state.config().clone());
     let mut raw = read_raw(&config.path);
-    let mut snapshot = scan(&config);
+    let mut env_file = config_env_file(&config);
+    let mut snapshot = scan(&config, env_file.as_deref());
     loop {
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => return Outcome::Serving,
         }
-        let now = scan(&config);
+        let now = scan(&config, env_file.as_deref());
         if now == snapshot {
             continue;
         }
         // Let an editor finish writing (several files, or a file in steps).
         tokio::time::sleep(POLL).await;
-        let previous = std::mem::replace(&mut snapshot, scan(&config));
+        let previous = std::mem::replace(&mut snapshot, scan(&config, env_file.as_deref()));
         let loaded = match AppConfig::load(&config.path) {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -108,7 +109,8 @@ pub async fn watch(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
                 tracing::info!(graphs = report.graph_names.len(), millis = started.elapsed().as_millis() as u64, "reloaded the app's code");
                 config = candidate;
                 raw = new_raw;
-                snapshot = scan(&config);
+                env_file = config_env_file(&config);
+                snapshot = scan(&config, env_file.as_deref());
             }
             Err(error) => tracing::error!("reload failed, the previous code keeps serving: {error}"),
         }
@@ -159,16 +161,15 @@ fn masked(value: &Value) -> Value {
     value
 }
 
-/// Modification time and size of every watched file.
-fn scan(config: &AppConfig) -> Snapshot {
+/// Modification time and size of every watched file (`env_file`: the `.env` file `env` names,
+/// read from `langgraph.json` once per loaded config, not at every scan).
+fn scan(config: &AppConfig, env_file: Option<&Path>) -> Snapshot {
     let mut files = Snapshot::new();
     let mut named: Vec<PathBuf> = vec![config.path.clone()];
     named.extend(config.graphs.iter().filter_map(|graph| file_of(&graph.location.source)));
     named.extend(config.auth.as_ref().and_then(|auth| auth.path.as_ref()).and_then(|path| file_of(&path.source)));
     named.extend(config.http.app.as_ref().and_then(|app| file_of(&app.source)));
-    if let Some(env_file) = config_env_file(config) {
-        named.push(env_file);
-    }
+    named.extend(env_file.map(Path::to_path_buf));
     named.extend(embed_file(config));
     for file in named {
         record(&mut files, &file);
