@@ -130,6 +130,19 @@ fn id_of(value: &Value, key: &str) -> String {
 }
 
 #[test]
+fn the_openapi_document_lists_exactly_the_routed_operations() {
+    // This table is the router (the test below checks both its paths and that no other method
+    // is served), so the document must list exactly its operations: a route missing from
+    // `/openapi.json`, or documented but not served, fails here.
+    let routed: BTreeSet<(String, &str)> = ROUTES.iter().map(|(method, path, ..)| (method.to_ascii_lowercase(), *path)).collect();
+    let documented: BTreeSet<(String, &str)> = graphward::server::openapi::ROUTES.iter().map(|route| (route.method.to_string(), route.path)).collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "served but missing from /openapi.json (src/server/openapi.rs ROUTES): {undocumented:?}");
+    let unserved: Vec<_> = documented.difference(&routed).collect();
+    assert!(unserved.is_empty(), "documented in /openapi.json but not served: {unserved:?}");
+}
+
+#[test]
 fn every_route_is_mapped_to_its_auth_events() {
     // The router's paths and this table agree.
     let routed: BTreeSet<&str> = graphward::server::route_paths().into_iter().collect();
