@@ -289,6 +289,7 @@ pub fn main(args: Vec<std::ffi::OsString>, hosting: Hosting) -> ExitCode {
     // Logs go through a background writer so request handlers never wait on stderr; the
     // guard flushes it on exit.
     let log_guard = init_tracing(level);
+    let _ = LAUNCH_ENV.set(std::env::vars_os().collect());
     match run(cli, hosting, &args) {
         Ok(Finished::Exit(code)) => code,
         Ok(Finished::Restart) => {
@@ -317,12 +318,27 @@ fn relaunch_program(command_line: &[std::ffi::OsString]) -> Vec<std::ffi::OsStri
     }
 }
 
+/// The environment this process was started with, before `langgraph.json`'s `env` (applied by
+/// the interpreter) changed it. Restarts and `graphward check` get this one, so that a key
+/// removed from `.env` is gone after the restart instead of inherited from the old values.
+static LAUNCH_ENV: std::sync::OnceLock<Vec<(std::ffi::OsString, std::ffi::OsString)>> = std::sync::OnceLock::new();
+
+/// `program` with the environment this process was launched with.
+fn launched(program: &[std::ffi::OsString]) -> std::process::Command {
+    let mut command = std::process::Command::new(&program[0]);
+    command.args(&program[1..]);
+    if let Some(environment) = LAUNCH_ENV.get() {
+        command.env_clear().envs(environment.iter().map(|(key, value)| (key, value)));
+    }
+    command
+}
+
 /// Replaces this process with the same command (same pid, so whatever started `dev` keeps
 /// watching it).
 fn restart(command_line: &[std::ffi::OsString]) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let program = relaunch_program(command_line);
-    let error = std::process::Command::new(&program[0]).args(&program[1..]).args(&command_line[1..]).exec();
+    let error = launched(&program).args(&command_line[1..]).exec();
     eprintln!("error: cannot restart graphward: {error}");
     ExitCode::from(EXIT_STARTUP)
 }
@@ -331,8 +347,7 @@ fn restart(command_line: &[std::ffi::OsString]) -> ExitCode {
 fn validator(command_line: &[std::ffi::OsString]) -> graphward::reload::Validator {
     let program = relaunch_program(command_line);
     Arc::new(move |config: &std::path::Path| {
-        let output = std::process::Command::new(&program[0])
-            .args(&program[1..])
+        let output = launched(&program)
             .arg("check")
             .arg("--config")
             .arg(config)
