@@ -142,6 +142,7 @@ class Scenario:
             await self.api_routes()
             await self.config_factories()
             await self.runtime_factory()
+            await self.store_and_ttl()
             await self.isolation()
         finally:
             await self.http.aclose()
@@ -275,6 +276,32 @@ class Scenario:
         await s("get_graph(mine) node ids", lambda: self.node_ids(self.ids["mine"]))
         await s("threads.update_state as_node=research", update)
         await s("threads.get_state after update", state)
+
+    async def store_and_ttl(self) -> None:
+        """`store.index` (the example's local embedding), `store.ttl` and `checkpointer.ttl`."""
+        s, alice, bob = self.step, self.alice, self.bob
+
+        async def put_notes() -> dict:
+            await alice.store.put_item(["alice", "notes"], "fruit", {"text": "apples and pears in the orchard"})
+            await alice.store.put_item(["alice", "notes"], "boats", {"text": "sailing boats on the lake"})
+            await bob.store.put_item(["bob", "notes"], "fruit", {"text": "apples apples apples"})
+            return {"put": 3}
+
+        async def search(client, prefix: list[str], query: str | None) -> dict:
+            found = (await client.store.search_items(prefix, query=query))["items"]
+            return {"items": [{"key": item["key"], "namespace": item["namespace"], "scored": item.get("score") is not None} for item in found]}
+
+        async def thread_ttl() -> dict:
+            made = await alice.threads.create()
+            shown = await alice.threads.get(made["thread_id"], include=["ttl"])
+            ttl = shown.get("ttl")
+            return {"ttl": {key: ttl.get(key) for key in ("strategy", "ttl_minutes")} if isinstance(ttl, dict) else ttl}
+
+        await s("store.put_item x3 (alice, alice, bob)", put_notes)
+        await s("store.search_items query='apples orchard' (alice)", lambda: search(alice, ["alice"], "apples orchard"))
+        await s("store.search_items no query (alice)", lambda: search(alice, ["alice"], None))
+        await s("store.search_items alice's prefix with query (bob)", lambda: search(bob, ["alice"], "apples"))
+        await s("threads.create + get include=ttl (alice)", thread_ttl)
 
     async def isolation(self) -> None:
         s, alice, bob = self.step, self.alice, self.bob

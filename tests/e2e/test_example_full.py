@@ -120,3 +120,31 @@ def test_the_api_documents_the_app_routes_and_keeps_its_own_docs(server):
     assert httpx.get(f"{server.url}/docs").status_code == 200
     # The app's other routes stay the app's (authenticated like every custom route).
     assert httpx.get(f"{server.url}/redoc").status_code == 401
+
+
+@pytest.mark.anyio
+async def test_semantic_store_search_ranks_each_users_own_items(server):
+    alice = get_client(url=server.url, headers=ALICE)
+    bob = get_client(url=server.url, headers=BOB)
+    await alice.store.put_item(["alice", "notes"], "fruit", {"text": "apples and pears in the orchard"})
+    await alice.store.put_item(["alice", "notes"], "boats", {"text": "sailing boats on the lake"})
+    await bob.store.put_item(["bob", "notes"], "fruit", {"text": "apples apples apples"})
+    found = (await alice.store.search_items(["alice"], query="apples orchard"))["items"]
+    assert [item["key"] for item in found] == ["fruit", "boats"]
+    assert found[0]["score"] > found[1]["score"]
+    assert all(item["namespace"][0] == "alice" for item in found)
+    # Bob's search of Alice's namespace is refused by auth.py, query or not.
+    response = httpx.post(f"{server.url}/store/items/search", headers=BOB, json={"namespace_prefix": ["alice"], "query": "apples"})
+    assert response.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_threads_get_the_configured_ttl(server):
+    alice = get_client(url=server.url, headers=ALICE)
+    thread = await alice.threads.create()
+    shown = await alice.threads.get(thread["thread_id"], include=["ttl"])
+    assert shown["ttl"]["strategy"] == "delete" and shown["ttl"]["ttl_minutes"] == 43200
+    # Bob cannot shorten it.
+    response = httpx.patch(f"{server.url}/threads/{thread['thread_id']}", headers=BOB, json={"metadata": {}, "ttl": {"ttl": 0.01, "strategy": "delete"}})
+    assert response.status_code == 404
+    assert (await alice.threads.get(thread["thread_id"], include=["ttl"]))["ttl"]["ttl_minutes"] == 43200
