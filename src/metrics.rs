@@ -1,7 +1,7 @@
 //! Prometheus metrics, kept in the process (atomics and a few small maps; no dependency):
 //! HTTP requests per route, run outcomes and durations, and — what the peers do not export —
-//! the auth decisions per (resource, action, handler, decision) and the auth round trip's
-//! latency. `GET /metrics` renders them (`server/routes/system.rs`) with the gauges read at
+//! the auth decisions per (resource, action, handler, decision), each handler's latency and
+//! the auth round trip's. `GET /metrics` renders them (`server/routes/system.rs`) with the gauges read at
 //! scrape time (run queue depth, `auth.cache`).
 
 use std::collections::BTreeMap;
@@ -95,6 +95,9 @@ pub struct Metrics {
     decisions: Mutex<BTreeMap<AuthKey, u64>>,
     /// (resource, action) of a request's first event → the auth round trip.
     auth_latency: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
+    /// (resource, action, handler) → that handler's time (`authenticate` as resource
+    /// `authenticate`, action empty).
+    handler_latency: Mutex<BTreeMap<(String, String, String), std::sync::Arc<Histogram>>>,
     /// Final run status → count.
     runs: Mutex<BTreeMap<String, u64>>,
     run_duration: Histogram,
@@ -107,14 +110,9 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-fn histogram(map: &Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>, key: (&str, &str)) -> std::sync::Arc<Histogram> {
+fn histogram<K: Ord>(map: &Mutex<BTreeMap<K, std::sync::Arc<Histogram>>>, key: K) -> std::sync::Arc<Histogram> {
     let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = map.get(&(key.0.to_string(), key.1.to_string())) {
-        return std::sync::Arc::clone(found);
-    }
-    let created = std::sync::Arc::new(Histogram::new(&BUCKETS));
-    map.insert((key.0.to_string(), key.1.to_string()), std::sync::Arc::clone(&created));
-    created
+    std::sync::Arc::clone(map.entry(key).or_insert_with(|| std::sync::Arc::new(Histogram::new(&BUCKETS))))
 }
 
 impl Metrics {
@@ -124,6 +122,7 @@ impl Metrics {
             latency: Mutex::default(),
             decisions: Mutex::default(),
             auth_latency: Mutex::default(),
+            handler_latency: Mutex::default(),
             runs: Mutex::default(),
             run_duration: Histogram::new(&RUN_BUCKETS),
             executing: AtomicU64::new(0),
@@ -133,7 +132,7 @@ impl Metrics {
     /// One answered HTTP request (`route`: the route's template, or `unmatched`).
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         *self.requests.lock().unwrap_or_else(PoisonError::into_inner).entry((method.to_string(), route.to_string(), status)).or_default() += 1;
-        histogram(&self.latency, (method, route)).observe(elapsed);
+        histogram(&self.latency, (method.to_string(), route.to_string())).observe(elapsed);
     }
 
     /// One auth event's decision.
@@ -144,7 +143,13 @@ impl Metrics {
 
     /// One auth round trip (authenticate and every handler of the request).
     pub fn auth_round_trip(&self, resource: &str, action: &str, elapsed: Duration) {
-        histogram(&self.auth_latency, (resource, action)).observe(elapsed);
+        histogram(&self.auth_latency, (resource.to_string(), action.to_string())).observe(elapsed);
+    }
+
+    /// One handler's time as the auth host measured it (`seconds`; nonsense values count as 0).
+    pub fn handler_time(&self, resource: &str, action: &str, handler: Option<&str>, seconds: f64) {
+        let elapsed = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+        histogram(&self.handler_latency, (resource.to_string(), action.to_string(), handler.unwrap_or("-").to_string())).observe(elapsed);
     }
 
     /// A run started executing here.
@@ -184,6 +189,11 @@ impl Metrics {
         out.push_str("# HELP graphward_auth_duration_seconds One request's authentication and handlers (one interpreter round trip), by its first event.\n# TYPE graphward_auth_duration_seconds histogram\n");
         for ((resource, action), histogram) in self.auth_latency.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             histogram.render(&mut out, "graphward_auth_duration_seconds", &format!("resource=\"{}\",action=\"{}\"", escape(resource), escape(action)));
+        }
+        out.push_str("# HELP graphward_auth_handler_duration_seconds Time one auth handler ran, by resource, action and handler (authenticate: resource \"authenticate\"; not for auth.cache hits).\n# TYPE graphward_auth_handler_duration_seconds histogram\n");
+        for ((resource, action, handler), histogram) in self.handler_latency.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let labels = format!("resource=\"{}\",action=\"{}\",handler=\"{}\"", escape(resource), escape(action), escape(handler));
+            histogram.render(&mut out, "graphward_auth_handler_duration_seconds", &labels);
         }
         if let Some((hits, misses, entries)) = scraped.auth_cache {
             out.push_str("# HELP graphward_auth_cache_hits_total auth.cache lookups that found a user.\n# TYPE graphward_auth_cache_hits_total counter\n");
@@ -234,6 +244,8 @@ mod tests {
         metrics.request("GET", "/threads/{thread_id}", 200, Duration::from_millis(30));
         metrics.decision("threads", "read", Some("owner_only"), Decision::Filter);
         metrics.decision("threads", "read", Some("owner \"q\""), Decision::Deny);
+        metrics.handler_time("threads", "read", Some("owner_only"), 0.002);
+        metrics.handler_time("authenticate", "", Some("who"), f64::NAN);
         metrics.run_started();
         metrics.run_ended("success", Duration::from_millis(20));
         let text = metrics.render(&Scraped { pending_runs: Some(2), auth_cache: Some((3, 1, 1)) });
@@ -242,6 +254,9 @@ mod tests {
         assert!(text.contains("graphward_http_request_duration_seconds_bucket{method=\"GET\",route=\"/threads/{thread_id}\",le=\"+Inf\"} 2"), "{text}");
         assert!(text.contains("graphward_auth_decisions_total{resource=\"threads\",action=\"read\",handler=\"owner_only\",decision=\"filter\"} 1"), "{text}");
         assert!(text.contains("handler=\"owner \\\"q\\\"\""), "{text}");
+        assert!(text.contains("graphward_auth_handler_duration_seconds_bucket{resource=\"threads\",action=\"read\",handler=\"owner_only\",le=\"0.001\"} 0"), "{text}");
+        assert!(text.contains("graphward_auth_handler_duration_seconds_bucket{resource=\"threads\",action=\"read\",handler=\"owner_only\",le=\"0.0025\"} 1"), "{text}");
+        assert!(text.contains("graphward_auth_handler_duration_seconds_count{resource=\"authenticate\",action=\"\",handler=\"who\"} 1"), "{text}");
         assert!(text.contains("graphward_runs_total{status=\"success\"} 1"), "{text}");
         assert!(text.contains("graphward_runs_executing 0"), "{text}");
         assert!(text.contains("graphward_run_queue_depth 2"), "{text}");

@@ -818,6 +818,10 @@ class AuthHost:
             headers = {bytes(name).lower(): bytes(value) for name, value in raw_headers}
         acting_as = request.get("acting_as")
         studio = acting_as is None and self._studio_allowed and self._is_studio(raw_headers, headers)
+        # Seconds authenticate took when it ran (not for a cache hit, a stored user or Studio),
+        # and each handler's: graphward's per-handler latency histograms.
+        authenticate_seconds = None
+        started = time.perf_counter()
         try:
             if acting_as is not None:
                 # Server work for a stored user (a cron firing, auth.md §3.7): that user, as
@@ -826,11 +830,13 @@ class AuthHost:
             elif studio:
                 permissions, user = [], _studio_user(self.types)
             else:
-                permissions, user = await self._authenticate_request(request, headers)
+                permissions, user, ran = await self._authenticate_request(request, headers)
+                if ran:
+                    authenticate_seconds = time.perf_counter() - started
             summary = _summary(user, permissions)
         except Exception as error:  # noqa: BLE001 - becomes the response
             _reraise_if_task_needed(error)
-            return self._failure("authenticate", error, self._authenticate, None, "authenticate handler")
+            return self._failure("authenticate", error, self._authenticate, None, "authenticate handler", time.perf_counter() - started)
 
         outcomes = []
         for _, _, value in events:
@@ -842,22 +848,33 @@ class AuthHost:
             original = dict(value) if isinstance(value, dict) else value
             handler, _ = _resolve(self.auth, resource, action)
             filter_ = None
+            seconds = None
             if handler is not None:
+                started = time.perf_counter()
                 try:
                     ctx = self.types.AuthContext(permissions=permissions, user=user, resource=resource, action=action)
                     filter_ = _map_result(await handler(ctx=ctx, value=value))
                 except Exception as error:  # noqa: BLE001 - becomes the response
                     _reraise_if_task_needed(error)
-                    return self._failure("authorize", error, handler, index, f"auth handler for {resource}.{action}")
+                    return self._failure("authorize", error, handler, index, f"auth handler for {resource}.{action}", time.perf_counter() - started)
+                seconds = time.perf_counter() - started
             effective = dict(value) if resource == "store" and isinstance(value, dict) else original
             # Values without nested dicts (e.g. `{"thread_id": UUID}`) cannot be changed in a way
             # that sticks, so they are not sent back (Rust keeps its own copy).
             if resource != "store" and isinstance(original, dict) and not _has_dict(original):
                 effective = None
-            outcomes.append({"handler": _name(handler), "filter": filter_, "value": effective})
-        return {"ok": True, "studio": studio, "user": summary, "user_object": user, "events": outcomes}
+            outcomes.append({"handler": _name(handler), "filter": filter_, "value": effective, "seconds": seconds})
+        return {
+            "ok": True,
+            "studio": studio,
+            "user": summary,
+            "user_object": user,
+            "events": outcomes,
+            "authenticate": _name(self._authenticate),
+            "authenticate_seconds": authenticate_seconds,
+        }
 
-    def _failure(self, stage, error, handler, index, what):
+    def _failure(self, stage, error, handler, index, what, seconds):
         status, detail, headers, reason = _map_error(error, stage)
         return {
             "ok": False,
@@ -868,6 +885,7 @@ class AuthHost:
             "handler": _name(handler),
             "event_index": index,
             "log": f"{what} `{_name(handler)}` {reason}",
+            "seconds": seconds,
         }
 
     def _is_studio(self, raw_headers, headers):
@@ -889,7 +907,7 @@ class AuthHost:
             if entry is not None and entry[0] > self._clock():
                 self._cache.move_to_end(key)
                 self.cache_hits += 1
-                return list(entry[1]), entry[2]
+                return list(entry[1]), entry[2], False
             self._cache.pop(key, None)
             self.cache_misses += 1
         arguments = self._arguments(request, headers)
@@ -904,7 +922,7 @@ class AuthHost:
             self._cache[key] = (self._clock() + self._cache_ttl, list(permissions), user)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return permissions, user
+        return permissions, user, True
 
     def _cache_key(self, headers):
         """§6.2: the values of the cache-key headers, or None (no cache, or none of them sent)."""

@@ -24,9 +24,16 @@ pub use filter::{Filter, FilterError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchReply {
     /// Authenticated, and every event allowed.
-    Allowed { user: AuthUser, events: Vec<DispatchedEvent> },
-    /// Refused (or failed: status 500).
-    Refused { stage: String, status: u16, detail: String, headers: Vec<(String, String)>, handler: Option<String>, log: String },
+    Allowed { user: AuthUser, events: Vec<DispatchedEvent>, authenticate: Option<HandlerTime> },
+    /// Refused (or failed: status 500). `took`: the refusing handler's time, when it ran.
+    Refused { stage: String, status: u16, detail: String, headers: Vec<(String, String)>, handler: Option<String>, log: String, took: Option<f64> },
+}
+
+/// How long a handler ran, in seconds (the per-handler latency histograms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerTime {
+    pub handler: Option<String>,
+    pub seconds: f64,
 }
 
 /// One event's outcome from the auth host.
@@ -38,6 +45,8 @@ pub struct DispatchedEvent {
     /// The effective value after the handler; `None`: unchanged (the host does not send back
     /// values a handler cannot change).
     pub value: Option<serde_json::Value>,
+    /// Seconds the handler ran; `None` when no handler covers the event.
+    pub seconds: Option<f64>,
 }
 
 /// Why a dispatch gave no answer. Either way the request is refused.
@@ -296,16 +305,25 @@ fn count_decisions(reply: &Result<DispatchReply, DispatchFailure>, pairs: &[(Res
     let metrics = crate::metrics::global();
     let first = pairs.first().map_or(("authenticate", ""), |(resource, action)| (resource.as_str(), action.as_str()));
     match reply {
-        Ok(DispatchReply::Allowed { events, .. }) => {
+        Ok(DispatchReply::Allowed { events, authenticate, .. }) => {
+            if let Some(time) = authenticate {
+                metrics.handler_time("authenticate", "", time.handler.as_deref(), time.seconds);
+            }
             for (event, (resource, action)) in events.iter().zip(pairs) {
                 let filtered = event.filter.as_ref().is_some_and(|filter| filter.as_object().is_none_or(|map| !map.is_empty()));
                 metrics.decision(resource.as_str(), action.as_str(), event.handler.as_deref(), if filtered { Decision::Filter } else { Decision::Allow });
+                if let Some(seconds) = event.seconds {
+                    metrics.handler_time(resource.as_str(), action.as_str(), event.handler.as_deref(), seconds);
+                }
             }
         }
-        Ok(DispatchReply::Refused { status, handler, stage, .. }) => {
+        Ok(DispatchReply::Refused { status, handler, stage, took, .. }) => {
             let decision = if *status >= 500 { Decision::Error } else { Decision::Deny };
             let (resource, action) = if stage == "authenticate" { ("authenticate", "") } else { first };
             metrics.decision(resource, action, handler.as_deref(), decision);
+            if let Some(seconds) = took {
+                metrics.handler_time(resource, action, handler.as_deref(), *seconds);
+            }
         }
         Err(DispatchFailure::TimedOut) => metrics.decision(first.0, first.1, None, Decision::Timeout),
         Err(DispatchFailure::Failed(_)) => metrics.decision(first.0, first.1, None, Decision::Error),
@@ -322,7 +340,7 @@ fn decide(reply: Result<DispatchReply, DispatchFailure>, pairs: &[(Resource, Act
         }
     };
     match reply {
-        DispatchReply::Refused { status, detail, headers, log, handler, stage } => {
+        DispatchReply::Refused { status, detail, headers, log, handler, stage, .. } => {
             // The auth host already replaced the detail of unexpected exceptions with a generic
             // one; the cause goes to the log only.
             if status >= 500 {
@@ -330,7 +348,7 @@ fn decide(reply: Result<DispatchReply, DispatchFailure>, pairs: &[(Resource, Act
             }
             Err(AuthError::Refused { status, detail, headers })
         }
-        DispatchReply::Allowed { user, events } => {
+        DispatchReply::Allowed { user, events, .. } => {
             if events.len() != pairs.len() {
                 tracing::error!(expected = pairs.len(), got = events.len(), "auth dispatch answered the wrong number of events");
                 return Err(AuthError::Failed);
@@ -412,7 +430,7 @@ mod tests {
     }
 
     fn allowed(filter: Option<Value>) -> DispatchReply {
-        DispatchReply::Allowed { user: user(), events: vec![DispatchedEvent { handler: Some("owner".into()), filter, value: None }] }
+        DispatchReply::Allowed { user: user(), events: vec![DispatchedEvent { handler: Some("owner".into()), filter, value: None, seconds: Some(0.001) }], authenticate: None }
     }
 
     async fn decide_with(reply: Result<DispatchReply, DispatchFailure>) -> Result<Authorization, AuthError> {
@@ -456,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_for_the_wrong_number_of_events_is_refused() {
-        let reply = DispatchReply::Allowed { user: user(), events: Vec::new() };
+        let reply = DispatchReply::Allowed { user: user(), events: Vec::new(), authenticate: None };
         assert!(matches!(decide_with(Ok(reply)).await, Err(AuthError::Failed)));
     }
 
@@ -469,6 +487,7 @@ mod tests {
             headers: vec![("www-authenticate".into(), "Bearer".into())],
             handler: None,
             log: String::new(),
+            took: None,
         };
         match decide_with(Ok(reply)).await {
             Err(AuthError::Refused { status, detail, headers }) => {

@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyDict, PyList, PyString};
 use tokio::sync::oneshot;
 
-use crate::auth::{AuthEvent, AuthHost, AuthUser, DispatchFailure, DispatchReply, DispatchedEvent, RequestInfo};
+use crate::auth::{AuthEvent, AuthHost, AuthUser, DispatchFailure, DispatchReply, DispatchedEvent, HandlerTime, RequestInfo};
 use crate::config::{AppConfig, ModuleSource, ObjectLocation};
 
 /// The Python side of graphward (python/graphward/host.py).
@@ -919,9 +919,14 @@ fn parse_dispatch_reply<'py>(reply: &Bound<'py, PyAny>) -> PyResult<DispatchRepl
                     let value = event.get_item(pyo3::intern!(py, "value"))?;
                     if value.is_none() { None } else { Some(convert::py_to_json(&value)?) }
                 },
+                seconds: event.get_item(pyo3::intern!(py, "seconds"))?.extract()?,
             });
         }
-        Ok(DispatchReply::Allowed { user, events })
+        let authenticate = get(pyo3::intern!(py, "authenticate_seconds"))?
+            .extract::<Option<f64>>()?
+            .map(|seconds| Ok::<_, PyErr>(HandlerTime { handler: get(pyo3::intern!(py, "authenticate"))?.extract()?, seconds }))
+            .transpose()?;
+        Ok(DispatchReply::Allowed { user, events, authenticate })
     } else {
         let headers = get(pyo3::intern!(py, "headers"))?;
         let headers = if headers.is_none() {
@@ -936,6 +941,7 @@ fn parse_dispatch_reply<'py>(reply: &Bound<'py, PyAny>) -> PyResult<DispatchRepl
             headers,
             handler: get(pyo3::intern!(py, "handler"))?.extract()?,
             log: get(pyo3::intern!(py, "log"))?.str()?.to_string(),
+            took: get(pyo3::intern!(py, "seconds"))?.extract()?,
         })
     }
 }

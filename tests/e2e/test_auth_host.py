@@ -780,7 +780,9 @@ def test_authenticate_errors(make, statement, status, detail, headers):
         "handler": "who",
         "event_index": None,
         "log": out["log"],
+        "seconds": out["seconds"],
     }
+    assert out["seconds"] >= 0, "the failing authenticate's time (graphward_auth_handler_duration_seconds)"
     assert "\n" not in out["log"] and "`who`" in out["log"]
     assert statement.split("raise ")[1].split("(")[0].split(".")[-1] + ":" in out["log"]
     assert module_of(host)["CALLED"] == []
@@ -849,7 +851,7 @@ def test_resolution_order(make, registered, pair, expected):
     assert out["ok"]
     ran = module_of(host)["RAN"]
     if expected is None:
-        assert ran == [] and out["events"] == [{"handler": None, "filter": None, "value": None}]
+        assert ran == [] and out["events"] == [{"handler": None, "filter": None, "value": None, "seconds": None}]
     else:
         assert ran == [(expected, *pair, True)]
         assert out["events"][0]["handler"] == expected
@@ -883,10 +885,14 @@ def test_success_shape(make):
         "user_object": out["user_object"],
         # Values without nested dicts cannot change in a way that sticks: not sent back.
         "events": [
-            {"handler": "own", "filter": {"owner": "alice"}, "value": None},
-            {"handler": None, "filter": None, "value": None},
+            {"handler": "own", "filter": {"owner": "alice"}, "value": None, "seconds": out["events"][0]["seconds"]},
+            {"handler": None, "filter": None, "value": None, "seconds": None},
         ],
+        "authenticate": "who",
+        "authenticate_seconds": out["authenticate_seconds"],
     }
+    # Each handler that ran, and authenticate, report their time (per-handler histograms).
+    assert out["events"][0]["seconds"] >= 0 and out["authenticate_seconds"] >= 0
     kept = dispatch(host, events=[("threads", "update", {"thread_id": tid, "metadata": {}})])
     assert kept["events"][0]["value"]["thread_id"] is tid
     assert AUTH_HOST.user_mapping(out["user_object"]) == {"identity": "alice", "is_authenticated": True, "display_name": "alice", "permissions": ["read"]}
@@ -947,7 +953,9 @@ def test_handler_results(make, body, ok, outcome, detail, headers):
             "handler": "guard",
             "event_index": 0,
             "log": out["log"],
+            "seconds": out["seconds"],
         }
+        assert out["seconds"] >= 0
         assert "`guard`" in out["log"] and "threads.read" in out["log"] and "\n" not in out["log"]
         if body.startswith("raise RuntimeError"):
             assert "RuntimeError: boom" in out["log"]

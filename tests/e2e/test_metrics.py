@@ -73,6 +73,11 @@ def test_metrics_count_requests_runs_and_auth_decisions(make_server):
     assert after['graphward_http_requests_total{method="POST",route="/runs/wait",status="200"}'] >= 1
     assert after['graphward_runs_total{status="success"}'] >= 1
     assert 'graphward_auth_duration_seconds_count{resource="threads",action="create"}' in after
+    # Each handler's own latency: the allowing and the denying call of `no_bob`, authenticate's
+    # first (uncached) calls.
+    handler = 'graphward_auth_handler_duration_seconds_count{resource="threads",action="create",handler="no_bob"}'
+    assert after[handler] == before.get(handler, 0) + 2
+    assert after['graphward_auth_handler_duration_seconds_count{resource="authenticate",action="",handler="authenticate"}'] >= 2
     # The same token again and again: the cache answers.
     assert after["graphward_auth_cache_hits_total"] > before.get("graphward_auth_cache_hits_total", 0)
     assert any(re.match(r'graphward_http_request_duration_seconds_bucket\{method="POST",route="/threads",le="', name) for name in after)
