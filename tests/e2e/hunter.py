@@ -100,8 +100,7 @@ NEVER_SCHEDULE = "0 0 1 1 *"  # yearly: never fires during a hunt
 STORE_KEYS = tuple(f"k{n}" for n in range(8))
 MAX_WORKERS = 64  # workers of one hunt (each with its own users and public assistant)
 TTL_SWEEP_MINUTES = 0.01  # the thread TTL sweep's interval (0.6 s)
-SHORT_TTL_MINUTES = 0.01  # the TTL of threads meant to expire during a hunt (0.6 s)
-STORE_TTL_MINUTES = 0.02  # the ttl of store items meant to expire during a hunt (1.2 s)
+SHORT_TTL_MINUTES = 0.01  # the TTL of threads and store items meant to expire during a hunt (0.6 s)
 
 
 def identities_for(worker: int) -> list[str]:
@@ -2749,41 +2748,66 @@ class Hunter:
         if mine:
             self.thread_reading(self.rng.choice(mine))
 
-    @operation("threads.ttl", 0.25)
-    def op_threads_ttl(self) -> None:
-        """A thread with a short TTL (maybe run on first) expires and the sweep deletes it;
-        the owners of other threads (and the actor's other threads) read theirs before and
-        after: the sweep deletes nothing else."""
+    @operation("ttl.expiry", 0.2)
+    def op_ttl_expiry(self) -> None:
+        """A thread with a short TTL (maybe run on first) and a store item with a short ttl
+        expire: the item is gone at once, the sweep deletes the thread. The owners of other
+        threads (the actor's included) and other users' stores read theirs before and after:
+        expiry takes nothing else."""
         actor = self.actor()
         canary = self.canaries.new(actor.identity)
-        body = {"metadata": {"tag": canary}, "ttl": {"ttl": SHORT_TTL_MINUTES, "strategy": "delete"}}
         others = self.sample([t for t in self.model.threads.values() if not t.active and not t.reserved], 3)
-        with self.guard(f"the TTL sweep of {actor.identity}'s expiring thread", threads=others):
+        stores = self.sample([user.identity for user in self.model.users if user != actor and "." not in user.identity], 2)
+        with self.guard(f"the expiry of {actor.identity}'s thread and store item", threads=others, stores=stores):
+            body = {"metadata": {"tag": canary}, "ttl": {"ttl": SHORT_TTL_MINUTES, "strategy": "delete"}}
             reply = self.api.call(actor, "POST", "/threads", json_body=body)
             if not self.expect_status(reply, 200, "creating a thread with a TTL", {canary}):
                 return
             thread_id = str((reply.json() or {}).get("thread_id"))
             ttl = (self.api.call(actor, "GET", f"/threads/{thread_id}", params={"include": "ttl"}).json() or {}).get("ttl") or {}
-            self.check(
-                ttl.get("ttl_minutes") == SHORT_TTL_MINUTES and ttl.get("strategy") == "delete",
-                "ttl",
-                "a thread's TTL is not what its creator set",
-                {"ttl_minutes": SHORT_TTL_MINUTES, "strategy": "delete"},
-                ttl,
-                {thread_id},
-                reply,
-            )
-            if self.chance(0.5):
+            expected = {"ttl_minutes": SHORT_TTL_MINUTES, "strategy": "delete"}
+            seen = {key: ttl.get(key) for key in expected}
+            self.check(seen == expected, "ttl", "a thread's TTL is not what its creator set", expected, ttl, {thread_id}, reply)
+            if self.chance(0.3):
                 run = self.run_body(actor, "echo", "echo", canary, forged=[], victim=None, stateful=True)
                 self.expect_status(self.api.call(actor, "POST", f"/threads/{thread_id}/runs/wait", json_body=run), 200, "a run on one's expiring thread", {thread_id})
+            item = self.put_expiring_item(actor, canary) if "." not in actor.identity else None
             self.wait_swept(actor, thread_id)
+            if item is not None:
+                self.check_item_expired(actor, *item)
         self.model.gone_threads.append(thread_id)
+
+    def put_expiring_item(self, actor: User, canary: str) -> tuple[list[str], str] | None:
+        """Puts an item with a short ttl in one's own namespace `[identity, "ttl"]` and reads
+        it back while it is fresh; (namespace, key), or None if the put failed."""
+        namespace = [actor.identity, "ttl"]
+        key = f"t{self.canaries.count}"
+        subject = {f"store:{'/'.join(namespace)}:{key}", canary}
+        put = self.api.call(actor, "PUT", "/store/items", json_body={"namespace": namespace, "key": key, "value": {"text": canary}, "ttl": SHORT_TTL_MINUTES})
+        started = time.monotonic()
+        if not self.expect_status(put, 204, "writing one's own store item with a ttl", subject):
+            return None
+        fresh = self.api.call(actor, "GET", "/store/items", params={"namespace": ".".join(namespace), "key": key, "refresh_ttl": "false"})
+        if time.monotonic() - started < SHORT_TTL_MINUTES * 30 and self.expect_status(fresh, 200, "reading one's fresh item", subject):
+            self.check(((fresh.json() or {}).get("value") or {}).get("text") == canary, "store", "an item with a ttl", canary, fresh.brief(), subject, fresh)
+        return namespace, key
+
+    def check_item_expired(self, actor: User, namespace: list[str], key: str) -> None:
+        subject = {f"store:{'/'.join(namespace)}:{key}"}
+        gone = self.api.call(actor, "GET", "/store/items", params={"namespace": ".".join(namespace), "key": key})
+        if self.expect_status(gone, 200, "reading one's expired item", subject):
+            self.check(gone.json() is None, "store-ttl", "an item whose ttl ran out is still there", None, gone.brief(), subject, gone)
+        search = self.api.call(actor, "POST", "/store/items/search", json_body={"namespace_prefix": namespace, "limit": 10})
+        if self.expect_status(search, 200, "searching one's expiring namespace", subject):
+            items = (search.json() or {}).get("items")
+            self.check(items == [], "store-ttl", "a search lists an item whose ttl ran out", [], items, subject, search)
 
     def wait_swept(self, actor: User, thread_id: str, limit: float = 15.0) -> None:
         """Waits until the TTL sweep deleted the actor's thread (a violation if it never does)."""
         deadline = time.monotonic() + limit
+        time.sleep(SHORT_TTL_MINUTES * 60)
         while True:
-            time.sleep(SHORT_TTL_MINUTES * 60 + 0.1)
+            time.sleep(0.2)
             reply = self.api.call(actor, "GET", f"/threads/{thread_id}")
             if reply.status == 404 or time.monotonic() > deadline:
                 break
@@ -3296,7 +3320,7 @@ class Hunter:
         owner = self.store_owner(namespace)
         body: dict[str, Any] = {"namespace": namespace, "key": key, "value": value}
         if refusal is not None and self.chance(0.3):
-            body["ttl"] = STORE_TTL_MINUTES  # refused: their item never expires
+            body["ttl"] = SHORT_TTL_MINUTES  # refused: their item never expires
         with self.guard(f"{actor.identity} writing {namespace}:{key}", stores=[owner] if refusal and 403 in refusal and owner else []):
             reply = self.api.call(actor, "PUT", "/store/items", json_body=body)
         subject = {f"store:{'/'.join(namespace)}:{key}", canary}
@@ -3428,36 +3452,6 @@ class Hunter:
     @operation("store.verify", 1)
     def op_store_verify(self) -> None:
         self.store_reading(self.actor().identity)
-
-    @operation("store.ttl", 0.25)
-    def op_store_ttl(self) -> None:
-        """An item with a short ttl in one's own namespace is there, then gone; the other
-        users' stores read the same before and after."""
-        actor = self.actor()
-        if "." in actor.identity:
-            return
-        namespace = [actor.identity, "ttl"]
-        canary = self.canaries.new(actor.identity)
-        key = f"t{self.canaries.count}"
-        subject = {f"store:{'/'.join(namespace)}:{key}", canary}
-        others = [user.identity for user in self.model.users if user != actor and "." not in user.identity]
-        with self.guard(f"{actor.identity}'s expiring store item", stores=self.sample(others, 2)):
-            put = self.api.call(actor, "PUT", "/store/items", json_body={"namespace": namespace, "key": key, "value": {"text": canary}, "ttl": STORE_TTL_MINUTES})
-            if not self.expect_status(put, 204, "writing one's own store item with a ttl", subject):
-                return
-            started = time.monotonic()
-            params = {"namespace": ".".join(namespace), "key": key, "refresh_ttl": "false"}
-            fresh = self.api.call(actor, "GET", "/store/items", params=params)
-            if time.monotonic() - started < STORE_TTL_MINUTES * 30 and self.expect_status(fresh, 200, "reading one's fresh item", subject):
-                self.check(((fresh.json() or {}).get("value") or {}).get("text") == canary, "store", "an item with a ttl", canary, fresh.brief(), subject, fresh)
-            time.sleep(max(0.0, STORE_TTL_MINUTES * 60 + 0.1 - (time.monotonic() - started)))
-            gone = self.api.call(actor, "GET", "/store/items", params=params)
-            if self.expect_status(gone, 200, "reading one's expired item", subject):
-                self.check(gone.json() is None, "store-ttl", "an item whose ttl ran out is still there", None, gone.brief(), subject, gone)
-            search = self.api.call(actor, "POST", "/store/items/search", json_body={"namespace_prefix": namespace, "limit": 10})
-            if self.expect_status(search, 200, "searching one's expiring namespace", subject):
-                items = (search.json() or {}).get("items")
-                self.check(items == [], "store-ttl", "a search lists an item whose ttl ran out", [], items, subject, search)
 
     # --- operations: the graph factory, the custom routes, /metrics ------------------------
 
