@@ -1,9 +1,11 @@
 """A model-based, randomized multi-user hunter for cross-user leaks.
 
 The hunter starts graphward on its own app (`app_files`: a `langgraph.json`, an `auth.py`
-written against `langgraph_sdk.Auth`, and two graphs), then lets a few users issue random,
-weighted operations over every resource — threads, assistants, runs, crons, the store — mixing
-in other users' ids, forged owners and configs, bad credentials and malformed input. A model
+written against `langgraph_sdk.Auth`, two graphs and a graph factory, an `http.app` and a
+local embedding for `store.index`), then lets a few users issue random, weighted operations
+over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`
+— mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
+malformed input. A model
 of who owns what predicts every answer; every difference is a violation, printed with a
 replayable sequence of `curl` commands.
 
@@ -17,18 +19,38 @@ The oracles, from generic to specific:
   §5.4 prescribes, or 404, which reveals less; a state update: 404 or 403). Another user's
   store namespace is 403, a namespace label with a dot 422 (either, when both apply).
   Without valid credentials every route but `/ok`, `/`, `/info`, `/docs` and
-  `/openapi.json` is 401, before any 404 or 422. Malformed input is a 4xx with a JSON
+  `/openapi.json` is 401, before any 404 or 422 — `/metrics` and the custom routes too. Malformed input is a 4xx with a JSON
   `{"detail": "..."}` body; no answer is ever a 5xx, no request hangs, and after the hunt
   the server's SQLite files pass `PRAGMA integrity_check`.
 * **Nothing changes behind the owner's back.** Before and after another user touches a
   resource, its owner reads it (a thread: the thread, its state, its history and its runs;
   an assistant, a cron, a store item: the record) and both readings must agree, even when the
   intruder's answer looked right.
-* **Searches and counts** return exactly the caller's own records.
+* **Searches and counts** return exactly the caller's own records; a store search with a
+  semantic `query` (`store.index`) too, whatever it asks for (one's own item's text, another
+  user's canary), its results scored best first, an item whose text is the query on top.
+* **Prune and expiry.** `POST /threads/prune` (`delete` or `keep_latest`, which leaves one
+  checkpoint) with any foreign id refuses it all; other users' threads it did not name read
+  the same before and after. A thread with a short TTL is deleted by the sweep and an item
+  with a short ttl is gone at once, while the other users' threads and stores read the same
+  before and after; a TTL a user tries to give another's thread is refused (every owner's
+  reading includes `?include=ttl`: none of the model's threads has one).
 * **Runs.** A run's graph sees `configurable.user_id` and `langgraph_auth_user_id` equal to
   the requesting identity and `configurable.thread_id` equal to the run's own thread, whatever
   the request forged (`config.configurable`, `context`, `checkpoint.thread_id`, another
   thread's `checkpoint_id`). Webhooks given as a path or a loopback URL are refused (422).
+* **The graph factory.** The `factory` graph is built for every use by a function taking
+  the config and the `ServerRuntime`: it fails unless `runtime.user` and the config's
+  `langgraph_auth_user_id` are one person, names its node after them, and a run records whom
+  it was built for, which must be the caller whatever the request or its headers forge;
+  `/graph` of one's own factory assistant shows one's own node, another user's is 404.
+* **Custom routes and paths.** The `http.app` (`enable_custom_route_auth`) answers the
+  caller's own identity, whatever the headers claim. Raw paths with dot segments, empty
+  segments and encoded slashes or dots (`/custom/../threads/<id>`, `//threads/<id>`,
+  `/threads%2F<id>`, `/ok/../threads/<id>`, …) are 401 without credentials and never reach
+  another user's thread with them (a 4xx or the app's echo; the thread reads the same).
+* **`/metrics`** labels name routes and handlers, never a user's identity, canary or
+  thread id.
 * **The store from graphs.** The `memory` graph writes `(user_id, "mem")` items through
   `store.abatch([PutOp(...)])` and `store.aput`, then searches `(user_id,)`: the identity
   `alice.smith` must get an error (a label with a dot), the others exactly their own items.
