@@ -1,9 +1,11 @@
 """A model-based, randomized multi-user hunter for cross-user leaks.
 
 The hunter starts graphward on its own app (`app_files`: a `langgraph.json`, an `auth.py`
-written against `langgraph_sdk.Auth`, and two graphs), then lets a few users issue random,
-weighted operations over every resource — threads, assistants, runs, crons, the store — mixing
-in other users' ids, forged owners and configs, bad credentials and malformed input. A model
+written against `langgraph_sdk.Auth`, two graphs and a graph factory, an `http.app` and a
+local embedding for `store.index`), then lets a few users issue random, weighted operations
+over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`
+— mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
+malformed input. A model
 of who owns what predicts every answer; every difference is a violation, printed with a
 replayable sequence of `curl` commands.
 
@@ -17,18 +19,38 @@ The oracles, from generic to specific:
   §5.4 prescribes, or 404, which reveals less; a state update: 404 or 403). Another user's
   store namespace is 403, a namespace label with a dot 422 (either, when both apply).
   Without valid credentials every route but `/ok`, `/`, `/info`, `/docs` and
-  `/openapi.json` is 401, before any 404 or 422. Malformed input is a 4xx with a JSON
+  `/openapi.json` is 401, before any 404 or 422 — `/metrics` and the custom routes too. Malformed input is a 4xx with a JSON
   `{"detail": "..."}` body; no answer is ever a 5xx, no request hangs, and after the hunt
   the server's SQLite files pass `PRAGMA integrity_check`.
 * **Nothing changes behind the owner's back.** Before and after another user touches a
   resource, its owner reads it (a thread: the thread, its state, its history and its runs;
   an assistant, a cron, a store item: the record) and both readings must agree, even when the
   intruder's answer looked right.
-* **Searches and counts** return exactly the caller's own records.
+* **Searches and counts** return exactly the caller's own records; a store search with a
+  semantic `query` (`store.index`) too, whatever it asks for (one's own item's text, another
+  user's canary), its results scored best first, an item whose text is the query on top.
+* **Prune and expiry.** `POST /threads/prune` (`delete` or `keep_latest`, which leaves one
+  checkpoint) with any foreign id refuses it all; other users' threads it did not name read
+  the same before and after. A thread with a short TTL is deleted by the sweep and an item
+  with a short ttl is gone at once, while the other users' threads and stores read the same
+  before and after; a TTL a user tries to give another's thread is refused (every owner's
+  reading includes `?include=ttl`: none of the model's threads has one).
 * **Runs.** A run's graph sees `configurable.user_id` and `langgraph_auth_user_id` equal to
   the requesting identity and `configurable.thread_id` equal to the run's own thread, whatever
   the request forged (`config.configurable`, `context`, `checkpoint.thread_id`, another
   thread's `checkpoint_id`). Webhooks given as a path or a loopback URL are refused (422).
+* **The graph factory.** The `factory` graph is built for every use by a function taking
+  the config and the `ServerRuntime`: it fails unless `runtime.user` and the config's
+  `langgraph_auth_user_id` are one person, names its node after them, and a run records whom
+  it was built for, which must be the caller whatever the request or its headers forge;
+  `/graph` of one's own factory assistant shows one's own node, another user's is 404.
+* **Custom routes and paths.** The `http.app` (`enable_custom_route_auth`) answers the
+  caller's own identity, whatever the headers claim. Raw paths with dot segments, empty
+  segments and encoded slashes or dots (`/custom/../threads/<id>`, `//threads/<id>`,
+  `/threads%2F<id>`, `/ok/../threads/<id>`, …) are 401 without credentials and never reach
+  another user's thread with them (a 4xx or the app's echo; the thread reads the same).
+* **`/metrics`** labels name routes and handlers, never a user's identity, canary or
+  thread id.
 * **The store from graphs.** The `memory` graph writes `(user_id, "mem")` items through
   `store.abatch([PutOp(...)])` and `store.aput`, then searches `(user_id,)`: the identity
   `alice.smith` must get an error (a label with a dot), the others exactly their own items.
@@ -95,10 +117,12 @@ import httpx
 BASE_NAMES = ("alice", "bob", "carol", "alice.smith")
 SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot")
-GRAPHS = ("echo", "memory")
+GRAPHS = ("echo", "memory", "factory")
 NEVER_SCHEDULE = "0 0 1 1 *"  # yearly: never fires during a hunt
 STORE_KEYS = tuple(f"k{n}" for n in range(8))
 MAX_WORKERS = 64  # workers of one hunt (each with its own users and public assistant)
+TTL_SWEEP_MINUTES = 0.01  # the thread TTL sweep's interval (0.6 s)
+SHORT_TTL_MINUTES = 0.01  # the TTL of threads and store items meant to expire during a hunt (0.6 s)
 
 
 def identities_for(worker: int) -> list[str]:
@@ -175,9 +199,12 @@ async def own_namespace(ctx: Auth.types.AuthContext, value: dict):
 '''
 
 GRAPHS_PY = '''"""The hunter's graphs: `echo` replies to the last message; `memory` writes and searches
-the store as `configurable.user_id`. Both record what the run's config claimed (`seen`)."""
+the store as `configurable.user_id`; `factory` is built for every use by a graph factory and
+replies like `echo`. All record what the run's config claimed (`seen`). `embed` is the store's
+deterministic local embedding (`store.index`)."""
 
 import asyncio
+import hashlib
 import operator
 from typing import Annotated, TypedDict
 
@@ -185,6 +212,20 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.store.base import BaseStore, PutOp
+from langgraph_sdk.runtime import ServerRuntime
+
+DIMS = 64
+
+
+def embed(texts: list[str]) -> list[list[float]]:
+    """A hashed bag of words: texts sharing words point the same way."""
+    vectors = []
+    for text in texts:
+        vector = [0.0] * DIMS
+        for word in text.lower().replace("-", " ").split():
+            vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % DIMS] += 1.0
+        vectors.append(vector)
+    return vectors
 
 
 class State(TypedDict, total=False):
@@ -239,7 +280,7 @@ async def remember(state: State, config: RunnableConfig, store: BaseStore) -> di
         errors["aput"] = error_text(error)
     memories = []
     try:
-        found = await store.asearch((identity,), limit=1000)
+        found = await store.asearch((identity,), query=text or None, limit=1000)
         memories = [{"namespace": list(item.namespace), "key": item.key, "value": item.value} for item in found]
     except Exception as error:
         errors["search"] = error_text(error)
@@ -261,6 +302,48 @@ def one_node(node) -> object:
 
 echo = one_node(respond)
 memory = one_node(remember)
+
+
+def factory(config: RunnableConfig, runtime: ServerRuntime):
+    """`factory`: built for each use (run, state read, update, introspection) as the caller.
+    The user of the runtime and the config's `langgraph_auth_user_id` must be the same person
+    (else the use fails); the one node is named after them, so `/graph` shows whom it was
+    built for, and a run records it (`built_for`)."""
+    user = runtime.user
+    built_for = getattr(user, "identity", None)
+    claimed = (config.get("configurable") or {}).get("langgraph_auth_user_id")
+    if built_for is None or built_for != claimed:
+        raise ValueError(f"factory built for {built_for!r} with a config for {claimed!r}")
+    access = runtime.access_context
+
+    async def respond_as(state: State, config: RunnableConfig) -> dict:
+        update = await respond(state, config)
+        update["seen"][0].update(built_for=built_for, access=access)
+        return update
+
+    builder = StateGraph(State)
+    builder.add_node(f"as_{built_for}", respond_as)
+    builder.add_edge(START, f"as_{built_for}")
+    builder.add_edge(f"as_{built_for}", END)
+    return builder.compile()
+'''
+
+WEBAPP_PY = '''"""The hunter's `http.app`, authenticated by auth.py (`enable_custom_route_auth`)."""
+
+from fastapi import FastAPI, Request
+
+app = FastAPI(docs_url=None, redoc_url=None)
+
+
+@app.get("/custom/me")
+async def me(request: Request):
+    return {"identity": request.user.identity}
+
+
+@app.get("/custom/threads/{thread_id}")
+async def thread_echo(thread_id: str, request: Request):
+    """Echoes the id: the app never reads the API's data."""
+    return {"thread_id": thread_id, "identity": request.user.identity}
 '''
 
 
@@ -270,15 +353,23 @@ def app_files(workers: int) -> dict[str, str]:
     identities = [identity for worker in range(workers) for identity in identities_for(worker)]
     tokens = {token_of(identity): identity for identity in identities}
     public_graphs = [public_graph_for(worker) for worker in range(workers)]
-    graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory"}
+    graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory", "factory": "./graphs.py:factory"}
     graphs.update({graph: "./graphs.py:echo" for graph in public_graphs})
     # Every request header reaches a run's `configurable` (`http.configurable_headers`), so the
-    # `headers` forgery tests that none overrides the server's keys.
-    config = {"graphs": graphs, "auth": {"path": "./auth.py:auth", "disable_studio_auth": True}, "http": {"configurable_headers": {"include": ["*"]}}}
+    # `headers` forgery tests that none overrides the server's keys. The custom routes are
+    # authenticated like the API's. Threads expire only when a client gives them a TTL (no
+    # `default_ttl`); the sweep runs every 0.6 s so that a hunt sees it.
+    config = {
+        "graphs": graphs,
+        "auth": {"path": "./auth.py:auth", "disable_studio_auth": True},
+        "http": {"configurable_headers": {"include": ["*"]}, "app": "./webapp.py:app", "enable_custom_route_auth": True},
+        "store": {"index": {"embed": "./graphs.py:embed", "dims": 64, "fields": ["text"]}},
+        "checkpointer": {"ttl": {"strategy": "delete", "sweep_interval_minutes": TTL_SWEEP_MINUTES}},
+    }
     auth = AUTH_PY.replace("__TOKENS__", json.dumps(tokens, indent=4)).replace(
         "__PUBLIC__", json.dumps(sorted(system_assistant_id(graph) for graph in public_graphs))
     )
-    return {"langgraph.json": json.dumps(config, indent=2), "auth.py": auth, "graphs.py": GRAPHS_PY}
+    return {"langgraph.json": json.dumps(config, indent=2), "auth.py": auth, "graphs.py": GRAPHS_PY, "webapp.py": WEBAPP_PY}
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,6 +521,8 @@ class Exchange:
 
     def curl(self) -> str:
         parts = ["curl -sS", "-X", self.method, f'"$BASE{self.path}"']
+        if "/." in self.path or "//" in self.path:
+            parts.insert(1, "--path-as-is")  # curl would squash the dot segments
         if self.authorization is not None:
             parts += ["-H", shlex.quote(f"Authorization: {self.authorization}")]
         for name, value in self.headers.items():
@@ -693,7 +786,9 @@ class Api:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         stream_seconds: float | None = None,
+        raw_path: str | None = None,
     ) -> Reply:
+        """One request. `raw_path` is sent byte for byte (dot segments, encoded slashes)."""
         request_headers = dict(headers or {})
         authorization = who.authorization
         if authorization is not None:
@@ -708,6 +803,8 @@ class Api:
             body_text = content.decode(errors="replace")[:BODY_KEEP]
         timeout = httpx.Timeout(10.0, read=stream_seconds) if stream_seconds else None
         request = self.client.build_request(method, path, params=params, content=content, headers=request_headers, **({"timeout": timeout} if timeout else {}))
+        if raw_path is not None:
+            request.url = request.url.copy_with(raw_path=raw_path.encode())
         full_path = request.url.raw_path.decode()
         self.requests += 1
         try:
@@ -1251,7 +1348,7 @@ class Hunter:
         self.settle(thread)
         owner = User(thread.owner)
         subject = {thread.thread_id}
-        record = self.api.call(owner, "GET", f"/threads/{thread.thread_id}")
+        record = self.api.call(owner, "GET", f"/threads/{thread.thread_id}", params={"include": "ttl"})
         if record.status == 404:
             self.thread_lost(thread, record)
             return {"status": record.status}
@@ -1260,6 +1357,7 @@ class Hunter:
         body = record.json() or {}
         metadata = body.get("metadata") or {}
         self.check(metadata.get("owner") == owner.identity, "owner", "a thread's owner changed", owner.identity, metadata.get("owner"), subject, record)
+        self.check(body.get("ttl") is None, "ttl", "a thread nobody gave a TTL has one", None, body.get("ttl"), subject, record)
         if thread.metadata is None:
             thread.metadata = metadata
         if not self.check(
@@ -1311,7 +1409,7 @@ class Hunter:
             thread.runs_known = False
             thread.runs = {run_id: thread.runs.get(run_id) or RunModel(run_id, thread.thread_id, owner.identity, "", "echo") for run_id in run_ids}
         return {
-            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error")},
+            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error", "ttl")},
             "status": body.get("status"),
             "checkpoint": thread.checkpoint_id,
             "history": checkpoints,
@@ -1321,7 +1419,7 @@ class Hunter:
     def raw_thread_reading(self, thread: ThreadModel) -> dict:
         owner = User(thread.owner)
         path = f"/threads/{thread.thread_id}"
-        record = self.api.call(owner, "GET", path)
+        record = self.api.call(owner, "GET", path, params={"include": "ttl"})
         if record.status != 200:
             return {"status": record.status}
         body = record.json() or {}
@@ -1329,7 +1427,7 @@ class Hunter:
         history = self.api.call(owner, "POST", f"{path}/history", json_body={"limit": 1000}).json() or []
         runs = self.api.call(owner, "GET", f"{path}/runs", params={"limit": 1000}).json() or []
         return {
-            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error")},
+            **{key: body.get(key) for key in ("metadata", "values", "updated_at", "state_updated_at", "error", "ttl")},
             "status": body.get("status"),
             "checkpoint": ((state.get("checkpoint") or {}) if isinstance(state, dict) else {}).get("checkpoint_id"),
             "history": [((entry.get("checkpoint") or {}).get("checkpoint_id")) for entry in history if isinstance(entry, dict)]
@@ -1542,15 +1640,16 @@ class Hunter:
 
     def pick_run_assistant(self, actor: User, background: bool) -> tuple[str, str, bool, str | None]:
         """(assistant_id as sent, the graph it runs, whether the actor may use it, its UUID).
-        Background runs stay on echo graphs; one on the actor's own assistant is cancelled if
+        Background runs stay on echo-like graphs (echo, factory: no store); one on the actor's own assistant is cancelled if
         the actor deletes that assistant before it is joined (`Model.drop_assistant`)."""
         echo = system_assistant_id("echo")
-        options: list[tuple[float, tuple[str, str, bool, str | None]]] = [(3, ("echo", "echo", True, echo)), (1, (echo, "echo", True, echo))]
+        factory = ("factory", "factory", True, system_assistant_id("factory"))
+        options: list[tuple[float, tuple[str, str, bool, str | None]]] = [(3, ("echo", "echo", True, echo)), (1, (echo, "echo", True, echo)), (2, factory)]
         if not background:
             options.append((2, ("memory", "memory", True, system_assistant_id("memory"))))
             public = self.model.public
             options.append((1, (public.assistant_id, public.graph_id, public.exists, public.assistant_id)))
-        mine = [a for a in self.model.assistants_of(actor.identity) if not a.public and (not background or a.graph_id == "echo")]
+        mine = [a for a in self.model.assistants_of(actor.identity) if not a.public and (not background or a.graph_id in ("echo", "factory"))]
         if mine:
             own = self.rng.choice(mine)
             options.append((2, (own.assistant_id, own.graph_id, True, own.assistant_id)))
@@ -1669,6 +1768,16 @@ class Hunter:
                 "run-identity",
                 f"the graph saw configurable.{name}={entry.get(claim)!r} in {actor.identity}'s run",
                 actor.identity,
+                entry,
+                subject,
+                reply,
+            )
+        if graph == "factory":
+            self.check(
+                entry.get("built_for") == actor.identity and entry.get("access") == "threads.create_run",
+                "factory-identity",
+                f"the factory built {actor.identity}'s run for {entry.get('built_for')!r} ({entry.get('access')})",
+                {"built_for": actor.identity, "access": "threads.create_run"},
                 entry,
                 subject,
                 reply,
@@ -2308,8 +2417,11 @@ class Hunter:
             patch["thread_id"] = self.new_id()  # reserved: dropped
         minimal = self.chance(0.2)
         headers = {"Prefer": "return=minimal"} if minimal else None
+        body: dict[str, Any] = {"metadata": patch}
+        if relation is not Relation.OWN and self.chance(0.3):
+            body["ttl"] = {"ttl": SHORT_TTL_MINUTES, "strategy": self.rng.choice(["delete", "keep_latest"])}  # refused: theirs never expires
         with self.guard(f"{actor.identity} patching {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
-            reply = self.api.call(actor, "PATCH", f"/threads/{thread_id}", json_body={"metadata": patch}, headers=headers)
+            reply = self.api.call(actor, "PATCH", f"/threads/{thread_id}", json_body=body, headers=headers)
         if relation is not Relation.OWN:
             self.expect_status(reply, 404, f"patching a {relation.value} thread", {thread_id})
             return
@@ -2492,19 +2604,27 @@ class Hunter:
 
     @operation("threads.prune", 1)
     def op_threads_prune(self) -> None:
-        """Prune a mix of own, other users' and missing ids: any foreign id refuses it all."""
+        """Prune (`delete`, or `keep_latest`: only the latest checkpoint stays) a mix of own,
+        other users' and missing ids: any foreign id refuses it all. Other users' threads
+        that were not named are read by their owners before and after: a prune touches
+        nothing of theirs."""
         actor = self.actor()
-        mine = self.rng.sample(
-            self.model.threads_of(actor.identity, lambda t: not t.active),
-            min(self.rng.randint(0, 2), len(self.model.threads_of(actor.identity, lambda t: not t.active))),
-        )
+        idle = self.model.threads_of(actor.identity, lambda t: not t.active)
+        mine = self.rng.sample(idle, min(self.rng.randint(0, 2), len(idle)))
         theirs = self.foreign_threads(actor)
         foreign = self.rng.sample(theirs, 1) if theirs and self.chance(0.5) else []
+        bystanders = self.sample([t for t in theirs if t not in foreign and not t.active], 2)
         missing = [self.new_id()] if self.chance(0.3) else []
         ids = [t.thread_id for t in mine + foreign] + missing
         self.rng.shuffle(ids)
-        with self.guard(f"{actor.identity} pruning {ids}", threads=foreign):
-            reply = self.api.call(actor, "POST", "/threads/prune", json_body={"thread_ids": ids})
+        strategy = self.rng.choice([None, "delete", "keep_latest"])
+        body: dict[str, Any] = {"thread_ids": ids}
+        if strategy:
+            body["strategy"] = strategy
+        for thread in mine:
+            self.settle(thread)
+        with self.guard(f"{actor.identity} pruning {ids} ({strategy or 'delete'})", threads=foreign + bystanders):
+            reply = self.api.call(actor, "POST", "/threads/prune", json_body=body)
         subject = set(ids)
         if foreign:
             self.expect_status(reply, 404, "pruning with another user's thread among the ids", subject)
@@ -2512,9 +2632,18 @@ class Hunter:
                 again = self.api.call(actor, "GET", f"/threads/{thread.thread_id}")
                 self.expect_status(again, 200, "a refused prune deleted one's own thread", {thread.thread_id})
             return
-        if self.expect_status(reply, 200, "pruning one's own threads", subject):
-            self.check(reply.json() == {"pruned_count": len(mine)}, "prune", "pruned count", {"pruned_count": len(mine)}, reply.json(), subject, reply)
+        if not self.expect_status(reply, 200, "pruning one's own threads", subject):
+            for thread in mine:
+                self.resync(thread, {})
+            return
+        self.check(reply.json() == {"pruned_count": len(mine)}, "prune", "pruned count", {"pruned_count": len(mine)}, reply.json(), subject, reply)
+        if strategy != "keep_latest":
             self.expect_gone(actor, mine, "pruned")
+            return
+        for thread in mine:
+            if thread.history is not None:
+                thread.history = min(thread.history, 1)  # one-node graphs: one namespace
+            self.thread_reading(thread)
 
     def expect_gone(self, actor: User, threads: list[ThreadModel], how: str) -> None:
         """The actor's threads must be gone now; the model follows what the server shows."""
@@ -2640,6 +2769,71 @@ class Hunter:
         mine = self.model.threads_of(actor.identity)
         if mine:
             self.thread_reading(self.rng.choice(mine))
+
+    @operation("ttl.expiry", 0.2)
+    def op_ttl_expiry(self) -> None:
+        """A thread with a short TTL (maybe run on first) and a store item with a short ttl
+        expire: the item is gone at once, the sweep deletes the thread. The owners of other
+        threads (the actor's included) and other users' stores read theirs before and after:
+        expiry takes nothing else."""
+        actor = self.actor()
+        canary = self.canaries.new(actor.identity)
+        others = self.sample([t for t in self.model.threads.values() if not t.active and not t.reserved], 3)
+        stores = self.sample([user.identity for user in self.model.users if user != actor and "." not in user.identity], 2)
+        with self.guard(f"the expiry of {actor.identity}'s thread and store item", threads=others, stores=stores):
+            body = {"metadata": {"tag": canary}, "ttl": {"ttl": SHORT_TTL_MINUTES, "strategy": "delete"}}
+            reply = self.api.call(actor, "POST", "/threads", json_body=body)
+            if not self.expect_status(reply, 200, "creating a thread with a TTL", {canary}):
+                return
+            thread_id = str((reply.json() or {}).get("thread_id"))
+            ttl = (self.api.call(actor, "GET", f"/threads/{thread_id}", params={"include": "ttl"}).json() or {}).get("ttl") or {}
+            expected = {"ttl_minutes": SHORT_TTL_MINUTES, "strategy": "delete"}
+            seen = {key: ttl.get(key) for key in expected}
+            self.check(seen == expected, "ttl", "a thread's TTL is not what its creator set", expected, ttl, {thread_id}, reply)
+            if self.chance(0.3):
+                run = self.run_body(actor, "echo", "echo", canary, forged=[], victim=None, stateful=True)
+                self.expect_status(self.api.call(actor, "POST", f"/threads/{thread_id}/runs/wait", json_body=run), 200, "a run on one's expiring thread", {thread_id})
+            item = self.put_expiring_item(actor, canary) if "." not in actor.identity else None
+            self.wait_swept(actor, thread_id)
+            if item is not None:
+                self.check_item_expired(actor, *item)
+        self.model.gone_threads.append(thread_id)
+
+    def put_expiring_item(self, actor: User, canary: str) -> tuple[list[str], str] | None:
+        """Puts an item with a short ttl in one's own namespace `[identity, "ttl"]` and reads
+        it back while it is fresh; (namespace, key), or None if the put failed."""
+        namespace = [actor.identity, "ttl"]
+        key = f"t{self.canaries.count}"
+        subject = {f"store:{'/'.join(namespace)}:{key}", canary}
+        put = self.api.call(actor, "PUT", "/store/items", json_body={"namespace": namespace, "key": key, "value": {"text": canary}, "ttl": SHORT_TTL_MINUTES})
+        started = time.monotonic()
+        if not self.expect_status(put, 204, "writing one's own store item with a ttl", subject):
+            return None
+        fresh = self.api.call(actor, "GET", "/store/items", params={"namespace": ".".join(namespace), "key": key, "refresh_ttl": "false"})
+        if time.monotonic() - started < SHORT_TTL_MINUTES * 30 and self.expect_status(fresh, 200, "reading one's fresh item", subject):
+            self.check(((fresh.json() or {}).get("value") or {}).get("text") == canary, "store", "an item with a ttl", canary, fresh.brief(), subject, fresh)
+        return namespace, key
+
+    def check_item_expired(self, actor: User, namespace: list[str], key: str) -> None:
+        subject = {f"store:{'/'.join(namespace)}:{key}"}
+        gone = self.api.call(actor, "GET", "/store/items", params={"namespace": ".".join(namespace), "key": key})
+        if self.expect_status(gone, 200, "reading one's expired item", subject):
+            self.check(gone.json() is None, "store-ttl", "an item whose ttl ran out is still there", None, gone.brief(), subject, gone)
+        search = self.api.call(actor, "POST", "/store/items/search", json_body={"namespace_prefix": namespace, "limit": 10})
+        if self.expect_status(search, 200, "searching one's expiring namespace", subject):
+            items = (search.json() or {}).get("items")
+            self.check(items == [], "store-ttl", "a search lists an item whose ttl ran out", [], items, subject, search)
+
+    def wait_swept(self, actor: User, thread_id: str, limit: float = 15.0) -> None:
+        """Waits until the TTL sweep deleted the actor's thread (a violation if it never does)."""
+        deadline = time.monotonic() + limit
+        time.sleep(SHORT_TTL_MINUTES * 60)
+        while True:
+            time.sleep(0.2)
+            reply = self.api.call(actor, "GET", f"/threads/{thread_id}")
+            if reply.status == 404 or time.monotonic() > deadline:
+                break
+        self.expect_status(reply, 404, f"a thread whose TTL ran out {limit:.0f} s ago", {thread_id})
 
     # --- operations: assistants ------------------------------------------------------------
 
@@ -3146,8 +3340,11 @@ class Hunter:
         value = {"text": canary, "n": self.rng.randint(0, 9)}
         refusal = self.store_refusal(actor, namespace)
         owner = self.store_owner(namespace)
+        body: dict[str, Any] = {"namespace": namespace, "key": key, "value": value}
+        if refusal is not None and self.chance(0.3):
+            body["ttl"] = SHORT_TTL_MINUTES  # refused: their item never expires
         with self.guard(f"{actor.identity} writing {namespace}:{key}", stores=[owner] if refusal and 403 in refusal and owner else []):
-            reply = self.api.call(actor, "PUT", "/store/items", json_body={"namespace": namespace, "key": key, "value": value})
+            reply = self.api.call(actor, "PUT", "/store/items", json_body=body)
         subject = {f"store:{'/'.join(namespace)}:{key}", canary}
         if refusal is not None:
             self.expect_status(reply, refusal, f"writing the store namespace {namespace}", subject)
@@ -3215,14 +3412,44 @@ class Hunter:
             text = self.rng.choice(list(expected.values())).get("text")
             body["filter"] = {"text": text}
             expected = {item: value for item, value in expected.items() if value.get("text") == text}
+        query = self.pick_query(actor) if self.chance(0.5) else None
+        if query is not None:
+            body["query"] = query
         reply = self.api.call(actor, "POST", "/store/items/search", json_body=body)
         refusal = self.store_refusal(actor, prefix)
         if refusal is not None:
             self.expect_status(reply, refusal, f"searching the store prefix {prefix}", {f"store:{'/'.join(prefix)}"})
             return
         if self.expect_status(reply, 200, "searching one's own store", set()) and actor.identity not in self.model.store_unknown:
-            found = {(tuple(item["namespace"]), item["key"]): item["value"] for item in (reply.json() or {}).get("items", []) if isinstance(item, dict)}
-            self.compare_items(expected, found, f"{actor.identity}'s store search under {prefix}", reply)
+            items = [item for item in (reply.json() or {}).get("items", []) if isinstance(item, dict)]
+            found = {(tuple(item["namespace"]), item["key"]): item["value"] for item in items}
+            what = f"{actor.identity}'s store search under {prefix}" + (f" for {query!r}" if query else "")
+            if self.compare_items(expected, found, what, reply) and query is not None:
+                self.check_ranking(items, query, reply)
+
+    def pick_query(self, actor: User) -> str:
+        """A semantic search query: the text of one of one's items, another user's canary
+        (their items must still never show), or words nobody wrote."""
+        roll = self.rng.random()
+        mine = [value.get("text") for (namespace, _key), value in self.model.store_items([actor.identity]).items() if isinstance(value.get("text"), str)]
+        theirs = [value.get("text") for (namespace, _key), value in self.model.store.items() if namespace[0] != actor.identity and isinstance(value.get("text"), str)]
+        if roll < 0.5 and mine:
+            return self.rng.choice(mine)
+        if roll < 0.8 and theirs:
+            return self.rng.choice(theirs)
+        return "unrelated words nobody wrote"
+
+    def check_ranking(self, items: list[dict], query: str, reply: Reply) -> None:
+        """Every item of the hunt's store is embedded (`text`): each has a score, best first,
+        and an item whose text is the query itself scores highest."""
+        scores = [item.get("score") for item in items]
+        subject = {f"store:{'/'.join(items[0]['namespace'])}"} if items else set()
+        if not self.check(all(isinstance(score, (int, float)) for score in scores), "store-query", "a semantic search result has no score", "numbers", scores[:8], subject, reply):
+            return
+        self.check(scores == sorted(scores, reverse=True), "store-query", "semantic search results are not best first", "descending scores", scores[:8], subject, reply)
+        exact = [item.get("score") for item in items if (item.get("value") or {}).get("text") == query]
+        if exact and scores:
+            self.check(max(exact) >= scores[0] - 1e-6, "store-query", "the item whose text is the query is not ranked first", query, items[0], subject, reply)
 
     @operation("store.namespaces", 1)
     def op_store_namespaces(self) -> None:
@@ -3247,6 +3474,131 @@ class Hunter:
     @operation("store.verify", 1)
     def op_store_verify(self) -> None:
         self.store_reading(self.actor().identity)
+
+    # --- operations: the graph factory, the custom routes, /metrics ------------------------
+
+    @operation("factory.graph", 1)
+    def op_factory_graph(self) -> None:
+        """`/graph` of a factory assistant builds the graph for the caller: one's own shows a
+        node named after oneself, whatever identity the headers claim; another user's is 404."""
+        actor = self.actor()
+        factories = [a for a in self.model.assistants.values() if a.graph_id == "factory" and not a.public]
+        if not factories:
+            return
+        assistant = self.rng.choice(factories)
+        headers = self.forged_headers(actor, ["headers"], None) if self.chance(0.5) else None
+        part = self.rng.choice(["graph", "graph?xray=true", "schemas", "subgraphs"])
+        reply = self.api.call(actor, "GET", f"/assistants/{assistant.assistant_id}/{part}", headers=headers)
+        subject = {assistant.assistant_id}
+        if assistant.owner != actor.identity:
+            self.expect_status(reply, 404, f"{part} of another user's factory assistant", subject)
+            return
+        if not self.expect_status(reply, 200, f"{part} of one's own factory assistant", subject) or not part.startswith("graph"):
+            return
+        nodes = sorted(str(node.get("id")) for node in (reply.json() or {}).get("nodes", []) if isinstance(node, dict))
+        expected = sorted(["__start__", "__end__", f"as_{actor.identity}"])
+        self.check(nodes == expected, "factory-identity", f"the factory built {actor.identity}'s graph for someone else", expected, nodes, subject, reply)
+
+    APP_ROUTES = ("/custom/me", "/custom/threads/{thread}")
+
+    def app_expectation(self, actor: User, reply: Reply, thread_id: str | None) -> None:
+        """An `http.app` answer to a valid user: their own identity (and the id it was given)."""
+        expected = {"identity": actor.identity} if thread_id is None else {"thread_id": thread_id, "identity": actor.identity}
+        if self.expect_status(reply, 200, "a custom route", {thread_id or ""}):
+            self.check(reply.json() == expected, "app-identity", "a custom route saw another user", expected, reply.brief(), {thread_id or ""}, reply)
+
+    @operation("app.custom", 2)
+    def op_app_custom(self) -> None:
+        """The `http.app` routes, authenticated by auth.py: 401 without valid credentials,
+        the caller's own identity with them (whatever the headers claim)."""
+        actor = self.actor()
+        _relation, _thread, thread_id = self.pick_thread(actor, own=0.4, foreign=0.4)
+        route = self.rng.choice(self.APP_ROUTES)
+        path = route.format(thread=thread_id)
+        if self.chance(0.25):
+            credential = self.rng.choice(BAD_CREDENTIALS)
+            reply = self.api.call(credential, "GET", path)
+            self.expect_status(reply, 401, f"{credential.label} on the custom route {route}", set())
+            return
+        headers = self.forged_headers(actor, ["headers"], None) if self.chance(0.3) else None
+        reply = self.api.call(actor, "GET", path, headers=headers)
+        self.app_expectation(actor, reply, thread_id if "{thread}" in route else None)
+
+    def path_tricks(self, thread_id: str) -> list[str]:
+        """Raw paths that name an API route (another user's thread) through dot segments,
+        empty segments, encoded slashes and dots, or the custom routes' or public routes'
+        prefixes."""
+        return [
+            f"/custom/../threads/{thread_id}",
+            f"/custom/..%2Fthreads/{thread_id}",
+            f"/custom/%2e%2e/threads/{thread_id}",
+            f"/custom/me/../../threads/{thread_id}",
+            f"//threads/{thread_id}",
+            f"/threads//{thread_id}",
+            f"/threads/{thread_id}/",
+            f"/threads%2F{thread_id}",
+            f"/%74hreads/{thread_id}",
+            f"/ok/../threads/{thread_id}",
+            f"/docs/..%2Fthreads/{thread_id}",
+            f"/openapi.json/../threads/{thread_id}",
+            f"/./threads/{thread_id}/state",
+            f"/custom/threads/{thread_id}/../../../threads/{thread_id}/state",
+            f"/custom%2Fthreads%2F{thread_id}",
+            f"/custom/threads/{thread_id}%2F..%2F..%2F..%2Fthreads%2F{thread_id}",
+        ]
+
+    @operation("app.path_tricks", 1.5)
+    def op_app_path_tricks(self) -> None:
+        """Path tricks never reach an API route around auth: 401 without credentials; with a
+        valid user, another user's thread stays hidden (a 4xx, or a custom route echoing the
+        caller and the id) and unchanged."""
+        actor = self.actor()
+        victim = self.pick_victim(actor)
+        thread_id = victim.thread_id if victim else self.missing_thread_id()
+        path = self.rng.choice(self.path_tricks(thread_id))
+        if self.chance(0.4):
+            credential = self.rng.choice(BAD_CREDENTIALS)
+            reply = self.api.call(credential, "GET", "/", raw_path=path)
+            self.expect_status(reply, 401, f"{credential.label} on the raw path {path}", {thread_id})
+            return
+        method = self.rng.choice(["GET", "GET", "PATCH", "DELETE"])
+        body = {"metadata": {"owner": actor.identity, "note": self.canaries.new(actor.identity)}} if method == "PATCH" else _UNSET
+        with self.guard(f"{actor.identity}'s {method} {path}", threads=[victim] if victim else []):
+            reply = self.api.call(actor, method, "/", raw_path=path, json_body=body)
+        if reply.status == 200 and isinstance(reply.json(), dict) and set(reply.json()) == {"thread_id", "identity"}:
+            self.check(
+                reply.json().get("identity") == actor.identity, "app-identity", "a custom route saw another user", actor.identity, reply.brief(), {thread_id}, reply
+            )
+            return
+        self.check(
+            400 <= reply.status < 500 and reply.status not in (401, 403),
+            "path-trick",
+            f"{method} {path} as {actor.identity} reached another user's thread",
+            "a 404 (or 405, 422) or the custom route's echo",
+            reply.brief(),
+            {thread_id},
+            reply,
+        )
+
+    @operation("metrics", 0.5)
+    def op_metrics(self) -> None:
+        """`/metrics`: 401 without valid credentials; with them, no user's canary, identity
+        or thread id among the labels."""
+        if self.chance(0.3):
+            credential = self.rng.choice(BAD_CREDENTIALS)
+            self.expect_status(self.api.call(credential, "GET", "/metrics"), 401, f"{credential.label} on /metrics", set())
+            return
+        actor = self.actor()
+        reply = self.api.call(actor, "GET", "/metrics")
+        if not self.expect_status(reply, 200, "/metrics", set()):
+            return
+        labels = " ".join(re.findall(r"\{[^}]*\}", reply.text))
+        found = sorted(
+            {canary for canary, _identity in canaries_in(labels)}
+            | {identity for identity in self.api.identities if f'"{identity}"' in labels}
+            | {thread_id for thread_id in self.model.threads if thread_id in labels}
+        )
+        self.check(not found, "metrics-leak", "/metrics labels name users' data", "routes, statuses and handlers only", found, set(found), reply)
 
     # --- operations: credentials and malformed input ---------------------------------------
 
@@ -3306,6 +3658,10 @@ class Hunter:
         ("GET", "/nonexistent"),
         ("PUT", "/threads"),
         ("GET", "/threads/{thread}/storage"),
+        ("GET", "/metrics"),
+        ("GET", "/custom/me"),
+        ("GET", "/custom/threads/{thread}"),
+        ("POST", "/custom/me"),
     )
 
     def route_id(self, kind: str) -> str:
