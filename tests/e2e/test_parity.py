@@ -161,3 +161,117 @@ def test_a_runs_record_without_auth_has_a_null_user(open_server):
         run = anyone.post(f"/threads/{thread}/runs", json={"assistant_id": "agent", "input": {"messages": []}}).json()
         configurable = anyone.get(f"/threads/{thread}/runs/{run['run_id']}").json()["kwargs"]["config"]["configurable"]
     assert (configurable["langgraph_auth_user"], configurable["langgraph_auth_user_id"], configurable["langgraph_auth_permissions"]) == (None, "", [])
+
+
+GRAPHS = '''
+import asyncio
+from typing import Annotated, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+
+def append(left, right):
+    return (left or []) + (right or [])
+
+
+class State(TypedDict, total=False):
+    text: str
+    seen: Annotated[list, append]
+
+
+async def first(state):
+    await asyncio.sleep(0.6)
+    return {"seen": ["first"]}
+
+
+async def second(state):
+    await asyncio.sleep(0.6)
+    return {"seen": ["second"]}
+
+
+builder = StateGraph(State)
+builder.add_node("first", first)
+builder.add_node("second", second)
+builder.add_edge(START, "first")
+builder.add_edge("first", "second")
+builder.add_edge("second", END)
+slow = builder.compile()
+
+
+def a(state):
+    return {"seen": ["a"]}
+
+
+def b(state):
+    return {"seen": ["b"]}
+
+
+builder = StateGraph(State)
+builder.add_node("a", a)
+builder.add_node("b", b)
+builder.add_edge(START, "a")
+builder.add_edge("a", "b")
+builder.add_edge("b", END)
+two = builder.compile()
+'''
+
+
+def start_open(make_server, **kwargs):
+    files = {"langgraph.json": json.dumps({"graphs": {"slow": "./graphs.py:slow", "two": "./graphs.py:two"}}), "graphs.py": GRAPHS}
+    return make_server(files, **kwargs)
+
+
+def sse(response: httpx.Response) -> list[tuple[str, str | None, object]]:
+    """(event, id, data) of each server-sent event."""
+    events, current = [], {}
+    for line in response.iter_lines():
+        if not line:
+            if current:
+                events.append((current.get("event"), current.get("id"), json.loads(current.get("data", "null"))))
+            current = {}
+            continue
+        field, _, value = line.partition(":")
+        current[field] = value.strip()
+    if current:
+        events.append((current.get("event"), current.get("id"), json.loads(current.get("data", "null"))))
+    return events
+
+
+def wait_running(anyone: httpx.Client, thread: str, run_id: str) -> None:
+    wait_for(lambda: anyone.get(f"/threads/{thread}/runs/{run_id}").json()["status"] == "running", "the run to start")
+
+
+def test_a_join_stream_starts_with_the_metadata_event(make_server):
+    """As in the reference: joining a resumable run's stream (no `Last-Event-ID`) replays it
+    from its `metadata` event; joining another run's stream sends its `metadata` event first,
+    then the events from now on."""
+    server = start_open(make_server)
+    anyone = httpx.Client(base_url=server.url, timeout=30)
+    thread = anyone.post("/threads", json={}).json()["thread_id"]
+    for resumable in (True, False):
+        run = anyone.post(f"/threads/{thread}/runs", json={"assistant_id": "slow", "input": {"text": "x"}, "stream_resumable": resumable, "stream_mode": ["values", "updates"]}).json()
+        wait_running(anyone, thread, run["run_id"])
+        time.sleep(0.3)  # the run's first events are out before the join
+        with anyone.stream("GET", f"/threads/{thread}/runs/{run['run_id']}/stream") as response:
+            events = sse(response)
+        assert events[0][0] == "metadata" and events[0][2]["run_id"] == run["run_id"], events
+        assert events[-1][0] == "values" and events[-1][2]["seen"][-2:] == ["first", "second"], events
+        if resumable:
+            assert [event for event, _, _ in events] == ["metadata", "values", "updates", "values", "updates", "values"], events
+            assert all(event_id for _, event_id, _ in events)
+        else:
+            assert ("updates", None, {"second": {"seen": ["second"]}}) in events and len([1 for event, _, _ in events if event == "metadata"]) == 1
+
+
+def test_the_sdk_join_stream_starts_with_metadata(make_server):
+    """`client.runs.joinStream` as the Python SDK calls it, on a resumable run."""
+    from langgraph_sdk import get_sync_client
+
+    server = start_open(make_server)
+    sdk = get_sync_client(url=server.url)
+    thread = sdk.threads.create()["thread_id"]
+    run = sdk.runs.create(thread, "slow", input={"text": "x"}, stream_resumable=True, stream_mode=["values"])
+    wait_running(httpx.Client(base_url=server.url), thread, run["run_id"])
+    parts = list(sdk.runs.join_stream(thread, run["run_id"]))
+    assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"], parts
+    assert parts[-1].event == "values" and parts[-1].data["seen"] == ["first", "second"]
