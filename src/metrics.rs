@@ -84,6 +84,37 @@ impl Decision {
 
 type AuthKey = (String, String, String, Decision);
 
+/// How a due cron's firing ended (spec auth.md §3.7: it runs as its creator, through the
+/// handlers again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CronFiring {
+    /// Its run was stored.
+    Fired,
+    /// The handlers (or run creation) refused it as the creator: 4xx.
+    Refused,
+    /// A handler failed, or the run could not be created: 5xx. Nothing ran (fail closed).
+    Error,
+    /// The handlers did not answer in time. Nothing ran (fail closed).
+    Timeout,
+    /// The database was unreachable: the firing is tried again at the next tick.
+    Retried,
+    /// Not started: its end time passed, or its payload is no longer a run.
+    Skipped,
+}
+
+impl CronFiring {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::Refused => "refused",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Retried => "retried",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
 /// Every series of this process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -102,6 +133,8 @@ pub struct Metrics {
     runs: Mutex<BTreeMap<String, u64>>,
     run_duration: Histogram,
     executing: AtomicU64,
+    /// Cron firings by outcome.
+    cron_firings: Mutex<BTreeMap<CronFiring, u64>>,
 }
 
 /// The process's metrics.
@@ -126,6 +159,7 @@ impl Metrics {
             runs: Mutex::default(),
             run_duration: Histogram::new(&RUN_BUCKETS),
             executing: AtomicU64::new(0),
+            cron_firings: Mutex::default(),
         }
     }
 
@@ -162,6 +196,11 @@ impl Metrics {
         let _ = self.executing.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |value| value.checked_sub(1));
         *self.runs.lock().unwrap_or_else(PoisonError::into_inner).entry(status.to_string()).or_default() += 1;
         self.run_duration.observe(elapsed);
+    }
+
+    /// One due cron's firing, decided.
+    pub fn cron_firing(&self, outcome: CronFiring) {
+        *self.cron_firings.lock().unwrap_or_else(PoisonError::into_inner).entry(outcome).or_default() += 1;
     }
 
     /// The Prometheus text format (0.0.4) of every series, with the scrape-time gauges.
@@ -211,6 +250,10 @@ impl Metrics {
         self.run_duration.render(&mut out, "graphward_run_duration_seconds", "");
         out.push_str("# HELP graphward_runs_executing Runs executing in this process now.\n# TYPE graphward_runs_executing gauge\n");
         let _ = writeln!(out, "graphward_runs_executing {}", self.executing.load(Ordering::Relaxed));
+        out.push_str("# HELP graphward_cron_firings_total Due crons this process fired or refused to fire, by outcome (fired, refused, error, timeout, retried, skipped).\n# TYPE graphward_cron_firings_total counter\n");
+        for (outcome, count) in self.cron_firings.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "graphward_cron_firings_total{{outcome=\"{}\"}} {count}", outcome.as_str());
+        }
         if let Some(pending) = scraped.pending_runs {
             out.push_str("# HELP graphward_run_queue_depth Runs waiting to be claimed (every process of the database).\n# TYPE graphward_run_queue_depth gauge\n");
             let _ = writeln!(out, "graphward_run_queue_depth {pending}");
@@ -248,6 +291,7 @@ mod tests {
         metrics.handler_time("authenticate", "", Some("who"), f64::NAN);
         metrics.run_started();
         metrics.run_ended("success", Duration::from_millis(20));
+        metrics.cron_firing(CronFiring::Refused);
         let text = metrics.render(&Scraped { pending_runs: Some(2), auth_cache: Some((3, 1, 1)) });
         assert!(text.contains("graphward_http_requests_total{method=\"GET\",route=\"/threads/{thread_id}\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("graphward_http_request_duration_seconds_bucket{method=\"GET\",route=\"/threads/{thread_id}\",le=\"0.005\"} 1"), "{text}");
@@ -261,5 +305,6 @@ mod tests {
         assert!(text.contains("graphward_runs_executing 0"), "{text}");
         assert!(text.contains("graphward_run_queue_depth 2"), "{text}");
         assert!(text.contains("graphward_auth_cache_hits_total 3"), "{text}");
+        assert!(text.contains("graphward_cron_firings_total{outcome=\"refused\"} 1"), "{text}");
     }
 }

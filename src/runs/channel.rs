@@ -1,8 +1,9 @@
 //! A run's events: an append-only list that any number of readers follow.
 //!
 //! Events are kept (not broadcast and dropped) so a reader never misses one: the stream that
-//! created the run reads from the start, a join reads from "now", a resumable reconnect from
-//! the event after `Last-Event-ID`.
+//! created the run reads from the start, a join reads the `metadata` event then from "now" (a
+//! resumable run's join from the start), a resumable reconnect from the event after
+//! `Last-Event-ID`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -161,12 +162,30 @@ impl RunChannel {
 
     /// A reader from the first event.
     pub fn subscribe_from_start(self: &Arc<Self>) -> Subscription {
-        Subscription { channel: Arc::clone(self), index: 0 }
+        Subscription { channel: Arc::clone(self), index: 0, then: None }
     }
 
     /// A reader of the events published from now on.
     pub fn subscribe_from_now(self: &Arc<Self>) -> Subscription {
-        Subscription { channel: Arc::clone(self), index: self.len() }
+        Subscription { channel: Arc::clone(self), index: self.len(), then: None }
+    }
+
+    /// A join's reader (no `Last-Event-ID`), as the reference answers one: nothing once the
+    /// run has finished; else a resumable run's events from the start, another run's
+    /// `metadata` event (its first: which run and attempt this is), then the events published
+    /// from now on.
+    pub fn subscribe_joining(self: &Arc<Self>) -> Subscription {
+        if self.is_finished() {
+            return self.subscribe_from_now();
+        }
+        if self.resumable {
+            return self.subscribe_from_start();
+        }
+        let now = self.len();
+        match self.get(0) {
+            Some(first) if first.event == "metadata" && now > 1 => Subscription { channel: Arc::clone(self), index: 0, then: Some(now) },
+            _ => self.subscribe_from_now(),
+        }
     }
 
     /// A reader of the events after `last_event_id` (`-`, `-1`, `0`: from the start).
@@ -177,7 +196,7 @@ impl RunChannel {
         let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         let after = parse_id(last_event_id);
         let index = events.iter().position(|event| event.id.as_deref().map(parse_id).is_some_and(|id| id > after)).unwrap_or(events.len());
-        Subscription { channel: Arc::clone(self), index }
+        Subscription { channel: Arc::clone(self), index, then: None }
     }
 }
 
@@ -192,6 +211,8 @@ pub(super) fn parse_id(id: &str) -> (u64, u64) {
 pub struct Subscription {
     channel: Arc<RunChannel>,
     index: usize,
+    /// Where to go on after the first event read (a join's `metadata`, then "now").
+    then: Option<usize>,
 }
 
 impl Subscription {
@@ -202,7 +223,7 @@ impl Subscription {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(event) = self.channel.get(self.index) {
-                self.index += 1;
+                self.index = self.then.take().unwrap_or(self.index + 1);
                 return Some(event);
             }
             if self.channel.is_finished() {
@@ -227,12 +248,27 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_join_reads_the_metadata_then_from_now() {
+        let channel = Arc::new(RunChannel::new(false));
+        assert!(channel.subscribe_joining().index == 0, "before any event: from the start");
+        channel.push("metadata", r#"{"run_id":"r"}"#.into());
+        channel.push("values", r#"{"i":0}"#.into());
+        channel.push("values", r#"{"i":1}"#.into());
+        let join = channel.subscribe_joining();
+        channel.push("values", r#"{"i":2}"#.into());
+        channel.finish();
+        let seen: Vec<String> = join.collect().await.iter().map(|event| format!("{} {}", event.event, event.data)).collect();
+        assert_eq!(seen, [r#"metadata {"run_id":"r"}"#, r#"values {"i":2}"#]);
+    }
+
+    #[tokio::test]
     async fn readers_see_every_event_once() {
         let channel = Arc::new(RunChannel::new(true));
         channel.push("metadata", "{}".into());
         let early = channel.subscribe_from_start();
         let late = channel.subscribe_from_now();
         let writer = Arc::clone(&channel);
+        let joining = channel.subscribe_joining();
         let producer = tokio::spawn(async move {
             for index in 0..100 {
                 writer.push("values", format!("{{\"i\":{index}}}"));
@@ -240,8 +276,10 @@ mod tests {
             }
             writer.finish();
         });
-        let (early, late) = tokio::join!(early.collect(), late.collect());
+        let (early, late, joined) = tokio::join!(early.collect(), late.collect(), joining.collect());
         producer.await.expect("producer");
+        assert_eq!(joined, early, "a resumable run's join replays from the start");
+        assert!(channel.subscribe_joining().collect().await.is_empty(), "nothing once it finished");
         assert_eq!(early.len(), 101);
         assert_eq!(late.len(), 100);
         let third = early[2].id.clone().expect("resumable ids");

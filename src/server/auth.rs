@@ -113,6 +113,10 @@ impl Auth {
     }
 }
 
+/// The detail of a 503 for handlers that did not answer in time (a cron firing tells it from
+/// an unreachable database by it).
+pub(in crate::server) const AUTH_TIMED_OUT: &str = "Authentication timed out";
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
@@ -128,7 +132,7 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Failed => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
             AuthError::InvalidFilter(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
-            AuthError::TimedOut => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Authentication timed out"),
+            AuthError::TimedOut => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, AUTH_TIMED_OUT),
         }
     }
 }

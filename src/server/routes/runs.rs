@@ -246,7 +246,7 @@ async fn join_stream(
     };
     let subscription = match &last_event_id {
         Some(id) => channel.subscribe_after(id),
-        None => channel.subscribe_from_now(),
+        None => channel.subscribe_joining(),
     };
     let guard = CancelOnDrop::new(&state, &run, is_true(last(&pairs, "cancel_on_disconnect")));
     Ok(sse_response(subscription, modes, headers, guard))

@@ -1,13 +1,15 @@
 //! Cron firing: each due cron starts its run as its creator, through the same run creation
 //! and auth handlers as a client's request (spec auth.md §3.7).
 
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::runs::{Answer, FIRING_TAKEN, RunCreate, create_run, merge_into};
 use crate::auth::AuthUser;
 use crate::crons::{Cron, Schedule, next_run, time_zone};
 use crate::server::AppState;
-use crate::server::auth::Auth;
+use crate::metrics::{self, CronFiring as Outcome};
+use crate::server::auth::{AUTH_TIMED_OUT, Auth};
 use crate::storage::CronFiring;
 use crate::timestamp::now_micros;
 
@@ -51,9 +53,12 @@ fn settled(done: Option<Result<(), tokio::task::JoinError>>) {
 /// Fires one due cron: its run is stored in one transaction with the cron's move to its next
 /// firing, and only if the cron is still at the firing read — so of the processes sharing a
 /// database that read it as due, one fires it, and one that dies mid-firing leaves the tick to
-/// the others. A firing that cannot start its run (the handlers refuse, the payload is not a
-/// run, the end time passed) moves the cron on without a run, so it is not retried every tick;
-/// one that finds the database unreachable is retried at the next tick.
+/// the others. A firing that cannot start its run (the handlers refuse, fail or time out, the
+/// payload is not a run, the end time passed) moves the cron on without a run: nothing runs
+/// (fail closed), it is not retried every tick, and the cron stays for its next firing, as in
+/// the reference (a permission given back makes it fire again). One that finds the database
+/// unreachable is retried at the next tick. Every outcome is logged and counted
+/// (`graphward_cron_firings_total`).
 async fn fire(state: AppState, cron: Cron, now: i64) {
     let next = Schedule::parse(&cron.schedule)
         .ok()
@@ -63,30 +68,23 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
     let cron_id = cron.cron_id;
     let firing = CronFiring { cron_id, from: cron.next_run_date, to: next };
     // Moves the cron on without a run (if no other process has made this firing).
-    let skip = || {
+    let skip = |outcome: Outcome| {
         let state = state.clone();
         async move {
+            metrics::global().cron_firing(outcome);
             if let Err(error) = state.storage().advance_cron(cron_id, firing.from, firing.to, now_micros()).await {
                 tracing::error!(%cron_id, %error, "cannot move a cron to its next firing");
             }
         }
     };
     if cron.end_time_micros.is_some_and(|end| now > end) {
-        return skip().await;
+        return skip(Outcome::Skipped).await;
     }
-    // The cron's metadata (what its handlers approved) wins over anything in the payload.
-    let mut payload = cron.payload;
-    let mut metadata = payload.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
-    merge_into(&mut metadata, Some(&cron.metadata));
-    payload.insert("metadata".to_string(), Value::Object(metadata));
-    if cron.thread_id.is_none() {
-        payload.insert("on_completion".to_string(), Value::from(cron.on_run_completed.clone().unwrap_or_else(|| "delete".to_string())));
-    }
-    let body: RunCreate = match serde_json::from_value(Value::Object(payload)) {
+    let body = match run_body(cron.payload, &cron.metadata, cron.thread_id.is_none(), cron.on_run_completed.as_deref()) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%cron_id, %error, "a cron's payload is not a run body");
-            return skip().await;
+            return skip(Outcome::Skipped).await;
         }
     };
     // As its creator, through the handlers again: a permission revoked since stops it.
@@ -95,16 +93,38 @@ async fn fire(state: AppState, cron: Cron, now: i64) {
     let path = cron.thread_id.map_or_else(|| "/runs".to_string(), |thread_id| format!("/threads/{thread_id}/runs"));
     let auth = Auth::acting_as(state.auth_policy().clone(), creator, "POST", path);
     match create_run(&state, &auth, cron.thread_id, body, Answer::Background, Some(firing)).await {
-        Ok(created) => tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired"),
+        Ok(created) => {
+            metrics::global().cron_firing(Outcome::Fired);
+            tracing::info!(%cron_id, run_id = %created.run.run_id, "cron fired");
+        }
         Err(error) if error.detail == FIRING_TAKEN => {}
-        Err(error) if error.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE && error.detail != AUTH_TIMED_OUT => {
+            metrics::global().cron_firing(Outcome::Retried);
             tracing::warn!(%cron_id, detail = %error.detail, "cron could not start its run; it fires at the next tick");
         }
         Err(error) => {
+            let outcome = match error.status {
+                StatusCode::SERVICE_UNAVAILABLE => Outcome::Timeout,
+                status if status.is_server_error() => Outcome::Error,
+                _ => Outcome::Refused,
+            };
             tracing::warn!(%cron_id, status = %error.status, detail = %error.detail, "cron could not start its run");
-            skip().await;
+            skip(outcome).await;
         }
     }
+}
+
+/// The run a firing creates: the cron's payload with the cron's metadata (what its handlers
+/// approved), which wins over anything in the payload, and a stateless cron's
+/// `on_run_completed`.
+fn run_body(mut payload: Map<String, Value>, cron_metadata: &Map<String, Value>, stateless: bool, on_run_completed: Option<&str>) -> serde_json::Result<RunCreate> {
+    let mut metadata = payload.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    merge_into(&mut metadata, Some(cron_metadata));
+    payload.insert("metadata".to_string(), Value::Object(metadata));
+    if stateless {
+        payload.insert("on_completion".to_string(), Value::from(on_run_completed.unwrap_or("delete")));
+    }
+    serde_json::from_value(Value::Object(payload))
 }
 
 /// A cron update as the client sent it (checked) and its handlers left it.

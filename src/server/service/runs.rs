@@ -508,7 +508,8 @@ fn copy_headers(configurable: &mut Map<String, Value>, rules: &crate::config::He
 pub(in crate::server) const IDENTITY_KEYS: [&str; 4] = ["langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions", "langgraph_request_id"];
 
 /// The caller's identity in a run's `configurable` (`insert`) or `context` (over keys already
-/// there). With custom auth `user_id` is the authenticated identity, whatever the client
+/// there): `user_id`, `langgraph_auth_user_id`, `langgraph_auth_permissions` and the user
+/// object `langgraph_auth_user`. With custom auth `user_id` is the authenticated identity, whatever the client
 /// sent; without it, a client's `user_id` stays (there is no identity to protect).
 pub(in crate::server) fn stamp_identity(map: &mut Map<String, Value>, user: Option<&AuthUser>, insert: bool) {
     let identity = user.map_or_else(String::new, |user| user.identity.clone());
@@ -522,5 +523,10 @@ pub(in crate::server) fn stamp_identity(map: &mut Map<String, Value>, user: Opti
     }
     if insert || map.contains_key("langgraph_auth_permissions") {
         map.insert("langgraph_auth_permissions".to_string(), Value::from(user.map(|user| user.permissions.clone()).unwrap_or_default()));
+    }
+    // The user object as the run record shows it (the reference's `kwargs` carry it too,
+    // with every field authenticate returned); `null` without a user.
+    if insert || map.contains_key("langgraph_auth_user") {
+        map.insert("langgraph_auth_user".to_string(), user.map_or(Value::Null, AuthUser::to_json));
     }
 }
