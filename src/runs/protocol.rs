@@ -306,12 +306,16 @@ impl Translator {
                         self.interrupted = self.interrupted || namespace.is_empty();
                         for interrupt in interrupts {
                             let id = interrupt.get("id").cloned().unwrap_or(Value::Null);
-                            log.publish("input.requested", &namespace, json!({"interrupt_id": id, "payload": interrupt.get("value").cloned().unwrap_or(Value::Null)}));
+                            let value = interrupt.get("value").cloned().unwrap_or(Value::Null);
+                            // `payload` is the protocol's field; the Python client reads `value`.
+                            log.publish("input.requested", &namespace, json!({"interrupt_id": id, "payload": value, "value": value}));
                         }
                     }
                     None => log.publish("updates", &namespace, data),
                 }
             }
+            "values" => log.publish("values", &namespace, without_interrupts(data)),
+            "checkpoints" => log.publish("checkpoints", &namespace, checkpoint_of(&data)),
             other => log.publish(other, &namespace, data),
         }
     }
@@ -457,6 +461,29 @@ impl Translator {
     }
 }
 
+/// A `values` chunk without the `__interrupt__` key (interrupts travel as `input.requested`).
+fn without_interrupts(mut data: Value) -> Value {
+    if let Value::Object(values) = &mut data {
+        values.remove("__interrupt__");
+    }
+    data
+}
+
+/// A `checkpoints` chunk as the protocol's `Checkpoint`: id, parent id, step, source (the
+/// config, values and tasks of the chunk stay on the thread's state and history routes).
+fn checkpoint_of(chunk: &Value) -> Value {
+    let id_of = |config: &Value| config.pointer("/configurable/checkpoint_id").cloned();
+    let mut checkpoint = json!({
+        "id": chunk.get("config").and_then(id_of).unwrap_or(Value::Null),
+        "step": chunk.pointer("/metadata/step").cloned().unwrap_or(Value::Null),
+        "source": chunk.pointer("/metadata/source").cloned().unwrap_or(Value::Null),
+    });
+    if let Some(parent) = chunk.get("parent_config").and_then(id_of) {
+        checkpoint["parent_id"] = parent;
+    }
+    checkpoint
+}
+
 fn start_event(role: &str, id: &str, metadata: &Value) -> Value {
     let mut event = json!({"event": "message-start", "role": role, "id": id});
     if let Value::Object(metadata) = metadata {
@@ -573,10 +600,14 @@ mod tests {
         let log = Arc::new(ProtocolLog::new(1));
         let mut translator = Translator::new("approve".into());
         translator.translate(&log, &event("updates", json!({"__interrupt__": [{"id": "i1", "value": {"q": 1}}]})));
+        translator.translate(&log, &event("values", json!({"x": 1, "__interrupt__": []})));
+        translator.translate(&log, &event("checkpoints", json!({"config": {"configurable": {"checkpoint_id": "c2"}}, "parent_config": {"configurable": {"checkpoint_id": "c1"}}, "metadata": {"step": 1, "source": "loop"}, "values": {}})));
         translator.finish(&log, false);
         let seen = methods(&log);
-        assert_eq!(seen[0], ("input.requested".to_string(), json!({"interrupt_id": "i1", "payload": {"q": 1}})));
-        assert_eq!(seen[1].1["event"], "interrupted");
+        assert_eq!(seen[0], ("input.requested".to_string(), json!({"interrupt_id": "i1", "payload": {"q": 1}, "value": {"q": 1}})));
+        assert_eq!(seen[1].1, json!({"x": 1}));
+        assert_eq!(seen[2].1, json!({"id": "c2", "parent_id": "c1", "step": 1, "source": "loop"}));
+        assert_eq!(seen[3].1["event"], "interrupted");
         let failed = Arc::new(ProtocolLog::new(1));
         let mut translator = Translator::new("g".into());
         translator.translate(&failed, &event("values|sub:1", json!({})));
