@@ -16,6 +16,7 @@
 
 mod channel;
 mod log;
+pub mod protocol;
 mod thread_stream;
 pub mod webhook;
 
@@ -120,6 +121,8 @@ struct Inner {
     mirrors: Mutex<HashMap<Uuid, Arc<Notify>>>,
     /// The task following other processes' signals.
     signals: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The v3 protocol's per-thread event logs.
+    protocol: protocol::ProtocolHub,
 }
 
 impl RunManager {
@@ -151,6 +154,7 @@ impl RunManager {
                 log_entries: Mutex::new(log_entries),
                 mirrors: Mutex::new(HashMap::new()),
                 signals: Mutex::new(None),
+                protocol: protocol::ProtocolHub::default(),
             }),
         }
     }
@@ -272,6 +276,16 @@ impl RunManager {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The v3 protocol's per-thread event logs.
+    pub fn protocol(&self) -> &protocol::ProtocolHub {
+        &self.inner.protocol
+    }
+
+    /// Publishes a protocol run's events on its thread's protocol log until it ends.
+    pub fn follow_protocol(&self, log: Arc<protocol::ProtocolLog>, run: &Run, graph_name: String, channel: Arc<RunChannel>) {
+        protocol::follow(self.inner.storage.clone(), log, run.thread_id, run.run_id, graph_name, channel);
     }
 
     /// The channel of a run, created if needed (a run's events start here).

@@ -20,9 +20,9 @@ use crate::server::AppState;
 use crate::storage::{Run, ThreadStatus};
 
 /// Keep-alive cadence of streams and waits.
-const KEEPALIVE: Duration = Duration::from_secs(5);
+pub(in crate::server) const KEEPALIVE: Duration = Duration::from_secs(5);
 
-const HEARTBEAT: &[u8] = b": heartbeat\r\n\r\n";
+pub(in crate::server) const HEARTBEAT: &[u8] = b": heartbeat\r\n\r\n";
 
 /// `Location` and `Content-Location` (a value that is not a header value is left out).
 pub(in crate::server) fn location_headers(location: &str, content_location: &str) -> HeaderMap {
@@ -72,7 +72,7 @@ impl Drop for CancelOnDrop {
 
 /// A response whose body is `stream`, with the headers an event stream needs (no caching, no
 /// proxy buffering).
-fn event_stream(stream: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static, headers: HeaderMap) -> Response {
+pub(in crate::server) fn event_stream(stream: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static, headers: HeaderMap) -> Response {
     let mut response = Response::new(Body::from_stream(stream));
     let response_headers = response.headers_mut();
     response_headers.extend(headers);

@@ -79,3 +79,21 @@ def test_js_stream_and_rejoin(node, example_app):
         f"stream.mjs exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
         f"\n--- server log ---\n{example_app.output()}"
     )
+
+
+def test_js_thread_event_stream(node, example_app):
+    """tests/js/event_stream.mjs: `client.threads.stream` (the v3 protocol over SSE)."""
+    try:
+        result = subprocess.run(
+            [node, str(JS_DIR / "event_stream.mjs"), example_app.url],
+            cwd=JS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"event_stream.mjs timed out:\n{error.stdout}\n{error.stderr}\n--- server log ---\n{example_app.output()}")
+    assert result.returncode == 0, (
+        f"event_stream.mjs exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        f"\n--- server log ---\n{example_app.output()}"
+    )

@@ -137,6 +137,7 @@ fn every_documented_route_exists() {
             ("/runs/crons", r#"{"assistant_id": "agent", "schedule": "0 * * * *"}"#),
             ("/threads/{thread_id}/runs/crons", r#"{"assistant_id": "agent", "schedule": "0 * * * *"}"#),
             ("/runs/crons/{cron_id}", r#"{"enabled": false}"#),
+            ("/threads/{thread_id}/commands", r#"{"id": 1, "method": "agent.getTree"}"#),
         ];
         for (path, operations) in paths {
             for method in operations.as_object().expect("operations").keys() {

@@ -2,6 +2,7 @@
 
 pub(super) mod assistants;
 pub(super) mod crons;
+pub(super) mod events;
 pub(super) mod graphs;
 pub(super) mod runs;
 pub(super) mod state;
@@ -38,8 +39,8 @@ impl Routes {
 }
 
 /// Every resource's routes.
-pub(super) fn all() -> [Routes; 8] {
-    [system::router(), assistants::router(), graphs::router(), crons::router(), runs::router(), state::router(), threads::router(), store::router()]
+pub(super) fn all() -> [Routes; 9] {
+    [system::router(), assistants::router(), graphs::router(), crons::router(), runs::router(), events::router(), state::router(), threads::router(), store::router()]
 }
 
 /// A search's page: `limit` (1..=1000, default 10) and `offset` (≥ 0, default 0). Storage is
