@@ -48,6 +48,10 @@ pub struct DisabledRoutes {
     pub meta: bool,
     /// A run's `webhook` is refused (422).
     pub webhooks: bool,
+    /// `/mcp`.
+    pub mcp: bool,
+    /// `/a2a/…` and `/.well-known/agent-card.json`.
+    pub a2a: bool,
 }
 
 /// `http.cors`, as Starlette's `CORSMiddleware` takes it.
@@ -160,6 +164,8 @@ impl Checker<'_> {
                 store: flag("disable_store")?,
                 meta: flag("disable_meta")?,
                 webhooks: flag("disable_webhooks")?,
+                mcp: flag("disable_mcp")?,
+                a2a: flag("disable_a2a")?,
             },
             configurable_headers: self.header_rules(object, "configurable_headers")?,
             logging_headers: self.header_rules(object, "logging_headers")?,

@@ -87,6 +87,8 @@ enum Group {
     Threads,
     Runs,
     Store,
+    Mcp,
+    A2a,
 }
 
 fn group_of(path: &str) -> Group {
@@ -100,6 +102,10 @@ fn group_of(path: &str) -> Group {
         Group::Threads
     } else if path.starts_with("/store") {
         Group::Store
+    } else if path == "/mcp" {
+        Group::Mcp
+    } else if path.starts_with("/a2a/") || path == "/.well-known/agent-card.json" {
+        Group::A2a
     } else {
         Group::Meta
     }
@@ -113,6 +119,8 @@ fn is_disabled(group: Group, disabled: DisabledRoutes) -> bool {
         Group::Threads => disabled.threads,
         Group::Runs => disabled.runs,
         Group::Store => disabled.store,
+        Group::Mcp => disabled.mcp,
+        Group::A2a => disabled.a2a,
     }
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod cors;
 mod custom;
 mod gate;
+mod jsonrpc;
 mod respond;
 pub mod listener;
 pub mod openapi;

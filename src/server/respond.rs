@@ -10,14 +10,15 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel, wait_result};
+use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel};
 use crate::server::AppState;
-use crate::storage::{Run, ThreadStatus};
+use crate::server::service::runs::run_result;
+use crate::storage::Run;
 
 /// Keep-alive cadence of streams and waits.
 pub(in crate::server) const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -151,37 +152,14 @@ pub(in crate::server) fn thread_sse(
     event_stream(stream, HeaderMap::new())
 }
 
-/// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
-pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
-    let Ok(thread) = state.storage().get_thread(thread_id, None).await else {
-        return json!({});
-    };
-    if thread.status == ThreadStatus::Error
-        && let Some(error) = thread.error
-    {
-        return json!({"__error__": error});
-    }
-    if thread.status == ThreadStatus::Interrupted && !thread.interrupts.is_empty() {
-        let all: Vec<Value> = thread.interrupts.values().filter_map(Value::as_array).flatten().cloned().collect();
-        return json!({"__interrupt__": all});
-    }
-    thread.values.unwrap_or_else(|| json!({}))
-}
-
 /// A JSON response written when the run ends (its result, else the thread's values), with a
 /// `\n` every 5 s meanwhile.
 pub(in crate::server) fn wait_response(state: AppState, subscription: Subscription, thread_id: Option<Uuid>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
     let result = async move {
-        let events = subscription.collect().await;
+        let result = run_result(&state, subscription, thread_id).await;
         let mut guard = guard;
         guard.disarm();
-        match wait_result(&events) {
-            Some(result) => result,
-            None => match thread_id {
-                Some(thread_id) => thread_result(&state, thread_id).await,
-                None => json!({}),
-            },
-        }
+        result
     };
     let result = Box::pin(result);
     let stream = futures_util::stream::unfold(Some(result), |pending| async move {

@@ -89,7 +89,7 @@ fn version_view(version: &Assistant) -> Value {
 }
 
 /// A path id: a UUID, or (accepted everywhere, unlike the reference) a graph id.
-pub(super) fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+pub(in crate::server) fn resolve_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
     match Uuid::parse_str(raw) {
         Ok(id) => Ok(id),
         Err(_) if state.graph_ids().any(|graph_id| graph_id == raw) => Ok(system_assistant_id(raw)),
@@ -126,7 +126,7 @@ fn sync_context(config: &mut Map<String, Value>, context: &mut Option<Map<String
 }
 
 /// The effective `metadata` of the first event for `resource`/`action`.
-fn effective_metadata(authorization: &Authorization, action: Action, fallback: Map<String, Value>) -> Map<String, Value> {
+pub(in crate::server) fn effective_metadata(authorization: &Authorization, action: Action, fallback: Map<String, Value>) -> Map<String, Value> {
     authorization
         .event(Resource::Assistants, action)
         .and_then(|event| event.value.get("metadata"))

@@ -1,9 +1,11 @@
 //! One file per resource: its router, handlers and wire shapes.
 
+pub(super) mod a2a;
 pub(super) mod assistants;
 pub(super) mod crons;
 pub(super) mod events;
 pub(super) mod graphs;
+pub(super) mod mcp;
 pub(super) mod runs;
 pub(super) mod state;
 pub(super) mod store;
@@ -39,8 +41,20 @@ impl Routes {
 }
 
 /// Every resource's routes.
-pub(super) fn all() -> [Routes; 9] {
-    [system::router(), assistants::router(), graphs::router(), crons::router(), runs::router(), events::router(), state::router(), threads::router(), store::router()]
+pub(super) fn all() -> [Routes; 11] {
+    [
+        system::router(),
+        assistants::router(),
+        graphs::router(),
+        crons::router(),
+        runs::router(),
+        events::router(),
+        state::router(),
+        threads::router(),
+        store::router(),
+        mcp::router(),
+        a2a::router(),
+    ]
 }
 
 /// A search's page: `limit` (1..=1000, default 10) and `offset` (≥ 0, default 0). Storage is

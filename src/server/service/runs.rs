@@ -13,11 +13,11 @@ use crate::assistants::system_assistant_id;
 use crate::auth::events::RunMode;
 use crate::auth::{Action, AuthUser, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::runs::{CancelAction, EXECUTION_KEY, RunChannel};
+use crate::runs::{CancelAction, EXECUTION_KEY, RunChannel, Subscription, wait_result};
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::routes::{checkpoint_position, strip_reserved_metadata};
-use crate::storage::{IfExists, Run, RunStatus, StorageError};
+use crate::storage::{IfExists, Run, RunStatus, StorageError, ThreadStatus};
 use crate::timestamp::now_micros;
 
 /// Stream modes. Serde names are the wire strings.
@@ -117,7 +117,7 @@ pub(in crate::server) enum Durability {
 }
 
 /// The run creation body (spec runs.md §3). Unknown fields are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(in crate::server) struct RunCreate {
     pub(in crate::server) assistant_id: String,
     pub(in crate::server) input: Option<Value>,
@@ -141,6 +141,14 @@ pub(in crate::server) struct RunCreate {
     pub(in crate::server) durability: Option<Durability>,
     pub(in crate::server) checkpoint_during: Option<bool>,
     pub(in crate::server) feedback_keys: Option<Vec<String>>,
+}
+
+impl RunCreate {
+    /// A run of `assistant_id` with `input`, everything else as a client that sends only
+    /// those two fields gets it.
+    pub(in crate::server) fn for_assistant(assistant_id: Uuid, input: Value) -> Self {
+        Self { assistant_id: assistant_id.to_string(), input: Some(input), ..Self::default() }
+    }
 }
 
 /// How the created run is answered.
@@ -529,4 +537,45 @@ pub(in crate::server) fn stamp_identity(map: &mut Map<String, Value>, user: Opti
     if insert || map.contains_key("langgraph_auth_user") {
         map.insert("langgraph_auth_user".to_string(), user.map_or(Value::Null, AuthUser::to_json));
     }
+}
+
+/// The thread's current values as a `/join` result (`__error__`, `__interrupt__` when so).
+pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) -> Value {
+    let Ok(thread) = state.storage().get_thread(thread_id, None).await else {
+        return json!({});
+    };
+    if thread.status == ThreadStatus::Error
+        && let Some(error) = thread.error
+    {
+        return json!({"__error__": error});
+    }
+    if thread.status == ThreadStatus::Interrupted && !thread.interrupts.is_empty() {
+        let all: Vec<Value> = thread.interrupts.values().filter_map(Value::as_array).flatten().cloned().collect();
+        return json!({"__interrupt__": all});
+    }
+    thread.values.unwrap_or_else(|| json!({}))
+}
+
+/// What `/wait` answers once a run has ended: the result its events carry, else (a run on a
+/// thread) the thread's values. Waits for the run's end.
+pub(in crate::server) async fn run_result(state: &AppState, subscription: Subscription, thread_id: Option<Uuid>) -> Value {
+    let events = subscription.collect().await;
+    match wait_result(&events) {
+        Some(result) => result,
+        None => match thread_id {
+            Some(thread_id) => thread_result(state, thread_id).await,
+            None => json!({}),
+        },
+    }
+}
+
+/// Creates a run as `POST /runs/wait` (`thread_id` `None`) or `/threads/{id}/runs/wait` does
+/// — the same validation, auth events and config — and waits for its result. For callers
+/// that answer once the run is over (MCP tools, A2A messages); a client that goes away does
+/// not cancel the run, as with `/wait`'s default `on_disconnect`.
+pub(in crate::server) async fn run_and_wait(state: &AppState, auth: &Auth, thread_id: Option<Uuid>, body: RunCreate) -> Result<(Run, Value), ApiError> {
+    let created = create_run(state, auth, thread_id, body, Answer::Wait, None).await?;
+    let on_thread = (!created.stateless).then_some(created.run.thread_id);
+    let result = run_result(state, created.channel.subscribe_from_start(), on_thread).await;
+    Ok((created.run, result))
 }
