@@ -146,7 +146,9 @@ fn every_documented_route_exists() {
                 if method == "delete" && (path.contains("{thread_id}") || path.contains("{assistant_id}") || path.contains("{cron_id}")) {
                     continue;
                 }
-                let runs_or_state = (path.contains("/runs") && !path.contains("/crons")) || path.contains("/stream") || path.contains("/state") || path.contains("/history");
+                // `/mcp` answers GET and DELETE with 405 and 404 (stateless) and needs MCP's headers
+                // on POST (tests/e2e/test_mcp_a2a.py).
+                let runs_or_state = (path.contains("/runs") && !path.contains("/crons")) || path.contains("/stream") || path.contains("/state") || path.contains("/history") || path == "/mcp";
                 if runs_or_state {
                     // Routed (a wrong method gets 405, an unknown path 404).
                     let (status, _, _) = call(&client, "TRACE", &format!("{}{}", server.base, path.replace("{thread_id}", &thread_id)), None).await;
@@ -154,7 +156,11 @@ fn every_documented_route_exists() {
                     continue;
                 }
                 let concrete = path.replace("{assistant_id}", "agent").replace("{thread_id}", &thread_id).replace("{namespace}", "none").replace("{cron_id}", &cron_id);
-                let concrete = if method == "get" && path == "/store/items" { format!("{concrete}?namespace=a&key=k") } else { concrete };
+                let concrete = match (method.as_str(), path.as_str()) {
+                    ("get", "/store/items") => format!("{concrete}?namespace=a&key=k"),
+                    ("get", "/.well-known/agent-card.json") => format!("{concrete}?assistant_id=agent"),
+                    _ => concrete,
+                };
                 let body = bodies.iter().find(|(p, _)| p == path).map(|(_, body)| *body).or_else(|| (method != "get").then_some("{}"));
                 let (status, body, _) = call(&client, &method.to_uppercase(), &format!("{}{concrete}", server.base), body).await;
                 assert!((200..300).contains(&status), "{method} {path} answered {status}: {body}");
