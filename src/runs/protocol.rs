@@ -205,7 +205,7 @@ pub const CHANNELS: [&str; 9] = ["values", "updates", "messages", "tools", "life
 impl EventFilter {
     /// Checks the channel names: an unknown one is the client's mistake, said at once.
     pub fn check(&self) -> Result<(), String> {
-        match self.channels.iter().find(|channel| !CHANNELS.contains(&channel.as_str()) && !channel.strip_prefix("custom:").is_some_and(|name| !name.is_empty())) {
+        match self.channels.iter().find(|channel| !CHANNELS.contains(&channel.as_str()) && channel.strip_prefix("custom:").is_none_or(str::is_empty)) {
             Some(unknown) => Err(format!("channels: unknown channel `{unknown}` (expected one of {} or custom:<name>)", CHANNELS.join(", "))),
             None => Ok(()),
         }

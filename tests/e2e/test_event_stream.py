@@ -195,6 +195,12 @@ def test_other_users_cannot_start_respond_or_subscribe(server):
     # Alice sees her events and can answer.
     status, events = sse_events(server, thread_id, ALICE, {"channels": ["input", "lifecycle"]})
     assert status == 200 and [event["method"] for event in events] == ["lifecycle", "input.requested", "lifecycle"]
+    # A reconnect with `since` (or Last-Event-ID) gets only what came after.
+    assert [event["seq"] for event in sse_events(server, thread_id, ALICE, {"channels": ["input", "lifecycle"], "since": events[1]["seq"]})[1]] == [events[2]["seq"]]
+    resumed = httpx.Client(headers={**ALICE, "Last-Event-ID": str(events[1]["seq"])})
+    with resumed.stream("POST", f"{server.url}/threads/{thread_id}/stream/events", json={"channels": ["lifecycle"]}, timeout=2) as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data: "))
+    assert json.loads(first[6:])["seq"] == events[2]["seq"]
     answered = command(server, thread_id, {"id": 4, "method": "input.respond", "params": {"namespace": [], "interrupt_id": interrupt_id, "response": "ok"}}, ALICE)
     assert answered.json()["type"] == "success"
 

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::path_uuid;
 use crate::auth::{Action, Endpoint, Resource};
 use crate::error::ApiError;
-use crate::runs::protocol::{EventFilter, ProtocolLog, Published, RUN_MODES};
+use crate::runs::protocol::{EventFilter, ProtocolLog, RUN_MODES};
 use crate::runs::EXECUTION_KEY;
 use crate::server::AppState;
 use crate::server::auth::Auth;
@@ -292,11 +292,11 @@ async fn session(state: AppState, auth: Auth, thread_id: Uuid, log: Arc<Protocol
     let mut subscriptions = Subscriptions::default();
     // Events are read from the first subscription's `since` on (later subscriptions widen the
     // filter from where the socket is); until then nothing is sent.
-    let mut reader = None;
+    let mut reader: Option<crate::runs::protocol::ProtocolReader> = None;
     loop {
         let batch = async {
             match reader.as_mut() {
-                Some(reader) => reader_batch(reader).await,
+                Some(reader) => reader.next_batch().await,
                 None => std::future::pending().await,
             }
         };
@@ -329,8 +329,4 @@ async fn session(state: AppState, auth: Auth, thread_id: Uuid, log: Arc<Protocol
             }
         }
     }
-}
-
-async fn reader_batch(reader: &mut crate::runs::protocol::ProtocolReader) -> Vec<Arc<Published>> {
-    reader.next_batch().await
 }
