@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel, wait_result};
 use crate::server::AppState;
-use crate::storage::{Run, ThreadStatus};
+use crate::storage::{Run, Thread, ThreadStatus};
 
 /// Keep-alive cadence of streams and waits.
 const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -156,6 +156,12 @@ pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) 
     let Ok(thread) = state.storage().get_thread(thread_id, None).await else {
         return json!({});
     };
+    thread_answer(thread)
+}
+
+/// What a join answers for a thread whose run is over: its error, its interrupts, or its
+/// values.
+pub(in crate::server) fn thread_answer(thread: Thread) -> Value {
     if thread.status == ThreadStatus::Error
         && let Some(error) = thread.error
     {
