@@ -15,6 +15,7 @@
 //! thread `busy`.
 
 mod channel;
+mod ended;
 mod log;
 pub mod protocol;
 mod thread_stream;
@@ -90,6 +91,9 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, Arc<RunChannel>>>,
     /// Thread-wide streams that have (or had) a subscriber.
     threads: Mutex<HashMap<Uuid, Arc<ThreadChannel>>>,
+    /// Stateless runs' temporary threads, as their runs left them, for a while after their
+    /// deletion (joins that arrive late).
+    ended: ended::EndedThreads,
     /// Executing runs, and the threads being deleted (one lock: see [`RunManager::delete_threads`]).
     executing: Mutex<Executing>,
     /// Wakes the scheduler: a run was created or a slot freed.
@@ -139,6 +143,7 @@ impl RunManager {
                 python,
                 channels: Mutex::new(HashMap::new()),
                 threads: Mutex::new(HashMap::new()),
+                ended: ended::EndedThreads::default(),
                 executing: Mutex::new(Executing::default()),
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
@@ -354,6 +359,12 @@ impl RunManager {
             self.drop_channel(run_id, &channel);
         }
         channel
+    }
+
+    /// The temporary thread `thread_id` of the stateless run `run_id` as the run left it, if
+    /// the run ended in this process and the thread was deleted in the last minutes.
+    pub fn ended_temporary_thread(&self, thread_id: Uuid, run_id: Uuid) -> Option<crate::storage::Thread> {
+        self.inner.ended.get(thread_id, run_id)
     }
 
     /// The channel of a run if it is live or recently finished here.
@@ -862,6 +873,11 @@ impl RunManager {
             return;
         }
         if stateless_delete {
+            // Kept before the thread goes, so a join that finds no thread finds this.
+            match self.inner.storage.get_thread(thread_id, None).await {
+                Ok(thread) => self.inner.ended.keep(run_id, thread),
+                Err(error) => tracing::warn!(%run_id, %thread_id, %error, "cannot read a stateless run's thread before deleting it"),
+            }
             let _ = self.inner.python.checkpoints(CheckpointOp::DeleteThreads(vec![thread_id])).await;
             let _ = self.inner.storage.delete_thread(thread_id, None).await;
         }

@@ -48,7 +48,7 @@ async def create_run(ctx, value):
         raise RuntimeError("the permission service is down")
     if mode == "slow":
         await asyncio.sleep(30)
-    value.setdefault("metadata", {})["fired_as"] = f"{ctx.user.identity}:{ctx.user['org']}"
+    value.setdefault("metadata", {}).update(owner=ctx.user.identity, fired_as=f"{ctx.user.identity}:{ctx.user['org']}")
     return {"owner": ctx.user.identity}
 '''
 
@@ -275,3 +275,37 @@ def test_the_sdk_join_stream_starts_with_metadata(make_server):
     parts = list(sdk.runs.join_stream(thread, run["run_id"]))
     assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"], parts
     assert parts[-1].event == "values" and parts[-1].data["seen"] == ["first", "second"]
+
+
+def test_joining_a_finished_stateless_run_answers_its_final_values(make_server):
+    """`runs.create(None, …)` then `runs.join(thread_id, run_id)`: the reference answers the
+    final values every time, also when the run finished and its temporary thread was deleted
+    before the join came (graphward used to answer 404 about one time in three)."""
+    from langgraph_sdk import get_sync_client
+
+    server = start_open(make_server)
+    sdk = get_sync_client(url=server.url)
+    for index in range(60):
+        run = sdk.runs.create(None, "two", input={"text": f"t{index}"})
+        if index % 3 == 0:  # surely finished and deleted
+            wait_for(lambda run=run: httpx.get(f"{server.url}/threads/{run['thread_id']}").status_code == 404, "the temporary thread to go")
+        assert sdk.runs.join(run["thread_id"], run["run_id"]) == {"text": f"t{index}", "seen": ["a", "b"]}, index
+
+
+def test_a_finished_stateless_runs_values_are_only_its_users(make_server):
+    """The kept final values of a deleted temporary thread answer only a caller whose
+    `threads.read` filter passes that thread; another user gets the 404s the thread's absence
+    gives — also after taking the thread's id for a thread of their own."""
+    server = start(make_server)
+    alice, bob = client(server, "alice-token"), client(server, "bob-token")
+    run = alice.post("/runs", json={"assistant_id": "agent", "input": {"messages": [{"role": "human", "content": "alice-secret"}]}}).json()
+    wait_for(lambda: alice.get(f"/threads/{run['thread_id']}").status_code == 404, "the temporary thread to go")
+    path = f"/threads/{run['thread_id']}/runs/{run['run_id']}/join"
+    mine = alice.get(path)
+    assert mine.status_code == 200 and mine.json()["messages"][-1]["content"] == "echo: alice-secret", mine.text
+    theirs = bob.get(path)
+    assert theirs.status_code == 404 and "alice-secret" not in theirs.text, theirs.text
+    assert bob.post("/threads", json={"thread_id": run["thread_id"]}).status_code == 200
+    theirs = bob.get(path)
+    assert "alice-secret" not in theirs.text and "__error__" in theirs.json(), theirs.text
+    assert alice.get(path).json()["messages"][-1]["content"] == "echo: alice-secret"

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{is_true, last, path_uuid, query_pairs};
-use crate::auth::{Action, Endpoint, Resource};
+use crate::auth::{Action, Endpoint, Filter, Resource};
 use crate::error::ApiError;
 use crate::runs::{CancelAction, RunChannel, RunEvent, wait_result};
 use crate::server::AppState;
-use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, sse_response, wait_response};
+use crate::server::respond::{self, CancelOnDrop, location_headers, sse_error, sse_response, thread_answer, wait_response};
 use crate::server::service::ending::{self, thread_visible};
 use crate::server::service::runs::{Answer, Created, OnDisconnect, RunCreate, create_run, thread_result};
 use crate::server::auth::Auth;
@@ -186,15 +186,22 @@ async fn join(
     let run_id = path_uuid(&raw_run, "run")?;
     let pairs = query_pairs(query.as_deref())?;
     let authorization = auth.authorize(Endpoint::RunsJoin { thread_id }).await?;
-    if !thread_visible(&state, thread_id, authorization.filter(Resource::Threads, Action::Read).cloned()).await? {
-        return Err(ApiError::not_found("Thread not found"));
-    }
+    let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
     let base = format!("/threads/{thread_id}/runs/{run_id}");
     let headers = location_headers(&format!("{base}/join"), &base);
+    // A stateless run that ended (its temporary thread deleted) before the join came.
+    let ended = || ended_temporary_answer(&state, thread_id, run_id, filter.as_ref());
+    if !thread_visible(&state, thread_id, filter.clone()).await? {
+        return match ended() {
+            Some(answer) => Ok((headers, axum::Json(answer)).into_response()),
+            None => Err(ApiError::not_found("Thread not found")),
+        };
+    }
     let run = match state.storage().get_run(thread_id, run_id).await {
         Ok(run) => run,
         Err(StorageError::NotFound) => {
-            return Ok((headers, axum::Json(json!({"__error__": {"error": "HTTPException", "message": "404: Run not found"}}))).into_response());
+            let answer = ended().unwrap_or_else(|| json!({"__error__": {"error": "HTTPException", "message": "404: Run not found"}}));
+            return Ok((headers, axum::Json(answer)).into_response());
         }
         Err(other) => return Err(other.into()),
     };
@@ -206,10 +213,31 @@ async fn join(
         }
         _ if run.status.is_active() => {
             let channel = state.runs().open_channel(&run, false).await;
+            if channel.is_finished() && channel.len() == 0 {
+                // It ended since it was read (and a stateless run's thread may be gone).
+                return Ok((headers, axum::Json(finished_answer(&state, thread_id, ended()).await)).into_response());
+            }
             Ok(wait_response(state, channel.subscribe_from_start(), Some(thread_id), headers, CancelOnDrop::none()))
         }
-        _ => Ok((headers, axum::Json(thread_result(&state, thread_id).await)).into_response()),
+        _ => Ok((headers, axum::Json(finished_answer(&state, thread_id, ended()).await)).into_response()),
     }
+}
+
+/// A join's answer for a run that is over: its deleted temporary thread's (`ended`), else
+/// the thread's.
+async fn finished_answer(state: &AppState, thread_id: Uuid, ended: Option<Value>) -> Value {
+    match ended {
+        Some(answer) => answer,
+        None => thread_result(state, thread_id).await,
+    }
+}
+
+/// The final answer of the stateless run `run_id` whose temporary thread `thread_id` was
+/// deleted lately, if the caller may read that thread as it was (its `threads.read` filter
+/// is tested on the thread's last metadata, so the answer is never another user's).
+fn ended_temporary_answer(state: &AppState, thread_id: Uuid, run_id: Uuid, filter: Option<&Filter>) -> Option<Value> {
+    let thread = state.runs().ended_temporary_thread(thread_id, run_id)?;
+    filter.is_none_or(|filter| filter.matches(&thread.metadata)).then(|| thread_answer(thread))
 }
 
 async fn join_stream(
