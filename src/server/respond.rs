@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::runs::{CancelAction, RunChannel, RunEvent, Subscription, THREAD_STREAM_CLOSED, ThreadChannel};
 use crate::server::AppState;
 use crate::server::service::runs::run_result;
-use crate::storage::{Run, Thread, ThreadStatus};
+use crate::storage::Run;
 
 /// Keep-alive cadence of streams and waits.
 pub(in crate::server) const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -150,21 +150,6 @@ pub(in crate::server) fn thread_sse(
         }
     });
     event_stream(stream, HeaderMap::new())
-}
-
-/// What a join answers for a thread whose run is over: its error, its interrupts, or its
-/// values.
-pub(in crate::server) fn thread_answer(thread: Thread) -> serde_json::Value {
-    if thread.status == ThreadStatus::Error
-        && let Some(error) = thread.error
-    {
-        return json!({"__error__": error});
-    }
-    if thread.status == ThreadStatus::Interrupted && !thread.interrupts.is_empty() {
-        let all: Vec<serde_json::Value> = thread.interrupts.values().filter_map(serde_json::Value::as_array).flatten().cloned().collect();
-        return json!({"__interrupt__": all});
-    }
-    thread.values.unwrap_or_else(|| json!({}))
 }
 
 /// A JSON response written when the run ends (its result, else the thread's values), with a

@@ -17,7 +17,7 @@ use crate::runs::{CancelAction, EXECUTION_KEY, RunChannel, Subscription, wait_re
 use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::routes::{checkpoint_position, strip_reserved_metadata};
-use crate::storage::{IfExists, Run, RunStatus, StorageError, ThreadStatus};
+use crate::storage::{IfExists, Run, RunStatus, StorageError, Thread, ThreadStatus};
 use crate::timestamp::now_micros;
 
 /// Stream modes. Serde names are the wire strings.
@@ -544,6 +544,12 @@ pub(in crate::server) async fn thread_result(state: &AppState, thread_id: Uuid) 
     let Ok(thread) = state.storage().get_thread(thread_id, None).await else {
         return json!({});
     };
+    thread_answer(thread)
+}
+
+/// What a join answers for a thread whose run is over: its error, its interrupts, or its
+/// values.
+pub(in crate::server) fn thread_answer(thread: Thread) -> Value {
     if thread.status == ThreadStatus::Error
         && let Some(error) = thread.error
     {
