@@ -10,7 +10,10 @@ credentials and as `user1`. The checks:
   404/405/413/422, whatever the ids and body;
 * otherwise every answer is < 500;
 * every 4xx is JSON `{"detail": <string or list>}` — except that a request the server cannot
-  frame (two Content-Lengths, Content-Length with chunked) may get a bare 400;
+  frame (two Content-Lengths, Content-Length with chunked) may get a bare 400, and that the
+  protocol endpoints (`PROTOCOL_ERRORS`: the event-streaming commands, MCP, A2A) answer a
+  request their protocol rejects with that protocol's own error message, which their clients
+  parse;
 * after each case the server still answers `GET /ok` 200, and no handler panicked.
 
 Requests go over raw sockets (`send`), so the bytes on the wire are exactly the variant's
@@ -467,17 +470,41 @@ def send(port: int, head: bytes, body: bytes, method: str) -> Answer:
             response.close()
 
 
-def detail_problem(answer: Answer) -> str | None:
-    """Why a 4xx answer is not JSON `{"detail": <string or list>}`, or None."""
+def is_protocol_error(document: object) -> bool:
+    """The event-streaming protocol's error: `{"type": "error", "id", "error", "message"}`."""
+    return isinstance(document, dict) and document.get("type") == "error" and isinstance(document.get("error"), str) and isinstance(document.get("message"), str)
+
+
+def is_jsonrpc_error(document: object) -> bool:
+    """A JSON-RPC 2.0 error response: `{"jsonrpc": "2.0", "id", "error": {"code", "message"}}`."""
+    error = document.get("error") if isinstance(document, dict) else None
+    return document.get("jsonrpc") == "2.0" and isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(error.get("message"), str)
+
+
+# Routes whose clients speak a protocol of their own: a request the protocol rejects is
+# answered with the protocol's error message (HTTP errors — 401, 404, 413 — stay `detail`).
+PROTOCOL_ERRORS: dict[str, Callable[[object], bool]] = {
+    "/threads/{thread_id}/commands": is_protocol_error,
+    "/mcp": is_jsonrpc_error,
+    "/a2a/{assistant_id}": is_jsonrpc_error,
+}
+
+
+def detail_problem(answer: Answer, route: Route) -> str | None:
+    """Why a 4xx answer is neither JSON `{"detail": <string or list>}` nor, on a protocol
+    route, that protocol's error message; or None."""
     if not answer.headers.get("content-type", "").startswith("application/json"):
         return f"content-type {answer.headers.get('content-type')!r}, not JSON"
     try:
         document = json.loads(answer.body)
     except ValueError:
         return "body is not JSON"
-    if not isinstance(document, dict) or not isinstance(document.get("detail"), (str, list)):
-        return 'body is not {"detail": <string or list>}'
-    return None
+    if isinstance(document, dict) and isinstance(document.get("detail"), (str, list)):
+        return None
+    protocol_error = PROTOCOL_ERRORS.get(route.template)
+    if protocol_error is not None:
+        return None if protocol_error(document) else "body is neither {\"detail\": …} nor the protocol's error message"
+    return 'body is not {"detail": <string or list>}'
 
 
 def problem(case: Case, answer: Answer) -> str | None:
@@ -492,7 +519,7 @@ def problem(case: Case, answer: Answer) -> str | None:
     elif answer.status >= 500:
         return "expected a status < 500"
     if 400 <= answer.status < 500:
-        return detail_problem(answer)
+        return detail_problem(answer, case.route)
     return None
 
 
