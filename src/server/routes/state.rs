@@ -63,12 +63,33 @@ fn graph_of(thread: &Thread) -> Option<String> {
     thread.metadata.get("graph_id").and_then(Value::as_str).map(str::to_string)
 }
 
+/// Why `graph_id` cannot be used, when this server has no such graph (a thread's metadata may
+/// name any): the reference's words.
+pub(in crate::server) fn unknown_graph(state: &AppState, graph_id: &str) -> Option<String> {
+    if state.graph_ids().any(|known| known == graph_id) {
+        return None;
+    }
+    let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
+    Some(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", ")))
+}
+
+/// The thread's graph, if it names one; one this server does not have is a 404.
+fn known_graph_of(state: &AppState, thread: &Thread) -> Result<Option<String>, ApiError> {
+    match graph_of(thread) {
+        Some(graph_id) => match unknown_graph(state, &graph_id) {
+            Some(problem) => Err(ApiError::not_found(problem)),
+            None => Ok(Some(graph_id)),
+        },
+        None => Ok(None),
+    }
+}
+
 fn query_flag(query: Option<&str>, name: &str) -> bool {
     query_pairs(query).is_ok_and(|pairs| is_true(last(&pairs, name)))
 }
 
 async fn state_json(state: &AppState, (thread, graph_use): &(Thread, GraphUse), configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
-    let Some(graph_id) = graph_of(thread) else {
+    let Some(graph_id) = known_graph_of(state, thread)? else {
         return state.python().state(StateOp::Empty, graph_use).await.map_err(ApiError::internal);
     };
     state.python().state(StateOp::Get { graph_id, configurable, subgraphs }, graph_use).await.map_err(ApiError::internal)
@@ -140,7 +161,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
     {
         return Err(ApiError::reason(StatusCode::FORBIDDEN));
     }
-    let Some(graph_id) = graph_of(&thread) else {
+    let Some(graph_id) = known_graph_of(&state, &thread)? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) or run it once first."),
@@ -234,7 +255,7 @@ async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, bef
         return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
     }
     let (thread, graph_use) = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
-    let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
+    let Some(graph_id) = known_graph_of(state, &thread)? else { return Ok(json!([])) };
     let mut configurable = root_configurable(thread_id);
     configurable.extend(super::checkpoint_position(checkpoint));
     state.python().state(StateOp::History { graph_id, configurable, limit, before, metadata }, &graph_use).await.map_err(ApiError::internal)

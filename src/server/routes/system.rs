@@ -42,7 +42,11 @@ async fn ok(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<
         Some((_, raw)) => python_int(raw).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid literal for int() with base 10: {}", python_repr(raw))))?,
     };
     if check_db != 0 {
-        let reachable = matches!(tokio::time::timeout(HEALTH_TIMEOUT, state.storage().ping()).await, Ok(Ok(())));
+        let probe = async {
+            crate::failpoint::pause("health-check").await;
+            state.storage().ping().await
+        };
+        let reachable = matches!(tokio::time::timeout(HEALTH_TIMEOUT, probe).await, Ok(Ok(())));
         if !reachable {
             tracing::warn!("health check: the database did not answer");
             return Ok((StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"ok": false, "services": {"database": "unhealthy"}}))).into_response());

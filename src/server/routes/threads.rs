@@ -224,11 +224,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         None => Some(format!(
             "Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) to apply supersteps."
         )),
-        Some(graph_id) if !state.graph_ids().any(|known| known == graph_id) => {
-            let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
-            Some(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", ")))
-        }
-        Some(_) => None,
+        Some(graph_id) => super::state::unknown_graph(&state, graph_id),
     };
     let user = authorization.user.clone();
     // A task of its own, so a client that goes away mid-way does not leave a thread with half
