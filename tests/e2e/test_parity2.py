@@ -360,8 +360,8 @@ async def test_a_state_update_is_sent_on_the_thread_stream(make_server):
 async def test_state_updates_reach_only_the_threads_own_readers(make_server):
     """Two users: user2, joined on their own thread and trying to join user1's, never sees
     user1's state updates (their join on user1's thread is the reference's 404 error event);
-    user1, joined on their own thread, sees theirs. A thread id user2 takes after user1's thread
-    is deleted starts a stream of its own: user1's updates before never reach it."""
+    user1, joined on their own thread, sees theirs. When user1's thread is deleted and user2
+    takes its id, user1's stream has ended and user2's updates never reach user1."""
     server = start_app(make_server, auth=True)
     user1, user2 = get_client(url=server.url, headers=USER1), get_client(url=server.url, headers=USER2)
     mine = (await user1.threads.create(graph_id="agent"))["thread_id"]
@@ -382,8 +382,23 @@ async def test_state_updates_reach_only_the_threads_own_readers(make_server):
         await asyncio.sleep(1)
         assert len(seen["user1"]) == 1
         assert seen["user2-own"] == []
-        assert [(part.event, part.data) for part in seen["user2-peek"]] == [("error", "404: Thread not found")] or [part.event for part in seen["user2-peek"]] == ["error"], seen["user2-peek"]
+        assert [part.event for part in seen["user2-peek"]] == ["error"], seen["user2-peek"]
         assert "alice-secret" not in repr(seen["user2-own"] + seen["user2-peek"])
+
+        # User1's thread deleted, its id taken by user2: user1's stream ends and never carries
+        # user2's updates; user1 joining it now is refused.
+        await user1.threads.delete(mine)
+        await wait_until(lambda: tasks[0].done(), "user1's stream to end with the thread")
+        await user2.threads.create(thread_id=mine, graph_id="agent")
+        late = []
+        tasks.append(asyncio.create_task(collect(user2, mine, "state_update", late)))
+        tasks.append(asyncio.create_task(collect(user1, mine, "state_update", seen["user1"])))
+        await asyncio.sleep(1)
+        await user2.threads.update_state(mine, message("bob-secret"), as_node="respond")
+        await wait_until(lambda: len(late) == 1, "user2's state update on the id they took")
+        assert contents(late[0].data["state"]["values"]) == ["bob-secret"]
+        await asyncio.sleep(0.5)
+        assert "bob-secret" not in repr(seen["user1"]) and [part.event for part in seen["user1"]][1:] == ["error"], seen["user1"]
     finally:
         for task in tasks:
             task.cancel()
