@@ -242,8 +242,10 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         }
         let graph_id = graph_id.unwrap_or_default();
         if let Err(error) = super::state::apply_supersteps(&state, &created, user, graph_id, Value::Array(supersteps)).await {
-            let undo = state.runs().delete_threads(&[thread_id], state.storage().delete_threads(vec![(thread_id, None)], Hidden::Skip)).await;
-            if let Err(undo) = undo {
+            // Undone only if the row is still the one created here (not one created again
+            // with the id after a deletion meanwhile).
+            let ours = matches!(state.storage().get_thread(thread_id, None).await, Ok(thread) if thread.created_at == created.created_at);
+            if ours && let Err(undo) = state.runs().delete_threads(&[thread_id], state.storage().delete_threads(vec![(thread_id, None)], Hidden::Skip)).await {
                 tracing::error!(%thread_id, error = %undo, "cannot remove a thread whose supersteps failed");
             }
             return Err(error);
