@@ -302,6 +302,68 @@ def test_the_tool_graph_streams_its_tool_call_and_answer(make_server):
     assert contents(sdk.threads.get_state(thread_id)["values"]) == ["hey", "", "HEY", "done: HEY"]
 
 
+SLOW = '''
+import asyncio
+from typing import Annotated, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+
+def append(left, right):
+    return (left or []) + (right or [])
+
+
+class State(TypedDict, total=False):
+    seen: Annotated[list, append]
+
+
+async def first(state):
+    await asyncio.sleep(0.8)
+    return {"seen": ["first"]}
+
+
+async def second(state):
+    await asyncio.sleep(0.8)
+    return {"seen": ["second"]}
+
+
+builder = StateGraph(State)
+builder.add_node("first", first)
+builder.add_node("second", second)
+builder.add_edge(START, "first")
+builder.add_edge("first", "second")
+builder.add_edge("second", END)
+slow = builder.compile()
+'''
+
+
+def test_a_filtered_join_sends_only_the_modes_it_names(make_server):
+    """`client.runs.join_stream(…, stream_mode=…)` of a running run, as the reference answers
+    it: only the events of the named modes — no `metadata` event unless named, nothing for
+    `tools` (no run streams it); unfiltered, the `metadata` event first."""
+    server = make_server({"langgraph.json": json.dumps({"graphs": {"slow": "./slow.py:slow"}}), "slow.py": SLOW})
+    sdk = get_sync_client(url=server.url)
+    thread_id = sdk.threads.create()["thread_id"]
+    for resumable in (True, False):
+        # (A non-resumable run's `metadata` event, once the run started, is not replayed by
+        # the reference at all: not asserted here.)
+        cases = [("updates", ["updates", "updates"]), ("tools", []), ("lifecycle", [])]
+        if resumable:
+            cases += [("metadata", ["metadata"]), (["updates", "metadata"], ["metadata", "updates", "updates"])]
+        for modes, expected in cases:
+            run = sdk.runs.create(thread_id, "slow", input={}, stream_mode=["values", "updates"], stream_resumable=resumable)
+            deadline = time.monotonic() + 15
+            while sdk.runs.get(thread_id, run["run_id"])["status"] != "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            events = [part.event for part in sdk.runs.join_stream(thread_id, run["run_id"], stream_mode=modes)]
+            assert events == expected, (resumable, modes, events)
+            sdk.runs.join(thread_id, run["run_id"])
+    run = sdk.runs.create(thread_id, "slow", input={}, stream_mode=["values", "updates"], stream_resumable=True)
+    events = [part.event for part in sdk.runs.join_stream(thread_id, run["run_id"])]
+    assert events[0] == "metadata" and events.count("updates") == 2, events
+
+
 # --------------------------------------------------------------------------------------------
 # state_update events on the thread stream
 
