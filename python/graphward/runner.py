@@ -545,6 +545,42 @@ async def update_state(graph_id, configurable, values, as_node, use=None):
     return {"checkpoint": _checkpoint(new_config), "summary": summary}
 
 
+class InvalidUpdate(Exception):
+    pass
+
+
+async def bulk_update_state(graph_id, configurable, supersteps, use=None):
+    """Applies supersteps (each a list of `{values, command, as_node}`) in order, as
+    `abulk_update_state` does; returns the last checkpoint config and the thread summary. An
+    update langgraph refuses (an unknown node, several updates as input) raises InvalidUpdate."""
+    from langgraph.errors import InvalidUpdateError
+    from langgraph.types import StateUpdate
+
+    steps = []
+    for superstep in supersteps:
+        updates = []
+        for update in superstep:
+            command = update.get("command")
+            values = _command(command) if command is not None else update.get("values")
+            updates.append(StateUpdate(values, update["as_node"]))
+        steps.append(updates)
+    async with _state_graph(graph_id, "threads.update", use) as graph:
+        # Every node is checked before anything is written (langgraph checks each superstep
+        # as it comes to it).
+        known = set(graph.nodes) | {"__input__", "__copy__", "__end__"}
+        for updates in steps:
+            for update in updates:
+                if update.as_node not in known:
+                    raise InvalidUpdate(f"Node {update.as_node} does not exist")
+        config = {"configurable": configurable}
+        try:
+            new_config = await graph.abulk_update_state(config, steps)
+        except InvalidUpdateError as error:
+            raise InvalidUpdate(str(error)) from None
+        summary = await _summary(graph, {"configurable": {"thread_id": configurable["thread_id"]}}, True, None)
+    return {"checkpoint": _checkpoint(new_config), "summary": summary}
+
+
 def _state_graph(graph_id, access, use):
     """The graph for a state read or update; `use` holds the config (the thread's assistant's)
     and user a factory builds it for."""

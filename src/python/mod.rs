@@ -254,6 +254,8 @@ pub enum StateOp {
     Get { graph_id: String, configurable: serde_json::Map<String, serde_json::Value>, subgraphs: bool },
     /// `aupdate_state` with `values`, as `as_node` if given.
     Update { graph_id: String, configurable: serde_json::Map<String, serde_json::Value>, values: serde_json::Value, as_node: Option<String> },
+    /// `abulk_update_state`: supersteps (each a list of `{values, command, as_node}`), in order.
+    BulkUpdate { graph_id: String, configurable: serde_json::Map<String, serde_json::Value>, supersteps: serde_json::Value },
     /// `aget_state_history`: up to `limit` checkpoints, before one, with metadata containing.
     History {
         graph_id: String,
@@ -445,6 +447,7 @@ impl PythonHost {
             StateOp::Empty => ("empty_state", vec![]),
             StateOp::Get { graph_id, configurable, subgraphs } => ("get_state", vec![json!(graph_id), Value::Object(configurable), json!(subgraphs), used]),
             StateOp::Update { graph_id, configurable, values, as_node } => ("update_state", vec![json!(graph_id), Value::Object(configurable), values, optional(as_node), used]),
+            StateOp::BulkUpdate { graph_id, configurable, supersteps } => ("bulk_update_state", vec![json!(graph_id), Value::Object(configurable), supersteps, used]),
             StateOp::History { graph_id, configurable, limit, before, metadata } => {
                 ("get_history", vec![json!(graph_id), Value::Object(configurable), json!(limit), optional(before), metadata.map_or(Value::Null, Value::Object), used])
             }

@@ -319,6 +319,13 @@ impl RunManager {
         channel
     }
 
+    /// This process's stream of the thread created at `created_at`, when someone listens to it
+    /// (an event for it is worth computing).
+    pub fn thread_listeners(&self, thread_id: Uuid, created_at: i64) -> Option<Arc<ThreadChannel>> {
+        let threads = self.inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        threads.get(&thread_id).filter(|channel| channel.created_at() == created_at && channel.has_subscribers() && !channel.is_orphaned()).cloned()
+    }
+
     /// Ends the stream of a thread that is gone: at once, or with a shared storage once its
     /// follower has published the runs it follows.
     fn end_thread_stream(&self, channel: &ThreadChannel) {

@@ -270,6 +270,15 @@ pub fn document(graph_ids: &[&str]) -> Value {
                 "thread_id": {"type": "string", "format": "uuid"},
                 "metadata": {"type": "object"},
                 "if_exists": {"type": "string", "enum": ["raise", "do_nothing"]},
+                "supersteps": {"type": "array", "description": "State updates applied in order to the new thread, with the graph metadata.graph_id names; all or nothing.", "items": {
+                    "type": "object", "required": ["updates"], "properties": {"updates": {"type": "array", "items": {
+                        "type": "object", "required": ["as_node"], "properties": {
+                            "values": {"type": ["object", "null"]},
+                            "command": {"type": ["object", "null"]},
+                            "as_node": {"type": "string"},
+                        },
+                    }}},
+                }},
             }},
             "ThreadSearchRequest": {"type": "object", "properties": {
                 "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},

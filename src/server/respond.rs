@@ -85,9 +85,21 @@ pub(in crate::server) fn event_stream(stream: impl futures_util::Stream<Item = R
 }
 
 /// An SSE response over a subscription, filtered to `modes` (empty: all), with heartbeats.
+/// `metadata` and `error` events always pass.
 pub(in crate::server) fn sse_response(subscription: Subscription, modes: Vec<String>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
+    filtered_sse(subscription, modes, true, headers, guard)
+}
+
+/// A join's stream filtered to the `stream_mode`s it asked for (empty: all): as in the
+/// reference, a filter that does not name `metadata` leaves the `metadata` events out
+/// (`error` events always pass).
+pub(in crate::server) fn join_sse(subscription: Subscription, modes: Vec<String>, headers: HeaderMap, guard: CancelOnDrop) -> Response {
+    filtered_sse(subscription, modes, false, headers, guard)
+}
+
+fn filtered_sse(subscription: Subscription, modes: Vec<String>, metadata_always: bool, headers: HeaderMap, guard: CancelOnDrop) -> Response {
     let wanted = move |event: &RunEvent| {
-        if matches!(event.event.as_str(), "metadata" | "error") || modes.is_empty() {
+        if event.event == "error" || (metadata_always && event.event == "metadata") || modes.is_empty() {
             return true;
         }
         let mode = event.mode();

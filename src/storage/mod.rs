@@ -475,6 +475,8 @@ pub trait RunQueue: Send + Sync {
 pub trait RunLog: Send + Sync {
     /// Whether other processes serve this storage.
     fn is_shared(&self) -> bool;
+    /// Answers once the database answers a trivial query (the health check's `check_db`).
+    fn ping(&self) -> Answer<()>;
     /// Appends events of runs, in order (`finished`: the run's last), in one transaction, and
     /// wakes the readers of those runs on every process.
     fn append_run_events(&self, batch: Vec<LoggedRun>) -> Answer<()>;

@@ -1315,6 +1315,10 @@ impl Database {
         })
     }
 
+    pub(crate) fn ping(&self) -> StorageResult<()> {
+        self.with(|connection| connection.one("SELECT 1", [], |row| row.get::<_, i64>(0)).map(|_| ()).map_err(internal))
+    }
+
     pub(crate) fn next_pending_start(&self) -> StorageResult<Option<i64>> {
         self.with(|connection| {
             connection.one("SELECT MIN(created_at) FROM runs WHERE status = 'pending'", [], |row| row.get(0)).map_err(internal)

@@ -175,6 +175,7 @@ async fn create(state: AppState, auth: Auth, thread_id: Option<Uuid>, mut body: 
     let on_run_completed = if thread_id.is_some() { None } else { Some(on_run_completed(&body)?.unwrap_or_else(|| "delete".to_string())) };
     let enabled = bool_field(&body, "enabled")?.unwrap_or(true);
     check_webhook(&state, &body)?;
+    crate::server::service::runs::check_stream_mode(&body)?;
     let mut metadata = object_field(&body, "metadata")?.unwrap_or_default();
     strip_reserved_metadata(&mut metadata);
 
@@ -288,6 +289,7 @@ async fn patch(State(state): State<AppState>, auth: Auth, ApiPath(raw): ApiPath<
     };
     let enabled = bool_field(&body, "enabled")?;
     check_webhook(&state, &body)?;
+    crate::server::service::runs::check_stream_mode(&body)?;
     let completed = on_run_completed(&body)?;
     let mut new_metadata = object_field(&body, "metadata")?;
     if let Some(metadata) = &mut new_metadata {

@@ -277,7 +277,7 @@ async fn join_stream(
         None => channel.subscribe_joining(),
     };
     let guard = CancelOnDrop::new(&state, &run, is_true(last(&pairs, "cancel_on_disconnect")));
-    Ok(sse_response(subscription, modes, headers, guard))
+    Ok(respond::join_sse(subscription, modes, headers, guard))
 }
 
 /// The answer when the run named is over (as the reference words it).

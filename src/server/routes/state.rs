@@ -63,12 +63,33 @@ fn graph_of(thread: &Thread) -> Option<String> {
     thread.metadata.get("graph_id").and_then(Value::as_str).map(str::to_string)
 }
 
+/// Why `graph_id` cannot be used, when this server has no such graph (a thread's metadata may
+/// name any): the reference's words.
+pub(in crate::server) fn unknown_graph(state: &AppState, graph_id: &str) -> Option<String> {
+    if state.graph_ids().any(|known| known == graph_id) {
+        return None;
+    }
+    let known: Vec<String> = state.graph_ids().map(|id| format!("'{id}'")).collect();
+    Some(format!("Graph '{graph_id}' not found. Expected one of: [{}]", known.join(", ")))
+}
+
+/// The thread's graph, if it names one; one this server does not have is a 404.
+fn known_graph_of(state: &AppState, thread: &Thread) -> Result<Option<String>, ApiError> {
+    match graph_of(thread) {
+        Some(graph_id) => match unknown_graph(state, &graph_id) {
+            Some(problem) => Err(ApiError::not_found(problem)),
+            None => Ok(Some(graph_id)),
+        },
+        None => Ok(None),
+    }
+}
+
 fn query_flag(query: Option<&str>, name: &str) -> bool {
     query_pairs(query).is_ok_and(|pairs| is_true(last(&pairs, name)))
 }
 
 async fn state_json(state: &AppState, (thread, graph_use): &(Thread, GraphUse), configurable: Map<String, Value>, subgraphs: bool) -> Result<Value, ApiError> {
-    let Some(graph_id) = graph_of(thread) else {
+    let Some(graph_id) = known_graph_of(state, thread)? else {
         return state.python().state(StateOp::Empty, graph_use).await.map_err(ApiError::internal);
     };
     state.python().state(StateOp::Get { graph_id, configurable, subgraphs }, graph_use).await.map_err(ApiError::internal)
@@ -140,7 +161,7 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
     {
         return Err(ApiError::reason(StatusCode::FORBIDDEN));
     }
-    let Some(graph_id) = graph_of(&thread) else {
+    let Some(graph_id) = known_graph_of(&state, &thread)? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) or run it once first."),
@@ -157,25 +178,62 @@ async fn update_state(State(state): State<AppState>, auth: Auth, ApiPath(raw): A
         configurable.insert("checkpoint_id".to_string(), json!(checkpoint_id));
     }
     let update = StateOp::Update { graph_id, configurable, values: request.values.unwrap_or(Value::Null), as_node: request.as_node };
-    let updated = state.python().state(update, &thread_use(&state, &thread, authorization.user.clone()).await).await.map_err(|error| match error.kind() {
+    let graph_use = thread_use(&state, &thread, authorization.user.clone()).await;
+    let updated = state.python().state(update, &graph_use).await.map_err(|error| match error.kind() {
         Some("NodeNotFound") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
         _ => ApiError::internal(error),
     })?;
-    let summary = updated.get("summary").cloned().unwrap_or(Value::Null);
-    let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
-    let outcome = ThreadOutcome {
-        values: crate::runs::summary_values(&summary),
-        interrupts: summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default(),
-        status: if has_next { ThreadStatus::Interrupted } else { ThreadStatus::Idle },
-        error: None,
-    };
-    state.storage().finish_thread(thread_id, outcome, now_micros()).await?;
+    state.storage().finish_thread(thread_id, outcome_of(&updated), now_micros()).await?;
+    publish_state_update(&state, &thread, graph_use).await;
     let checkpoint = updated.get("checkpoint").cloned().unwrap_or(Value::Null);
     Ok(axum::Json(json!({
         "checkpoint": checkpoint,
         "configurable": checkpoint,
         "checkpoint_id": checkpoint.get("checkpoint_id").cloned().unwrap_or(Value::Null),
     })))
+}
+
+/// The thread row's outcome after a state update answered `updated` (its summary): interrupted
+/// when nodes are left to run.
+fn outcome_of(updated: &Value) -> ThreadOutcome {
+    let summary = updated.get("summary").cloned().unwrap_or(Value::Null);
+    let has_next = summary.get("has_next").and_then(Value::as_bool).unwrap_or(false);
+    ThreadOutcome {
+        values: crate::runs::summary_values(&summary),
+        interrupts: summary.get("interrupts").and_then(Value::as_object).cloned().unwrap_or_default(),
+        status: if has_next { ThreadStatus::Interrupted } else { ThreadStatus::Idle },
+        error: None,
+    }
+}
+
+/// Applies `supersteps` (validated: each a non-empty list of `{values, command, as_node}`) to
+/// the state of `thread`, a thread just created, with graph `graph_id`, as `user`: through
+/// `abulk_update_state`, each superstep a checkpoint; then the row gets the state's values
+/// and status. An update langgraph refuses (an unknown node, several updates as input) is a
+/// 400 in its words; the caller undoes the creation on any failure.
+pub(in crate::server) async fn apply_supersteps(state: &AppState, thread: &Thread, user: Option<AuthUser>, graph_id: String, supersteps: Value) -> Result<(), ApiError> {
+    let thread_id = thread.thread_id;
+    let graph_use = thread_use(state, thread, user).await;
+    let update = StateOp::BulkUpdate { graph_id, configurable: root_configurable(thread_id), supersteps };
+    let updated = state.python().state(update, &graph_use).await.map_err(|error| match error.kind() {
+        Some("InvalidUpdate") => ApiError::new(StatusCode::BAD_REQUEST, error.message()),
+        _ => ApiError::internal(error),
+    })?;
+    state.storage().finish_thread(thread_id, outcome_of(&updated), now_micros()).await?;
+    Ok(())
+}
+
+/// A `state_update` event on the thread's stream, as the reference sends one after a state
+/// update: the thread's state now and its id. Only this process's subscribers of this thread
+/// (the one created at `thread.created_at`; each passed `threads.read` on it) receive it; none,
+/// and the state is not read. A state that cannot be read is logged and not sent.
+pub(in crate::server) async fn publish_state_update(state: &AppState, thread: &Thread, graph_use: GraphUse) {
+    let Some(channel) = state.runs().thread_listeners(thread.thread_id, thread.created_at) else { return };
+    let thread_id = thread.thread_id;
+    match state_json(state, &(thread.clone(), graph_use), root_configurable(thread_id), false).await {
+        Ok(now) => channel.publish("state_update", json!({"state": now, "thread_id": thread_id.to_string()}).to_string().into()),
+        Err(error) => tracing::warn!(%thread_id, error = %error.detail, "cannot read the state for the thread stream's state_update"),
+    }
 }
 
 /// `before` as a checkpoint id: a string, a Checkpoint object or `{"configurable": {...}}`.
@@ -197,7 +255,7 @@ async fn history(state: &AppState, auth: &Auth, thread_id: Uuid, limit: i64, bef
         return Err(ApiError::validation(format!("limit: {limit} is not between 1 and 1000")));
     }
     let (thread, graph_use) = visible_thread(state, auth, thread_id, Endpoint::ThreadsHistory { thread_id }).await?;
-    let Some(graph_id) = graph_of(&thread) else { return Ok(json!([])) };
+    let Some(graph_id) = known_graph_of(state, &thread)? else { return Ok(json!([])) };
     let mut configurable = root_configurable(thread_id);
     configurable.extend(super::checkpoint_position(checkpoint));
     state.python().state(StateOp::History { graph_id, configurable, limit, before, metadata }, &graph_use).await.map_err(ApiError::internal)

@@ -139,7 +139,56 @@ struct ThreadCreate {
     metadata: Option<Map<String, Value>>,
     if_exists: Option<IfExists>,
     ttl: Option<Value>,
+    /// Present (`null` too, which the reference refuses) or absent.
+    #[serde(default, deserialize_with = "present")]
     supersteps: Option<Value>,
+}
+
+/// A field given, whatever its value (`null` included): `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// `supersteps` of a thread creation, as the reference's schema has them: a list of
+/// `{"updates": [...]}`, each update an object with `as_node` (a string), `values` and
+/// `command` (objects or null, optional); other keys are ignored. A superstep without updates
+/// is refused as the reference does (400 "No updates provided"), before anything is created.
+/// The updates as the runner takes them.
+fn parse_supersteps(raw: &Value) -> Result<Vec<Value>, ApiError> {
+    let Value::Array(supersteps) = raw else {
+        return Err(ApiError::validation("supersteps: must be an array"));
+    };
+    let mut parsed = Vec::with_capacity(supersteps.len());
+    for (step, superstep) in supersteps.iter().enumerate() {
+        let Some(Value::Array(updates)) = superstep.as_object().and_then(|superstep| superstep.get("updates")) else {
+            return Err(ApiError::validation(format!("supersteps[{step}].updates: required, an array")));
+        };
+        let mut step_updates = Vec::with_capacity(updates.len());
+        for (index, update) in updates.iter().enumerate() {
+            let at = format!("supersteps[{step}].updates[{index}]");
+            let Value::Object(update) = update else {
+                return Err(ApiError::validation(format!("{at}: must be an object")));
+            };
+            let Some(Value::String(as_node)) = update.get("as_node") else {
+                return Err(ApiError::validation(format!("{at}.as_node: required, a string")));
+            };
+            for key in ["values", "command"] {
+                if !matches!(update.get(key), None | Some(Value::Null | Value::Object(_))) {
+                    return Err(ApiError::validation(format!("{at}.{key}: must be an object or null")));
+                }
+            }
+            step_updates.push(json!({
+                "values": update.get("values").cloned().unwrap_or(Value::Null),
+                "command": update.get("command").cloned().unwrap_or(Value::Null),
+                "as_node": as_node,
+            }));
+        }
+        parsed.push(Value::Array(step_updates));
+    }
+    if parsed.iter().any(|updates| updates.as_array().is_some_and(Vec::is_empty)) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "No updates provided"));
+    }
+    Ok(parsed)
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): ApiJson<ThreadCreate>) -> Result<Response, ApiError> {
@@ -147,9 +196,7 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         Some(raw) => Uuid::parse_str(raw).map_err(|_| ApiError::validation("thread_id: must be a UUID"))?,
         None => Uuid::now_v7(),
     };
-    if request.supersteps.is_some() {
-        return Err(ApiError::validation("supersteps: not supported by graphward yet"));
-    }
+    let supersteps = request.supersteps.as_ref().map(parse_supersteps).transpose()?.filter(|supersteps| !supersteps.is_empty());
     let ttl = parse_ttl(&state, request.ttl.as_ref())?;
     let ttl_value = ttl.map(|ttl| json!({"ttl": ttl.minutes, "strategy": ttl.strategy.as_str()}));
     let mut metadata = request.metadata.unwrap_or_default();
@@ -164,9 +211,49 @@ async fn create(State(state): State<AppState>, auth: Auth, ApiJson(request): Api
         None => ttl,
     };
     let filter = authorization.filter(Resource::Threads, Action::Create).cloned();
-    let taken = || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
-    let created = service::threads::create_idle(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
-    Ok(axum::Json(view(&created, None)).into_response())
+    let taken = move || ApiError::new(StatusCode::CONFLICT, format!("Thread with ID {thread_id} already exists"));
+    let Some(supersteps) = supersteps else {
+        let created = service::threads::create_idle(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
+        return Ok(axum::Json(view(&created, None)).into_response());
+    };
+    // The graph the supersteps are applied with is the one the thread's metadata names. None
+    // or an unknown one: the thread is created and a 201 says the state was not, as in the
+    // reference.
+    let graph_id = metadata.get("graph_id").and_then(Value::as_str).map(str::to_string);
+    let problem = match &graph_id {
+        None => Some(format!(
+            "Thread '{thread_id}' has no assigned graph ID. Create the thread with `metadata.graph_id` (the SDKs' `graph_id=`) to apply supersteps."
+        )),
+        Some(graph_id) => super::state::unknown_graph(&state, graph_id),
+    };
+    let user = authorization.user.clone();
+    // A task of its own, so a client that goes away mid-way does not leave a thread with half
+    // its supersteps: the thread is either there with all of them or not created.
+    let outcome = tokio::spawn(async move {
+        let (created, fresh) = service::threads::create_idle_fresh(&state, thread_id, metadata, ttl, if_exists, filter, taken).await?;
+        if !fresh {
+            // `do_nothing` on a thread the caller may have: left as it is (a deliberate
+            // difference: the reference applies the supersteps to it).
+            return Ok(axum::Json(view(&created, None)).into_response());
+        }
+        if let Some(problem) = problem {
+            let detail = format!("Thread {thread_id} was created, but there were problems updating the state: {problem}");
+            return Ok((StatusCode::CREATED, axum::Json(json!({"detail": detail}))).into_response());
+        }
+        let graph_id = graph_id.unwrap_or_default();
+        if let Err(error) = super::state::apply_supersteps(&state, &created, user, graph_id, Value::Array(supersteps)).await {
+            // Undone only if the row is still the one created here (not one created again
+            // with the id after a deletion meanwhile).
+            let ours = matches!(state.storage().get_thread(thread_id, None).await, Ok(thread) if thread.created_at == created.created_at);
+            if ours && let Err(undo) = state.runs().delete_threads(&[thread_id], state.storage().delete_threads(vec![(thread_id, None)], Hidden::Skip)).await {
+                tracing::error!(%thread_id, error = %undo, "cannot remove a thread whose supersteps failed");
+            }
+            return Err(error);
+        }
+        let thread = state.storage().get_thread(thread_id, None).await?;
+        Ok(axum::Json(view(&thread, None)).into_response())
+    });
+    outcome.await.map_err(|error| ApiError::internal(format!("thread creation failed: {error}")))?
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -51,6 +51,35 @@ impl StreamMode {
     }
 }
 
+/// The stream modes a run may ask for, as the reference's run schema lists them (`tools` and
+/// `lifecycle`, which the SDKs' type also names, are refused there too).
+const STREAM_MODES: [&str; 9] = ["values", "messages", "messages-tuple", "tasks", "checkpoints", "updates", "events", "debug", "custom"];
+
+/// `stream_mode`: a mode or a list of them (`null`: the default), a refusal naming the mode
+/// that is not one.
+fn stream_modes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<OneOrMany<StreamMode>>, D::Error> {
+    use serde::de::Error;
+    let parse = |value: &Value| -> Result<StreamMode, D::Error> {
+        let Value::String(name) = value else {
+            return Err(D::Error::custom(format!("{value} is not a stream mode: expected one of {}", STREAM_MODES.join(", "))));
+        };
+        StreamMode::deserialize(Value::String(name.clone())).map_err(|_| D::Error::custom(format!("'{name}' is not a stream mode: expected one of {}", STREAM_MODES.join(", "))))
+    };
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::Array(items) => items.iter().map(parse).collect::<Result<Vec<_>, _>>().map(|modes| Some(OneOrMany::Many(modes))),
+        one => parse(&one).map(|mode| Some(OneOrMany::One(mode))),
+    }
+}
+
+/// A body's `stream_mode` checked as a run's would be (a cron's payload, before it is kept).
+pub(in crate::server) fn check_stream_mode(body: &Map<String, Value>) -> Result<(), ApiError> {
+    match body.get("stream_mode") {
+        None => Ok(()),
+        Some(value) => stream_modes(value.clone()).map(|_| ()).map_err(|error| ApiError::validation(format!("stream_mode: {error}"))),
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub(in crate::server) enum OneOrMany<T> {
@@ -125,6 +154,7 @@ pub(in crate::server) struct RunCreate {
     pub(in crate::server) metadata: Option<Map<String, Value>>,
     pub(in crate::server) config: Option<Map<String, Value>>,
     pub(in crate::server) context: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "stream_modes")]
     pub(in crate::server) stream_mode: Option<OneOrMany<StreamMode>>,
     pub(in crate::server) stream_subgraphs: Option<bool>,
     pub(in crate::server) stream_resumable: Option<bool>,

@@ -27,6 +27,19 @@ pub(in crate::server) async fn create_idle(
     filter: Option<Filter>,
     taken: impl FnOnce() -> ApiError,
 ) -> Result<Thread, ApiError> {
+    create_idle_fresh(state, thread_id, metadata, ttl, if_exists, filter, taken).await.map(|(thread, _)| thread)
+}
+
+/// [`create_idle`], and whether the thread is new (`false`: `do_nothing` found it there).
+pub(in crate::server) async fn create_idle_fresh(
+    state: &AppState,
+    thread_id: Uuid,
+    metadata: Map<String, Value>,
+    ttl: Option<ThreadTtl>,
+    if_exists: IfExists,
+    filter: Option<Filter>,
+    taken: impl FnOnce() -> ApiError,
+) -> Result<(Thread, bool), ApiError> {
     let now = now_micros();
     let thread = Thread {
         thread_id,
@@ -50,6 +63,10 @@ pub(in crate::server) async fn create_idle(
             other => other.into(),
         })?
         .ok_or_else(|| being_deleted(thread_id))
+        .map(|thread| {
+            let fresh = thread.created_at == now;
+            (thread, fresh)
+        })
 }
 
 /// Copies a thread the caller may read (`filter`) to `new_thread_id`: its checkpoints first,

@@ -114,6 +114,14 @@ impl RunLog for PostgresStorage {
         true
     }
 
+    fn ping(&self) -> Answer<()> {
+        let pool = Arc::clone(&self.pool);
+        Box::pin(async move {
+            pool.get().await?.query_one("SELECT 1", &[]).await.map_err(internal)?;
+            Ok(())
+        })
+    }
+
     fn append_run_events(&self, batch: Vec<LoggedRun>) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {

@@ -175,6 +175,10 @@ impl RunLog for SqliteStorage {
         false
     }
 
+    fn ping(&self) -> Answer<()> {
+        self.call(move |db| db.ping())
+    }
+
     fn append_run_events(&self, _batch: Vec<LoggedRun>) -> Answer<()> {
         Box::pin(std::future::ready(Ok(())))
     }
