@@ -4915,8 +4915,9 @@ def hunt(
     try:
         violations = Violations(on_new=on_violation)
         everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
+        firing = only is None or any("crons".startswith(prefix) or prefix.startswith("crons") for prefix in only)  # a focused hunt fires crons only if it is about them
         hunters = [
-            Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every, only=only)
+            Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every, only=only, firing_crons=firing)
             for worker in range(workers)
         ]
         shares = [operations // workers + (1 if worker < operations % workers else 0) for worker in range(workers)]
