@@ -3,8 +3,8 @@
 The hunter starts graphward on its own app (`app_files`: a `langgraph.json`, an `auth.py`
 written against `langgraph_sdk.Auth`, two graphs and a graph factory, an `http.app` and a
 local embedding for `store.index`), then lets a few users issue random, weighted operations
-over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`
-— mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
+over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`,
+the event-streaming protocol, MCP and A2A — mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
 malformed input. A model
 of who owns what predicts every answer; every difference is a violation, printed with a
 replayable sequence of `curl` commands.
@@ -19,7 +19,8 @@ The oracles, from generic to specific:
   §5.4 prescribes, or 404, which reveals less; a state update: 404 or 403). Another user's
   store namespace is 403, a namespace label with a dot 422 (either, when both apply).
   Without valid credentials every route but `/ok`, `/`, `/info`, `/docs` and
-  `/openapi.json` is 401, before any 404 or 422 — `/metrics` and the custom routes too. Malformed input is a 4xx with a JSON
+  `/openapi.json` is 401, before any 404 or 422 — `/metrics`, the custom routes, the protocol
+  commands and event stream, `/mcp` and A2A too. Malformed input is a 4xx with a JSON
   `{"detail": "..."}` body; no answer is ever a 5xx, no request hangs, and after the hunt
   the server's SQLite files pass `PRAGMA integrity_check`.
 * **Nothing changes behind the owner's back.** Before and after another user touches a
@@ -59,6 +60,39 @@ The oracles, from generic to specific:
 * **Crons** store and fire as their creator: `metadata.owner` and `payload.metadata.owner`
   are the creator even when the request forged another owner, and the thread a stateless
   cron's run creates belongs to the creator.
+* **The event-streaming protocol.** `POST /threads/{id}/commands`: `run.start` runs as the
+  caller on their own thread or a missing one (created as theirs) with an assistant they may
+  use, whatever config, metadata and headers forge, and is joined and checked like any run;
+  on another user's thread or with an assistant the caller may not use it is 404, creates
+  nothing (a missing thread stays missing) and changes nothing. Every other command
+  (`subscription.*`, `agent.getTree`, `input.respond`) on a thread the caller may not read is
+  404; an unknown command is answered alike whatever the thread. `POST
+  /threads/{id}/stream/events` (read for a fraction of a second, or until the run followed
+  ends): another user's or a missing thread is 404 with no event; one's own thread's events
+  are protocol events in `seq` order (the SSE id), of the channels asked for, whose values
+  show only the owner's runs on this thread; a run followed from `run.start`'s
+  `applied_through_seq` runs, ends with its input in its values, and completes. A run of
+  `approve` waiting at its interrupt: another user's `run.start` (which would resume it),
+  `input.respond` with the real interrupt id, subscribing and the stream are all 404 and
+  change nothing; the owner sees `input.requested` and resumes it with their answer. A thread
+  id deleted and taken by another user (even while the old owner's protocol run still runs)
+  replays none of the old thread's events and shows no active run.
+* **MCP** (`/mcp`). `tools/list` names exactly the caller's own assistants (the server's tool
+  name rule applied to the names the model knows); `tools/call` of one of them runs it
+  statelessly as the caller (checked like a stateless run); any other name — another user's
+  assistant's name or id, a graph's, a made-up one — is a JSON-RPC error and changes no one's
+  assistant or store.
+* **A2A** (`/a2a/{id}`, `/a2a/{id}/.well-known/agent-card.json`,
+  `/.well-known/agent-card.json?assistant_id=`). The card of one's own or the public assistant
+  is served, any other is 404. `message/send` runs as the caller in their own context (thread)
+  or a new one, which the task names, its history holding the message; in another user's
+  context, or with an assistant the caller may not use, it is a JSON-RPC error, the context
+  reads the same after, nothing of it is in the answer, and a missing context is not created.
+  `tasks/get` answers one's own task; another user's (as it is, as a bare run id with its
+  context, or its run under one's own thread id) is refused. The method names are learned
+  from the server's first answer: A2A 0.3's (`message/send`, `tasks/get`), or 1.0's
+  (`SendMessage`, `GetTask`) when it says 0.3's are unknown. The protocol routes may answer a
+  4xx with their protocol's own error message instead of `{"detail": ...}`.
 * **The delete/re-create race.** A user deletes a thread while a run of theirs is still
   executing on it and another user creates a thread with the same id: the new thread must show
   only its new owner's data, before and after they run on it.
