@@ -87,7 +87,7 @@ def client_run(client):
 def test_disabled_groups_are_not_served(make_server):
     files = {"graph.py": GRAPH, "auth.py": AUTH, "langgraph.json": json.dumps({
         "graphs": {"agent": "./graph.py:graph"}, "auth": {"path": "./auth.py:auth"},
-        "http": {"disable_store": True, "disable_meta": True, "disable_threads": True},
+        "http": {"disable_store": True, "disable_meta": True, "disable_threads": True, "disable_mcp": True, "disable_a2a": True},
     })}
     server = make_server(files)
     token = {"Authorization": "Bearer token"}
@@ -98,6 +98,11 @@ def test_disabled_groups_are_not_served(make_server):
     assert httpx.get(f"{server.url}/info", headers=token).status_code == 404
     assert httpx.post(f"{server.url}/threads", headers=token, json={}).status_code == 404
     assert httpx.post(f"{server.url}/assistants/search", headers=token, json={}).status_code == 200
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert httpx.post(f"{server.url}/mcp", json=rpc, headers={"Accept": "application/json, text/event-stream"}).status_code == 401
+    assert httpx.post(f"{server.url}/mcp", json=rpc, headers={**token, "Accept": "application/json, text/event-stream"}).status_code == 404
+    for path in ("/a2a/agent", "/a2a/agent/.well-known/agent-card.json", "/.well-known/agent-card.json?assistant_id=agent"):
+        assert httpx.get(f"{server.url}{path}", headers=token).status_code == 404, path
     # Runs stay (a stateless run needs no thread routes).
     assert httpx.post(f"{server.url}/runs/wait", headers=token, json={"assistant_id": "agent", "input": {}}).status_code == 200
 

@@ -1,5 +1,5 @@
-//! `/a2a/{assistant_id}`: each assistant as an A2A agent (JSON-RPC: `message/send`,
-//! `tasks/get`), and its agent card at `GET /a2a/{assistant_id}`,
+//! `/a2a/{assistant_id}`: each assistant as an A2A agent (JSON-RPC: `message/send` and
+//! `tasks/get` of protocol 0.3, `SendMessage` and `GetTask` of 1.0), and its agent card at `GET /a2a/{assistant_id}`,
 //! `/a2a/{assistant_id}/.well-known/agent-card.json` and
 //! `/.well-known/agent-card.json?assistant_id=…`.
 
@@ -18,7 +18,7 @@ use crate::server::AppState;
 use crate::server::auth::Auth;
 use crate::server::extract::ApiPath;
 use crate::server::jsonrpc::{self, Failure, Message, RpcError};
-use crate::server::service::a2a;
+use crate::server::service::a2a::{self, Version};
 
 pub(in crate::server) fn router() -> super::Routes {
     super::Routes::new()
@@ -71,9 +71,11 @@ async fn call(state: &AppState, auth: &Auth, raw: &str, method: &str, params: Va
     let params = jsonrpc::params_object(params)?;
     let assistant_id = resolve_id(state, raw).map_err(|_| RpcError::invalid_params(format!("Assistant '{raw}' not found")))?;
     match method {
-        "message/send" => a2a::send_message(state, auth, assistant_id, &params).await,
-        "tasks/get" => a2a::get_task(state, auth, assistant_id, &params).await,
-        "message/stream" | "tasks/cancel" | "tasks/resubscribe" => {
+        "message/send" => a2a::send_message(state, auth, assistant_id, &params, Version::V0_3).await,
+        "SendMessage" => a2a::send_message(state, auth, assistant_id, &params, Version::V1_0).await,
+        "tasks/get" => a2a::get_task(state, auth, assistant_id, &params, Version::V0_3).await,
+        "GetTask" => a2a::get_task(state, auth, assistant_id, &params, Version::V1_0).await,
+        "message/stream" | "tasks/cancel" | "tasks/resubscribe" | "SendStreamingMessage" | "CancelTask" | "SubscribeToTask" | "ListTasks" => {
             auth.authenticate().await?;
             Err(a2a::unsupported(method))
         }

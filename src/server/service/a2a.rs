@@ -1,6 +1,12 @@
-//! A2A (agent-to-agent, protocol 0.3 JSON-RPC binding): an assistant's agent card, a message
-//! as a run of the assistant on the thread its `contextId` names (a new one without it), and a
-//! task — `"{thread_id}:{run_id}"` — read back as its run and thread.
+//! A2A (agent-to-agent, JSON-RPC binding of protocols 0.3 and 1.0): an assistant's agent
+//! card, a message as a run of the assistant on the thread its `contextId` names (a new one
+//! without it), and a task — `"{thread_id}:{run_id}"` — read back as its run and thread.
+//!
+//! The two versions differ on the wire only in names: 0.3's `message/send` / `tasks/get`,
+//! `"kind"`-tagged parts, `"user"` / `"completed"`; 1.0's `SendMessage` / `GetTask`, parts
+//! tagged by their field, `"ROLE_USER"` / `"TASK_STATE_COMPLETED"`, and a send answered
+//! `{"task": …}`. The card advertises both at the same URL; a request is answered in the
+//! version its method names (`Version`).
 //!
 //! Everything goes through the API's own paths as the caller: a message is `POST
 //! /threads/{contextId}/runs/wait` (`threads.create_run`, the thread's filter, the identity the
@@ -26,6 +32,13 @@ const UNSUPPORTED: i64 = -32004;
 
 const MODES: [&str; 2] = ["application/json", "text/plain"];
 
+/// The protocol version a request speaks, told by its method's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::server) enum Version {
+    V0_3,
+    V1_0,
+}
+
 /// The agent card of an assistant the caller may read (`assistants.read`); `url` is where its
 /// JSON-RPC endpoint is reached from the caller's side.
 pub(in crate::server) async fn agent_card(state: &AppState, auth: &Auth, assistant_id: Uuid, url: &str) -> Result<Value, ApiError> {
@@ -42,6 +55,10 @@ pub(in crate::server) async fn agent_card(state: &AppState, auth: &Auth, assista
         "description": description,
         "url": url,
         "preferredTransport": "JSONRPC",
+        "supportedInterfaces": [
+            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
+        ],
         "capabilities": {"streaming": false, "pushNotifications": false, "stateTransitionHistory": false},
         "defaultInputModes": MODES,
         "defaultOutputModes": MODES,
@@ -62,9 +79,9 @@ pub(in crate::server) async fn agent_card(state: &AppState, auth: &Auth, assista
 /// newline between them) a message appended to its `messages`.
 fn message_input(message: &Map<String, Value>) -> Result<(Value, Option<Uuid>), RpcError> {
     let role = match message.get("role").and_then(Value::as_str) {
-        Some("user") => "user",
-        Some("agent") => "assistant",
-        _ => return Err(RpcError::invalid_params("message.role must be \"user\" or \"agent\"")),
+        Some("user" | "ROLE_USER") => "user",
+        Some("agent" | "ROLE_AGENT") => "assistant",
+        _ => return Err(RpcError::invalid_params("message.role must be \"user\" or \"agent\" (1.0: \"ROLE_USER\" or \"ROLE_AGENT\")")),
     };
     let parts = match message.get("parts") {
         Some(Value::Array(parts)) if !parts.is_empty() => parts,
@@ -79,7 +96,7 @@ fn message_input(message: &Map<String, Value>) -> Result<(Value, Option<Uuid>), 
     let mut input = Map::new();
     let mut texts = Vec::new();
     for part in parts {
-        match part.get("kind").and_then(Value::as_str) {
+        match part_kind(part) {
             Some("text") => match part.get("text") {
                 Some(Value::String(text)) => texts.push(text.as_str()),
                 _ => return Err(RpcError::invalid_params("a text part needs `text`, a string")),
@@ -89,7 +106,7 @@ fn message_input(message: &Map<String, Value>) -> Result<(Value, Option<Uuid>), 
                 _ => return Err(RpcError::invalid_params("a data part needs `data`, an object")),
             },
             Some("file") => return Err(RpcError::invalid_params("file parts are not supported: send text or data parts")),
-            _ => return Err(RpcError::invalid_params("each part needs `kind`: \"text\" or \"data\"")),
+            _ => return Err(RpcError::invalid_params("each part needs `kind`: \"text\" or \"data\" (1.0: a `text` or `data` field)")),
         }
     }
     if !texts.is_empty() {
@@ -107,9 +124,27 @@ fn message_input(message: &Map<String, Value>) -> Result<(Value, Option<Uuid>), 
     Ok((Value::Object(input), context_id))
 }
 
-/// `message/send`: runs the assistant on the message's context (a new thread without one,
+/// A part's kind: 0.3 names it in `kind`; a 1.0 part is the one of `text`, `data`, `raw` and
+/// `url` it has.
+fn part_kind(part: &Value) -> Option<&str> {
+    if let Some(kind) = part.get("kind") {
+        return kind.as_str();
+    }
+    let object = part.as_object()?;
+    if object.contains_key("text") {
+        Some("text")
+    } else if object.contains_key("data") {
+        Some("data")
+    } else if object.contains_key("raw") || object.contains_key("url") {
+        Some("file")
+    } else {
+        None
+    }
+}
+
+/// `message/send` (1.0: `SendMessage`): runs the assistant on the message's context (a new thread without one,
 /// created as the caller) and answers with the finished task.
-pub(in crate::server) async fn send_message(state: &AppState, auth: &Auth, assistant_id: Uuid, params: &Map<String, Value>) -> Result<Value, Failure> {
+pub(in crate::server) async fn send_message(state: &AppState, auth: &Auth, assistant_id: Uuid, params: &Map<String, Value>, version: Version) -> Result<Value, Failure> {
     let Some(Value::Object(message)) = params.get("message") else {
         return Err(RpcError::invalid_params("Missing or invalid 'message' in params").into());
     };
@@ -125,11 +160,15 @@ pub(in crate::server) async fn send_message(state: &AppState, auth: &Auth, assis
     } else {
         RunStatus::Success
     };
-    Ok(task(&run, status, &values, Some(&result), None))
+    let task = task(&run, status, &values, Some(&result), None);
+    Ok(match version {
+        Version::V0_3 => task,
+        Version::V1_0 => json!({"task": task_v1(task)}),
+    })
 }
 
-/// `tasks/get`: a task of this assistant on a thread the caller may read.
-pub(in crate::server) async fn get_task(state: &AppState, auth: &Auth, assistant_id: Uuid, params: &Map<String, Value>) -> Result<Value, Failure> {
+/// `tasks/get` (1.0: `GetTask`): a task of this assistant on a thread the caller may read.
+pub(in crate::server) async fn get_task(state: &AppState, auth: &Auth, assistant_id: Uuid, params: &Map<String, Value>, version: Version) -> Result<Value, Failure> {
     let Some(task_id) = params.get("id").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params("Missing required parameter: id (task_id)").into());
     };
@@ -156,12 +195,16 @@ pub(in crate::server) async fn get_task(state: &AppState, auth: &Auth, assistant
         Err(other) => return Err(ApiError::from(other).into()),
     };
     let values = thread.values.unwrap_or(Value::Null);
-    Ok(task(&run, run.status, &values, None, history_length))
+    let task = task(&run, run.status, &values, None, history_length);
+    Ok(match version {
+        Version::V0_3 => task,
+        Version::V1_0 => task_v1(task),
+    })
 }
 
-/// `tasks/cancel` and `message/stream`: not offered (the card says `streaming: false`).
+/// Streaming, cancelling and listing tasks: not offered (the card says `streaming: false`).
 pub(in crate::server) fn unsupported(method: &str) -> Failure {
-    RpcError::new(UNSUPPORTED, format!("{method} is not supported by this agent: use message/send and tasks/get")).into()
+    RpcError::new(UNSUPPORTED, format!("{method} is not supported by this agent: use message/send and tasks/get (1.0: SendMessage and GetTask)")).into()
 }
 
 async fn thread_values(state: &AppState, thread_id: Uuid) -> Result<Value, ApiError> {
@@ -216,6 +259,52 @@ fn task(run: &Run, status: RunStatus, values: &Value, result: Option<&Value>, hi
             "description": format!("Response from assistant {}", run.assistant_id),
             "parts": parts,
         }]);
+    }
+    task
+}
+
+/// A 0.3 task (as `task` builds it) in 1.0's names: no `kind` tags, enum-style roles and
+/// states. Only the protocol's own fields are renamed, never what a data part carries.
+fn task_v1(mut task: Value) -> Value {
+    fn message_v1(message: &mut Value) {
+        let Some(object) = message.as_object_mut() else { return };
+        object.remove("kind");
+        let role = match object.get("role").and_then(Value::as_str) {
+            Some("user") => "ROLE_USER",
+            Some("agent") => "ROLE_AGENT",
+            _ => "ROLE_UNSPECIFIED",
+        };
+        object.insert("role".to_string(), Value::from(role));
+        parts_v1(object.get_mut("parts"));
+    }
+    fn parts_v1(parts: Option<&mut Value>) {
+        for part in parts.and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(part) = part.as_object_mut() {
+                part.remove("kind");
+            }
+        }
+    }
+    let Some(object) = task.as_object_mut() else { return task };
+    object.remove("kind");
+    if let Some(status) = object.get_mut("status").and_then(Value::as_object_mut) {
+        let state = match status.get("state").and_then(Value::as_str) {
+            Some("submitted") => "TASK_STATE_SUBMITTED",
+            Some("working") => "TASK_STATE_WORKING",
+            Some("completed") => "TASK_STATE_COMPLETED",
+            Some("failed") => "TASK_STATE_FAILED",
+            Some("input-required") => "TASK_STATE_INPUT_REQUIRED",
+            _ => "TASK_STATE_UNSPECIFIED",
+        };
+        status.insert("state".to_string(), Value::from(state));
+        if let Some(message) = status.get_mut("message") {
+            message_v1(message);
+        }
+    }
+    for message in object.get_mut("history").and_then(Value::as_array_mut).into_iter().flatten() {
+        message_v1(message);
+    }
+    for artifact in object.get_mut("artifacts").and_then(Value::as_array_mut).into_iter().flatten() {
+        parts_v1(artifact.get_mut("parts"));
     }
     task
 }
@@ -275,12 +364,37 @@ mod tests {
             json!({"role": "user", "parts": [{"kind": "file", "file": {"uri": "x"}}]}),
             json!({"role": "user", "parts": [{"kind": "text", "text": 5}]}),
             json!({"role": "user", "parts": [{"kind": "data", "data": [1]}]}),
-            json!({"role": "user", "parts": [{"text": "no kind"}]}),
+            json!({"role": "user", "parts": [{"note": "neither a kind nor a part field"}]}),
             json!({"role": "user", "contextId": "thread-123", "parts": [{"kind": "text", "text": "a"}]}),
         ] {
             let error = message_input(&object(message.clone())).expect_err("refused");
             assert_eq!(error.code, -32602, "{message}");
         }
+    }
+
+    #[test]
+    fn version_1_0_parts_and_roles_are_read() {
+        let message = object(json!({"role": "ROLE_USER", "messageId": "m1", "parts": [{"text": "a"}, {"data": {"kind": "mine"}}]}));
+        let (input, _) = message_input(&message).expect("input");
+        assert_eq!(input, json!({"kind": "mine", "messages": [{"role": "user", "content": "a", "id": "m1"}]}));
+        let error = message_input(&object(json!({"role": "ROLE_USER", "parts": [{"url": "https://x"}]}))).expect_err("file");
+        assert!(error.message.contains("file parts"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_task_in_1_0_names_keeps_data_parts_as_they_are() {
+        let task = json!({
+            "kind": "task", "id": "t", "contextId": "c",
+            "status": {"state": "input-required", "message": {"kind": "message", "role": "agent", "parts": [{"kind": "data", "data": {"kind": "x", "role": "user"}}]}},
+            "history": [{"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}],
+            "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": "echo"}]}],
+        });
+        assert_eq!(task_v1(task), json!({
+            "id": "t", "contextId": "c",
+            "status": {"state": "TASK_STATE_INPUT_REQUIRED", "message": {"role": "ROLE_AGENT", "parts": [{"data": {"kind": "x", "role": "user"}}]}},
+            "history": [{"role": "ROLE_USER", "parts": [{"text": "hi"}]}],
+            "artifacts": [{"artifactId": "a", "parts": [{"text": "echo"}]}],
+        }));
     }
 
     #[test]
