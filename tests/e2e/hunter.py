@@ -89,9 +89,10 @@ The oracles, from generic to specific:
   context, or with an assistant the caller may not use, it is a JSON-RPC error, the context
   reads the same after, nothing of it is in the answer, and a missing context is not created.
   `tasks/get` answers one's own task; another user's (as it is, as a bare run id with its
-  context, or its run under one's own thread id) is refused. The method names are learned
-  from the server's first answer: A2A 0.3's (`message/send`, `tasks/get`), or 1.0's
-  (`SendMessage`, `GetTask`) when it says 0.3's are unknown. The protocol routes may answer a
+  context, or its run under one's own thread id) is refused. Requests speak A2A 0.3
+  (`message/send`, `tasks/get`, `kind`-tagged parts) or 1.0 (`SendMessage`, `GetTask`,
+  `ROLE_USER`, a send answered `{"task": ...}`) at random, until the server says it does not
+  know one's method names. The protocol routes may answer a
   4xx with their protocol's own error message instead of `{"detail": ...}`.
 * **The delete/re-create race.** A user deletes a thread while a run of theirs is still
   executing on it and another user creates a thread with the same id: the new thread must show
@@ -1308,7 +1309,8 @@ class Hunter:
         assert self.names, f"no operation matches {only}"
         self.weights = [OPERATIONS[name][0] for name in self.names]
         self.rpc_ids = 0  # ids of protocol commands and JSON-RPC requests
-        self.a2a_dialect: str | None = None  # the A2A method names the server answers (learned at first use)
+        self.a2a_dialects = ["0.3", "1.0"]  # the A2A versions the server may speak (one it says it does not is dropped)
+        self.a2a_dialect = "0.3"  # the version of the request being made
         self.a2a_tasks: list[A2aTask] = []  # tasks made through A2A, anybody's
 
     # --- reporting ------------------------------------------------------------------------
@@ -4214,7 +4216,7 @@ class Hunter:
     # --- operations: A2A ---------------------------------------------------------------------
 
     def a2a_methods(self) -> tuple[str, str]:
-        """(send, get) in the names the server answers: A2A 0.3's, or 1.0's once it said 0.3's are unknown."""
+        """(send, get) in the names of the version in use: A2A 0.3's or 1.0's."""
         return ("SendMessage", "GetTask") if self.a2a_dialect == "1.0" else ("message/send", "tasks/get")
 
     def a2a_message(self, text: str, context_id: str | None) -> dict:
@@ -4228,19 +4230,19 @@ class Hunter:
         return message
 
     def a2a(self, who: User | Credential, assistant: str, kind: str, params: Callable[[], dict]) -> Reply:
-        """One A2A JSON-RPC request (`send` or `get`) to `/a2a/{assistant}`; its params are
-        built for the dialect in use (learned at the first answer)."""
+        """One A2A JSON-RPC request (`send` or `get`) to `/a2a/{assistant}`, in a version the
+        server speaks (either, at random, while it refuses neither's method names); `params`
+        builds the params in that version's shapes."""
         while True:
+            self.a2a_dialect = self.rng.choice(self.a2a_dialects)
             method = self.a2a_methods()[0 if kind == "send" else 1]
             body = {"jsonrpc": "2.0", "id": self.next_rpc_id(), "method": method, "params": params()}
             reply = self.api.call(who, "POST", f"/a2a/{assistant}", json_body=body)
             answer = reply.json()
-            if self.a2a_dialect is None and reply.status == 200 and isinstance(answer, dict):
-                error = answer.get("error")
-                unknown = isinstance(error, dict) and error.get("code") == -32601
-                self.a2a_dialect = "1.0" if unknown else "0.3"
-                if unknown:
-                    continue
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if reply.status == 200 and isinstance(error, dict) and error.get("code") == -32601 and len(self.a2a_dialects) > 1:
+                self.a2a_dialects.remove(self.a2a_dialect)
+                continue
             return reply
 
     @staticmethod
