@@ -76,7 +76,10 @@ The oracles, from generic to specific:
   `input.respond` with the real interrupt id, subscribing and the stream are all 404 and
   change nothing; the owner sees `input.requested` and resumes it with their answer. A thread
   id deleted and taken by another user (even while the old owner's protocol run still runs)
-  replays none of the old thread's events and shows no active run.
+  replays none of the old thread's events and shows no active run. The WebSocket on the
+  stream's path: another user's or a missing thread's handshake is 404, without credentials
+  401; on one's own thread every command is answered by its id and a subscription's events
+  are checked as over SSE.
 * **MCP** (`/mcp`). `tools/list` names exactly the caller's own assistants (the server's tool
   name rule applied to the names the model knows); `tools/call` of one of them runs it
   statelessly as the caller (checked like a stateless run); any other name — another user's
@@ -567,6 +570,8 @@ class Exchange:
     tokens: frozenset[str]
 
     def curl(self) -> str:
+        if self.method == "WS":  # a WebSocket: no curl for it
+            return f"# WebSocket $BASE{self.path} (Authorization: {self.authorization}) sending, one frame each: {self.body}"
         parts = ["curl -sS", "-X", self.method, f'"$BASE{self.path}"']
         if "/." in self.path or "//" in self.path:
             parts.insert(1, "--path-as-is")  # curl would squash the dot segments
@@ -3782,11 +3787,11 @@ class Hunter:
         if reply.status == 200 and thread_id not in self.model.threads:
             self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None, history=None, runs_known=False))  # reported; followed from here on
 
-    def check_protocol_events(self, actor: User, thread: ThreadModel, reply: Reply, channels: list[str]) -> list[SseEvent]:
-        """The events of the owner's thread: protocol events in `seq` order (the SSE id is the
-        seq), of the channels asked for only, and every run they show ran as the owner on this
-        thread (or one it was copied from)."""
-        events = reply.events()
+    def check_protocol_events(self, actor: User, thread: ThreadModel, reply: Reply, channels: list[str], events: list[SseEvent] | None = None) -> list[SseEvent]:
+        """The events of the owner's thread (the reply's SSE events, or `events`): protocol
+        events in `seq` order (the SSE id is the seq), of the channels asked for only, and every
+        run they show ran as the owner on this thread (or one it was copied from)."""
+        events = reply.events() if events is None else events
         subject = {thread.thread_id}
         previous = 0
         for event in events:
@@ -3977,6 +3982,92 @@ class Hunter:
             return
         self.expect_status(reply, 404, f"the event stream of a {relation.value} thread", {thread_id})
         self.check(not reply.events(), "protocol-leak", f"the event stream of a {relation.value} thread sent events", "none", reply.brief(), {thread_id}, reply)
+
+    def socket(self, who: User | Credential, thread_id: str, commands: list[dict], seconds: float) -> Reply:
+        """A WebSocket on `/threads/{id}/stream/events`: sends `commands` and gathers the frames
+        that come within `seconds` (the reply's text: one JSON frame a line, status 101), or
+        the handshake's refusal (its status and body). Traced and checked like any answer."""
+        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.sync.client import connect
+
+        path = f"/threads/{thread_id}/stream/events"
+        url = self.base_url.replace("http", "ws", 1) + path
+        headers = {"Authorization": who.authorization} if who.authorization is not None else {}
+        frames: list[str] = []
+        status, text = 101, ""
+        self.api.requests += 1
+        try:
+            with connect(url, additional_headers=headers, open_timeout=10, close_timeout=2) as connection:
+                for command in commands:
+                    connection.send(json.dumps(command))
+                deadline = time.monotonic() + seconds
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        frame = connection.recv(timeout=left)
+                    except TimeoutError:
+                        break
+                    frames.append(frame if isinstance(frame, str) else frame.decode(errors="replace"))
+        except InvalidStatus as error:
+            status, text = error.response.status_code, (error.response.body or b"").decode(errors="replace")
+        except (OSError, ConnectionClosed) as error:
+            if not self.api.server_answers():
+                raise ServerGone(f"WS {path}: {error!r}") from error
+            status, text = 0, repr(error)
+        if status == 101:
+            text = "\n".join(frames)
+        sent = json.dumps(commands)
+        label = who.identity if isinstance(who, User) else who.label
+        tokens = (frozenset(UUID.findall(f"{path} {sent} {text[:2048]}")) - SHARED_IDS) | frozenset(canary for canary, _ in canaries_in(sent))
+        exchange = self.trace.add(
+            user=label, authorization=who.authorization, method="WS", path=path, body=sent[:BODY_KEEP], headers={}, status=status, excerpt=text[:EXCERPT], tokens=tokens
+        )
+        reply = Reply(status, text, httpx.Headers({"content-type": "application/json"} if status != 101 else {}), exchange)
+        self.api._generic_oracles(who, reply, f"{path} {sent}")
+        return reply
+
+    @operation("protocol.socket", 0.6)
+    def op_protocol_socket(self) -> None:
+        """The protocol over a WebSocket: on another user's or a missing thread the handshake
+        is refused (404), without credentials 401; on one's own thread each command is
+        answered (by its id) and a subscription's events are the owner's, as over SSE."""
+        actor = self.actor()
+        if self.chance(0.15):
+            credential = self.rng.choice(BAD_CREDENTIALS[:5])
+            _relation, _thread, thread_id = self.pick_thread(actor, own=0.3, foreign=0.5)
+            reply = self.socket(credential, thread_id, [], 0.0)
+            self.expect_status(reply, 401, f"{credential.label} opening a protocol WebSocket", {thread_id})
+            return
+        relation, thread, thread_id = self.pick_thread(actor)
+        channels = self.pick_channels()
+        first = self.next_rpc_id()
+        commands = [{"id": first, "method": "subscription.subscribe", "params": {"channels": channels, "since": 0}}]
+        if self.chance(0.5):
+            commands.append({"id": self.next_rpc_id(), "method": self.rng.choice(["agent.getTree", "thread.bogus", "subscription.unsubscribe"]), "params": {}})
+        reply = self.socket(actor, thread_id, commands, 0.2)
+        subject = {thread_id}
+        if relation is not Relation.OWN or thread is None:
+            self.expect_status(reply, 404, f"opening a protocol WebSocket on a {relation.value} thread", subject)
+            return
+        if not self.expect_status(reply, 101, "opening a protocol WebSocket on one's own thread", subject):
+            return
+        documents = []
+        for line in reply.text.splitlines():
+            try:
+                documents.append(json.loads(line))
+            except ValueError:
+                documents.append(line)
+        answers = {document.get("id"): document for document in documents if isinstance(document, dict) and document.get("type") in ("success", "error")}
+        self.check(
+            set(answers) == {command["id"] for command in commands} and answers[first].get("type") == "success",
+            "protocol",
+            "a protocol WebSocket did not answer each command by its id (the subscription with success)",
+            [command["id"] for command in commands],
+            reply.text[:300],
+            subject,
+            reply,
+        )
+        events = [SseEvent(str(document.get("method")), document, str(document.get("seq"))) for document in documents if isinstance(document, dict) and document.get("type") == "event"]
+        self.check_protocol_events(actor, thread, reply, channels, events)
 
     def wait_thread_status(self, owner: User, thread_id: str, status: str, limit: float = 15.0) -> dict | None:
         """The owner's thread once it has `status` (None, reported, if it does not within `limit`)."""
