@@ -3929,8 +3929,9 @@ class Hunter:
         headers = self.forged_headers(actor, forged, victim)
         if relation is Relation.OWN and thread is not None:
             self.settle(thread)
-        guarded = victims + ([thread] if relation is Relation.FOREIGN else [])
-        with self.guard(f"{actor.identity}'s run.start on {thread_id} with {assistant} (forged {forged})", threads=guarded):
+        refused_own = relation is Relation.OWN and not usable  # a refused request changes one's own thread neither
+        guarded = victims + ([thread] if relation is Relation.FOREIGN or refused_own else [])
+        with self.guard(f"{actor.identity}'s run.start on {thread_id} with {assistant} (forged {forged})", actor=actor, threads=guarded):
             reply = self.command(actor, thread_id, "run.start", params, headers=headers or None)
             subject = {thread_id, canary}
             if not usable or relation is Relation.FOREIGN:
@@ -4385,7 +4386,8 @@ class Hunter:
         canary = self.canaries.new(actor.identity)
         if relation is Relation.OWN and thread is not None:
             self.settle(thread)
-        with self.guard(f"{actor.identity}'s A2A message to {assistant} in context {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+        guarded = [thread] if relation is Relation.FOREIGN or (relation is Relation.OWN and not usable) else []
+        with self.guard(f"{actor.identity}'s A2A message to {assistant} in context {thread_id}", actor=actor, threads=guarded):
             reply = self.a2a(actor, assistant, "send", lambda: {"message": self.a2a_message(canary, thread_id)})
             subject = {thread_id or "", canary}
             if not usable or relation is Relation.FOREIGN:
