@@ -1195,18 +1195,21 @@ def last_values(events: list[SseEvent]) -> Any:
 PROTOCOL_CHANNELS = ("values", "updates", "messages", "tools", "lifecycle", "input", "checkpoints", "tasks", "custom")
 
 
-def run_ended(text: str) -> bool:
-    """Whether an event stream's text so far has a root `running` followed by the root
-    lifecycle's end (`completed`, `failed`, `interrupted`)."""
-    running = False
+ROOT_ENDS = ("completed", "failed", "interrupted")
+
+
+def run_ended(text: str, marker: str) -> bool:
+    """Whether an event stream's text so far has root values holding `marker` (a run's
+    canary) followed by the root lifecycle's end (`completed`, `failed`, `interrupted`): the
+    end of that run, not of one before it whose last events came late."""
+    seen = False
     for event in parse_sse(text):
         params = event.data.get("params") if isinstance(event.data, dict) else None
-        if event.event != "lifecycle" or not isinstance(params, dict) or params.get("namespace") != []:
+        if not isinstance(params, dict) or params.get("namespace") != []:
             continue
-        name = (params.get("data") or {}).get("event")
-        if name == "running":
-            running = True
-        elif running and name in ("completed", "failed", "interrupted"):
+        if event.event == "values" and marker in message_texts(params.get("data")):
+            seen = True
+        elif seen and event.event == "lifecycle" and (params.get("data") or {}).get("event") in ROOT_ENDS:
             return True
     return False
 
@@ -3765,13 +3768,12 @@ class Hunter:
         return self.api.call(who, "POST", f"/threads/{thread_id}/commands", json_body=body, headers=headers)
 
     def protocol_events(
-        self, who: User | Credential, thread_id: str, body: dict, seconds: float, *, until_end: bool = False, headers: dict[str, str] | None = None
+        self, who: User | Credential, thread_id: str, body: dict, seconds: float, *, until_end_of: str | None = None, headers: dict[str, str] | None = None
     ) -> Reply:
-        """`POST /threads/{id}/stream/events`: what came within `seconds` (with `until_end`:
-        until a root `running` was followed by the root lifecycle's end)."""
-        return self.api.call(
-            who, "POST", f"/threads/{thread_id}/stream/events", json_body=body, headers=headers, stream_seconds=seconds, stop_when=run_ended if until_end else None
-        )
+        """`POST /threads/{id}/stream/events`: what came within `seconds` (with `until_end_of`,
+        a run's canary: until that run's root lifecycle ended)."""
+        stop = (lambda text: run_ended(text, until_end_of)) if until_end_of is not None else None
+        return self.api.call(who, "POST", f"/threads/{thread_id}/stream/events", json_body=body, headers=headers, stream_seconds=seconds, stop_when=stop)
 
     def pick_channels(self) -> list[str]:
         channels = self.sample(list(PROTOCOL_CHANNELS), self.rng.randint(1, 4))
@@ -3846,20 +3848,19 @@ class Hunter:
         if not self.expect_status(reply, 200, "the event stream of one's own thread", subject):
             return
         events = self.check_protocol_events(actor, thread, reply, ["values", "lifecycle", "updates"])
-        root = [(event.event, (event.data.get("params") or {})) for event in events if isinstance(event.data, dict)]
-        lifecycle = [params.get("data", {}).get("event") for method, params in root if method == "lifecycle" and params.get("namespace") == []]
-        started = lifecycle.index("running") if "running" in lifecycle else None
-        ends = [index for index, name in enumerate(lifecycle) if name in ("completed", "failed", "interrupted") and started is not None and index > started]
-        if not self.check(
-            started is not None and bool(ends), "protocol-events", "a protocol run's lifecycle is not in its thread's events", "running … completed", lifecycle, subject, reply
-        ):
+        root = [(event.event, params) for event in events if isinstance(event.data, dict) for params in [event.data.get("params") or {}] if params.get("namespace") == []]
+        lifecycle = [(index, (params.get("data") or {}).get("event")) for index, (method, params) in enumerate(root) if method == "lifecycle"]
+        holding = [index for index, (method, params) in enumerate(root) if method == "values" and canary in message_texts(params.get("data"))]
+        self.check(
+            any(name == "running" for _, name in lifecycle), "protocol-events", "a protocol run's thread events lack its start", "running", lifecycle, subject, reply
+        )
+        if not self.check(bool(holding), "protocol-events", "a protocol run's values never held its input", canary, len(root), subject, reply):
             return
-        self.check(lifecycle[ends[0]] == "completed", "protocol-events", "a protocol run did not complete", "completed", lifecycle[ends[0]], subject, reply)
-        values = [params.get("data") for method, params in root if method == "values" and params.get("namespace") == []]
-        final = values[-1] if values else None
-        self.check(canary in message_texts(final), "protocol-events", "a protocol run's values lack its input", canary, message_texts(final)[-3:], subject, reply)
-        records = [entry for entry in (final or {}).get("seen") or [] if isinstance(entry, dict) and entry.get("run_id") == run_id] if isinstance(final, dict) else []
+        final = root[holding[-1]][1].get("data")
+        records = [entry for entry in final.get("seen") or [] if isinstance(entry, dict) and entry.get("run_id") == run_id] if isinstance(final, dict) else []
         self.check(bool(records), "protocol-events", "a protocol run's values lack its own record", f"an entry for run {run_id}", str(final)[:300], subject, reply)
+        ends = [name for index, name in lifecycle if index > holding[-1] and name in ROOT_ENDS]
+        self.check(ends[:1] == ["completed"], "protocol-events", "a protocol run did not complete", "completed", ends[:1] or "no end", subject, reply)
 
     PROTOCOL_COMMANDS = ("run.start", "subscription.subscribe", "subscription.unsubscribe", "agent.getTree", "input.respond", "thread.bogus")
 
@@ -3957,7 +3958,7 @@ class Hunter:
             thread.active.append(record)
             if self.chance(0.4):
                 since = (answer.get("meta") or {}).get("applied_through_seq")
-                events = self.protocol_events(actor, thread_id, {"channels": ["values", "lifecycle", "updates"], "since": since}, 10.0, until_end=True)
+                events = self.protocol_events(actor, thread_id, {"channels": ["values", "lifecycle", "updates"], "since": since}, 10.0, until_end_of=canary)
                 self.check_run_events(actor, thread, events, run_id, canary)
             if victims:
                 self.settle(thread)
