@@ -105,7 +105,8 @@ const ROUTES: &[(&str, &str, &str, Option<&str>, &[&str])] = &[
         "/a2a/{assistant_id}",
         "/a2a/{A}",
         Some(r#"{"jsonrpc": "2.0", "id": "1", "method": "message/send", "params": {"message": {"role": "user", "messageId": "m", "parts": [{"kind": "data", "data": {"text": "m"}}]}}}"#),
-        &["threads.create_run", "assistants.read", "threads.read", "threads.read", "threads.read"],
+        // The run's own reads, then the task's thread read back as the caller.
+        &["threads.create_run", "assistants.read", "threads.read", "threads.read", "threads.read", "threads.read"],
     ),
     ("GET", "/a2a/{assistant_id}/.well-known/agent-card.json", "/a2a/{A}/.well-known/agent-card.json", None, &["assistants.read"]),
     ("GET", "/.well-known/agent-card.json", "/.well-known/agent-card.json?assistant_id={A}", None, &["assistants.read"]),

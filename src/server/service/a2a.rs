@@ -152,7 +152,7 @@ pub(in crate::server) async fn send_message(state: &AppState, auth: &Auth, assis
     let thread_id = context_id.unwrap_or_else(Uuid::now_v7);
     let body = RunCreate { if_not_exists: Some(IfNotExists::Create), ..RunCreate::for_assistant(assistant_id, input) };
     let (run, result) = run_and_wait(state, auth, Some(thread_id), body).await?;
-    let values = thread_values(state, thread_id).await?;
+    let values = thread_values(state, auth, thread_id).await?;
     let status = if result.get("__error__").is_some() {
         RunStatus::Error
     } else if result.get("__interrupt__").is_some_and(|interrupts| interrupts.as_array().is_some_and(|list| !list.is_empty())) {
@@ -207,8 +207,12 @@ pub(in crate::server) fn unsupported(method: &str) -> Failure {
     RpcError::new(UNSUPPORTED, format!("{method} is not supported by this agent: use message/send and tasks/get (1.0: SendMessage and GetTask)")).into()
 }
 
-async fn thread_values(state: &AppState, thread_id: Uuid) -> Result<Value, ApiError> {
-    match state.storage().get_thread(thread_id, None).await {
+/// The thread's values after the run, read as the caller (`threads.read` and its filter), so
+/// a thread that changed hands since is never shown; gone or not readable: none.
+async fn thread_values(state: &AppState, auth: &Auth, thread_id: Uuid) -> Result<Value, ApiError> {
+    let authorization = auth.authorize(Endpoint::ThreadsRead { thread_id }).await?;
+    let filter = authorization.filter(Resource::Threads, Action::Read).cloned();
+    match state.storage().get_thread(thread_id, filter).await {
         Ok(thread) => Ok(thread.values.unwrap_or(Value::Null)),
         Err(StorageError::NotFound) => Ok(Value::Null),
         Err(other) => Err(other.into()),
