@@ -3,8 +3,8 @@
 The hunter starts graphward on its own app (`app_files`: a `langgraph.json`, an `auth.py`
 written against `langgraph_sdk.Auth`, two graphs and a graph factory, an `http.app` and a
 local embedding for `store.index`), then lets a few users issue random, weighted operations
-over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`
-— mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
+over every resource — threads, assistants, runs, crons, the store, custom routes, `/metrics`,
+the event-streaming protocol, MCP and A2A — mixing in other users' ids, forged owners and configs, bad credentials, path tricks and
 malformed input. A model
 of who owns what predicts every answer; every difference is a violation, printed with a
 replayable sequence of `curl` commands.
@@ -19,7 +19,8 @@ The oracles, from generic to specific:
   §5.4 prescribes, or 404, which reveals less; a state update: 404 or 403). Another user's
   store namespace is 403, a namespace label with a dot 422 (either, when both apply).
   Without valid credentials every route but `/ok`, `/`, `/info`, `/docs` and
-  `/openapi.json` is 401, before any 404 or 422 — `/metrics` and the custom routes too. Malformed input is a 4xx with a JSON
+  `/openapi.json` is 401, before any 404 or 422 — `/metrics`, the custom routes, the protocol
+  commands and event stream, `/mcp` and A2A too. Malformed input is a 4xx with a JSON
   `{"detail": "..."}` body; no answer is ever a 5xx, no request hangs, and after the hunt
   the server's SQLite files pass `PRAGMA integrity_check`.
 * **Nothing changes behind the owner's back.** Before and after another user touches a
@@ -59,6 +60,43 @@ The oracles, from generic to specific:
 * **Crons** store and fire as their creator: `metadata.owner` and `payload.metadata.owner`
   are the creator even when the request forged another owner, and the thread a stateless
   cron's run creates belongs to the creator.
+* **The event-streaming protocol.** `POST /threads/{id}/commands`: `run.start` runs as the
+  caller on their own thread or a missing one (created as theirs) with an assistant they may
+  use, whatever config, metadata and headers forge, and is joined and checked like any run;
+  on another user's thread or with an assistant the caller may not use it is 404, creates
+  nothing (a missing thread stays missing) and changes nothing. Every other command
+  (`subscription.*`, `agent.getTree`, `input.respond`) on a thread the caller may not read is
+  404; an unknown command is answered alike whatever the thread. `POST
+  /threads/{id}/stream/events` (read for a fraction of a second, or until the run followed
+  ends): another user's or a missing thread is 404 with no event; one's own thread's events
+  are protocol events in `seq` order (the SSE id), of the channels asked for, whose values
+  show only the owner's runs on this thread; a run followed from `run.start`'s
+  `applied_through_seq` runs, ends with its input in its values, and completes. A run of
+  `approve` waiting at its interrupt: another user's `run.start` (which would resume it),
+  `input.respond` with the real interrupt id, subscribing and the stream are all 404 and
+  change nothing; the owner sees `input.requested` and resumes it with their answer. A thread
+  id deleted and taken by another user (even while the old owner's protocol run still runs)
+  replays none of the old thread's events and shows no active run. The WebSocket on the
+  stream's path: another user's or a missing thread's handshake is 404, without credentials
+  401; on one's own thread every command is answered by its id and a subscription's events
+  are checked as over SSE.
+* **MCP** (`/mcp`). `tools/list` names exactly the caller's own assistants (the server's tool
+  name rule applied to the names the model knows); `tools/call` of one of them runs it
+  statelessly as the caller (checked like a stateless run); any other name — another user's
+  assistant's name or id, a graph's, a made-up one — is a JSON-RPC error and changes no one's
+  assistant or store.
+* **A2A** (`/a2a/{id}`, `/a2a/{id}/.well-known/agent-card.json`,
+  `/.well-known/agent-card.json?assistant_id=`). The card of one's own or the public assistant
+  is served, any other is 404. `message/send` runs as the caller in their own context (thread)
+  or a new one, which the task names, its history holding the message; in another user's
+  context, or with an assistant the caller may not use, it is a JSON-RPC error, the context
+  reads the same after, nothing of it is in the answer, and a missing context is not created.
+  `tasks/get` answers one's own task; another user's (as it is, as a bare run id with its
+  context, or its run under one's own thread id) is refused. Requests speak A2A 0.3
+  (`message/send`, `tasks/get`, `kind`-tagged parts) or 1.0 (`SendMessage`, `GetTask`,
+  `ROLE_USER`, a send answered `{"task": ...}`) at random, until the server says it does not
+  know one's method names. The protocol routes may answer a
+  4xx with their protocol's own error message instead of `{"detail": ...}`.
 * **The delete/re-create race.** A user deletes a thread while a run of theirs is still
   executing on it and another user creates a thread with the same id: the new thread must show
   only its new owner's data, before and after they run on it.
@@ -118,6 +156,7 @@ BASE_NAMES = ("alice", "bob", "carol", "alice.smith")
 SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot")
 GRAPHS = ("echo", "memory", "factory")
+INTERRUPT_GRAPH = "approve"  # asks its question (`interrupt`) and answers with the reply: only scenarios run it
 NEVER_SCHEDULE = "0 0 1 1 *"  # yearly: never fires during a hunt
 STORE_KEYS = tuple(f"k{n}" for n in range(8))
 MAX_WORKERS = 64  # workers of one hunt (each with its own users and public assistant)
@@ -200,8 +239,9 @@ async def own_namespace(ctx: Auth.types.AuthContext, value: dict):
 
 GRAPHS_PY = '''"""The hunter's graphs: `echo` replies to the last message; `memory` writes and searches
 the store as `configurable.user_id`; `factory` is built for every use by a graph factory and
-replies like `echo`. All record what the run's config claimed (`seen`). `embed` is the store's
-deterministic local embedding (`store.index`)."""
+replies like `echo`; `approve` stops at an interrupt asking about the last message, then
+answers with the reply it is resumed with. All record what the run's config claimed (`seen`).
+`embed` is the store's deterministic local embedding (`store.index`)."""
 
 import asyncio
 import hashlib
@@ -212,6 +252,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.store.base import BaseStore, PutOp
+from langgraph.types import interrupt
 from langgraph_sdk.runtime import ServerRuntime
 
 DIMS = 64
@@ -300,8 +341,15 @@ def one_node(node) -> object:
     return builder.compile()
 
 
+async def ask(state: State, config: RunnableConfig) -> dict:
+    """`approve`: asks about the last message, answers with the reply it is resumed with."""
+    answer = interrupt({"question": last_text(state)})
+    return {"messages": [{"role": "ai", "content": f"answer: {answer}"}], "seen": [seen(config)]}
+
+
 echo = one_node(respond)
 memory = one_node(remember)
+approve = one_node(ask)
 
 
 def factory(config: RunnableConfig, runtime: ServerRuntime):
@@ -353,7 +401,7 @@ def app_files(workers: int) -> dict[str, str]:
     identities = [identity for worker in range(workers) for identity in identities_for(worker)]
     tokens = {token_of(identity): identity for identity in identities}
     public_graphs = [public_graph_for(worker) for worker in range(workers)]
-    graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory", "factory": "./graphs.py:factory"}
+    graphs = {"echo": "./graphs.py:echo", "memory": "./graphs.py:memory", "factory": "./graphs.py:factory", INTERRUPT_GRAPH: "./graphs.py:approve"}
     graphs.update({graph: "./graphs.py:echo" for graph in public_graphs})
     # Every request header reaches a run's `configurable` (`http.configurable_headers`), so the
     # `headers` forgery tests that none overrides the server's keys. The custom routes are
@@ -475,7 +523,9 @@ class ServerProcess:
 CANARY = re.compile(r"canary-([A-Za-z0-9_.]+)-(\d+)")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Ids every exchange may mention (system assistants): useless to tell which requests matter.
-SHARED_IDS = frozenset(system_assistant_id(graph) for graph in (*GRAPHS, *(public_graph_for(worker) for worker in range(MAX_WORKERS))))
+SHARED_IDS = frozenset(
+    system_assistant_id(graph) for graph in (*GRAPHS, INTERRUPT_GRAPH, *(public_graph_for(worker) for worker in range(MAX_WORKERS)))
+)
 
 
 class Canaries:
@@ -520,6 +570,8 @@ class Exchange:
     tokens: frozenset[str]
 
     def curl(self) -> str:
+        if self.method == "WS":  # a WebSocket: no curl for it
+            return f"# WebSocket $BASE{self.path} (Authorization: {self.authorization}) sending, one frame each: {self.body}"
         parts = ["curl -sS", "-X", self.method, f'"$BASE{self.path}"']
         if "/." in self.path or "//" in self.path:
             parts.insert(1, "--path-as-is")  # curl would squash the dot segments
@@ -786,6 +838,7 @@ class Api:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         stream_seconds: float | None = None,
+        stop_when: Callable[[str], bool] | None = None,
         raw_path: str | None = None,
     ) -> Reply:
         """One request. `raw_path` is sent byte for byte (dot segments, encoded slashes)."""
@@ -808,7 +861,7 @@ class Api:
         full_path = request.url.raw_path.decode()
         self.requests += 1
         try:
-            status, text, response_headers = self._send(request, stream_seconds)
+            status, text, response_headers = self._send(request, stream_seconds, stop_when)
         except (httpx.TransportError, DeadlinePassed) as error:
             if not self.server_answers():
                 raise ServerGone(f"{method} {full_path}: {error!r}") from error
@@ -860,9 +913,10 @@ class Api:
         except httpx.HTTPError:
             return False
 
-    def _send(self, request: httpx.Request, stream_seconds: float | None) -> tuple[int, str, httpx.Headers]:
+    def _send(self, request: httpx.Request, stream_seconds: float | None, stop_when: Callable[[str], bool] | None = None) -> tuple[int, str, httpx.Headers]:
         """Status, body and headers. With `stream_seconds` (endless streams) whatever came in
-        that time; otherwise the whole body, which must come within REQUEST_DEADLINE."""
+        that time (or until `stop_when` says the text so far is enough); otherwise the whole
+        body, which must come within REQUEST_DEADLINE."""
         response = self.client.send(request, stream=True)
         chunks: list[bytes] = []
         started = time.monotonic()
@@ -871,6 +925,8 @@ class Api:
                 chunks.append(chunk)
                 elapsed = time.monotonic() - started
                 if stream_seconds is not None and elapsed > stream_seconds:
+                    break
+                if stop_when is not None and stop_when(b"".join(chunks).decode(errors="replace")):
                     break
                 if stream_seconds is None and elapsed > REQUEST_DEADLINE:
                     raise DeadlinePassed(f"no complete answer within {REQUEST_DEADLINE:.0f} s")
@@ -887,7 +943,7 @@ class Api:
             self.report("server-error", f"{what} answered {reply.status}", "a non-5xx answer", reply.brief(), set(), reply)
         elif reply.status >= 400:
             body = reply.json()
-            if not (isinstance(body, dict) and isinstance(body.get("detail"), str)):
+            if not (isinstance(body, dict) and isinstance(body.get("detail"), str)) and not protocol_error(reply.exchange.path, body):
                 self.report("error-shape", f"{what} answered {reply.status} without a JSON detail", '{"detail": "..."}', reply.brief(), set(), reply)
         if not isinstance(who, User):
             return
@@ -902,6 +958,28 @@ class Api:
                     reply,
                     key={canary},
                 )
+
+
+def is_command_error(document: Any) -> bool:
+    """The event-streaming protocol's error: `{"type": "error", "id", "error", "message"}`."""
+    return isinstance(document, dict) and document.get("type") == "error" and isinstance(document.get("error"), str) and isinstance(document.get("message"), str)
+
+
+def is_jsonrpc_error(document: Any) -> bool:
+    """A JSON-RPC 2.0 error response: `{"jsonrpc": "2.0", "id", "error": {"code", "message"}}`."""
+    error = document.get("error") if isinstance(document, dict) else None
+    return isinstance(error, dict) and document.get("jsonrpc") == "2.0" and isinstance(error.get("code"), int) and isinstance(error.get("message"), str)
+
+
+def protocol_error(path: str, document: Any) -> bool:
+    """Whether a 4xx body is the error message of the protocol the route speaks (the
+    commands of the event-streaming protocol, MCP, A2A): their clients parse those."""
+    route = path.split("?", 1)[0]
+    if re.fullmatch(r"/threads/[^/]+/commands", route):
+        return is_command_error(document)
+    if route == "/mcp" or route.startswith("/a2a/"):
+        return is_jsonrpc_error(document)
+    return False
 
 
 def excerpt_around(text: str, needle: str, width: int = 160) -> str:
@@ -988,6 +1066,20 @@ class CronModel:
     canary: str | None = None
     forged_owner: str | None = None
     next_run: float | None = None
+
+
+@dataclasses.dataclass
+class A2aTask:
+    """A task an A2A `message/send` made: the run `run_id` of `assistant` (as sent) on `thread_id`."""
+
+    owner: str
+    assistant: str
+    thread_id: str
+    run_id: str
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.thread_id}:{self.run_id}"
 
 
 @dataclasses.dataclass
@@ -1100,6 +1192,62 @@ def last_values(events: list[SseEvent]) -> Any:
     return values[-1] if values else None
 
 
+PROTOCOL_CHANNELS = ("values", "updates", "messages", "tools", "lifecycle", "input", "checkpoints", "tasks", "custom")
+
+
+ROOT_ENDS = ("completed", "failed", "interrupted")
+
+
+def run_ended(text: str, marker: str) -> bool:
+    """Whether an event stream's text so far has root values holding `marker` (a run's
+    canary) followed by the root lifecycle's end (`completed`, `failed`, `interrupted`): the
+    end of that run, not of one before it whose last events came late."""
+    seen = False
+    for event in parse_sse(text):
+        params = event.data.get("params") if isinstance(event.data, dict) else None
+        if not isinstance(params, dict) or params.get("namespace") != []:
+            continue
+        if event.event == "values" and marker in message_texts(params.get("data")):
+            seen = True
+        elif seen and event.event == "lifecycle" and (params.get("data") or {}).get("event") in ROOT_ENDS:
+            return True
+    return False
+
+
+def tool_name(name: str, assistant_id: str) -> str:
+    """The MCP tool name of an assistant: its name with whitespace runs as `_`, only ASCII
+    letters, digits, `_`, `-` and `.` kept (its id if nothing is left), at most 128 characters."""
+    kept: list[str] = []
+    in_space = False
+    for character in name:
+        if character.isspace():
+            if not in_space:
+                kept.append("_")
+            in_space = True
+            continue
+        in_space = False
+        if (character.isascii() and character.isalnum()) or character in "_-.":
+            kept.append(character)
+    return ("".join(kept) or assistant_id)[:128]
+
+
+def a2a_task(result: Any) -> dict | None:
+    """The task of an A2A answer (0.3: the result itself; 1.0: `{"task": ...}`)."""
+    if isinstance(result, dict) and isinstance(result.get("task"), dict):
+        return result["task"]
+    return result if isinstance(result, dict) and "id" in result else None
+
+
+def a2a_state(task: dict) -> str:
+    """A task's state in 0.3's words (`TASK_STATE_INPUT_REQUIRED` -> `input-required`)."""
+    state = str((task.get("status") or {}).get("state", "")).lower()
+    return state.removeprefix("task_state_").replace("_", "-")
+
+
+def a2a_texts(task: dict) -> list[str]:
+    return [str(part.get("text")) for message in task.get("history") or [] if isinstance(message, dict) for part in message.get("parts") or [] if isinstance(part, dict) and "text" in part]
+
+
 def diff(before: Any, after: Any) -> tuple[str, str]:
     """The parts of two readings that differ, as short texts."""
     if isinstance(before, dict) and isinstance(after, dict):
@@ -1147,6 +1295,7 @@ class Hunter:
         all_identities: set[str] | None = None,
         firing_crons: bool = True,
         firing_every: int | None = None,
+        only: tuple[str, ...] | None = None,
     ):
         self.base_url = base_url
         self.port = httpx.URL(base_url).port
@@ -1158,12 +1307,19 @@ class Hunter:
         self.violations = violations if violations is not None else Violations()
         self.api = Api(base_url, self.trace, self._report_from_api, all_identities or set(identities_for(worker)))
         self.stats: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()  # time spent per operation
         self.firing_crons = firing_crons
         self.firing_every = firing_every  # operations between two pairs of firing crons (None: once)
         self.cron_tags: dict[str, str] = {}  # tag of a firing cron -> its creator
         self.operations_done = 0
-        self.names = list(OPERATIONS)
+        # `only`: the operations whose names start with one of these (a hunt focused on a few routes).
+        self.names = [name for name in OPERATIONS if only is None or name.startswith(tuple(only))]
+        assert self.names, f"no operation matches {only}"
         self.weights = [OPERATIONS[name][0] for name in self.names]
+        self.rpc_ids = 0  # ids of protocol commands and JSON-RPC requests
+        self.a2a_dialects = ["0.3", "1.0"]  # the A2A versions the server may speak (one it says it does not is dropped)
+        self.a2a_dialect = "0.3"  # the version of the request being made
+        self.a2a_tasks: list[A2aTask] = []  # tasks made through A2A, anybody's
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -3600,6 +3756,739 @@ class Hunter:
         )
         self.check(not found, "metrics-leak", "/metrics labels name users' data", "routes, statuses and handlers only", found, set(found), reply)
 
+    # --- operations: the event-streaming protocol --------------------------------------------
+
+    def next_rpc_id(self) -> int:
+        self.rpc_ids += 1
+        return self.rpc_ids
+
+    def command(self, who: User | Credential, thread_id: str, method: str, params: dict | None = None, headers: dict[str, str] | None = None) -> Reply:
+        """`POST /threads/{id}/commands` with one protocol command (its id: `self.rpc_ids`)."""
+        body = {"id": self.next_rpc_id(), "method": method, "params": params if params is not None else {}}
+        return self.api.call(who, "POST", f"/threads/{thread_id}/commands", json_body=body, headers=headers)
+
+    def protocol_events(
+        self, who: User | Credential, thread_id: str, body: dict, seconds: float, *, until_end_of: str | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        """`POST /threads/{id}/stream/events`: what came within `seconds` (with `until_end_of`,
+        a run's canary: until that run's root lifecycle ended)."""
+        stop = (lambda text: run_ended(text, until_end_of)) if until_end_of is not None else None
+        return self.api.call(who, "POST", f"/threads/{thread_id}/stream/events", json_body=body, headers=headers, stream_seconds=seconds, stop_when=stop)
+
+    def pick_channels(self) -> list[str]:
+        channels = self.sample(list(PROTOCOL_CHANNELS), self.rng.randint(1, 4))
+        if self.chance(0.1):
+            channels.append("custom:progress")
+        return channels
+
+    def expect_nothing_created(self, actor: User, thread_id: str) -> None:
+        """A refused request that named a missing thread did not create it."""
+        reply = self.api.call(actor, "GET", f"/threads/{thread_id}")
+        if self.expect_status(reply, 404, "a refused request must not create the thread it named", {thread_id}):
+            return
+        if reply.status == 200 and thread_id not in self.model.threads:
+            self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None, history=None, runs_known=False))  # reported; followed from here on
+
+    def check_protocol_events(self, actor: User, thread: ThreadModel, reply: Reply, channels: list[str], events: list[SseEvent] | None = None) -> list[SseEvent]:
+        """The events of the owner's thread (the reply's SSE events, or `events`): protocol
+        events in `seq` order (the SSE id is the seq), of the channels asked for only, and every
+        run they show ran as the owner on this thread (or one it was copied from)."""
+        events = reply.events() if events is None else events
+        subject = {thread.thread_id}
+        previous = 0
+        for event in events:
+            data = event.data
+            if not self.check(
+                isinstance(data, dict) and data.get("type") == "event" and isinstance(data.get("seq"), int) and isinstance(data.get("params"), dict),
+                "protocol-events",
+                "an event of the event stream is not a protocol event",
+                '{"type": "event", "seq": …, "method": …, "params": …}',
+                str(data)[:300],
+                subject,
+                reply,
+            ):
+                return events
+            seq = data["seq"]
+            self.check(
+                seq > previous and event.id == str(seq) and data.get("method") == event.event,
+                "protocol-events",
+                "protocol events out of order, or their SSE id / event name is not their seq / method",
+                f"seq > {previous}, id {seq}, event {data.get('method')}",
+                (seq, event.id, event.event),
+                subject,
+                reply,
+            )
+            previous = max(previous, seq)
+            method = str(data.get("method"))
+            payload = data["params"].get("data")
+            channel = "input" if method == "input.requested" else method
+            name = payload.get("name") if isinstance(payload, dict) else None
+            self.check(
+                channel in channels or (channel == "custom" and f"custom:{name}" in channels),
+                "protocol-filter",
+                "the event stream sent an event of a channel nobody asked for",
+                channels,
+                method,
+                subject,
+                reply,
+                key=subject | {method},
+            )
+            if method == "values":
+                self.check_seen_entries(actor, payload, thread, reply)
+            elif method == "updates" and isinstance(payload, dict):
+                for update in payload.values():
+                    if isinstance(update, dict):
+                        self.check_seen_entries(actor, update, thread, reply)
+        return events
+
+    def check_run_events(self, actor: User, thread: ThreadModel, reply: Reply, run_id: str, canary: str) -> None:
+        """The events of one protocol run, from after `run.start`'s `applied_through_seq`: it
+        runs, its last root values hold its input and its own record, and it completes."""
+        subject = {thread.thread_id, run_id, canary}
+        if not self.expect_status(reply, 200, "the event stream of one's own thread", subject):
+            return
+        events = self.check_protocol_events(actor, thread, reply, ["values", "lifecycle", "updates"])
+        root = [(event.event, params) for event in events if isinstance(event.data, dict) for params in [event.data.get("params") or {}] if params.get("namespace") == []]
+        lifecycle = [(index, (params.get("data") or {}).get("event")) for index, (method, params) in enumerate(root) if method == "lifecycle"]
+        holding = [index for index, (method, params) in enumerate(root) if method == "values" and canary in message_texts(params.get("data"))]
+        self.check(
+            any(name == "running" for _, name in lifecycle), "protocol-events", "a protocol run's thread events lack its start", "running", lifecycle, subject, reply
+        )
+        if not self.check(bool(holding), "protocol-events", "a protocol run's values never held its input", canary, len(root), subject, reply):
+            return
+        final = root[holding[-1]][1].get("data")
+        records = [entry for entry in final.get("seen") or [] if isinstance(entry, dict) and entry.get("run_id") == run_id] if isinstance(final, dict) else []
+        self.check(bool(records), "protocol-events", "a protocol run's values lack its own record", f"an entry for run {run_id}", str(final)[:300], subject, reply)
+        ends = [name for index, name in lifecycle if index > holding[-1] and name in ROOT_ENDS]
+        self.check(ends[:1] == ["completed"], "protocol-events", "a protocol run did not complete", "completed", ends[:1] or "no end", subject, reply)
+
+    PROTOCOL_COMMANDS = ("run.start", "subscription.subscribe", "subscription.unsubscribe", "agent.getTree", "input.respond", "thread.bogus")
+
+    @operation("protocol.commands", 3)
+    def op_protocol_commands(self) -> None:
+        """A protocol command on a thread (own, another user's or missing). `run.start` runs as
+        the caller, on their own or a missing thread with an assistant they may use; every other
+        command on a thread they may not read is 404, and the thread reads the same after."""
+        actor = self.actor()
+        method = self.rng.choices(self.PROTOCOL_COMMANDS, [6, 1.5, 0.5, 1, 1, 0.3])[0]
+        if method == "run.start":
+            self.protocol_run_start(actor)
+            return
+        relation, thread, thread_id = self.pick_thread(actor)
+        params = {
+            "subscription.subscribe": {"channels": self.pick_channels(), "since": 0},
+            "subscription.unsubscribe": {"subscription_id": self.new_id()},
+            "agent.getTree": {},
+            "input.respond": {"namespace": [], "interrupt_id": self.new_id().replace("-", ""), "response": self.canaries.new(actor.identity)},
+            "thread.bogus": {},
+        }[method]
+        with self.guard(f"{actor.identity}'s {method} on {thread_id}", threads=[thread] if relation is Relation.FOREIGN else []):
+            reply = self.command(actor, thread_id, method, params)
+            sent = self.rpc_ids
+            subject = {thread_id}
+            if method == "thread.bogus":
+                # Unknown commands are refused before the thread is looked at: the answer says
+                # nothing of whether the thread exists or whose it is.
+                if self.expect_status(reply, 200, "an unknown protocol command", subject):
+                    answer = reply.json() or {}
+                    self.check(answer.get("error") == "unknown_command", "protocol", "an unknown command's answer", "unknown_command", reply.brief(), subject, reply)
+                return
+            if relation is not Relation.OWN:
+                self.expect_status(reply, 404, f"{method} on a {relation.value} thread", subject)
+                return
+            if not self.expect_status(reply, 200, f"{method} on one's own thread", subject):
+                return
+            answer = reply.json() or {}
+            expected = {"subscription.subscribe": "success", "subscription.unsubscribe": "success", "input.respond": "error"}.get(method)
+            self.check(
+                answer.get("id") == sent and answer.get("type") in ("success", "error") and expected in (None, answer.get("type")),
+                "protocol",
+                f"the answer to {method} on one's own thread",
+                {"id": sent, "type": expected or "success or error"},
+                reply.brief(),
+                subject,
+                reply,
+            )
+            if method == "agent.getTree" and answer.get("type") == "success":
+                graph = ((answer.get("result") or {}).get("tree") or {}).get("graph_name")
+                self.check(
+                    graph in (*GRAPHS, INTERRUPT_GRAPH, self.model.public.graph_id), "protocol", "agent.getTree names no graph of this app", GRAPHS, graph, subject, reply
+                )
+
+    def protocol_run_start(self, actor: User) -> None:
+        """`run.start` on an own, another user's or a missing thread, with any assistant and
+        forged config, metadata and headers: the run is the caller's (joined and checked like
+        any background run), or it is refused (404) and nothing is created."""
+        relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: t.run_count() < RUNS_PER_THREAD)
+        assistant, graph, usable, resolved = self.pick_run_assistant(actor, background=True)
+        forged = [name for name in self.pick_forgeries(stateful=False) if name in ("user_id", "auth_user_id", "thread_id", "owner", "headers")]
+        victims = self.victims_for(actor, forged)
+        victim = victims[0] if victims else None
+        canary = self.canaries.new(actor.identity)
+        body = self.run_body(actor, assistant, graph, canary, forged=forged, victim=victim, stateful=False, sleep=0.05 if self.chance(0.3) else None)
+        params = {key: body[key] for key in ("assistant_id", "input", "metadata", "config") if key in body}
+        headers = self.forged_headers(actor, forged, victim)
+        if relation is Relation.OWN and thread is not None:
+            self.settle(thread)
+        refused_own = relation is Relation.OWN and not usable  # a refused request changes one's own thread neither
+        guarded = victims + ([thread] if relation is Relation.FOREIGN or refused_own else [])
+        with self.guard(f"{actor.identity}'s run.start on {thread_id} with {assistant} (forged {forged})", actor=actor, threads=guarded):
+            reply = self.command(actor, thread_id, "run.start", params, headers=headers or None)
+            subject = {thread_id, canary}
+            if not usable or relation is Relation.FOREIGN:
+                self.expect_status(reply, 404, f"run.start on a {relation.value} thread with assistant {assistant} must be refused", subject)
+                if relation is Relation.MISSING and reply.status >= 400:
+                    self.expect_nothing_created(actor, thread_id)
+                return
+            if not self.expect_status(reply, 200, f"{actor.identity}'s run.start on their {relation.value} thread", subject):
+                return
+            answer = reply.json() or {}
+            run_id = str((answer.get("result") or {}).get("run_id"))
+            if not self.check(
+                answer.get("type") == "success" and bool(UUID.fullmatch(run_id)), "protocol", "run.start did not start a run", "success and a run_id", reply.brief(), subject, reply
+            ):
+                return
+            if relation is Relation.MISSING:
+                thread = self.model.add_thread(ThreadModel(thread_id, actor.identity, metadata=None))
+            assert thread is not None
+            if thread.metadata is not None:
+                thread.metadata.update({"graph_id": graph, "assistant_id": resolved})
+            record = RunModel(run_id, thread_id, actor.identity, canary, graph, assistant=resolved)
+            thread.runs[run_id] = record
+            thread.active.append(record)
+            if self.chance(0.4):
+                since = (answer.get("meta") or {}).get("applied_through_seq")
+                events = self.protocol_events(actor, thread_id, {"channels": ["values", "lifecycle", "updates"], "since": since}, 10.0, until_end_of=canary)
+                self.check_run_events(actor, thread, events, run_id, canary)
+            if victims:
+                self.settle(thread)
+
+    @operation("protocol.events", 1.5)
+    def op_protocol_events(self) -> None:
+        """The SSE event stream of a thread (replayed from the start, or live only): one's
+        own thread's events are one's own runs'; another user's or a missing thread is 404 with
+        no event."""
+        actor = self.actor()
+        relation, thread, thread_id = self.pick_thread(actor)
+        channels = self.pick_channels()
+        body: dict[str, Any] = {"channels": channels}
+        if self.chance(0.5):
+            body["since"] = 0
+        if self.chance(0.2):
+            body["namespaces"], body["depth"] = [[]], 0
+        headers = {"Last-Event-ID": "0"} if "since" not in body and self.chance(0.3) else None
+        reply = self.protocol_events(actor, thread_id, body, 0.15, headers=headers)
+        if relation is Relation.OWN and thread is not None:
+            if self.expect_status(reply, 200, "the event stream of one's own thread", {thread_id}):
+                self.check_protocol_events(actor, thread, reply, channels)
+            return
+        self.expect_status(reply, 404, f"the event stream of a {relation.value} thread", {thread_id})
+        self.check(not reply.events(), "protocol-leak", f"the event stream of a {relation.value} thread sent events", "none", reply.brief(), {thread_id}, reply)
+
+    def socket(self, who: User | Credential, thread_id: str, commands: list[dict], seconds: float) -> Reply:
+        """A WebSocket on `/threads/{id}/stream/events`: sends `commands` and gathers the frames
+        that come within `seconds` (the reply's text: one JSON frame a line, status 101), or
+        the handshake's refusal (its status and body). Traced and checked like any answer."""
+        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.sync.client import connect
+
+        path = f"/threads/{thread_id}/stream/events"
+        url = self.base_url.replace("http", "ws", 1) + path
+        headers = {"Authorization": who.authorization} if who.authorization is not None else {}
+        frames: list[str] = []
+        status, text = 101, ""
+        self.api.requests += 1
+        try:
+            with connect(url, additional_headers=headers, open_timeout=10, close_timeout=2) as connection:
+                for command in commands:
+                    connection.send(json.dumps(command))
+                deadline = time.monotonic() + seconds
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        frame = connection.recv(timeout=left)
+                    except TimeoutError:
+                        break
+                    frames.append(frame if isinstance(frame, str) else frame.decode(errors="replace"))
+        except InvalidStatus as error:
+            status, text = error.response.status_code, (error.response.body or b"").decode(errors="replace")
+        except (OSError, ConnectionClosed) as error:
+            if not self.api.server_answers():
+                raise ServerGone(f"WS {path}: {error!r}") from error
+            status, text = 0, repr(error)
+        if status == 101:
+            text = "\n".join(frames)
+        sent = json.dumps(commands)
+        label = who.identity if isinstance(who, User) else who.label
+        tokens = (frozenset(UUID.findall(f"{path} {sent} {text[:2048]}")) - SHARED_IDS) | frozenset(canary for canary, _ in canaries_in(sent))
+        exchange = self.trace.add(
+            user=label, authorization=who.authorization, method="WS", path=path, body=sent[:BODY_KEEP], headers={}, status=status, excerpt=text[:EXCERPT], tokens=tokens
+        )
+        reply = Reply(status, text, httpx.Headers({"content-type": "application/json"} if status != 101 else {}), exchange)
+        self.api._generic_oracles(who, reply, f"{path} {sent}")
+        return reply
+
+    @operation("protocol.socket", 0.6)
+    def op_protocol_socket(self) -> None:
+        """The protocol over a WebSocket: on another user's or a missing thread the handshake
+        is refused (404), without credentials 401; on one's own thread each command is
+        answered (by its id) and a subscription's events are the owner's, as over SSE."""
+        actor = self.actor()
+        if self.chance(0.15):
+            credential = self.rng.choice(BAD_CREDENTIALS[:5])
+            _relation, _thread, thread_id = self.pick_thread(actor, own=0.3, foreign=0.5)
+            reply = self.socket(credential, thread_id, [], 0.0)
+            self.expect_status(reply, 401, f"{credential.label} opening a protocol WebSocket", {thread_id})
+            return
+        relation, thread, thread_id = self.pick_thread(actor)
+        channels = self.pick_channels()
+        first = self.next_rpc_id()
+        commands = [{"id": first, "method": "subscription.subscribe", "params": {"channels": channels, "since": 0}}]
+        if self.chance(0.5):
+            commands.append({"id": self.next_rpc_id(), "method": self.rng.choice(["agent.getTree", "thread.bogus", "subscription.unsubscribe"]), "params": {}})
+        reply = self.socket(actor, thread_id, commands, 0.2)
+        subject = {thread_id}
+        if relation is not Relation.OWN or thread is None:
+            self.expect_status(reply, 404, f"opening a protocol WebSocket on a {relation.value} thread", subject)
+            return
+        if not self.expect_status(reply, 101, "opening a protocol WebSocket on one's own thread", subject):
+            return
+        documents = []
+        for line in reply.text.splitlines():
+            try:
+                documents.append(json.loads(line))
+            except ValueError:
+                documents.append(line)
+        answers = {document.get("id"): document for document in documents if isinstance(document, dict) and document.get("type") in ("success", "error")}
+        self.check(
+            set(answers) == {command["id"] for command in commands} and answers[first].get("type") == "success",
+            "protocol",
+            "a protocol WebSocket did not answer each command by its id (the subscription with success)",
+            [command["id"] for command in commands],
+            reply.text[:300],
+            subject,
+            reply,
+        )
+        events = [SseEvent(str(document.get("method")), document, str(document.get("seq"))) for document in documents if isinstance(document, dict) and document.get("type") == "event"]
+        self.check_protocol_events(actor, thread, reply, channels, events)
+
+    def wait_thread_status(self, owner: User, thread_id: str, status: str, limit: float = 15.0) -> dict | None:
+        """The owner's thread once it has `status` (None, reported, if it does not within `limit`)."""
+        deadline = time.monotonic() + limit
+        while True:
+            reply = self.api.call(owner, "GET", f"/threads/{thread_id}")
+            body = reply.json() if reply.status == 200 else None
+            if isinstance(body, dict) and body.get("status") == status:
+                return body
+            if time.monotonic() > deadline:
+                self.violation("protocol-run", f"{owner.identity}'s thread never became {status}", status, reply.brief(), {thread_id}, reply)
+                return None
+            time.sleep(0.05)
+
+    @operation("protocol.interrupt", 0.4)
+    def op_protocol_interrupt(self) -> None:
+        """A protocol run of `approve` stops at its interrupt. Another user tries `run.start`
+        (which would resume it), `input.respond` with the interrupt's real id, subscribing,
+        `agent.getTree` and the event stream: all 404, no event, the thread reads the same. The
+        owner sees the `input.requested` event and answers it; the run ends with the answer.
+        Then maybe the owner deletes the thread and the other user takes its id."""
+        owner = self.actor()
+        intruder = self.other(owner)
+        thread_id = self.new_id()
+        canary = self.canaries.new(owner.identity)
+        question = {"assistant_id": INTERRUPT_GRAPH, "input": {"messages": [{"role": "human", "content": canary}]}, "metadata": {"tag": canary}}
+        started = self.command(owner, thread_id, "run.start", question)
+        subject = {thread_id, canary}
+        if not self.expect_status(started, 200, f"{owner.identity}'s run.start of {INTERRUPT_GRAPH}", subject):
+            return
+        run_id = str(((started.json() or {}).get("result") or {}).get("run_id"))
+        thread = self.model.add_thread(ThreadModel(thread_id, owner.identity, metadata=None, history=None, reserved=True))
+        thread.runs[run_id] = RunModel(run_id, thread_id, owner.identity, canary, INTERRUPT_GRAPH)
+        try:
+            record = self.wait_thread_status(owner, thread_id, "interrupted")
+            interrupts = [item for items in ((record or {}).get("interrupts") or {}).values() if isinstance(items, list) for item in items if isinstance(item, dict)]
+            if record is None or not self.check(bool(interrupts), "protocol-run", "an interrupted thread shows no interrupt", "its interrupt", str(record)[:300], subject):
+                return
+            interrupt_id = str(interrupts[0].get("id"))
+            self.intrude_interrupted(intruder, thread, interrupt_id)
+            seen = self.protocol_events(owner, thread_id, {"channels": ["input", "lifecycle"], "since": 0}, 0.3)
+            if self.expect_status(seen, 200, "the event stream of one's own interrupted thread", subject):
+                events = self.check_protocol_events(owner, thread, seen, ["input", "lifecycle"])
+                asked = [((event.data.get("params") or {}).get("data") or {}) for event in events if event.event == "input.requested" and isinstance(event.data, dict)]
+                self.check(
+                    any(item.get("interrupt_id") == interrupt_id and canary in json.dumps(item.get("value")) for item in asked),
+                    "protocol-events",
+                    "the owner's event stream lacks their run's input.requested",
+                    {"interrupt_id": interrupt_id, "value": {"question": canary}},
+                    asked,
+                    subject,
+                    seen,
+                )
+            reply_text = f"ok {canary}"
+            answered = self.command(owner, thread_id, "input.respond", {"namespace": [], "interrupt_id": interrupt_id, "response": reply_text})
+            if self.expect_status(answered, 200, "the owner answers their interrupt", subject) and self.check(
+                (answered.json() or {}).get("type") == "success", "protocol", "the owner's input.respond was refused", "success", answered.brief(), subject, answered
+            ):
+                done = self.wait_thread_status(owner, thread_id, "idle")
+                if done is not None:
+                    texts = message_texts(done.get("values"))
+                    self.check(f"answer: {reply_text}" in texts, "protocol-run", "the resumed run did not get its owner's answer", f"answer: {reply_text}", texts, subject)
+        finally:
+            thread.reserved = False
+            thread.metadata, thread.history, thread.runs_known = None, None, False  # learned at the next reading
+        if self.chance(0.5):
+            self.protocol_reuse(owner, intruder, thread)
+
+    def intrude_interrupted(self, intruder: User, thread: ThreadModel, interrupt_id: str) -> None:
+        canary = self.canaries.new(intruder.identity)
+        attempts = [
+            ("run.start", {"assistant_id": "echo", "input": {"messages": [{"role": "human", "content": canary}]}}),
+            ("run.start", {"assistant_id": INTERRUPT_GRAPH, "input": f"hijack {canary}"}),
+            ("input.respond", {"namespace": [], "interrupt_id": interrupt_id, "response": f"hijack {canary}"}),
+            ("input.respond", {"responses": [{"interrupt_id": interrupt_id, "response": f"hijack {canary}"}]}),
+            ("subscription.subscribe", {"channels": ["input", "lifecycle"], "since": 0}),
+            ("agent.getTree", {}),
+        ]
+        subject = {thread.thread_id, canary}
+        with self.guard(f"{intruder.identity}'s commands on {thread.owner}'s interrupted thread", threads=[thread]):
+            for method, params in self.sample(attempts, 3):
+                reply = self.command(intruder, thread.thread_id, method, params)
+                self.expect_status(reply, 404, f"{method} on another user's interrupted thread", subject)
+            stream = self.protocol_events(intruder, thread.thread_id, {"channels": ["input", "lifecycle", "values"], "since": 0}, 0.15)
+            self.expect_status(stream, 404, "the event stream of another user's interrupted thread", subject)
+            self.check(not stream.events(), "protocol-leak", "another user's interrupted thread streamed events", "none", stream.brief(), subject, stream)
+
+    def protocol_reuse(self, owner: User, intruder: User, thread: ThreadModel) -> None:
+        """The owner deletes their thread (maybe while a protocol run of theirs still runs on
+        it) and the intruder creates one with its id: its event stream, replayed from the
+        start, has none of the old thread's events, and no run is active on it."""
+        thread_id = thread.thread_id
+        subject = {thread_id}
+        if self.chance(0.4):
+            canary = self.canaries.new(owner.identity)
+            params = {"assistant_id": "echo", "input": {"messages": [{"role": "human", "content": canary}], "sleep": 0.4}}
+            self.expect_status(self.command(owner, thread_id, "run.start", params), 200, "the owner's run.start on their thread", subject)
+        deleted = self.api.call(owner, "DELETE", f"/threads/{thread_id}")
+        if not self.expect_status(deleted, 204, "deleting one's own thread", subject):
+            return
+        self.model.drop_thread(thread_id)
+        created = self.api.call(intruder, "POST", "/threads", json_body={"thread_id": thread_id, "metadata": {"tag": self.canaries.new(intruder.identity)}})
+        if not self.expect_status(created, 200, "creating a thread with a deleted thread's id", subject):
+            return
+        taken = self.model.add_thread(ThreadModel(thread_id, intruder.identity, metadata=None))
+        stream = self.protocol_events(intruder, thread_id, {"channels": list(PROTOCOL_CHANNELS), "since": 0}, 0.6)
+        if self.expect_status(stream, 200, "the event stream of one's own new thread", subject):
+            self.check(
+                not stream.events(),
+                "protocol-leak",
+                "a thread's new owner gets the events of the deleted thread that had its id",
+                "no event",
+                stream.brief(),
+                subject,
+                stream,
+            )
+        tree = self.command(intruder, thread_id, "agent.getTree")
+        if self.expect_status(tree, 200, "agent.getTree on one's own new thread", subject):
+            self.check(
+                (tree.json() or {}).get("error") == "no_such_run",
+                "protocol-leak",
+                "a thread's new owner sees the deleted thread's run in agent.getTree",
+                "no_such_run",
+                tree.brief(),
+                subject,
+                tree,
+            )
+        self.thread_reading(taken)
+
+    # --- operations: MCP ---------------------------------------------------------------------
+
+    MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+    def mcp(self, who: User | Credential, method: str, params: dict | None = None) -> Reply:
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": self.next_rpc_id(), "method": method}
+        if params is not None:
+            body["params"] = params
+        return self.api.call(who, "POST", "/mcp", json_body=body, headers=self.MCP_HEADERS)
+
+    def tool_names_of(self, identity: str) -> Counter[str]:
+        """The MCP tool names of a user's assistants (those they may search), with repeats."""
+        return Counter(tool_name(a.current["name"], a.assistant_id) for a in self.model.assistants_of(identity))
+
+    @operation("mcp", 2.5)
+    def op_mcp(self) -> None:
+        """`/mcp`: `tools/list` lists exactly the caller's own assistants' tools; `tools/call`
+        runs one of them statelessly as the caller and refuses any other name (another user's
+        assistant's name or id, a graph's, a made-up one), changing nothing; bad credentials 401."""
+        actor = self.actor()
+        variant = self.rng.choices(["initialize", "list", "call", "credentials"], [0.4, 1.2, 2, 0.4])[0]
+        if variant == "credentials":
+            credential = self.rng.choice(BAD_CREDENTIALS)
+            theirs = [a for a in self.model.assistants.values()]
+            name = tool_name(theirs[0].current["name"], theirs[0].assistant_id) if theirs else "echo"
+            method, params = self.rng.choice([("initialize", {"protocolVersion": "2025-06-18"}), ("tools/list", {}), ("tools/call", {"name": name, "arguments": {}}), ("ping", None)])
+            reply = self.mcp(credential, method, params)
+            self.expect_status(reply, 401, f"{credential.label} on MCP {method}", set())
+            return
+        if variant == "initialize":
+            reply = self.mcp(actor, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "hunter", "version": "1"}})
+            if self.expect_status(reply, 200, "MCP initialize", set()):
+                result = (reply.json() or {}).get("result") or {}
+                self.check(isinstance(result.get("protocolVersion"), str), "mcp", "MCP initialize has no protocolVersion", "a version", reply.brief(), set(), reply)
+            return
+        if variant == "list":
+            reply = self.mcp(actor, "tools/list", {})
+            if not self.expect_status(reply, 200, "MCP tools/list", set()):
+                return
+            tools = ((reply.json() or {}).get("result") or {}).get("tools")
+            if not self.check(isinstance(tools, list), "mcp", "MCP tools/list has no tools list", "a list", reply.brief(), set(), reply):
+                return
+            listed = Counter(str(tool.get("name")) for tool in tools if isinstance(tool, dict))
+            expected = set(self.tool_names_of(actor.identity))
+            others = {name for user in self.model.users if user != actor for name in self.tool_names_of(user.identity)} - expected
+            leaked = set(listed) & others
+            self.check(not leaked, "mcp-leak", f"{actor.identity}'s MCP tools include other users' assistants", sorted(expected), sorted(leaked), leaked, reply)
+            self.check(
+                set(listed) == expected and all(count == 1 for count in listed.values()),
+                "mcp-tools",
+                f"{actor.identity}'s MCP tools are not exactly their own assistants",
+                sorted(expected),
+                sorted(listed.elements()),
+                set(listed) ^ expected,
+                reply,
+            )
+            return
+        self.mcp_call(actor)
+
+    def mcp_call(self, actor: User) -> None:
+        mine = self.model.assistants_of(actor.identity)
+        theirs = [a for a in self.model.assistants.values() if a.owner != actor.identity]
+        roll = self.rng.random()
+        victim = None
+        if roll < 0.45 and mine:
+            target = self.rng.choice(mine)
+            name = tool_name(target.current["name"], target.assistant_id)
+        elif roll < 0.85 and theirs:
+            victim = self.rng.choice(theirs)
+            name = self.rng.choice([tool_name(victim.current["name"], victim.assistant_id), victim.assistant_id])
+        else:
+            name = self.rng.choice([*GRAPHS, INTERRUPT_GRAPH, self.model.public.graph_id, "public", self.new_id()])
+        counts = self.tool_names_of(actor.identity)
+        allowed = counts.get(name, 0) == 1
+        runner = next((a for a in mine if tool_name(a.current["name"], a.assistant_id) == name), None) if allowed else None
+        canary = self.canaries.new(actor.identity)
+        key = self.rng.choice(STORE_KEYS)
+        arguments: dict[str, Any] = {"messages": [{"role": "human", "content": canary}]}
+        if runner is not None and runner.graph_id == "memory":
+            arguments["key"] = key
+        subject = {name, canary}
+        stores = [actor.identity] if victim is not None and victim.graph_id == "memory" else []
+        with self.guard(f"{actor.identity}'s MCP tools/call {name}", assistants=[victim] if victim else [], stores=stores):
+            reply = self.mcp(actor, "tools/call", {"name": name, "arguments": arguments})
+            if not self.expect_status(reply, 200, f"MCP tools/call {name}", subject):
+                return
+            body = reply.json() or {}
+            if runner is None:
+                self.check(
+                    is_jsonrpc_error(body) and "result" not in body,
+                    "not-denied",
+                    f"MCP tools/call {name} (not a tool of {actor.identity}'s) must be refused",
+                    "a JSON-RPC error",
+                    reply.brief(),
+                    subject,
+                    reply,
+                )
+                return
+            result = body.get("result")
+            if not self.check(
+                isinstance(result, dict) and not result.get("isError"), "mcp-call", f"MCP tools/call of {actor.identity}'s own tool {name} failed", "a result", reply.brief(), subject, reply
+            ):
+                return
+            forbidden = {t.thread_id for t in self.model.threads.values() if t.owner != actor.identity}
+            memory = (key, canary) if runner.graph_id == "memory" else None
+            self.check_run_values(actor, result.get("structuredContent"), thread_id=None, canary=canary, graph=runner.graph_id, reply=reply, forbidden=forbidden, memory=memory)
+
+    # --- operations: A2A ---------------------------------------------------------------------
+
+    def a2a_methods(self) -> tuple[str, str]:
+        """(send, get) in the names of the version in use: A2A 0.3's or 1.0's."""
+        return ("SendMessage", "GetTask") if self.a2a_dialect == "1.0" else ("message/send", "tasks/get")
+
+    def a2a_message(self, text: str, context_id: str | None) -> dict:
+        message: dict[str, Any] = {"messageId": str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
+        if self.a2a_dialect == "1.0":
+            message.update(role="ROLE_USER", parts=[{"text": text}])
+        else:
+            message.update(kind="message", role="user", parts=[{"kind": "text", "text": text}])
+        if context_id is not None:
+            message["contextId"] = context_id
+        return message
+
+    def a2a(self, who: User | Credential, assistant: str, kind: str, params: Callable[[], dict]) -> Reply:
+        """One A2A JSON-RPC request (`send` or `get`) to `/a2a/{assistant}`, in a version the
+        server speaks (either, at random, while it refuses neither's method names); `params`
+        builds the params in that version's shapes."""
+        while True:
+            self.a2a_dialect = self.rng.choice(self.a2a_dialects)
+            method = self.a2a_methods()[0 if kind == "send" else 1]
+            body = {"jsonrpc": "2.0", "id": self.next_rpc_id(), "method": method, "params": params()}
+            reply = self.api.call(who, "POST", f"/a2a/{assistant}", json_body=body)
+            answer = reply.json()
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if reply.status == 200 and isinstance(error, dict) and error.get("code") == -32601 and len(self.a2a_dialects) > 1:
+                self.a2a_dialects.remove(self.a2a_dialect)
+                continue
+            return reply
+
+    @staticmethod
+    def rpc_refused(reply: Reply) -> bool:
+        """A JSON-RPC request refused: a JSON-RPC error without a result (or a bare 404)."""
+        body = reply.json()
+        return reply.status == 404 or (reply.status == 200 and is_jsonrpc_error(body) and "result" not in body)
+
+    @operation("a2a.card", 1)
+    def op_a2a_card(self) -> None:
+        """An assistant's A2A agent card (three paths): one's own and the public one are
+        served, another user's, a system one or a missing one is 404."""
+        actor = self.actor()
+        kind, assistant, assistant_id = self.assistant_target(actor)
+        form = self.rng.choice(["path", "well-known-path", "query"])
+        if form == "query":
+            reply = self.api.call(actor, "GET", "/.well-known/agent-card.json", params={"assistant_id": assistant_id})
+        else:
+            reply = self.api.call(actor, "GET", f"/a2a/{assistant_id}" + ("/.well-known/agent-card.json" if form == "well-known-path" else ""))
+        subject = {assistant_id}
+        if kind in ("own", "public"):
+            if self.expect_status(reply, 200, f"the agent card of an assistant ({kind}) one may read", subject) and assistant is not None:
+                card = reply.json() or {}
+                self.check(
+                    card.get("name") == assistant.current["name"] and str(card.get("url", "")).endswith(f"/a2a/{assistant_id}"),
+                    "a2a-card",
+                    "an agent card is not its assistant's",
+                    {"name": assistant.current["name"], "url": f".../a2a/{assistant_id}"},
+                    {"name": card.get("name"), "url": card.get("url")},
+                    subject,
+                    reply,
+                )
+            return
+        allowed = {404, 422} if kind == "system" and not UUID.fullmatch(assistant_id) else 404
+        self.expect_status(reply, allowed, f"the agent card of a {kind} assistant", subject)
+
+    @operation("a2a.send", 2)
+    def op_a2a_send(self) -> None:
+        """An A2A `message/send` to an assistant, in a context (thread) that is one's own,
+        another user's, missing, or none: it runs as the caller on their own or a new thread;
+        another user's context or an assistant one may not use is refused, the thread reads the
+        same after, nothing of it is answered, and a missing context is not created."""
+        actor = self.actor()
+        assistant, graph, usable, resolved = self.pick_run_assistant(actor, background=True)
+        if self.chance(0.25):
+            relation, thread, thread_id = Relation.MISSING, None, None
+        else:
+            relation, thread, thread_id = self.pick_thread(actor, usable=lambda t: t.run_count() < RUNS_PER_THREAD)
+        canary = self.canaries.new(actor.identity)
+        if relation is Relation.OWN and thread is not None:
+            self.settle(thread)
+        guarded = [thread] if relation is Relation.FOREIGN or (relation is Relation.OWN and not usable) else []
+        with self.guard(f"{actor.identity}'s A2A message to {assistant} in context {thread_id}", actor=actor, threads=guarded):
+            reply = self.a2a(actor, assistant, "send", lambda: {"message": self.a2a_message(canary, thread_id)})
+            subject = {thread_id or "", canary}
+            if not usable or relation is Relation.FOREIGN:
+                self.check(
+                    self.rpc_refused(reply),
+                    "not-denied",
+                    f"an A2A message to assistant {assistant} in a {relation.value if thread_id else 'new'} context must be refused",
+                    "a JSON-RPC error (or 404)",
+                    reply.brief(),
+                    subject,
+                    reply,
+                )
+                if thread_id is not None and relation is Relation.MISSING:
+                    self.expect_nothing_created(actor, thread_id)
+                return
+            if not self.expect_status(reply, 200, "an A2A message/send", subject):
+                return
+            task = a2a_task((reply.json() or {}).get("result"))
+            task_id = str((task or {}).get("id"))
+            context, _, run_id = task_id.partition(":")
+            if not self.check(
+                task is not None and bool(UUID.fullmatch(context)) and bool(UUID.fullmatch(run_id)) and task.get("contextId") == context,
+                "a2a",
+                "an A2A message/send did not answer a task `<thread>:<run>` of its context",
+                "a task",
+                reply.brief(),
+                subject,
+                reply,
+            ):
+                return
+            assert task is not None
+            if thread_id is not None:
+                self.check(context == thread_id, "run-thread", "an A2A task ran in another context", thread_id, context, subject | {context}, reply)
+            elif not self.check(
+                context not in self.model.threads and context not in self.model.gone_threads,
+                "run-thread",
+                "an A2A message without a context ran on an existing thread",
+                "a new thread",
+                context,
+                subject | {context},
+                reply,
+            ):
+                return
+            self.check(a2a_state(task) == "completed", "a2a", "an A2A task did not complete", "completed", task.get("status"), subject, reply)
+            texts = a2a_texts(task)
+            self.check(canary in texts, "a2a", "an A2A task's history lacks its message", canary, texts[-3:], subject, reply)
+            if thread is None:
+                thread = self.model.add_thread(ThreadModel(context, actor.identity, metadata=None, history=None))
+            elif thread.metadata is not None:
+                thread.metadata.update({"graph_id": graph, "assistant_id": resolved})
+            thread.runs[run_id] = RunModel(run_id, context, actor.identity, canary, graph, assistant=resolved)
+            if thread.history is not None:
+                thread.history += HISTORY_PER_RUN
+            self.a2a_tasks.append(A2aTask(actor.identity, assistant, context, run_id))
+            del self.a2a_tasks[:-60]
+
+    @operation("a2a.tasks", 1)
+    def op_a2a_tasks(self) -> None:
+        """A2A `tasks/get`: one's own task answers its run; another user's task (as it is, as
+        a bare run id with its context, or its run under one's own thread id) or a made-up one
+        is refused."""
+        actor = self.actor()
+        mine = [task for task in self.a2a_tasks if task.owner == actor.identity]
+        theirs = [
+            task
+            for task in self.a2a_tasks
+            if task.owner != actor.identity and (task.thread_id not in self.model.threads or self.model.threads[task.thread_id].owner == task.owner)
+        ]
+        roll = self.rng.random()
+        if roll < 0.45 and mine:
+            task = self.rng.choice(mine)
+            reply = self.a2a(actor, task.assistant, "get", lambda: {"id": task.task_id, "historyLength": 2})
+            thread = self.model.threads.get(task.thread_id)
+            current = thread is not None and thread.owner == actor.identity and task.run_id in thread.runs and task.run_id not in thread.maybe_gone_runs
+            if not current or not self.expect_status(reply, 200, "A2A tasks/get of one's own task", {task.thread_id, task.run_id}):
+                return
+            found = a2a_task((reply.json() or {}).get("result"))
+            self.check(
+                found is not None and found.get("id") == task.task_id and found.get("contextId") == task.thread_id,
+                "a2a",
+                "A2A tasks/get of one's own task",
+                task.task_id,
+                reply.brief(),
+                {task.thread_id, task.run_id},
+                reply,
+            )
+            return
+        if roll < 0.9 and theirs:
+            task = self.rng.choice(theirs)
+            own = self.model.threads_of(actor.identity)
+            forms = [({"id": task.task_id}, task.assistant), ({"id": task.run_id, "contextId": task.thread_id}, task.assistant), ({"id": task.task_id}, "echo")]
+            if own:
+                forms.append(({"id": f"{self.rng.choice(own).thread_id}:{task.run_id}"}, task.assistant))
+            params, assistant = self.rng.choice(forms)
+            subject = {task.thread_id, task.run_id}
+        else:
+            params, assistant, subject = {"id": f"{self.new_id()}:{self.new_id()}"}, "echo", set()
+        reply = self.a2a(actor, assistant, "get", lambda: params)
+        self.check(self.rpc_refused(reply), "not-denied", "A2A tasks/get of a task that is not the caller's must be refused", "a JSON-RPC error", reply.brief(), subject, reply)
+
     # --- operations: credentials and malformed input ---------------------------------------
 
     ROUTES = (
@@ -3662,6 +4551,16 @@ class Hunter:
         ("GET", "/custom/me"),
         ("GET", "/custom/threads/{thread}"),
         ("POST", "/custom/me"),
+        ("POST", "/threads/{thread}/commands"),
+        ("POST", "/threads/{thread}/stream/events"),
+        ("GET", "/threads/{thread}/stream/events"),
+        ("POST", "/mcp"),
+        ("GET", "/mcp"),
+        ("DELETE", "/mcp"),
+        ("GET", "/a2a/{assistant}"),
+        ("POST", "/a2a/{assistant}"),
+        ("GET", "/a2a/{assistant}/.well-known/agent-card.json"),
+        ("GET", "/.well-known/agent-card.json?assistant_id={assistant}"),
     )
 
     def route_id(self, kind: str) -> str:
@@ -3788,6 +4687,16 @@ class Hunter:
             ("POST", "/store/namespaces", {"json_body": {"max_depth": "x"}}, {422}),
             ("GET", "/nonexistent", {}, {404}),
             ("PUT", "/threads", {}, {405}),
+            ("POST", f"/threads/{thread}/commands", {"json_body": {"method": "run.start"}}, {400}),
+            ("POST", f"/threads/{thread}/commands", {"content": b"{not json"}, {400, 422}),
+            ("POST", "/threads/not-a-uuid/commands", {"json_body": {"id": 1, "method": "agent.getTree"}}, {422}),
+            ("POST", f"/threads/{thread}/stream/events", {"json_body": {"channels": ["nope"]}}, {422}),
+            ("POST", f"/threads/{thread}/stream/events", {"json_body": {}}, {422}),
+            ("POST", "/mcp", {"content": b"{not json", "headers": self.MCP_HEADERS}, {400}),
+            ("POST", "/mcp", {"json_body": [{"jsonrpc": "2.0", "id": 1, "method": "ping"}], "headers": self.MCP_HEADERS}, {400}),
+            ("POST", "/mcp", {"json_body": {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}}, {400}),
+            ("POST", "/a2a/echo", {"content": b"{not json"}, {200}),
+            ("GET", "/.well-known/agent-card.json", {}, {422}),
         ]
 
     @operation("input.malformed", 4)
@@ -4018,8 +4927,10 @@ class Hunter:
 
     def step(self) -> str:
         name = self.rng.choices(self.names, self.weights)[0]
+        started = time.monotonic()
         with contextlib.suppress(OperationAborted):
             OPERATIONS[name][1](self)
+        self.seconds[name] += time.monotonic() - started
         self.stats[name] += 1
         self.operations_done += 1
         return name
@@ -4095,6 +5006,7 @@ class HuntResult:
     base_url: str
     server_alive: bool
     server_log_tail: str
+    spent: Counter = dataclasses.field(default_factory=Counter)  # seconds per operation
 
     def summary(self) -> str:
         rate = self.operations / self.seconds if self.seconds else 0.0
@@ -4104,6 +5016,7 @@ class HuntResult:
             f"server: {'alive' if self.server_alive else 'DEAD'}; memory: "
             + ", ".join(f"{name} {value / 1024:.0f} MiB" for name, value in sorted(self.memory_kib.items())),
             "per operation: " + ", ".join(f"{name} {count}" for name, count in sorted(self.stats.items())),
+            "slowest (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.spent.most_common(8)),
         ]
         return "\n".join(lines)
 
@@ -4121,30 +5034,35 @@ def hunt(
     firing_every: int | None = None,
     trace_folder: Path | None = None,
     on_violation: Callable[[Violation], None] | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> HuntResult:
     """Starts a server, runs `workers` hunters (each its own users and model) for
     `operations` operations in all, stops the server, returns the figures. `trace_folder`:
     where each worker's exchanges are written (`hunter-trace-<worker>.txt`); `on_violation`:
-    told of each distinct violation when it is found."""
+    told of each distinct violation when it is found; `only`: the operations whose names start
+    with one of these prefixes (all of them by default)."""
     server = ServerProcess(binary, workers, log_level=log_level)
     try:
         violations = Violations(on_new=on_violation)
         everyone = {identity for worker in range(workers) for identity in identities_for(worker)}
+        firing = only is None or any("crons".startswith(prefix) or prefix.startswith("crons") for prefix in only)  # a focused hunt fires crons only if it is about them
         hunters = [
-            Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every)
+            Hunter(server.url, seed=seed, worker=worker, violations=violations, trace_keep=keep_trace, all_identities=everyone, firing_every=firing_every, only=only, firing_crons=firing)
             for worker in range(workers)
         ]
         shares = [operations // workers + (1 if worker < operations % workers else 0) for worker in range(workers)]
         seconds, peak, alive, errors = run_workers(server, hunters, shares, violations, progress, progress_every)
         report_server_problems(server, violations, errors)
         stats: Counter = Counter()
+        spent: Counter = Counter()
         for hunter in hunters:
             stats.update(hunter.stats)
+            spent.update(hunter.seconds)
             if trace_folder is not None:
                 hunter.trace.dump(trace_folder / f"hunter-trace-{hunter.worker}.txt")
         done = sum(hunter.operations_done for hunter in hunters)
         requests = sum(hunter.api.requests for hunter in hunters)
-        return HuntResult(done, requests, seconds, stats, violations, peak, server.url, alive, server.output()[-4000:])
+        return HuntResult(done, requests, seconds, stats, violations, peak, server.url, alive, server.output()[-4000:], spent)
     finally:
         server.stop()
         server.remove()

@@ -238,3 +238,19 @@ def test_command_errors(server):
     assert command(server, thread_id, {"id": 3, "method": "run.start", "params": {"assistant_id": "nope"}}, ALICE).status_code == 422
     unknown = httpx.post(f"{server.url}/threads/{thread_id}/stream/events", json={"channels": ["nope"]}, headers=ALICE)
     assert unknown.status_code == 422
+
+
+def test_run_start_after_a_state_update_runs_its_input(server):
+    """A state update leaves the thread `interrupted` with a next task but no interrupt: a
+    `run.start` there is a run of its input, not a resume that drops it (found by the hunter)."""
+    thread_id = str(uuid.uuid4())
+    assert httpx.post(f"{server.url}/threads", json={"thread_id": thread_id, "metadata": {"graph_id": "agent"}}, headers=ALICE).status_code == 200
+    updated = httpx.post(f"{server.url}/threads/{thread_id}/state", json={"values": {"messages": [{"role": "human", "content": "before"}]}}, headers=ALICE)
+    assert updated.status_code == 200
+    record = httpx.get(f"{server.url}/threads/{thread_id}", headers=ALICE).json()
+    assert record["status"] == "interrupted" and not any(record["interrupts"].values())
+    started = command(server, thread_id, {"id": 1, "method": "run.start", "params": {"assistant_id": "agent", "input": {"messages": [{"role": "human", "content": "after"}]}}}, ALICE)
+    assert started.json()["type"] == "success"
+    run_id = started.json()["result"]["run_id"]
+    values = httpx.get(f"{server.url}/threads/{thread_id}/runs/{run_id}/join", headers=ALICE, timeout=30).json()
+    assert texts(values) == ["before", "after", "echo: after"]  # as the reference answers

@@ -147,13 +147,14 @@ async fn dispatch(state: &AppState, auth: &Auth, thread_id: Uuid, command: Comma
 
 /// `run.start`: a run on the thread (created if missing). On a thread waiting at an interrupt
 /// the input is the resume value (what the clients expect: they send `Command(resume=…)`'s
-/// value as `input`).
+/// value as `input`). A thread that is only `interrupted` because a state update left it a
+/// next task holds no interrupt to resume: there the input is the run's input.
 async fn run_start(state: &AppState, auth: &Auth, thread_id: Uuid, command: Command) -> Result<Value, ApiError> {
     let Some(assistant_id) = command.params.get("assistant_id").and_then(Value::as_str) else {
         return Ok(failure(Some(command.id), "invalid_argument", "run.start requires an assistant_id."));
     };
     // Only shapes the request: `create_run` authorizes it (a thread the caller may not see is 404).
-    let waiting = state.storage().get_thread(thread_id, None).await.is_ok_and(|thread| thread.status == ThreadStatus::Interrupted);
+    let waiting = state.storage().get_thread(thread_id, None).await.is_ok_and(|thread| thread.status == ThreadStatus::Interrupted && thread.interrupts.values().any(|pending| pending.as_array().is_some_and(|list| !list.is_empty())));
     let input = command.params.get("input").cloned().unwrap_or(Value::Null);
     let mut body = json!({"assistant_id": assistant_id, "if_not_exists": "create"});
     if waiting {
