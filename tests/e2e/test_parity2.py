@@ -368,6 +368,11 @@ def test_a_filtered_join_sends_only_the_modes_it_names(make_server):
 # state_update events on the thread stream
 
 
+# How long a join is given to be subscribed before the test writes: a stream has no event
+# that says so, and a loaded machine (the whole suite on 2 cores) needs more than a second.
+JOINED = 2.5
+
+
 async def collect(client, thread_id: str, modes, out: list) -> None:
     async for part in await client.threads.join_stream(thread_id, stream_mode=modes):
         out.append(part)
@@ -395,7 +400,7 @@ async def test_a_state_update_is_sent_on_the_thread_stream(make_server):
     modes = {"state_update": "state_update", "run_modes": "run_modes", "lifecycle": "lifecycle", "both": ["run_modes", "state_update"]}
     tasks = [asyncio.create_task(collect(sdk, thread_id, modes[name], seen[name])) for name in seen]
     try:
-        await asyncio.sleep(1)  # joined
+        await asyncio.sleep(JOINED)
         await sdk.threads.update_state(thread_id, message("u1"), as_node="respond")
         await sdk.threads.update_state(thread_id, message("u2"))
         await wait_until(lambda: len(seen["state_update"]) == 2 and len(seen["both"]) == 2, "two state updates")
@@ -435,7 +440,7 @@ async def test_state_updates_reach_only_the_threads_own_readers(make_server):
         asyncio.create_task(collect(user2, mine, ["state_update", "run_modes", "lifecycle"], seen["user2-peek"])),
     ]
     try:
-        await asyncio.sleep(1)
+        await asyncio.sleep(JOINED)
         await user1.threads.update_state(mine, message("alice-secret"), as_node="respond")
         await wait_until(lambda: len(seen["user1"]) == 1, "user1's state update")
         assert contents(seen["user1"][0].data["state"]["values"]) == ["alice-secret"]
@@ -455,7 +460,7 @@ async def test_state_updates_reach_only_the_threads_own_readers(make_server):
         late = []
         tasks.append(asyncio.create_task(collect(user2, mine, "state_update", late)))
         tasks.append(asyncio.create_task(collect(user1, mine, "state_update", seen["user1"])))
-        await asyncio.sleep(1)
+        await asyncio.sleep(JOINED)
         await user2.threads.update_state(mine, message("bob-secret"), as_node="respond")
         await wait_until(lambda: len(late) == 1, "user2's state update on the id they took")
         assert contents(late[0].data["state"]["values"]) == ["bob-secret"]
