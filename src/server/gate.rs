@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -50,10 +50,40 @@ impl Authenticated {
     }
 }
 
+/// A response sent with the request's body not read to its end: the connection cannot carry
+/// another request (hyper closes it), so the client is told so (`Connection: close`) and does
+/// not send its next request on it.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The body with a flag that is set once it has been read to its end.
+fn tracked(body: Body) -> (Body, Arc<AtomicBool>) {
+    let finished = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&finished);
+    let end = futures_util::stream::once(async move { flag.store(true, Ordering::Release) }).filter_map(|()| async { None::<Result<Bytes, axum::Error>> });
+    (Body::from_stream(body.into_data_stream().chain(end)), finished)
+}
+
+/// The response, closing the connection if the body was left unread.
+fn close_unless_read(response: Response, finished: Option<&AtomicBool>) -> Response {
+    match finished {
+        Some(finished) if !finished.load(Ordering::Acquire) => closing(response),
+        _ => response,
+    }
+}
+
 pub(in crate::server) async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let policy = state.auth_policy();
     if !policy.is_enabled() || PUBLIC_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
+        if request.body().size_hint().exact() == Some(0) {
+            return next.run(request).await;
+        }
+        let (parts, body) = request.into_parts();
+        let (body, finished) = tracked(body);
+        let response = next.run(Request::from_parts(parts, body)).await;
+        return close_unless_read(response, Some(&finished));
     }
     let limits = state.limits();
     let (mut parts, body) = request.into_parts();
@@ -61,20 +91,23 @@ pub(in crate::server) async fn gate(State(state): State<AppState>, request: Requ
     parts.extensions.insert(authenticated.clone());
     let info = Arc::new(request_info(&parts));
     parts.extensions.insert(Arc::clone(&info));
+    let mut finished = None;
     let body = match tokio::time::timeout(limits.header_timeout, read_prefix(body, limits.preauth_body_limit)).await {
-        Err(_) => return ApiError::new(StatusCode::REQUEST_TIMEOUT, "Request body not received in time").into_response(),
-        Ok(Err(error)) => return ApiError::new(StatusCode::BAD_REQUEST, format!("Cannot read the request body: {error}")).into_response(),
+        Err(_) => return closing(ApiError::new(StatusCode::REQUEST_TIMEOUT, "Request body not received in time").into_response()),
+        Ok(Err(error)) => return closing(ApiError::new(StatusCode::BAD_REQUEST, format!("Cannot read the request body: {error}")).into_response()),
         Ok(Ok(Prefix::Whole(bytes))) => Body::from(bytes),
         Ok(Ok(Prefix::Partial(prefix, rest))) => {
             if let Err(error) = policy.authorize(&info, Endpoint::None).await {
-                return ApiError::from(error).into_response();
+                return closing(ApiError::from(error).into_response());
             }
             authenticated.mark();
             let head = futures_util::stream::iter(prefix.into_iter().map(Ok::<Bytes, axum::Error>));
+            let (rest, rest_finished) = tracked(rest);
+            finished = Some(rest_finished);
             Body::from_stream(head.chain(rest.into_data_stream()))
         }
     };
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let response = close_unless_read(next.run(Request::from_parts(parts, body)).await, finished.as_deref());
     if authenticated.is_set() {
         return response;
     }

@@ -75,6 +75,30 @@ def test_bad_or_missing_token_is_401_everywhere_else(example_server):
             assert (response.status_code, response.json()) == (401, {"detail": "Invalid token"}), (method, path, headers)
 
 
+def test_a_connection_left_with_an_unread_body_is_closed_for_the_client(example_server, open_server):
+    """A large body (over the 64 KiB read before authentication) refused with a 401 unread, or
+    answered without being read (an unknown route), leaves the connection unusable: the
+    answer says `Connection: close`, so a keep-alive client opens a new connection for its
+    next request instead of failing with "Server disconnected" on the old one."""
+    big = {"padding": "x" * 300_000}
+    cases = [
+        (example_server, {}, "/threads/search"),
+        (example_server, USER1, "/no/such/route"),
+        (open_server, {}, "/no/such/route"),
+    ]
+    for server, headers, path in cases:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+            for _ in range(20):
+                refused = client.post(path, json=big)
+                assert refused.status_code in (401, 404), (path, refused.status_code)
+                assert refused.headers.get("connection") == "close", (path, refused.headers)
+                assert client.get("/ok").status_code == 200
+    # A body the route reads, or a small one, leaves the connection open.
+    with httpx.Client(base_url=example_server.url, headers=USER1, timeout=30) as client:
+        assert "connection" not in client.post("/threads/search", json={}).headers
+        assert "connection" not in client.post("/threads/search", json={"metadata": {"padding": "x" * 300_000}}).headers
+
+
 @pytest.mark.anyio
 async def test_owner_filter_hides_system_assistants(example_server):
     """The global owner filter hides the system assistant (reference behaviour, spec §5.5)."""
