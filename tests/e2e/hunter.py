@@ -77,8 +77,8 @@ The oracles, from generic to specific:
   change nothing; the owner sees `input.requested` and resumes it with their answer. A thread
   id deleted and taken by another user (even while the old owner's protocol run still runs)
   replays none of the old thread's events and shows no active run. The WebSocket on the
-  stream's path: another user's or a missing thread's handshake is 404, without credentials
-  401; on one's own thread every command is answered by its id and a subscription's events
+  stream's path: another user's thread's handshake is 404, a missing thread's opens with no
+  event, without credentials 401; on one's own thread every command is answered by its id and a subscription's events
   are checked as over SSE.
 * **MCP** (`/mcp`). `tools/list` names exactly the caller's own assistants (the server's tool
   name rule applied to the names the model knows); `tools/call` of one of them runs it
@@ -4029,9 +4029,10 @@ class Hunter:
 
     @operation("protocol.socket", 0.6)
     def op_protocol_socket(self) -> None:
-        """The protocol over a WebSocket: on another user's or a missing thread the handshake
-        is refused (404), without credentials 401; on one's own thread each command is
-        answered (by its id) and a subscription's events are the owner's, as over SSE."""
+        """The protocol over a WebSocket: on another user's thread the handshake is refused
+        (404), without credentials 401; on a missing thread it opens with no event; on one's
+        own thread each command is answered (by its id) and a subscription's events are the
+        owner's, as over SSE."""
         actor = self.actor()
         if self.chance(0.15):
             credential = self.rng.choice(BAD_CREDENTIALS[:5])
@@ -4047,6 +4048,22 @@ class Hunter:
             commands.append({"id": self.next_rpc_id(), "method": self.rng.choice(["agent.getTree", "thread.bogus", "subscription.unsubscribe"]), "params": {}})
         reply = self.socket(actor, thread_id, commands, 0.2)
         subject = {thread_id}
+        if relation is Relation.MISSING:
+            # Nobody's thread: the socket is the caller's to create it (as the JS client does);
+            # it is open, its subscription kept, and there is nothing to see.
+            if not self.expect_status(reply, 101, "opening a protocol WebSocket on a missing thread", subject):
+                return
+            documents = [json.loads(line) for line in reply.text.splitlines() if line.startswith("{")]
+            self.check(
+                not any(document.get("type") == "event" for document in documents if isinstance(document, dict)),
+                "protocol-leak",
+                "a protocol WebSocket on a missing thread carried events",
+                "no event",
+                reply.text[:300],
+                subject,
+                reply,
+            )
+            return
         if relation is not Relation.OWN or thread is None:
             self.expect_status(reply, 404, f"opening a protocol WebSocket on a {relation.value} thread", subject)
             return

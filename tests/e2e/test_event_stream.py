@@ -254,3 +254,65 @@ def test_run_start_after_a_state_update_runs_its_input(server):
     run_id = started.json()["result"]["run_id"]
     values = httpx.get(f"{server.url}/threads/{thread_id}/runs/{run_id}/join", headers=ALICE, timeout=30).json()
     assert texts(values) == ["before", "after", "echo: after"]  # as the reference answers
+
+
+async def socket_frames(socket, seconds: float) -> list[dict]:
+    """What a socket receives within `seconds`."""
+    frames = []
+    try:
+        while True:
+            frames.append(json.loads(await asyncio.wait_for(socket.recv(), seconds)))
+    except TimeoutError:
+        return frames
+
+
+@pytest.mark.anyio
+async def test_websocket_on_a_new_thread_binds_it_once_it_is_the_callers(server):
+    """The JS client opens its socket on a new thread's id before `run.start`: the handshake of
+    a thread nobody has is accepted, a subscription is kept, and the run's events arrive once
+    the run has created the thread as the caller's."""
+    thread_id = str(uuid.uuid4())
+    url = server.url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+    async with ws_connect(url, additional_headers=ALICE) as socket:
+        await socket.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": {"channels": ["values", "lifecycle"]}}))
+        subscribed = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert subscribed["type"] == "success" and subscribed["meta"]["applied_through_seq"] == 0
+        await socket.send(json.dumps({"id": 2, "method": "run.start", "params": {"assistant_id": "agent", "input": HI}}))
+        frames = []
+        while not any(frame.get("method") == "lifecycle" and frame["params"]["data"].get("event") == "completed" for frame in frames):
+            frames.append(json.loads(await asyncio.wait_for(socket.recv(), 30)))
+    assert any(frame.get("id") == 2 and frame["type"] == "success" for frame in frames)
+    values = [frame["params"]["data"] for frame in frames if frame.get("method") == "values"]
+    assert texts(values[-1]) == ["hi", "echo: hi"]
+    assert httpx.get(f"{server.url}/threads/{thread_id}", headers=ALICE).json()["metadata"]["owner"] == "user1"
+
+
+@pytest.mark.anyio
+async def test_a_socket_opened_before_another_user_takes_the_id_sees_nothing_of_theirs(server):
+    """Alice opens a socket on an id nobody has and subscribes; Bob then creates a thread with
+    that id and runs on it. Alice's socket never receives Bob's events; her later commands on
+    it are refused as for any thread of another user's, and a new socket is a 404."""
+    thread_id = str(uuid.uuid4())
+    secret = f"bob-secret-{uuid.uuid4().hex[:6]}"
+    url = server.url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+    async with ws_connect(url, additional_headers=ALICE) as socket:
+        await socket.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": {"channels": ["values", "lifecycle", "messages", "updates"]}}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "success"
+        bob = httpx.Client(base_url=server.url, headers=BOB, timeout=30)
+        bob.post("/threads", json={"thread_id": thread_id}).raise_for_status()
+        bob.post(f"/threads/{thread_id}/runs/wait", json={"assistant_id": "agent", "input": {"messages": [{"role": "human", "content": secret}]}}).raise_for_status()
+        started = command(server, thread_id, {"id": 1, "method": "run.start", "params": {"assistant_id": "agent", "input": {"messages": [{"role": "human", "content": secret}]}}}, BOB)
+        assert started.json()["type"] == "success"
+        bob.get(f"/threads/{thread_id}/runs/{started.json()['result']['run_id']}/join").raise_for_status()
+        for index, method in enumerate(["subscription.subscribe", "agent.getTree", "run.start"], start=2):
+            params = {"channels": ["values"]} if method == "subscription.subscribe" else {"assistant_id": "agent", "input": HI} if method == "run.start" else {}
+            await socket.send(json.dumps({"id": index, "method": method, "params": params}))
+        frames = await socket_frames(socket, 3)
+    assert secret not in json.dumps(frames)
+    assert not any(frame.get("type") == "event" for frame in frames), frames
+    assert [frame["type"] for frame in frames] == ["error", "error", "error"], frames
+    assert len(bob.get(f"/threads/{thread_id}/runs").json()) == 2
+    with pytest.raises(InvalidStatus) as refused:
+        async with ws_connect(url, additional_headers=ALICE):
+            pass
+    assert refused.value.response.status_code == 404

@@ -81,11 +81,18 @@ def test_js_stream_and_rejoin(node, example_app):
     )
 
 
+def websocket_flags(node: str) -> list[str]:
+    """Node 20 and 21 have the global `WebSocket` only behind a flag."""
+    major = int(subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip().lstrip("v").split(".")[0])
+    return ["--experimental-websocket"] if major < 22 else []
+
+
 def test_js_thread_event_stream(node, example_app):
-    """tests/js/event_stream.mjs: `client.threads.stream` (the v3 protocol over SSE)."""
+    """tests/js/event_stream.mjs: `client.threads.stream` (the v3 protocol over SSE and over a
+    WebSocket)."""
     try:
         result = subprocess.run(
-            [node, str(JS_DIR / "event_stream.mjs"), example_app.url],
+            [node, *websocket_flags(node), str(JS_DIR / "event_stream.mjs"), example_app.url],
             cwd=JS_DIR,
             capture_output=True,
             text=True,

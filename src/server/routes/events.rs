@@ -112,15 +112,7 @@ async fn dispatch(state: &AppState, auth: &Auth, thread_id: Uuid, command: Comma
         "subscription.subscribe" => {
             let thread = readable_thread(state, auth, thread_id).await?;
             let log = state.runs().protocol().log(thread_id, thread.created_at);
-            let filter = match serde_json::from_value::<SubscribeBody>(Value::Object(command.params)).map_err(|error| error.to_string()).and_then(|body| body.filter()) {
-                Ok(filter) => filter,
-                Err(message) => return Ok(failure(Some(command.id), "invalid_argument", message)),
-            };
-            let subscription_id = Uuid::new_v4().to_string();
-            if let Some(socket) = socket {
-                socket.filters.insert(subscription_id.clone(), filter);
-            }
-            Ok(success(command.id, json!({"subscription_id": subscription_id, "replayed_events": 0}), &log))
+            Ok(subscribe(command, socket, log.last_seq()))
         }
         "subscription.unsubscribe" => {
             let thread = readable_thread(state, auth, thread_id).await?;
@@ -143,6 +135,19 @@ async fn dispatch(state: &AppState, auth: &Auth, thread_id: Uuid, command: Comma
         }
         other => Ok(failure(Some(command.id), "unknown_command", format!("Unknown protocol command: {other}"))),
     }
+}
+
+/// `subscription.subscribe`: the filter kept for the socket, answered as applied through `seq`.
+fn subscribe(command: Command, socket: Option<&mut Subscriptions>, seq: u64) -> Value {
+    let filter = match serde_json::from_value::<SubscribeBody>(Value::Object(command.params)).map_err(|error| error.to_string()).and_then(|body| body.filter()) {
+        Ok(filter) => filter,
+        Err(message) => return failure(Some(command.id), "invalid_argument", message),
+    };
+    let subscription_id = Uuid::new_v4().to_string();
+    if let Some(socket) = socket {
+        socket.filters.insert(subscription_id.clone(), filter);
+    }
+    json!({"type": "success", "id": command.id, "result": {"subscription_id": subscription_id, "replayed_events": 0}, "meta": {"applied_through_seq": seq}})
 }
 
 /// `run.start`: a run on the thread (created if missing). On a thread waiting at an interrupt
@@ -277,10 +282,47 @@ async fn websocket(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let thread_id = path_uuid(&raw, "thread")?;
-    let thread = readable_thread(&state, &auth, thread_id).await?;
+    // A thread nobody has yet is the socket's to create (the JS client opens its socket on a
+    // new thread's id before `run.start`): its events are bound once the thread exists and is
+    // the caller's. A thread that exists and the caller may not read is a 404.
+    let log = match readable_thread(&state, &auth, thread_id).await {
+        Ok(thread) => Some(state.runs().protocol().log(thread_id, thread.created_at)),
+        Err(error) if error.status == StatusCode::NOT_FOUND && !thread_exists(&state, thread_id).await? => None,
+        Err(error) => return Err(error),
+    };
     let upgrade = upgrade.map_err(|_| ApiError::new(StatusCode::UPGRADE_REQUIRED, "GET opens the event stream as a WebSocket; POST opens it as SSE"))?;
-    let log = state.runs().protocol().log(thread_id, thread.created_at);
     Ok(upgrade.on_upgrade(move |socket| session(state, auth, thread_id, log, socket)))
+}
+
+/// Whether a thread of that id exists, whoever's it is.
+async fn thread_exists(state: &AppState, thread_id: Uuid) -> Result<bool, ApiError> {
+    match state.storage().get_thread(thread_id, None).await {
+        Ok(_) => Ok(true),
+        Err(StorageError::NotFound) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The log of the socket's thread once it exists and the caller may read it.
+async fn bound_log(state: &AppState, auth: &Auth, thread_id: Uuid) -> Option<Arc<ProtocolLog>> {
+    let thread = readable_thread(state, auth, thread_id).await.ok()?;
+    Some(state.runs().protocol().log(thread_id, thread.created_at))
+}
+
+/// `subscription.subscribe` on a socket whose thread did not exist: answered as usual if the
+/// thread is now the caller's (binding its log), kept as applied through seq 0 while nobody
+/// has it, a 404 once it is someone else's.
+async fn pending_subscribe(state: &AppState, auth: &Auth, thread_id: Uuid, command: Command, subscriptions: &mut Subscriptions, log: &mut Option<Arc<ProtocolLog>>) -> Result<Value, ApiError> {
+    match readable_thread(state, auth, thread_id).await {
+        Ok(thread) => {
+            let bound = state.runs().protocol().log(thread_id, thread.created_at);
+            let seq = bound.last_seq();
+            *log = Some(bound);
+            Ok(subscribe(command, Some(subscriptions), seq))
+        }
+        Err(error) if error.status == StatusCode::NOT_FOUND && !thread_exists(state, thread_id).await? => Ok(subscribe(command, Some(subscriptions), 0)),
+        Err(error) => Err(error),
+    }
 }
 
 /// What an HTTP refusal becomes on a socket: an error answer to that command.
@@ -289,11 +331,15 @@ fn refused(id: u64, error: &ApiError) -> Value {
 }
 
 /// One WebSocket: commands in, answers and matching events out.
-async fn session(state: AppState, auth: Auth, thread_id: Uuid, log: Arc<ProtocolLog>, mut socket: WebSocket) {
+/// `log` is none while the socket's thread does not exist: a subscription is then kept (as
+/// applied through seq 0), and after each command the thread is looked up again (as the
+/// caller, with `threads.read`) until it exists and its log is bound.
+async fn session(state: AppState, auth: Auth, thread_id: Uuid, mut log: Option<Arc<ProtocolLog>>, mut socket: WebSocket) {
     let mut subscriptions = Subscriptions::default();
     // Events are read from the first subscription's `since` on (later subscriptions widen the
     // filter from where the socket is); until then nothing is sent.
     let mut reader: Option<crate::runs::protocol::ProtocolReader> = None;
+    let mut first_since: Option<Option<u64>> = None;
     loop {
         let batch = async {
             match reader.as_mut() {
@@ -317,8 +363,19 @@ async fn session(state: AppState, auth: Auth, thread_id: Uuid, log: Arc<Protocol
                 let id = command.id;
                 let since = (command.method == "subscription.subscribe").then(|| command.params.get("since").and_then(Value::as_u64)).flatten();
                 let subscribing = command.method == "subscription.subscribe";
-                let answer = dispatch(&state, &auth, thread_id, command, Some(&mut subscriptions)).await.unwrap_or_else(|error| refused(id, &error));
-                if subscribing && answer["type"] == "success" && reader.is_none() {
+                let answer = if subscribing && log.is_none() {
+                    pending_subscribe(&state, &auth, thread_id, command, &mut subscriptions, &mut log).await
+                } else {
+                    dispatch(&state, &auth, thread_id, command, Some(&mut subscriptions)).await
+                };
+                let answer = answer.unwrap_or_else(|error| refused(id, &error));
+                if subscribing && answer["type"] == "success" && first_since.is_none() {
+                    first_since = Some(since);
+                }
+                if log.is_none() && !subscriptions.filters.is_empty() {
+                    log = bound_log(&state, &auth, thread_id).await;
+                }
+                if let (None, Some(log), Some(since)) = (&reader, &log, first_since) {
                     reader = Some(log.reader(since));
                 }
                 if socket.send(Message::Text(answer.to_string().into())).await.is_err() { return }
