@@ -123,9 +123,10 @@ pub(super) async fn delete_threads_in<C: Sql>(
 /// began, so two such transactions that interleave (a run finishing while another, pending,
 /// is cancelled) could each see the other's run still active, and the thread stay `busy` with
 /// no run left. Serialized on the row, the later one reads the runs after the earlier one
-/// committed, and its status holds.
+/// committed, and its status holds. (`NO KEY UPDATE`, the lock an update of the row takes:
+/// the inserts of a run, which lock the row as a key, are not held up by it.)
 pub(super) async fn lock_thread<C: Sql>(client: &C, thread_id: Uuid) -> StorageResult<()> {
-    client.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR UPDATE", &[&thread_id]).await.map(drop).map_err(internal)
+    client.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", &[&thread_id]).await.map(drop).map_err(internal)
 }
 
 /// See [`Threads::finish_thread`]. The caller holds the thread's lock ([`lock_thread`]).
