@@ -439,7 +439,8 @@ impl RunManager {
 
     /// Cancels a run: a pending one ends now; an executing one is stopped at its next await;
     /// one claimed and not started yet does not start (its end is stored by its executor).
-    /// `false`: it had ended before the cancellation reached it (nothing changed).
+    /// `false`: it had ended before the cancellation reached it (nothing changed) — also when
+    /// its graph had ended and its executor was storing that end.
     ///
     /// The three cases race with the scheduler, so each is decided where the race is: a
     /// pending run ends only if it is still pending (one conditional write, which a claim
@@ -468,6 +469,11 @@ impl RunManager {
         // meanwhile.
         let left_mark = {
             let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            if executing.ending.contains(&run_id) {
+                // Its graph has ended and its end is being stored: nothing left to stop (a
+                // mark left here would be read by no one, and the run end as it ended).
+                return Ok(false);
+            }
             let absent = !executing.runs.contains_key(&run_id);
             if absent {
                 executing.cancels.insert(run_id, action);
@@ -796,14 +802,18 @@ impl RunManager {
         let clock = std::time::Instant::now();
         crate::metrics::global().run_started();
         let result = result.await;
-        let (cancel, hand_back) = self
-            .inner
-            .executing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .runs
-            .remove(&run.run_id)
-            .map_or((None, false), |running| (running.cancel, running.hand_back));
+        let (cancel, hand_back, _ending) = {
+            let mut executing = self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner);
+            let (cancel, hand_back) = executing.runs.remove(&run.run_id).map_or((None, false), |running| (running.cancel, running.hand_back));
+            // Its graph is over: until its end is stored, a cancellation finds it ended (it
+            // can no longer change how the run ends), not waiting to be stopped.
+            let ending = (!hand_back).then(|| {
+                executing.ending.insert(run.run_id);
+                EndingHold { inner: Arc::clone(&self.inner), run_id: run.run_id }
+            });
+            (cancel, hand_back, ending)
+        };
+        crate::failpoint::pause("run-executed").await;
         if hand_back {
             crate::metrics::global().run_ended("handed_back", clock.elapsed());
             self.hand_back(&run, &channel).await;
@@ -1006,6 +1016,21 @@ struct Executing {
     creating: HashMap<Uuid, usize>,
     /// Cancellations of runs claimed but not registered yet, read when they register.
     cancels: HashMap<Uuid, CancelAction>,
+    /// Runs whose graph has ended (they are no longer in `runs`) while their executor stores
+    /// that end.
+    ending: HashSet<Uuid>,
+}
+
+/// A run in [`Executing::ending`], removed on drop (once its executor is done with it).
+struct EndingHold {
+    inner: Arc<Inner>,
+    run_id: Uuid,
+}
+
+impl Drop for EndingHold {
+    fn drop(&mut self) {
+        self.inner.executing.lock().unwrap_or_else(PoisonError::into_inner).ending.remove(&self.run_id);
+    }
 }
 
 /// An executing run: its cancel token (`None` while it is being started), its thread, and the

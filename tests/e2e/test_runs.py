@@ -579,6 +579,74 @@ async def test_cancel_racing_the_start_of_a_run_ends_it(make_server):
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(POSTGRES is None, reason="the window is Postgres's (SQLite serializes its writes; the failpoint is in the Postgres storage)")
+async def test_a_queued_run_cancelled_while_the_run_before_it_ends_leaves_the_thread_idle(make_server):
+    """A run's end is stored in one transaction that reads whether another run of the thread
+    is still active; a queued run cancelled meanwhile settles the thread by reading the same.
+    On Postgres each read saw the other's run still active (each statement sees what was
+    committed when it began), so the thread stayed `busy` for good with no run left (found by
+    `test_cancel_racing_the_start_of_a_run_ends_it` under load: 8 of 49 runs, two copies in
+    parallel on 2 cores). The failpoint holds every run's end uncommitted for 1.5 s after
+    that read, with the thread's row locked now, so the cancel's settling reads after it."""
+    import anyio
+    from test_recovery import SLOW_GRAPH
+
+    server = make_server({"langgraph.json": '{"graphs": {"slow": "./graph.py:graph"}}', "graph.py": SLOW_GRAPH}, env={"GRAPHWARD_FAILPOINTS": "run-end-uncommitted=1500"})
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"text": "0"})
+    queued = await client.runs.create(tid, "slow", input={"text": "0"}, multitask_strategy="enqueue")
+    # The first run's graph has written its last checkpoint: its end is being stored (held).
+    with anyio.fail_after(20):
+        while (await client.threads.get_state(tid))["values"] != {"text": "done"}:
+            await anyio.sleep(0.02)
+    await anyio.sleep(0.3)
+    await client.runs.cancel(tid, queued["run_id"], wait=False)
+    with anyio.fail_after(20):
+        await client.runs.join(tid, queued["run_id"])
+    with anyio.fail_after(10):
+        while (await client.threads.get(tid))["status"] == "busy":
+            await anyio.sleep(0.05)
+    runs = {each["run_id"]: each["status"] for each in await client.runs.list(tid)}
+    assert runs == {first["run_id"]: "success", queued["run_id"]: "interrupted"}
+    assert (await client.threads.get(tid))["status"] == "idle"
+    assert (await client.threads.get_state(tid))["values"] == {"text": "done"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("action", ["interrupt", "rollback"])
+async def test_a_cancel_that_lands_while_a_run_stores_its_end_finds_it_ended(make_server, action):
+    """Between the end of a run's graph and the stored end of the run, a cancel was accepted
+    (202) and the run then ended as a success anyway: the executor had already read its
+    cancellation marks and left the one this cancel put down unread (found by
+    `test_cancel_racing_the_start_of_a_run_ends_it` under load: `'success' == 'interrupted'`, 1 of 49 runs).
+    Now the cancel answers 404, as for a run that has ended, and the run keeps its success.
+    The failpoint holds every run in that window for 1.5 s."""
+    import anyio
+    from test_recovery import SLOW_GRAPH
+
+    server = make_server({"langgraph.json": '{"graphs": {"slow": "./graph.py:graph"}}', "graph.py": SLOW_GRAPH}, env={"GRAPHWARD_FAILPOINTS": "run-executed=1500"})
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"text": "0"})
+    with anyio.fail_after(20):
+        while (await client.threads.get_state(tid))["values"] != {"text": "done"}:
+            await anyio.sleep(0.02)
+    await anyio.sleep(0.3)
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "running"
+    with pytest.raises(NotFoundError):
+        await client.runs.cancel(tid, run["run_id"], action=action, wait=False)
+    with anyio.fail_after(20):
+        await client.runs.join(tid, run["run_id"])
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+    with anyio.fail_after(10):
+        while (await client.threads.get(tid))["status"] == "busy":
+            await anyio.sleep(0.05)
+    assert (await client.threads.get(tid))["status"] == "idle"
+    assert (await client.threads.get_state(tid))["values"] == {"text": "done"}
+
+
+@pytest.mark.anyio
 async def test_a_run_that_ends_before_its_create_answers_can_be_joined(make_server):
     """The scheduler can claim, execute and finish a run between the moment its row is stored
     and the moment its create request resumes. Before, the create then opened a second channel

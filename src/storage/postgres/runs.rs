@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::pool::Sql;
 use uuid::Uuid;
 
-use super::threads::{finish_thread_in, index_metadata};
+use super::threads::{finish_thread_in, index_metadata, lock_thread};
 use super::{PostgresStorage, internal, object_of};
 use crate::storage::sql::THREAD_META;
 use crate::storage::{Answer, CronFiring, Lease, Run, RunQueue, RunStatus, StorageError, StorageResult, ThreadOutcome};
@@ -235,6 +235,9 @@ impl RunQueue for PostgresStorage {
         Box::pin(async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await.map_err(internal)?;
+            // The thread first (as a deletion locks it, then its runs): its status is read
+            // from its runs after any other writer of it has committed (see `lock_thread`).
+            lock_thread(&transaction, thread_id).await?;
             let changed = match status {
                 Some(status) => {
                     transaction
@@ -251,6 +254,8 @@ impl RunQueue for PostgresStorage {
                 return Ok(false);
             }
             finish_thread_in(&transaction, thread_id, &outcome, now).await?;
+            // Tests hold the end here, after the thread's status was read from its runs.
+            crate::failpoint::pause("run-end-uncommitted").await;
             transaction.commit().await.map_err(internal)?;
             Ok(true)
         })

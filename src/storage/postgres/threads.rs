@@ -116,7 +116,20 @@ pub(super) async fn delete_threads_in<C: Sql>(
     Ok(deleted)
 }
 
-/// See [`Threads::finish_thread`].
+/// Locks a thread's row until the transaction ends (nothing if it is gone).
+///
+/// Every transaction that derives a thread's status from its active runs takes this lock
+/// before it reads them: under READ COMMITTED each statement sees what was committed when it
+/// began, so two such transactions that interleave (a run finishing while another, pending,
+/// is cancelled) could each see the other's run still active, and the thread stay `busy` with
+/// no run left. Serialized on the row, the later one reads the runs after the earlier one
+/// committed, and its status holds. (`NO KEY UPDATE`, the lock an update of the row takes:
+/// the inserts of a run, which lock the row as a key, are not held up by it.)
+pub(super) async fn lock_thread<C: Sql>(client: &C, thread_id: Uuid) -> StorageResult<()> {
+    client.query("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", &[&thread_id]).await.map(drop).map_err(internal)
+}
+
+/// See [`Threads::finish_thread`]. The caller holds the thread's lock ([`lock_thread`]).
 pub(super) async fn finish_thread_in<C: Sql>(client: &C, thread_id: Uuid, outcome: &ThreadOutcome, now: i64) -> StorageResult<()> {
     let active: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN ('pending', 'running'))", &[&thread_id])
@@ -269,22 +282,32 @@ impl Threads for PostgresStorage {
     fn settle_thread(&self, thread_id: Uuid, now: i64) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            pool.get()
-                .await?
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            // Locked first, so the update reads the runs as the last writer left them (see
+            // `lock_thread`), not as they were when it began waiting.
+            lock_thread(&transaction, thread_id).await?;
+            transaction
                 .execute(
                     "UPDATE threads SET status = CASE WHEN interrupts::text NOT IN ('{}', 'null') THEN 'interrupted' ELSE 'idle' END, updated_at = $1
                      WHERE thread_id = $2 AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $2 AND status IN ('pending', 'running'))",
                     &[&now, &thread_id],
                 )
                 .await
-                .map(drop)
-                .map_err(internal)
+                .map_err(internal)?;
+            transaction.commit().await.map_err(internal)
         })
     }
 
     fn finish_thread(&self, thread_id: Uuid, outcome: ThreadOutcome, now: i64) -> Answer<()> {
         let pool = Arc::clone(&self.pool);
-        Box::pin(async move { finish_thread_in(&pool.get().await?, thread_id, &outcome, now).await })
+        Box::pin(async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await.map_err(internal)?;
+            lock_thread(&transaction, thread_id).await?;
+            finish_thread_in(&transaction, thread_id, &outcome, now).await?;
+            transaction.commit().await.map_err(internal)
+        })
     }
 
     fn claim_expired_threads(&self, now: i64, limit: usize) -> Answer<Vec<ExpiredThread>> {
